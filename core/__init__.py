@@ -1,0 +1,1 @@
+"""Easel engine: pipelines, models and image I/O. Never imports Qt."""

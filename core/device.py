@@ -1,0 +1,77 @@
+"""Device choice (cuda > mps > cpu), dtype, and the out-of-memory fallback.
+
+The choice can be overridden, in order of precedence, by an explicit argument (the CLI's
+``--device``, the app's setting) and the ``EASEL_DEVICE`` environment variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TypeVar
+
+import torch
+
+T = TypeVar("T")
+VALID = ("auto", "cuda", "mps", "cpu")
+
+
+class DeviceError(ValueError):
+    """An unknown or unavailable device was asked for."""
+
+
+def available_devices() -> list[str]:
+    devs = []
+    if torch.cuda.is_available():
+        devs += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        devs.append("mps")
+    devs.append("cpu")
+    return devs
+
+
+def pick_device(requested: str | None = None) -> torch.device:
+    """Return the device to run on: ``requested``, else ``$EASEL_DEVICE``, else the best one."""
+    name = (requested or os.environ.get("EASEL_DEVICE") or "auto").strip().lower()
+    if name == "auto":
+        return torch.device(available_devices()[0])
+    base = name.split(":")[0]
+    if base not in VALID:
+        raise DeviceError(f"Unknown device {name!r}; choose one of auto, cuda, mps, cpu.")
+    if base == "cuda" and not torch.cuda.is_available():
+        raise DeviceError("CUDA was asked for but no CUDA GPU is available here.")
+    if base == "mps" and not (getattr(torch.backends, "mps", None)
+                              and torch.backends.mps.is_available()):
+        raise DeviceError("MPS was asked for but Apple's Metal backend is not available here.")
+    return torch.device(name)
+
+
+def describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"CUDA ({torch.cuda.get_device_name(device)})"
+    if device.type == "mps":
+        return "Apple MPS"
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def default_dtype(device: torch.device) -> torch.dtype:
+    """float32 everywhere: the models are small, and it keeps CPU and GPU results close."""
+    return torch.float32
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def with_oom_fallback(fn: Callable[[torch.device], T], device: torch.device) -> T:
+    """Run ``fn(device)``; on out-of-memory on an accelerator, free the cache and retry on CPU."""
+    try:
+        return fn(device)
+    except Exception as exc:  # noqa: BLE001 - re-raised unless it is an OOM on a GPU
+        if device.type == "cpu" or not is_out_of_memory(exc):
+            raise
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        return fn(torch.device("cpu"))

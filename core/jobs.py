@@ -1,0 +1,265 @@
+"""The job protocol shared by every pipeline, the CLI and the desktop inference service.
+
+A job spec is a frozen dataclass holding everything a run needs, seed included. Its
+``to_dict()`` is JSON-safe; that dict goes into a PNG's metadata, the history and the CLI's
+``--json`` output, and ``spec_from_dict()`` turns it back into the same spec.
+
+A pipeline is a generator ``run(spec, ctx)`` that yields :class:`Progress` at least once per
+step and returns a :class:`Result`. ``ctx.check()`` raises :class:`Cancelled` once a cancel
+was requested, so cancelling takes effect within one step.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import io
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+class Cancelled(Exception):
+    """Raised inside a pipeline by ``Context.check()`` once the job was cancelled."""
+
+
+class JobError(Exception):
+    """Bad input for a job (a user-readable message). The CLI maps it to exit code 2."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: int
+    total: int
+    message: str = ""
+    preview: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def fraction(self) -> float:
+        return 0.0 if self.total <= 0 else min(1.0, self.step / self.total)
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a pipeline returns: one or more RGB uint8 images plus the spec that made them."""
+
+    images: list[np.ndarray]
+    spec: JobSpec
+    alpha: np.ndarray | None = field(default=None, repr=False)  # carried over from the input
+    info: dict[str, Any] = field(default_factory=dict)  # model hashes, timings, notes
+
+
+# --------------------------------------------------------------------------- image fields
+
+
+@dataclass(frozen=True, eq=False)
+class ImageRef:
+    """An image a spec needs. Pixels travel in memory; the dict records where they came from.
+
+    ``embed=True`` stores the pixels themselves in the dict (as a base64 PNG); that is meant for
+    masks, which compress to a few hundred bytes, so saved metadata can replay the run.
+    Without it the dict holds the source path and sha256, and ``from_dict`` reloads the file
+    and refuses it if its pixels changed.
+    """
+
+    pixels: np.ndarray | None = field(default=None, repr=False)
+    path: str | None = None
+    sha256: str = ""
+    embed: bool = False
+
+    @staticmethod
+    def of(pixels: np.ndarray, path: str | None = None, embed: bool = False) -> ImageRef:
+        pixels = np.ascontiguousarray(pixels)
+        return ImageRef(pixels=pixels, path=path, sha256=pixel_hash(pixels), embed=embed)
+
+    def array(self) -> np.ndarray:
+        if self.pixels is None:
+            raise JobError("The spec refers to an image that is not loaded"
+                           + (f": {self.path}" if self.path else "."))
+        return self.pixels
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"sha256": self.sha256}
+        if self.pixels is not None:
+            d["shape"] = list(self.pixels.shape)
+        if self.path:
+            d["path"] = self.path
+        if self.embed and self.pixels is not None:
+            d["png"] = _png_b64(self.pixels)
+        return d
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> ImageRef:
+        pixels = None
+        if "png" in d:
+            pixels = _png_unb64(d["png"])
+            return ImageRef.of(pixels, d.get("path"), embed=True)
+        path = d.get("path")
+        if path:
+            from core.imageio import load_image  # local: jobs must stay import-light
+
+            loaded = load_image(path)
+            pixels = loaded.rgb
+            if d.get("sha256") and pixel_hash(pixels) != d["sha256"]:
+                raise JobError(f"{path} changed since the run was recorded (pixel hash differs).")
+        return ImageRef(pixels=pixels, path=path, sha256=d.get("sha256", ""), embed=False)
+
+
+def pixel_hash(a: np.ndarray) -> str:
+    h = hashlib.sha256()
+    h.update(str(a.shape).encode() + str(a.dtype).encode())
+    h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def _png_b64(a: np.ndarray) -> str:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(a)).save(buf, format="PNG", optimize=True)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _png_unb64(s: str) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(base64.b64decode(s))) as im:
+        return np.asarray(im).copy()
+
+
+# --------------------------------------------------------------------------- specs
+
+_SPEC_KINDS: dict[str, type[JobSpec]] = {}
+_PIPELINES: dict[str, Callable[..., Generator[Progress, None, Result]]] = {}
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Base of every job spec. Subclasses set ``kind`` and are frozen dataclasses."""
+
+    kind: ClassVar[str] = ""
+    panel: ClassVar[str] = ""  # which desktop panel restores this spec
+
+    seed: int = 0
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        if cls.__dict__.get("kind"):
+            _SPEC_KINDS[cls.kind] = cls
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"kind": self.kind}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            d[f.name] = v.to_dict() if isinstance(v, ImageRef) else _jsonable(v)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> JobSpec:
+        target = _SPEC_KINDS.get(d.get("kind", "")) if cls is JobSpec else cls
+        if target is None:
+            raise JobError(f"Unknown job kind {d.get('kind')!r}.")
+        kwargs: dict[str, Any] = {}
+        for f in dataclasses.fields(target):
+            if f.name not in d:
+                continue
+            v = d[f.name]
+            if isinstance(v, dict) and "sha256" in v:
+                v = ImageRef.from_dict(v)
+            elif isinstance(v, list):
+                v = tuple(v)
+            kwargs[f.name] = v
+        return target(**kwargs)
+
+    def replace(self, **changes: Any) -> JobSpec:
+        return dataclasses.replace(self, **changes)
+
+
+def spec_from_dict(d: dict[str, Any]) -> JobSpec:
+    return JobSpec.from_dict(d)
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, tuple | list):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def pipeline(kind: str) -> Callable:
+    """Decorator: register ``run(spec, ctx)`` as the pipeline for specs of ``kind``."""
+
+    def deco(fn: Callable) -> Callable:
+        _PIPELINES[kind] = fn
+        return fn
+
+    return deco
+
+
+def pipeline_for(spec: JobSpec) -> Callable[..., Generator[Progress, None, Result]]:
+    import core.pipelines  # noqa: F401  (importing registers every pipeline)
+
+    try:
+        return _PIPELINES[spec.kind]
+    except KeyError:
+        raise JobError(f"No pipeline runs jobs of kind {spec.kind!r}.") from None
+
+
+# --------------------------------------------------------------------------- context
+
+
+@dataclass
+class Context:
+    """What a running job gets besides its spec."""
+
+    device: Any  # torch.device; kept as Any so jobs.py does not import torch at module load
+    generator: Any  # torch.Generator seeded from spec.seed
+    rng: np.random.Generator  # numpy generator seeded from spec.seed
+    models: Any = None  # core.weights.ModelCache
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+
+    def check(self) -> None:
+        if self.cancel_event.is_set():
+            raise Cancelled()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+    @staticmethod
+    def for_spec(spec: JobSpec, device: Any = None, models: Any = None,
+                 cancel_event: threading.Event | None = None) -> Context:
+        import torch
+
+        from core.device import pick_device
+
+        dev = torch.device(device) if device is not None else pick_device()
+        gen = torch.Generator(device="cpu").manual_seed(int(spec.seed))
+        return Context(device=dev, generator=gen, rng=np.random.default_rng(int(spec.seed)),
+                       models=models, cancel_event=cancel_event or threading.Event())
+
+
+def run_job(spec: JobSpec, ctx: Context,
+            on_progress: Callable[[Progress], None] | None = None) -> Result:
+    """Drive a pipeline to its Result, passing every Progress to ``on_progress``."""
+    gen = pipeline_for(spec)(spec, ctx)
+    t0 = time.perf_counter()
+    result = yield_from(gen, on_progress)
+    result.info.setdefault("seconds", round(time.perf_counter() - t0, 3))
+    return result
+
+
+def yield_from(gen: Iterator[Progress], on_progress: Callable[[Progress], None] | None) -> Any:
+    while True:
+        try:
+            p = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        if on_progress is not None:
+            on_progress(p)

@@ -1,0 +1,1 @@
+"""Easel desktop app (PySide6)."""
