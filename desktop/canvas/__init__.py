@@ -1,0 +1,32 @@
+"""The canvas: Document (model) -> CanvasScene (observes it) -> CanvasView (zoom, pan, tools).
+
+See DESIGN.md "Canvas". Every edit of the document is a QUndoCommand on ``Document.undo_stack``.
+"""
+
+from desktop.canvas.commands import MaskPatchCommand, Patch, PatchCommand, ReplaceLayersCommand
+from desktop.canvas.document import Document, ResultEntry, Stroke
+from desktop.canvas.easel_file import DocumentError
+from desktop.canvas.qimage import array_from_qimage, qimage_from_array
+from desktop.canvas.scene import CanvasScene
+from desktop.canvas.tools import BrushTool, LassoTool, MoveTool, RectTool, Tool
+from desktop.canvas.view import CanvasView
+
+__all__ = [
+    "BrushTool",
+    "CanvasScene",
+    "CanvasView",
+    "Document",
+    "DocumentError",
+    "LassoTool",
+    "MaskPatchCommand",
+    "MoveTool",
+    "Patch",
+    "PatchCommand",
+    "RectTool",
+    "ReplaceLayersCommand",
+    "ResultEntry",
+    "Stroke",
+    "Tool",
+    "array_from_qimage",
+    "qimage_from_array",
+]

@@ -1,0 +1,5 @@
+"""The background inference core: one worker thread that runs job pipelines for the GUI."""
+
+from desktop.inference.service import InferenceService
+
+__all__ = ["InferenceService"]

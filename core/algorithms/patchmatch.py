@@ -1,0 +1,435 @@
+"""Exemplar-based image completion: PatchMatch inside a coarse-to-fine EM loop. No weights.
+
+The hole is filled with pixels copied from the rest of the image:
+
+- Wexler, Shechtman & Irani, "Space-Time Completion of Video", TPAMI 2007: completion as
+  alternating (a) a nearest-neighbour search that gives every patch overlapping the hole its
+  most similar patch lying fully outside the hole and (b) a vote where each hole pixel becomes
+  the similarity-weighted mean of the pixels those patches put on it (their eq. 3-4, with the
+  Gaussian weight whose sigma is the 75th percentile of the patch distances), run on an image
+  pyramid from coarse to fine; each finer scale starts from the coarser nearest-neighbour
+  field, scaled up.
+- Barnes, Shechtman, Finkelstein & Goldman, "PatchMatch", SIGGRAPH 2009: the nearest-neighbour
+  field is found by random initialisation, propagation (a neighbour's match shifted by one
+  pixel is tried) and random search around the current match at exponentially shrinking radii.
+  Here every step runs for all target patches at once (numpy + torch gathers); propagation
+  goes one direction at a time so improvements still travel across the field within a pass.
+- Newson, Almansa, Gousseau & Perez, "Non-Local Patch-Based Image Inpainting", IPOL 2017: the
+  pyramid is as deep as it takes for the hole to be about a patch thick at the coarsest
+  scale, which is initialised by an onion-peel fill.
+
+Work is restricted to the hole's bounding box plus a margin the size of the hole: the cost of a
+pass is proportional to the number of patches that overlap the hole, not to the image size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from core.algorithms.masks import as_bool, bbox, shrink
+from core.jobs import JobError
+
+# Above this many target patches a scale compares patches on a checkerboard half of their
+# pixels: the match ranking barely changes and the search costs half as much.
+SPARSE_ABOVE = 5_000
+
+
+@dataclass
+class _Scale:
+    """One pyramid level, padded by r pixels (edge-replicated) so every patch centred on the
+    unpadded area can be read. Coordinates below are in the padded frame."""
+
+    img: np.ndarray  # (H+2r, W+2r, 3) float32; hole pixels hold the current estimate
+    hole: np.ndarray  # (H, W) bool, unpadded
+    r: int
+    ty: np.ndarray  # target patch centres: every centre whose patch overlaps the hole
+    tx: np.ndarray
+    tid: np.ndarray  # (H+2r, W+2r) int32: index into ty/tx, or -1
+    src_ok: np.ndarray  # (H+2r, W+2r) bool: centres of patches fully outside the hole
+    src: np.ndarray  # flat indices of src_ok
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.hole.shape
+
+    @property
+    def width(self) -> int:  # padded width, the stride of flat indices
+        return self.img.shape[1]
+
+    @property
+    def flat(self) -> torch.Tensor:  # (N_pixels, 3) view sharing memory with img
+        return torch.from_numpy(self.img.reshape(-1, 3))
+
+
+@dataclass
+class _Field:
+    """The nearest-neighbour field: target i's best source centre and its patch distance."""
+
+    sy: np.ndarray
+    sx: np.ndarray
+    cost: np.ndarray
+
+
+def fill(image: np.ndarray, mask: np.ndarray, *, rng: np.random.Generator,
+         patch_size: int = 7, iterations: int = 4, check: Callable[[], None] | None = None,
+         preview: Callable[[np.ndarray], None] | None = None,
+         ) -> Generator[tuple[int, int, str], None, np.ndarray]:
+    """Fill the masked pixels of ``image`` from the rest of it.
+
+    Yields ``(step, total, message)`` once per search/vote round, calling ``check()`` first
+    (it raises to cancel), and returns the filled HxWx3 uint8 image; pixels outside the mask
+    are copied unchanged. ``preview``, if given, receives the current estimate (HxWx3 uint8)
+    after each scale. Raises JobError when nothing outside the mask can be copied from.
+    """
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise JobError(f"PatchMatch needs an HxWx3 uint8 RGB image, got {image.dtype} "
+                       f"{image.shape}.")
+    hole = as_bool(mask)
+    if hole.shape != image.shape[:2]:
+        raise JobError(f"The mask is {hole.shape[1]}x{hole.shape[0]} but the image is "
+                       f"{image.shape[1]}x{image.shape[0]}.")
+    if patch_size < 3 or patch_size % 2 == 0:
+        raise JobError(f"The patch size must be an odd number >= 3, got {patch_size}.")
+    if iterations < 1:
+        raise JobError(f"PatchMatch needs at least one iteration, got {iterations}.")
+    if not hole.any():
+        return image.copy()
+    r = patch_size // 2
+
+    y0, y1, x0, x1 = _context(hole, r)
+    pyramid = _pyramid(image[y0:y1, x0:x1].astype(np.float32), hole[y0:y1, x0:x1], r)
+    rounds = _schedule(len(pyramid), iterations)
+    total, step = sum(rounds), 0
+
+    field: _Field | None = None
+    coarse: _Scale | None = None
+    for level in range(len(pyramid) - 1, -1, -1):
+        img, hl = pyramid[level]
+        if field is None or coarse is None:
+            sc = _make_scale(_onion_peel(img, hl), hl, r)
+            field = _random_field(sc, rng)
+        else:
+            sc = _make_scale(img, hl, r)
+            field = _upsample_field(field, coarse, sc, rng)
+            _vote(sc, field, _offsets(sc.width, r, sparse=False))
+        full = _offsets(sc.width, r, sparse=False)
+        search = _offsets(sc.width, r, sparse=len(sc.ty) > SPARSE_ABOVE)
+        inside = _inside_mask(sc, search)
+        field.cost = _Targets(sc, search, inside).cost(None, field.sy * sc.width + field.sx)
+        passes = 2 if level == len(pyramid) - 1 else 1
+        for i in range(rounds[level]):
+            for p in range(passes):
+                _search(sc, field, search, inside, rng, reverse=(i + p) % 2 == 1)
+            _vote(sc, field, full, weighted=True)
+            step += 1
+            if check is not None:
+                check()
+            scale = len(pyramid) - level
+            yield step, total, f"scale {scale}/{len(pyramid)}, round {i + 1}/{rounds[level]}"
+        coarse = sc
+        if preview is not None and level > 0:
+            preview(_paste(image, hole, (y0, y1, x0, x1), _unpad(sc), level))
+    assert coarse is not None
+    return _paste(image, hole, (y0, y1, x0, x1), _unpad(coarse), 0)
+
+
+# --------------------------------------------------------------------------- set-up
+
+
+def _context(hole: np.ndarray, r: int) -> tuple[int, int, int, int]:
+    """The crop to work in: the hole's bounding box plus a margin as large as the hole (so the
+    fill can draw from everything around it), or the whole image when that crop would hold
+    fewer source patches than hole pixels."""
+    h, w = hole.shape
+    y0, y1, x0, x1 = bbox(hole)  # type: ignore[misc]  # hole is not empty here
+    margin = max(y1 - y0, x1 - x0, 8 * r)
+    box = (max(0, y0 - margin), min(h, y1 + margin), max(0, x0 - margin), min(w, x1 + margin))
+    n_hole = int(hole.sum())
+    if _source_centres(hole[box[0]:box[1], box[2]:box[3]], r).sum() >= n_hole:
+        return box
+    if not _source_centres(hole, r).any():
+        if hole.all():
+            raise JobError("The mask covers the whole image: there is nothing left to copy "
+                           "from. Leave part of the image unmasked.")
+        raise JobError(f"No {2 * r + 1}x{2 * r + 1} patch of the image lies fully outside the "
+                       "mask, so there is nothing to copy from. Shrink the mask or use a "
+                       "smaller patch size.")
+    return 0, h, 0, w
+
+
+def _box_count(m: np.ndarray, r: int) -> np.ndarray:
+    """Number of True pixels in the (2r+1)^2 window around each pixel (clipped at edges)."""
+    h, w = m.shape
+    s = np.zeros((h + 1, w + 1), np.int32)
+    np.cumsum(np.cumsum(m, axis=0, dtype=np.int32), axis=1, out=s[1:, 1:])
+    ya = np.clip(np.arange(h) - r, 0, h)[:, None]
+    yb = np.clip(np.arange(h) + r + 1, 0, h)[:, None]
+    xa = np.clip(np.arange(w) - r, 0, w)[None, :]
+    xb = np.clip(np.arange(w) + r + 1, 0, w)[None, :]
+    return s[yb, xb] - s[ya, xb] - s[yb, xa] + s[ya, xa]
+
+
+def _source_centres(hole: np.ndarray, r: int) -> np.ndarray:
+    """Centres whose patch lies inside the image and fully outside the hole."""
+    ok = _box_count(hole, r) == 0
+    ok[:r], ok[ok.shape[0] - r:], ok[:, :r], ok[:, ok.shape[1] - r:] = False, False, False, False
+    return ok
+
+
+def _downsample(img: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Halve with a 2x2 box filter. A coarse pixel is hole if any of its four pixels is, so
+    coarse source patches never contain a hole pixel."""
+    h, w = hole.shape
+    ph, pw = h % 2, w % 2
+    img = np.pad(img, ((0, ph), (0, pw), (0, 0)), mode="edge")
+    hole = np.pad(hole, ((0, ph), (0, pw)), mode="edge")
+    img = 0.25 * (img[0::2, 0::2] + img[1::2, 0::2] + img[0::2, 1::2] + img[1::2, 1::2])
+    hole = hole[0::2, 0::2] | hole[1::2, 0::2] | hole[0::2, 1::2] | hole[1::2, 1::2]
+    return img.astype(np.float32), hole
+
+
+def _pyramid(img: np.ndarray, hole: np.ndarray, r: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Finest first. Halve until the hole is at most a patch thick (Newson et al. 2017), while
+    the coarser scale is still a few patches wide and has patches to copy from."""
+    levels = [(img, hole)]
+    while shrink(levels[-1][1], 2 * r + 1).any():
+        nxt = _downsample(*levels[-1])
+        h, w = nxt[1].shape
+        if min(h, w) < 6 * r + 3 or _source_centres(nxt[1], r).sum() < 4 * (2 * r + 1) ** 2:
+            break
+        levels.append(nxt)
+    return levels
+
+
+def _schedule(n_levels: int, iterations: int) -> list[int]:
+    """Rounds per scale, finest first: coarse rounds are cheap and settle the structure, so the
+    coarsest gets twice as many and the finest (the costly one, already well initialised) half."""
+    rounds = [iterations] * n_levels
+    rounds[-1] = 2 * iterations
+    if n_levels > 1:
+        rounds[0] = max(1, iterations // 2)
+    return rounds
+
+
+def _onion_peel(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """Fill the hole ring by ring from its edge, each pixel the mean of its known 8-neighbours
+    (the coarsest scale's starting point)."""
+    img = img.copy()
+    known = ~hole
+    h, w = hole.shape
+    if not known.any():
+        return img
+    while not known.all():
+        kp = np.pad(known, 1).astype(np.float32)
+        vp = np.pad(img * known[..., None], ((1, 1), (1, 1), (0, 0)))
+        cnt = np.zeros((h, w), np.float32)
+        acc = np.zeros((h, w, 3), np.float32)
+        for dy in (0, 1, 2):
+            for dx in (0, 1, 2):
+                cnt += kp[dy:dy + h, dx:dx + w]
+                acc += vp[dy:dy + h, dx:dx + w]
+        ring = ~known & (cnt > 0)
+        img[ring] = acc[ring] / cnt[ring][:, None]
+        known = known | ring
+    return img
+
+
+def _make_scale(img: np.ndarray, hole: np.ndarray, r: int) -> _Scale:
+    padded = np.pad(img, ((r, r), (r, r), (0, 0)), mode="edge").astype(np.float32)
+    near = _box_count(hole, r) > 0
+    ty, tx = np.nonzero(near)
+    ty, tx = ty + r, tx + r
+    tid = np.full(padded.shape[:2], -1, np.int32)
+    tid[ty, tx] = np.arange(len(ty), dtype=np.int32)
+    src_ok = np.pad(_source_centres(hole, r), r)
+    return _Scale(img=padded, hole=hole, r=r, ty=ty, tx=tx, tid=tid, src_ok=src_ok,
+                  src=np.flatnonzero(src_ok))
+
+
+def _offsets(width: int, r: int, sparse: bool) -> torch.Tensor:
+    """Flat offsets of a patch's pixels from its centre; ``sparse`` keeps a checkerboard half."""
+    dy, dx = np.mgrid[-r:r + 1, -r:r + 1]
+    keep = ((dy + dx) % 2 == 0) if sparse else np.ones_like(dy, bool)
+    return torch.from_numpy((dy * width + dx)[keep].astype(np.int64))
+
+
+# --------------------------------------------------------------------------- the field
+
+
+def _random_field(sc: _Scale, rng: np.random.Generator) -> _Field:
+    pick = sc.src[rng.integers(0, len(sc.src), len(sc.ty))]
+    sy, sx = np.divmod(pick, sc.width)
+    return _Field(sy, sx, np.full(len(sc.ty), np.inf, np.float32))
+
+
+def _upsample_field(field: _Field, coarse: _Scale, sc: _Scale,
+                    rng: np.random.Generator) -> _Field:
+    """Each fine target takes its coarse parent's offset, doubled (Wexler et al. 2007, sec. 3.3);
+    targets whose parent had none, or whose doubled match is not a source, start at random."""
+    r, rc = sc.r, coarse.r
+    py = np.minimum((sc.ty - r) // 2, coarse.shape[0] - 1) + rc
+    px = np.minimum((sc.tx - r) // 2, coarse.shape[1] - 1) + rc
+    j = coarse.tid[py, px]
+    has = j >= 0
+    jj = np.where(has, j, 0)
+    sy = sc.ty + 2 * (field.sy[jj] - py)
+    sx = sc.tx + 2 * (field.sx[jj] - px)
+    sy, sx = _clip(sc, sy, sx)
+    ok = has & sc.src_ok[sy, sx]
+    fresh = _random_field(sc, rng)
+    return _Field(np.where(ok, sy, fresh.sy), np.where(ok, sx, fresh.sx), fresh.cost)
+
+
+def _clip(sc: _Scale, y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    h, w = sc.shape
+    r = sc.r
+    return np.clip(y, r, h + r - 1), np.clip(x, r, w + r - 1)
+
+
+def _gather(sc: _Scale, centres: np.ndarray, offs: torch.Tensor) -> torch.Tensor:
+    """(n, K, 3) patches around flat ``centres``."""
+    idx = (torch.from_numpy(centres)[:, None] + offs).reshape(-1)
+    return sc.flat.index_select(0, idx).view(len(centres), len(offs), 3)
+
+
+def _inside_mask(sc: _Scale, offs: torch.Tensor) -> torch.Tensor | None:
+    """(N, K, 1): 1 where a target patch pixel lies in the image, 0 on the padding; None when no
+    target patch reaches the padding. Edge-replicated padding is not image content: comparing
+    it would pull the matches of a hole on the image edge towards smeared-looking patches."""
+    h, w = sc.shape
+    r = sc.r
+    if sc.ty.min() >= 2 * r and sc.tx.min() >= 2 * r and sc.ty.max() < h and sc.tx.max() < w:
+        return None
+    inside = torch.from_numpy(np.pad(np.ones((h, w), np.float32), r).reshape(-1))
+    m = inside[(torch.from_numpy(sc.ty * sc.width + sc.tx)[:, None] + offs).reshape(-1)]
+    return m.view(len(sc.ty), len(offs), 1)
+
+
+class _Targets:
+    """The target patches of one search pass, and their distance to candidate patches."""
+
+    def __init__(self, sc: _Scale, offs: torch.Tensor, inside: torch.Tensor | None) -> None:
+        self.sc, self.offs, self.inside = sc, offs, inside
+        self.patches = _gather(sc, sc.ty * sc.width + sc.tx, offs)
+        if inside is None:
+            self.scale = None
+        else:
+            self.patches *= inside
+            self.scale = 1.0 / (3.0 * inside.sum(dim=(1, 2)))
+
+    def cost(self, sel: np.ndarray | None, centres: np.ndarray) -> np.ndarray:
+        """Mean squared difference per pixel and channel between the targets ``sel`` (None: all)
+        and the patches at flat ``centres`` (padding pixels of the target not counted)."""
+        b = _gather(self.sc, centres, self.offs)
+        pick = None if sel is None else torch.from_numpy(sel)
+        a = self.patches if pick is None else self.patches.index_select(0, pick)
+        if self.inside is not None:
+            b *= self.inside if pick is None else self.inside.index_select(0, pick)
+        d = b.sub_(a).view(len(centres), -1)
+        sq = torch.einsum("ij,ij->i", d, d)
+        if self.scale is None:
+            return (sq / d.shape[1]).numpy()
+        return (sq * (self.scale if pick is None else self.scale[pick])).numpy()
+
+
+def _search(sc: _Scale, field: _Field, offs: torch.Tensor, inside: torch.Tensor | None,
+            rng: np.random.Generator, reverse: bool) -> None:
+    """One PatchMatch pass (Barnes et al. 2009, sec. 3.2) over every target at once."""
+    wd = sc.width
+    targets = _Targets(sc, offs, inside)  # the image is fixed during the pass
+    n = len(sc.ty)
+    everyone = np.arange(n)
+
+    def attempt(sel: np.ndarray, cy: np.ndarray, cx: np.ndarray) -> None:
+        cy, cx = _clip(sc, cy, cx)
+        ok = sc.src_ok[cy, cx]
+        if not ok.all():
+            sel, cy, cx = sel[ok], cy[ok], cx[ok]
+        if len(sel) == 0:
+            return
+        d = targets.cost(None if len(sel) == n else sel, cy * wd + cx)
+        better = d < field.cost[sel]
+        sel = sel[better]
+        field.sy[sel], field.sx[sel], field.cost[sel] = cy[better], cx[better], d[better]
+
+    # Propagation: try the neighbour's match shifted along. One direction at a time, so a good
+    # match can cross the field in the order of the scan, as in the sequential algorithm.
+    steps = [(0, 1), (1, 0), (0, -1), (-1, 0)]
+    for dy, dx in steps[::-1] if reverse else steps:
+        j = sc.tid[sc.ty - dy, sc.tx - dx]
+        sel = np.flatnonzero(j >= 0)
+        j = j[sel]
+        attempt(sel, field.sy[j] + dy, field.sx[j] + dx)
+    # Random search around the current match, radius halving from the scale's size.
+    radius = max(sc.shape)
+    while radius >= 1:
+        attempt(everyone, field.sy + rng.integers(-radius, radius + 1, n),
+                field.sx + rng.integers(-radius, radius + 1, n))
+        radius //= 2
+    # One uniformly random source each: lets isolated targets escape a poor basin.
+    pick = sc.src[rng.integers(0, len(sc.src), n)]
+    attempt(everyone, pick // wd, pick % wd)
+
+
+# --------------------------------------------------------------------------- the vote
+
+
+def _vote(sc: _Scale, field: _Field, offs: torch.Tensor, weighted: bool = False) -> None:
+    """Re-estimate every hole pixel as the weighted mean of what the overlapping patches' matches
+    say it should be (Wexler et al. 2007, eq. 3-4), then refresh the edge padding."""
+    wd, r = sc.width, sc.r
+    if weighted and np.isfinite(field.cost).all():
+        sigma2 = max(float(np.percentile(field.cost, 75)), 1e-6)
+        w = np.exp(-np.minimum(field.cost / (2.0 * sigma2), 50.0)).astype(np.float32)
+    else:
+        w = np.ones(len(sc.ty), np.float32)
+    wt = torch.from_numpy(w)[:, None]
+    tflat = torch.from_numpy(sc.ty * wd + sc.tx)
+    sflat = torch.from_numpy(field.sy * wd + field.sx)
+    img = sc.flat
+    acc = torch.zeros_like(img)
+    wsum = torch.zeros(img.shape[0], dtype=torch.float32)
+    # One offset at a time: the destinations t + o are then distinct, so the scatter-add is
+    # deterministic.
+    for o in offs.tolist():
+        acc.index_add_(0, tflat + o, img.index_select(0, sflat + o) * wt)
+        wsum.index_add_(0, tflat + o, wt[:, 0])
+    hy, hx = np.nonzero(sc.hole)
+    hflat = torch.from_numpy((hy + r) * wd + hx + r)
+    new = acc.index_select(0, hflat) / wsum.index_select(0, hflat).clamp_min(1e-12)[:, None]
+    img.index_copy_(0, hflat, new)
+    _refresh_padding(sc.img, r)
+
+
+def _refresh_padding(img: np.ndarray, r: int) -> None:
+    img[:r] = img[r:r + 1]
+    img[img.shape[0] - r:] = img[img.shape[0] - r - 1:img.shape[0] - r]
+    img[:, :r] = img[:, r:r + 1]
+    img[:, img.shape[1] - r:] = img[:, img.shape[1] - r - 1:img.shape[1] - r]
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _unpad(sc: _Scale) -> np.ndarray:
+    r = sc.r
+    return sc.img[r:sc.img.shape[0] - r, r:sc.img.shape[1] - r]
+
+
+def _paste(image: np.ndarray, hole: np.ndarray, box: tuple[int, int, int, int],
+           crop: np.ndarray, level: int) -> np.ndarray:
+    """The image with its hole taken from ``crop`` (a scale ``level`` estimate of the box)."""
+    y0, y1, x0, x1 = box
+    if level:
+        f = 2 ** level
+        crop = np.repeat(np.repeat(crop, f, axis=0), f, axis=1)
+    out = image.copy()
+    sub = out[y0:y1, x0:x1]
+    m = hole[y0:y1, x0:x1]
+    sub[m] = np.clip(np.rint(crop[:y1 - y0, :x1 - x0][m]), 0, 255).astype(np.uint8)
+    return out

@@ -1,0 +1,438 @@
+"""The ``easel`` command line: headless runs of the same pipelines the desktop app uses.
+
+``easel`` with no subcommand opens the desktop app; with a subcommand it never imports Qt.
+Exit codes: 0 ok, 1 internal error (or failed verification), 2 bad input, 130 cancelled.
+Errors are one line on stderr; ``EASEL_DEBUG=1`` adds the traceback.
+
+Heavy modules (torch, the pipelines) are imported inside the subcommands, so ``--help`` and
+``--version`` answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+PROG = "easel"
+
+
+class CliError(Exception):
+    """Bad input noticed by the command line itself (exit code 2)."""
+
+
+# --------------------------------------------------------------------------- versions
+
+
+def _dist_version(*names: str) -> str | None:
+    for name in names:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of Easel and what it runs on, read from package metadata (imports nothing)."""
+    return {
+        "easel": _dist_version("easel"),
+        "python": platform.python_version(),
+        "torch": _dist_version("torch"),
+        "numpy": _dist_version("numpy"),
+        "pillow": _dist_version("pillow", "Pillow"),
+        "safetensors": _dist_version("safetensors"),
+        "pyside6": _dist_version("PySide6", "PySide6-Essentials"),
+    }
+
+
+def version_text() -> str:
+    """A few lines naming every version (the About box and ``easel info`` show it)."""
+    labels = {"easel": "Easel", "python": "Python", "torch": "PyTorch", "numpy": "NumPy",
+              "pillow": "Pillow", "safetensors": "safetensors", "pyside6": "PySide6"}
+    return "\n".join(f"{labels[k]} {v or 'not installed'}" for k, v in versions().items())
+
+
+# --------------------------------------------------------------------------- progress
+
+
+class ProgressBar:
+    """A one-line ``\\r`` progress bar with percent, ETA and the step's message."""
+
+    def __init__(self, stream: TextIO, width: int = 24) -> None:
+        self.stream = stream
+        self.width = width
+        self.t0 = time.monotonic()
+        self._last_draw = 0.0
+        self._last_len = 0
+
+    def __call__(self, p: Any) -> None:  # p: core.jobs.Progress
+        now = time.monotonic()
+        if now - self._last_draw < 0.1 and p.step < p.total:
+            return  # redrawing more than ten times a second only costs time
+        self._last_draw = now
+        frac = p.fraction
+        filled = round(frac * self.width)
+        elapsed = now - self.t0
+        eta = _clock(elapsed * (1 - frac) / frac) if frac > 0 else "--:--"
+        line = f"[{'#' * filled}{'.' * (self.width - filled)}] {frac * 100:3.0f}%  ETA {eta}"
+        if p.message:
+            line += f"  {p.message}"
+        line = line[: max(20, shutil.get_terminal_size().columns - 1)]
+        self.stream.write("\r" + line.ljust(self._last_len))
+        self.stream.flush()
+        self._last_len = len(line)
+
+    def close(self) -> None:
+        if self._last_len:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(round(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+@contextlib.contextmanager
+def _sigint_cancels(event: threading.Event) -> Iterator[None]:
+    """Ctrl-C asks the job to stop at its next step; a second Ctrl-C interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if event.is_set():
+            raise KeyboardInterrupt
+        event.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+# --------------------------------------------------------------------------- shared steps
+
+
+def _check_output(out: str, inputs: list[Path], overwrite: bool) -> Path:
+    """Refuse outputs that would replace an input or, without --overwrite, any existing file."""
+    path = Path(out).expanduser().resolve()
+    if path.suffix.lower() != ".png":
+        raise CliError(f"{out}: the output must be a .png file (it carries the job's metadata).")
+    if not path.parent.is_dir():
+        raise CliError(f"{out}: the folder {path.parent} does not exist.")
+    for inp in inputs:
+        same = path == inp.resolve() or (
+            path.exists() and inp.exists() and os.path.samefile(path, inp))
+        if same:
+            raise CliError(f"{out} is an input of this job; results never overwrite an input.")
+    if path.exists() and not overwrite:
+        raise CliError(f"{out} already exists; pass --overwrite to replace it.")
+    return path
+
+
+def _run(spec: Any, device: str | None) -> Any:
+    """Run ``spec`` to its Result on ``device``, with a progress bar when stderr is a terminal."""
+    from core.device import pick_device
+    from core.jobs import Context, run_job
+    from core.weights import ModelCache
+
+    ctx = Context.for_spec(spec, device=pick_device(device), models=ModelCache())
+    bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
+    with _sigint_cancels(ctx.cancel_event):
+        try:
+            return run_job(spec, ctx, bar)
+        finally:
+            if bar is not None:
+                bar.close()
+
+
+def _image_inputs(spec: Any) -> list[Any]:
+    """The spec's ImageRef fields that point at user files (not embedded pixels)."""
+    from core.jobs import ImageRef
+
+    refs = [getattr(spec, f.name) for f in dataclasses.fields(spec)]
+    return [r for r in refs if isinstance(r, ImageRef) and r.path and not r.embed]
+
+
+def _write_result(out: Path, result: Any, alpha: Any, edited: bool) -> None:
+    from core.imageio import save_png
+
+    save_png(out, result.images[0], alpha=alpha, spec=result.spec.to_dict(),
+             extra={"models": result.info.get("models", {})}, edited=edited)
+
+
+def _report(args: argparse.Namespace, out: Path, result: Any) -> None:
+    seconds = result.info.get("seconds")
+    if args.json:
+        print(json.dumps({"output": str(out), "spec": result.spec.to_dict(), "seconds": seconds}))
+    else:
+        print(f"Wrote {out} ({seconds:.2f} s)" if seconds is not None else f"Wrote {out}")
+
+
+# --------------------------------------------------------------------------- subcommands
+
+
+def cmd_inpaint(args: argparse.Namespace) -> int:
+    from core import imageio
+    from core.jobs import ImageRef
+    from core.pipelines.inpaint import ENGINES, InpaintSpec
+
+    if args.engine is not None and args.engine not in ENGINES:
+        raise CliError(f"unknown engine {args.engine!r}; choose one of {', '.join(ENGINES)}.")
+    image_path = Path(args.image).expanduser().resolve()
+    mask_path = Path(args.mask).expanduser().resolve()
+    out = _check_output(args.output, [image_path, mask_path], args.overwrite)
+    loaded = imageio.load_image(image_path)
+    h, w = loaded.rgb.shape[:2]
+    mask = imageio.load_mask(mask_path, size=(w, h))
+    options = {k: getattr(args, k) for k in ("seed", "engine", "patch_size", "iterations",
+                                             "grow", "feather") if getattr(args, k) is not None}
+    spec = InpaintSpec(image=ImageRef.of(loaded.rgb, path=str(image_path)),
+                       mask=ImageRef.of(mask, path=str(mask_path), embed=True), **options)
+    result = _run(spec, args.device)
+    alpha = result.alpha if result.alpha is not None else loaded.alpha
+    _write_result(out, result, alpha, edited=True)
+    _report(args, out, result)
+    return 0
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    from core import imageio
+
+    src = Path(args.png).expanduser().resolve()
+    if not src.is_file():
+        raise CliError(f"{args.png}: no such file.")
+    spec = imageio.read_spec(src)
+    if spec is None:
+        raise CliError(f"{args.png} carries no Easel metadata, so there is no job to rerun.")
+    refs = _image_inputs(spec)
+    out = _check_output(args.output, [src, *(Path(r.path) for r in refs)], args.overwrite)
+    result = _run(spec, args.device)
+    alpha = result.alpha
+    if alpha is None and refs:
+        alpha = imageio.load_image(refs[0].path).alpha  # the edited image's transparency
+    _write_result(out, result, alpha, edited=bool(refs))
+    _report(args, out, result)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from core import paths
+    from core.device import available_devices, describe, pick_device
+    from core.weights import verify_all
+
+    chosen = pick_device(args.device)
+    folders = {"data": paths.data_dir(), "config": paths.config_dir(), "logs": paths.log_dir(),
+               "models": paths.models_dir(), "autosave": paths.autosave_dir(),
+               "shipped weights": paths.shipped_weights_dir()}
+    models = [_model_row(info, ok, msg) for info, ok, msg in verify_all()]
+    if args.json:
+        print(json.dumps({"versions": versions(), "devices": available_devices(),
+                          "device": str(chosen), "device_name": describe(chosen),
+                          "folders": {k: str(v) for k, v in folders.items()},
+                          "models": models}))
+        return 0
+    print(version_text())
+    print(f"Devices: {', '.join(available_devices())}; using {chosen} ({describe(chosen)})")
+    print("Folders:")
+    for label, folder in folders.items():
+        print(f"  {label + ':':17}{folder}" + ("" if folder.is_dir() else "  (missing)"))
+    print("Models:" if models else "Models: none")
+    for row in models:
+        print(f"  {'ok  ' if row['ok'] else 'FAIL'}  {row['family']}/{row['name']} "
+              f"({row['source']}): {row['message']}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from core import paths
+    from core.weights import list_models, verify_all
+
+    if args.action == "list":
+        infos = list_models(args.family)
+        rows = [{"name": i.name, "family": i.family, "source": i.source, "path": str(i.path),
+                 "card": i.card.to_dict() if i.card else None, "error": i.error} for i in infos]
+        checked = None
+    else:
+        checked = verify_all(args.family)
+        rows = [_model_row(info, ok, msg) for info, ok, msg in checked]
+    failed = [r for r in rows if r.get("ok") is False]
+    if args.json:
+        print(json.dumps({"models": rows, "ok": not failed}))
+    elif not rows:
+        print(f"No models found (shipped: {paths.shipped_weights_dir()}, "
+              f"user: {paths.models_dir()}).")
+    else:
+        for r in rows:
+            status = r["message"] if checked is not None else (r["error"] or r["path"])
+            mark = "" if checked is None else ("ok    " if r["ok"] else "FAIL  ")
+            print(f"{mark}{r['family']}/{r['name']} ({r['source']}): {status}")
+    if failed:
+        _error(f"{len(failed)} of {len(rows)} models failed verification: "
+               + "; ".join(f"{r['family']}/{r['name']}" for r in failed))
+        return 1
+    return 0
+
+
+def _model_row(info: Any, ok: bool, message: str) -> dict[str, Any]:
+    return {"name": info.name, "family": info.family, "source": info.source,
+            "path": str(info.path), "ok": ok, "message": message}
+
+
+def open_gui(argv: list[str]) -> int:
+    try:
+        from desktop.app import main as gui_main
+    except ImportError as exc:
+        _error(f"the desktop app cannot start ({exc}); the headless commands still work: "
+               f"{PROG} --help")
+        return 1
+    return int(gui_main(argv) or 0)
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def _int_at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, not {value}")
+        return value
+
+    return parse
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="the PNG to write")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    # SUPPRESS: without it the subcommand's default would hide a global --device.
+    p.add_argument("--device", default=argparse.SUPPRESS, help="auto, cuda, mps or cpu")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Easel, an offline generative image studio. "
+        "With no command it opens the desktop app.")
+    parser.add_argument("--version", action="version",
+                        version=f"{PROG} {_dist_version('easel') or 'unknown'}")
+    parser.add_argument("--device", default=None,
+                        help="auto, cuda, mps or cpu (default: $EASEL_DEVICE, else the best)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("inpaint", help="fill the masked part of an image")
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("--mask", required=True, metavar="MASK",
+                   help="an image of the same size; white (nonzero) = fill")
+    p.add_argument("--engine", default=None, help="patchmatch (the default)")
+    p.add_argument("--seed", type=_int_at_least(0), default=None)
+    p.add_argument("--patch-size", type=_int_at_least(3), default=None, metavar="N")
+    p.add_argument("--iterations", type=_int_at_least(1), default=None, metavar="N")
+    p.add_argument("--grow", type=_int_at_least(0), default=None, metavar="PX")
+    p.add_argument("--feather", type=_int_at_least(0), default=None, metavar="PX")
+    _add_run_options(p)
+    p.set_defaults(func=cmd_inpaint)
+
+    p = sub.add_parser("rerun", help="run the job recorded in an Easel PNG again")
+    p.add_argument("png", metavar="PNG")
+    _add_run_options(p)
+    p.set_defaults(func=cmd_rerun)
+
+    p = sub.add_parser("info", help="versions, devices, folders and models")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("models", help="list or verify the installed models")
+    p.add_argument("action", choices=("list", "verify"))
+    p.add_argument("--family", default=None, help="only this family (vae, dcgan, ...)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models)
+
+    # Later: train, eval, latent, scene, style, outpaint, each a cmd_<name>(args) -> int.
+    return parser
+
+
+# --------------------------------------------------------------------------- main
+
+
+def _error(message: str) -> None:
+    print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
+
+
+def _bad_input_types() -> tuple[type[BaseException], ...]:
+    """Exception types that mean bad input (exit 2), imported late so --help stays fast."""
+    types: list[type[BaseException]] = [CliError, OSError]
+    for module, name in (("core.imageio", "ImageError"), ("core.jobs", "JobError"),
+                         ("core.weights", "WeightsError"), ("core.device", "DeviceError")):
+        mod = sys.modules.get(module)
+        if mod is not None and hasattr(mod, name):
+            types.append(getattr(mod, name))
+    return tuple(types)
+
+
+def _is_cancel(exc: BaseException) -> bool:
+    jobs = sys.modules.get("core.jobs")
+    return isinstance(exc, KeyboardInterrupt) or (jobs is not None
+                                                  and isinstance(exc, jobs.Cancelled))
+
+
+def _opens_a_file(argv: list[str], commands: set[str]) -> bool:
+    """``easel picture.png`` opens the picture in the app, like ``easel-gui picture.png``."""
+    return bool(argv) and argv[0] not in commands and not argv[0].startswith("-") \
+        and Path(argv[0]).is_file()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code (the console script exits with it)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    commands = {name for action in parser._actions if action.dest == "command"
+                for name in (action.choices or ())}
+    if _opens_a_file(argv, commands):
+        return open_gui(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version and usage errors (argparse prints them)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    try:
+        if args.device is not None:
+            from core.device import pick_device
+
+            pick_device(args.device)  # an unknown or missing device is bad input, found early
+        if args.command is None:
+            return open_gui(argv)
+        return args.func(args)
+    except BaseException as exc:  # every failure becomes one line and an exit code
+        if isinstance(exc, SystemExit):
+            raise
+        if os.environ.get("EASEL_DEBUG") == "1":
+            traceback.print_exc()
+        if _is_cancel(exc):
+            _error("cancelled.")
+            return 130
+        if isinstance(exc, _bad_input_types()):
+            _error(str(exc) or type(exc).__name__)
+            return 2
+        _error(f"internal error: {type(exc).__name__}: {exc} "
+               "(set EASEL_DEBUG=1 to see the traceback)")
+        return 1

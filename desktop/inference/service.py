@@ -1,0 +1,352 @@
+"""The inference core: one long-lived worker thread that runs job pipelines for the GUI.
+
+Worker-object pattern: :class:`InferenceService` is a plain QObject moved onto one QThread that
+runs an ordinary event loop (we never subclass ``QThread.run`` and never start a thread per
+job). The GUI thread only touches the job queue under a short lock and wakes the worker with a
+queued signal, so it never blocks on a job. The worker drives a pipeline generator
+(core/jobs.py) one Progress at a time and reports through signals; receivers that live in the
+GUI thread get them queued, in order.
+
+Cancelling sets the job's ``threading.Event``: the pipeline's ``ctx.check()`` raises
+``Cancelled`` at its next step, and the worker also refuses to advance a cancelled generator,
+so a cancel takes effect within one step even for a pipeline that forgets to check.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+
+from core.jobs import Cancelled, Context, JobSpec, Progress, Result, pipeline_for, yield_from
+
+log = logging.getLogger("easel.inference")
+
+# The GUI repaints a progress bar at most this often; more signals only flood its event queue.
+PROGRESS_INTERVAL_S = 1.0 / 30.0
+# A preview is a full image converted to a QImage in the GUI thread, so it is rate-limited harder.
+PREVIEW_INTERVAL_S = 1.0 / 10.0
+
+OUT_OF_MEMORY_MESSAGE = (
+    "The device ran out of memory while running this job. Try a smaller image or fewer "
+    "samples, or switch the device to CPU in the settings."
+)
+
+
+@dataclass(eq=False)
+class _Job:
+    id: int
+    spec: JobSpec
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+class _Throttle:
+    """Lets an event through at most once per ``interval`` seconds."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._last = -float("inf")
+
+    def ready(self, now: float) -> bool:
+        return now - self._last >= self.interval
+
+    def mark(self, now: float) -> None:
+        self._last = now
+
+
+class InferenceService(QObject):
+    """Runs job specs one at a time, FIFO, on a single background thread.
+
+    The constructor starts the worker thread (so :meth:`start` is only an idempotent
+    convenience); :meth:`submit` jobs from the GUI thread and call :meth:`shutdown` when the
+    application closes (it cancels, quits the thread's loop and waits, even mid-job). The
+    service must not have a Qt parent, because a QObject with a parent cannot move to a thread;
+    whoever creates it holds it and must shut it down.
+    """
+
+    started = Signal(int, object)  # job_id, spec
+    progress = Signal(int, int, int, str)  # job_id, step, total, message
+    preview = Signal(int, object)  # job_id, HxWx3 uint8 array
+    finished = Signal(int, object)  # job_id, core.jobs.Result
+    failed = Signal(int, str, str)  # job_id, readable message, traceback text
+    cancelled = Signal(int)  # job_id
+    idle = Signal()  # the queue drained
+
+    _wake = Signal()  # internal: emitted from any thread, runs _on_wake in the worker thread
+
+    def __init__(self, device: str | None = None, parent: QObject | None = None) -> None:
+        if parent is not None:
+            raise ValueError("InferenceService cannot have a parent: it moves to its own thread.")
+        super().__init__(parent)
+        self._lock = threading.Lock()
+        self._queue: collections.deque[_Job] = collections.deque()
+        self._running: _Job | None = None
+        self._dropped: list[int] = []  # queued jobs cancelled before they ran, to report
+        self._next_id = 1
+        self._device = device
+        self._cache: Any = None  # core.weights.ModelCache, created in the worker on first use
+        self._thread: QThread | None = None
+        self._closed = False
+        # Queued explicitly, never direct: the worker re-emits _wake to itself between jobs,
+        # and that must go through its event loop (where quit() is seen), not recurse.
+        self._wake.connect(self._on_wake, Qt.ConnectionType.QueuedConnection)
+        self.start()
+
+    # ------------------------------------------------------------------ GUI-thread API
+
+    def start(self) -> None:
+        """Create the worker thread, move the service onto it and start its event loop.
+
+        Called by the constructor; calling it again does nothing.
+        """
+        if self._closed:
+            raise RuntimeError("The inference service was shut down; create a new one.")
+        if self._thread is not None:
+            return
+        thread = QThread()
+        thread.setObjectName("easel-inference")
+        self.moveToThread(thread)
+        # started is emitted in the new thread and self lives there now: a direct call.
+        thread.started.connect(self._warm_up)
+        self._thread = thread
+        thread.start()
+
+    def submit(self, spec: JobSpec) -> int:
+        """Queue ``spec`` and return its job id (1, 2, 3, ... in submission order)."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("The inference service was shut down.")
+            job = _Job(self._next_id, spec)
+            self._next_id += 1
+            self._queue.append(job)
+        self._wake.emit()
+        return job.id
+
+    def cancel(self, job_id: int) -> None:
+        """Cancel a queued or running job; unknown or finished ids are ignored."""
+        with self._lock:
+            if self._running is not None and self._running.id == job_id:
+                self._running.cancel.set()
+                return
+            for job in self._queue:
+                if job.id == job_id:
+                    self._queue.remove(job)
+                    self._dropped.append(job_id)
+                    break
+            else:
+                return
+        self._wake.emit()  # reported by the worker: all signals come from one thread
+
+    def cancel_all(self) -> None:
+        with self._lock:
+            if self._running is not None:
+                self._running.cancel.set()
+            dropped = [job.id for job in self._queue]
+            self._queue.clear()
+            self._dropped.extend(dropped)
+        if dropped:
+            self._wake.emit()
+
+    def pending(self) -> int:
+        """Jobs queued or running."""
+        with self._lock:
+            return len(self._queue) + (self._running is not None)
+
+    def is_busy(self) -> bool:
+        return self.pending() > 0
+
+    def set_device(self, name: str | None) -> None:
+        """Device for the next job ("cpu", "cuda", "cuda:1", "mps", "auto" or None for auto).
+
+        It is checked when that job starts; a bad name makes the job fail with a readable text.
+        """
+        with self._lock:
+            self._device = name
+
+    def device(self) -> str | None:
+        with self._lock:
+            return self._device
+
+    def shutdown(self, timeout_ms: int = 5000) -> bool:
+        """Cancel everything, stop the worker's event loop and wait for the thread to end.
+
+        Safe to call more than once. Returns whether the thread finished within ``timeout_ms``;
+        a pipeline that neither yields nor checks for that long keeps its thread alive.
+        """
+        with self._lock:
+            self._closed = True
+        self.cancel_all()
+        thread = self._thread
+        if thread is None:
+            return True
+        if thread.isFinished():
+            return True
+        # quit() ends the event loop once the current job returns to it; queued wakes for jobs
+        # that were never started are discarded, and cancel_all() has already emptied the queue.
+        thread.quit()
+        done = thread.wait(int(timeout_ms))
+        if not done:
+            log.warning("The inference thread did not stop within %d ms.", timeout_ms)
+        return bool(done)
+
+    # ------------------------------------------------------------------ worker thread
+
+    @Slot()
+    def _warm_up(self) -> None:
+        """Import torch and the pipelines now, while the app starts, not on the first job.
+
+        Importing torch holds the GIL for a few hundred milliseconds at a time; done on the
+        first click it would freeze the GUI just when the user expects feedback.
+        """
+        try:
+            import core.device  # imports torch
+            import core.pipelines  # noqa: F401  (registers every pipeline)
+            from core.weights import ModelCache
+
+            if self._cache is None:
+                self._cache = ModelCache()
+        except Exception:  # the first job reports the same error, readably
+            log.exception("Warming up the inference thread failed.")
+
+    @Slot()
+    def _on_wake(self) -> None:
+        worked = self._report_dropped()
+        with self._lock:
+            job = self._queue.popleft() if self._queue else None
+            self._running = job
+        if job is not None:
+            try:
+                self._run(job)
+            finally:
+                with self._lock:
+                    self._running = None
+            self._report_dropped()
+            worked = True
+        with self._lock:
+            more = bool(self._queue)
+        if more:
+            # One job per wake keeps the event loop turning between jobs, so quit() is seen.
+            self._wake.emit()
+        elif worked:
+            self.idle.emit()
+
+    def _report_dropped(self) -> bool:
+        with self._lock:
+            dropped, self._dropped = self._dropped, []
+        for job_id in dropped:
+            self.cancelled.emit(job_id)
+        return bool(dropped)
+
+    def _run(self, job: _Job) -> None:
+        self.started.emit(job.id, job.spec)
+        gen = None
+        try:
+            ctx = self._context(job)
+            ctx.check()
+            gen = pipeline_for(job.spec)(job.spec, ctx)
+            t0 = time.perf_counter()
+            reporter = _Reporter(self, job)
+            result = yield_from(gen, reporter)
+            if not isinstance(result, Result):
+                raise TypeError(f"pipeline {job.spec.kind!r} returned {type(result).__name__}, "
+                                "not a Result")
+            result.info.setdefault("seconds", round(time.perf_counter() - t0, 3))
+        except Cancelled:
+            log.info("Job %d (%s) cancelled.", job.id, job.spec.kind)
+            self.cancelled.emit(job.id)
+        except Exception as exc:  # noqa: BLE001 - the service must survive any job failure
+            message = describe_failure(exc)
+            tb = traceback.format_exc()
+            log.error("Job %d (%s) failed: %s\n%s", job.id, job.spec.kind, message, tb)
+            self.failed.emit(job.id, message, tb)
+        else:
+            reporter.flush()
+            self.finished.emit(job.id, result)
+        finally:
+            if gen is not None:
+                _close(gen, job)
+
+    def _context(self, job: _Job) -> Context:
+        from core.device import pick_device
+
+        with self._lock:
+            requested = self._device
+        device = pick_device(requested)  # DeviceError -> failed, with its readable message
+        if self._cache is None:
+            from core.weights import ModelCache
+
+            self._cache = ModelCache()
+        return Context.for_spec(job.spec, device=device, models=self._cache,
+                                cancel_event=job.cancel)
+
+
+def _close(gen: Any, job: _Job) -> None:
+    """Run the pipeline's ``finally`` blocks now, in this thread, rather than at some later GC."""
+    try:
+        gen.close()
+    except Exception:  # a pipeline's cleanup must not take the service down either
+        log.exception("Job %d (%s) failed while cleaning up.", job.id, job.spec.kind)
+
+
+class _Reporter:
+    """Turns a job's Progress stream into throttled signals; stops a cancelled job between steps."""
+
+    def __init__(self, service: InferenceService, job: _Job) -> None:
+        self.service = service
+        self.job = job
+        self.progress = _Throttle(PROGRESS_INTERVAL_S)
+        self.preview = _Throttle(PREVIEW_INTERVAL_S)
+        self.held: Progress | None = None  # the latest progress the throttle held back
+
+    def __call__(self, p: Progress) -> None:
+        now = time.monotonic()
+        final = p.total > 0 and p.step >= p.total
+        if final or self.progress.ready(now):
+            self.progress.mark(now)
+            self._emit(p)
+        else:
+            self.held = p
+        if p.preview is not None and (final or self.preview.ready(now)):
+            self.preview.mark(now)
+            # A copy: delivery is queued, and the pipeline may keep writing into its buffer.
+            self.service.preview.emit(self.job.id, np.array(p.preview, copy=True))
+        self.service._report_dropped()
+        if self.job.cancel.is_set():
+            raise Cancelled()
+
+    def flush(self) -> None:
+        """Deliver the last progress if the throttle held it back, so the bar ends up to date."""
+        if self.held is not None:
+            self._emit(self.held)
+
+    def _emit(self, p: Progress) -> None:
+        self.held = None
+        self.service.progress.emit(self.job.id, int(p.step), int(p.total), p.message)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """The user-readable message for an exception a job raised."""
+    if isinstance(exc, _readable_errors()):
+        return str(exc) or type(exc).__name__
+    from core.device import is_out_of_memory
+
+    if is_out_of_memory(exc):
+        return OUT_OF_MEMORY_MESSAGE
+    return f"Internal error: {type(exc).__name__}: {exc}"
+
+
+def _readable_errors() -> tuple[type[BaseException], ...]:
+    """Exception types whose text is written for the user (bad input, missing weights...)."""
+    from core.device import DeviceError
+    from core.imageio import ImageError
+    from core.jobs import JobError
+    from core.weights import WeightsError
+
+    return (JobError, ImageError, WeightsError, DeviceError)

@@ -1,0 +1,633 @@
+"""The main window: canvas in the middle, tools on the left, panels on the right, results below.
+
+It owns one Document, one InferenceService and the panels. Panels build job specs; the window
+submits them, shows progress in the status bar, and adds finished results to the document's
+result strip. Every edit of the document is an undoable command (desktop/canvas).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtGui import (QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent,
+                           QGuiApplication, QImage, QKeySequence, QUndoGroup)
+from PySide6.QtWidgets import (QButtonGroup, QDockWidget, QFileDialog, QLabel,
+                               QMainWindow, QMessageBox, QSlider, QTabWidget, QToolButton,
+                               QVBoxLayout, QWidget)
+
+from core import imageio
+from core.jobs import JobError, JobSpec, Result, pixel_hash
+from desktop.autosave import Autosave
+from desktop.canvas import CanvasScene, CanvasView, Document, DocumentError, array_from_qimage
+from desktop.canvas import qimage_from_array
+from desktop.inference import InferenceService
+from desktop.panels.base import ComingPanel, Panel
+from desktop.panels.inpaint import InpaintPanel
+from desktop.widgets.progress import JobProgress
+from desktop.widgets.result_strip import ResultStrip
+
+log = logging.getLogger("easel.window")
+
+DOC_FILTER = "Easel documents (*.easel)"
+TOOLS = [("brush", "Brush", "B"), ("eraser", "Eraser", "E"), ("rect", "Rectangle", "R"),
+         ("lasso", "Lasso", "L"), ("move", "Pan", "H")]
+
+
+def make_panels() -> list[Panel]:
+    return [
+        InpaintPanel(),
+        ComingPanel("latent", "Latent", "Latent arithmetic with GAN and VAE models: vector "
+                    "math, attribute sliders and walks between faces."),
+        ComingPanel("scene", "Scene", "Text-prompt scenes: type a caption, get ranked "
+                    "candidates from a token transformer."),
+        ComingPanel("style", "Style", "Style transfer from any painting onto any photo, "
+                    "with region masks and fast per-style models."),
+        ComingPanel("train", "Train", "Drag a folder in and train a model on your own "
+                    "images, then use it in every panel."),
+    ]
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, service: InferenceService | None = None,
+                 settings: QSettings | None = None, autosave: Autosave | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("Easel")
+        self.setAcceptDrops(True)
+        self.settings = settings or QSettings("Easel", "Easel")
+        self.service = service or InferenceService(
+            device=str(self.settings.value("device", "")) or None)
+        self.autosave = autosave or Autosave()
+        self.ask = _ask_user  # tests replace this to answer dialogs
+        self.inform = _inform_user
+        self._job_id: int | None = None
+        self._job_panel: Panel | None = None
+        self._closing = False
+        self.applied_spec: dict[str, Any] | None = None  # spec of the last applied result
+
+        self.undo_group = QUndoGroup(self)
+        self.doc = Document()
+        self.scene = CanvasScene()
+        self.view = CanvasView(self.scene)
+        self.setCentralWidget(self.view)
+        self.view.filesDropped.connect(self.open_paths)
+
+        self.panels = make_panels()
+        self.panel_tabs = QTabWidget()
+        for panel in self.panels:
+            self.panel_tabs.addTab(panel, panel.title)
+            panel.runRequested.connect(self.run_current_panel)
+        self._add_dock("Panels", self.panel_tabs, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._add_dock("Tools", self._build_tools(), Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.results = ResultStrip()
+        self.results.compareRequested.connect(self.compare_result)
+        self.results.applyRequested.connect(self.apply_result)
+        self.results.saveRequested.connect(self.save_result)
+        self.results.removeRequested.connect(lambda i: self.doc.remove_result(i))
+        self._add_dock("Results", self.results, Qt.DockWidgetArea.BottomDockWidgetArea)
+
+        self.job_progress = JobProgress()
+        self.job_progress.cancelRequested.connect(self.cancel_job)
+        self.device_label = QLabel()
+        self.statusBar().addPermanentWidget(self.job_progress)
+        self.statusBar().addPermanentWidget(self.device_label)
+        self._build_menus()
+
+        s = self.service
+        s.started.connect(self._job_started)
+        s.progress.connect(self._job_progress)
+        s.preview.connect(self._job_preview)
+        s.finished.connect(self._job_finished)
+        s.failed.connect(self._job_failed)
+        s.cancelled.connect(self._job_cancelled)
+        self._watch_document(self.doc)
+
+        self._load_settings()
+        self._update_title()
+        self._update_device_label()
+        self.statusBar().showMessage("Open an image: File > Open, drag it in, or paste.", 8000)
+
+    # ---------------------------------------------------------------- building
+
+    def _add_dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock-{title}")
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_tools(self) -> QWidget:
+        box = QWidget()
+        lay = QVBoxLayout(box)
+        self.tool_buttons = QButtonGroup(box)
+        self.tool_actions = QActionGroup(self)
+        for name, text, key in TOOLS:
+            act = QAction(f"{text}", self, checkable=True, shortcut=QKeySequence(key))
+            act.setToolTip(f"{text} ({key})")
+            act.triggered.connect(lambda _=False, n=name: self.set_tool(n))
+            self.tool_actions.addAction(act)
+            act.setData(name)
+            btn = QToolButton()
+            btn.setDefaultAction(act)
+            btn.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+            btn.setMinimumWidth(90)
+            lay.addWidget(btn)
+        self.tool_actions.actions()[0].setChecked(True)
+
+        self.size_slider = QSlider(Qt.Orientation.Horizontal)
+        self.size_slider.setRange(1, 500)
+        self.size_slider.setToolTip("Brush size ([ and ])")
+        self.size_slider.valueChanged.connect(self.view.set_brush_size)
+        self.hardness_slider = QSlider(Qt.Orientation.Horizontal)
+        self.hardness_slider.setRange(0, 100)
+        self.hardness_slider.setToolTip("Brush hardness")
+        self.hardness_slider.valueChanged.connect(
+            lambda v: self.view.set_brush_hardness(v / 100.0))
+        self.size_label = QLabel()
+        self.view.brushChanged.connect(self._brush_changed)
+        lay.addSpacing(8)
+        lay.addWidget(self.size_label)
+        lay.addWidget(self.size_slider)
+        lay.addWidget(QLabel("Hardness"))
+        lay.addWidget(self.hardness_slider)
+        lay.addStretch(1)
+        self._brush_changed(self.view.brush_size, self.view.brush_hardness)
+        return box
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+
+        def action(menu, text, slot, shortcut=None, tip=""):  # noqa: ANN001, ANN202
+            act = QAction(text, self)
+            if shortcut:
+                act.setShortcut(QKeySequence(shortcut))
+            if tip:
+                act.setStatusTip(tip)
+            act.triggered.connect(slot)
+            menu.addAction(act)
+            return act
+
+        m = bar.addMenu("&File")
+        action(m, "&Open…", self.open_dialog, QKeySequence.StandardKey.Open)
+        action(m, "&Paste image", self.paste, QKeySequence.StandardKey.Paste)
+        m.addSeparator()
+        action(m, "&Save document", self.save_document, QKeySequence.StandardKey.Save)
+        action(m, "Save document &as…", self.save_document_as, "Ctrl+Shift+S")
+        action(m, "&Export PNG…", self.export_png, "Ctrl+E",
+               "Save the picture as a PNG with the settings that made it")
+        action(m, "&Copy image", self.copy_image, "Ctrl+Shift+C")
+        m.addSeparator()
+        action(m, "Show &log folder", self.show_log_folder)
+        action(m, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        m = bar.addMenu("&Edit")
+        undo = self.undo_group.createUndoAction(self, "&Undo")
+        undo.setShortcut(QKeySequence.StandardKey.Undo)
+        redo = self.undo_group.createRedoAction(self, "&Redo")
+        redo.setShortcuts([QKeySequence.StandardKey.Redo, QKeySequence("Ctrl+Shift+Z")])
+        m.addAction(undo)
+        m.addAction(redo)
+        m.addSeparator()
+        action(m, "&Clear mask", lambda: self.doc.clear_mask(), "Ctrl+D")
+        action(m, "&Invert mask", lambda: self.doc.invert_mask(), "Ctrl+I")
+        action(m, "Smaller brush", lambda: self.view.change_brush_size(-1), "[")
+        action(m, "Larger brush", lambda: self.view.change_brush_size(+1), "]")
+
+        m = bar.addMenu("&View")
+        action(m, "Zoom &in", self.view.zoom_in, QKeySequence.StandardKey.ZoomIn)
+        action(m, "Zoom &out", self.view.zoom_out, QKeySequence.StandardKey.ZoomOut)
+        action(m, "&Fit", self.view.fit, "Ctrl+0")
+        action(m, "&100%", self.view.zoom_100, "Ctrl+1")
+        self.mask_action = action(m, "Show &mask", self.scene.set_mask_visible, "M")
+        self.mask_action.setCheckable(True)
+        self.mask_action.setChecked(True)
+
+        m = bar.addMenu("&Run")
+        action(m, "&Run panel", self.run_current_panel, "Ctrl+Return")
+        action(m, "&Cancel job", self.cancel_job, "Esc")
+
+        m = bar.addMenu("&Help")
+        action(m, "&About Easel", self.about)
+
+    # ---------------------------------------------------------------- tools & view
+
+    def set_tool(self, name: str) -> None:
+        self.view.set_tool(name)
+        for act in self.tool_actions.actions():
+            act.setChecked(act.data() == name)
+
+    def _brush_changed(self, size: int, hardness: float) -> None:
+        self.size_label.setText(f"Brush size: {size} px")
+        for slider, value in ((self.size_slider, size),
+                              (self.hardness_slider, int(round(hardness * 100)))):
+            slider.blockSignals(True)
+            slider.setValue(value)
+            slider.blockSignals(False)
+
+    # ---------------------------------------------------------------- opening
+
+    def open_dialog(self) -> None:
+        folder = str(self.settings.value("last_folder", str(Path.home())))
+        paths, _ = QFileDialog.getOpenFileNames(
+            self, "Open", folder, f"{imageio.IMAGE_FILE_FILTER};;{DOC_FILTER}")
+        if paths:
+            self.settings.setValue("last_folder", str(Path(paths[0]).parent))
+            self.open_paths(paths)
+
+    def open_paths(self, paths: list[str]) -> None:
+        """Open the first usable file: an image, an Easel PNG (restores its panel) or .easel."""
+        if not paths:
+            return
+        path = paths[0]
+        if len(paths) > 1:
+            self.statusBar().showMessage("Opened the first of the dropped files.", 5000)
+        if not self._confirm_discard():
+            return
+        if path.lower().endswith(".easel"):
+            self.open_document(path)
+        else:
+            self.open_image(path)
+
+    def open_image(self, path: str) -> bool:
+        try:
+            loaded = imageio.load_image(path)
+            meta = imageio.read_metadata(path) if loaded.format == "PNG" else None
+        except imageio.ImageError as exc:
+            self.inform("Cannot open image", str(exc))
+            return False
+        rgba = loaded.rgb if loaded.alpha is None else loaded.rgba()
+        self._set_picture(rgba, path)
+        self.statusBar().showMessage(
+            f"Opened {Path(path).name} ({loaded.size[0]}x{loaded.size[1]})", 5000)
+        if meta and isinstance(meta.get("spec"), dict):
+            self.restore_spec(meta["spec"])
+        return True
+
+    def open_document(self, path: str) -> bool:
+        try:
+            doc = Document.load(path)
+        except DocumentError as exc:
+            self.inform("Cannot open document", str(exc))
+            return False
+        self._replace_document(doc)
+        return True
+
+    def paste(self) -> None:
+        clip = QGuiApplication.clipboard()
+        mime = clip.mimeData()
+        if mime is not None and mime.hasUrls():
+            files = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
+            if files:
+                self.open_paths(files)
+                return
+        image = clip.image()
+        if image.isNull():
+            self.statusBar().showMessage("The clipboard holds no image.", 5000)
+            return
+        if not self._confirm_discard():
+            return
+        rgba = array_from_qimage(image.convertToFormat(QImage.Format.Format_RGBA8888))
+        self._set_picture(rgba, None)
+
+    def _set_picture(self, rgba: np.ndarray, path: str | None) -> None:
+        self.doc.set_image(rgba, source_path=path)
+        self.doc.source_sha256 = pixel_hash(self.doc.image_array())
+        self.applied_spec = None
+        self.view.fit()
+        self._update_title()
+
+    def _replace_document(self, doc: Document) -> None:
+        old = self.doc
+        self._watch_document(doc)
+        self.undo_group.removeStack(old.undo_stack)
+        old.deleteLater()
+        self.view.fit()
+        self._update_title()
+
+    def _watch_document(self, doc: Document) -> None:
+        self.doc = doc
+        self.scene.set_document(doc)
+        self.results.set_document(doc)
+        self.autosave.attach(doc)
+        self.undo_group.addStack(doc.undo_stack)
+        self.undo_group.setActiveStack(doc.undo_stack)
+        doc.dirtyChanged.connect(self._update_title)
+        self.applied_spec = None
+
+    def restore_spec(self, spec: dict[str, Any]) -> None:
+        """Show the panel that made ``spec`` with its settings (a dropped Easel PNG)."""
+        kind = spec.get("kind", "")
+        try:
+            panel_name = JobSpec.from_dict({"kind": kind}).panel
+        except Exception:  # noqa: BLE001 - an unknown or partial spec just restores nothing
+            panel_name = ""
+        for i, panel in enumerate(self.panels):
+            if panel.name == panel_name:
+                self.panel_tabs.setCurrentIndex(i)
+                panel.restore(spec)
+                self.statusBar().showMessage(
+                    f"Restored the {panel.title} settings saved in this image.", 8000)
+                return
+
+    # ---------------------------------------------------------------- saving
+
+    def save_document(self) -> bool:
+        if self.doc.path:
+            return self._write_document(self.doc.path)
+        return self.save_document_as()
+
+    def save_document_as(self) -> bool:
+        start = self.doc.path or str(Path(str(self.settings.value("last_folder", Path.home())))
+                                     / "untitled.easel")
+        path, _ = QFileDialog.getSaveFileName(self, "Save document", start, DOC_FILTER)
+        if not path:
+            return False
+        if not path.lower().endswith(".easel"):
+            path += ".easel"
+        return self._write_document(path)
+
+    def _write_document(self, path: str) -> bool:
+        try:
+            self.doc.save(path)
+        except (OSError, DocumentError) as exc:
+            self.inform("Cannot save document", f"{Path(path).name} was not saved: {exc}")
+            return False
+        self.statusBar().showMessage(f"Saved {Path(path).name}", 5000)
+        self._update_title()
+        return True
+
+    def export_png(self) -> None:
+        if self.doc.is_empty():
+            return
+        stem = Path(self.doc.source_path or "untitled").stem
+        folder = Path(str(self.settings.value("last_folder", Path.home())))
+        path, _ = QFileDialog.getSaveFileName(self, "Export PNG",
+                                              str(folder / f"{stem}-easel.png"), "PNG (*.png)")
+        if path:
+            self.write_png(path, self.doc.image_array(), self.doc.alpha_array(),
+                           self.applied_spec)
+
+    def save_result(self, index: int) -> None:
+        entry = self.doc.results[index]
+        folder = Path(str(self.settings.value("last_folder", Path.home())))
+        path, _ = QFileDialog.getSaveFileName(self, "Save result",
+                                              str(folder / f"result-{index + 1}.png"),
+                                              "PNG (*.png)")
+        if path:
+            self.write_png(path, entry.rgb, self.doc.alpha_array(), entry.spec)
+
+    def write_png(self, path: str, rgb: np.ndarray, alpha: np.ndarray | None,
+                  spec: dict[str, Any] | None) -> bool:
+        if not path.lower().endswith(".png"):
+            path += ".png"
+        if self.doc.source_path and Path(path).resolve() == Path(self.doc.source_path).resolve():
+            self.inform("Not saved", "Easel never overwrites the image you opened; "
+                        "choose another name.")
+            return False
+        try:
+            imageio.save_png(path, rgb, alpha, spec=spec, edited=bool(self.doc.source_path))
+        except (OSError, imageio.ImageError) as exc:
+            self.inform("Cannot save PNG", f"{Path(path).name} was not saved: {exc}")
+            return False
+        self.statusBar().showMessage(f"Saved {Path(path).name}", 5000)
+        return True
+
+    def copy_image(self) -> None:
+        if not self.doc.is_empty():
+            QGuiApplication.clipboard().setImage(qimage_from_array(self.doc.image_array()))
+            self.statusBar().showMessage("Copied the picture to the clipboard.", 3000)
+
+    # ---------------------------------------------------------------- jobs
+
+    def current_panel(self) -> Panel:
+        return self.panels[self.panel_tabs.currentIndex()]
+
+    def run_current_panel(self) -> int | None:
+        """Build the current panel's spec and submit it; returns the job id (None if refused)."""
+        panel = self.current_panel()
+        if isinstance(panel, ComingPanel):
+            return None
+        if self._job_id is not None:
+            self.statusBar().showMessage("A job is running: wait for it or cancel it (Esc).",
+                                         5000)
+            return None
+        try:
+            spec = panel.build_spec(self.doc)
+        except JobError as exc:
+            self.statusBar().showMessage(str(exc), 8000)
+            self.inform(panel.title, str(exc))
+            return None
+        self._job_panel = panel
+        panel.set_busy(True)
+        self._job_id = self.service.submit(spec)
+        self.job_progress.begin(f"{panel.title}…")
+        return self._job_id
+
+    def cancel_job(self) -> None:
+        if self._job_id is not None:
+            self.service.cancel(self._job_id)
+            self.job_progress.cancelling()
+
+    def _job_started(self, job_id: int, spec: object) -> None:
+        log.info("job %d started: %s", job_id, type(spec).__name__)
+
+    def _job_progress(self, job_id: int, step: int, total: int, message: str) -> None:
+        if job_id == self._job_id:
+            self.job_progress.step(step, total, message)
+
+    def _job_preview(self, job_id: int, array: object) -> None:
+        if job_id == self._job_id and isinstance(array, np.ndarray):
+            self.scene.set_compare_image(array)
+
+    def _job_finished(self, job_id: int, result: Result) -> None:
+        if job_id != self._job_id:
+            return
+        self._job_done()
+        spec = result.spec.to_dict()
+        for image in result.images:
+            self.doc.add_result(image, spec, f"{self._title_of(spec)} #{spec.get('seed', '')}")
+        self.results.select_last()
+        secs = result.info.get("seconds")
+        self.statusBar().showMessage(
+            "Done" + (f" in {secs:.1f} s" if isinstance(secs, float) else "")
+            + ": double-click the result to apply it (or press Enter).", 8000)
+
+    def _job_failed(self, job_id: int, message: str, details: str) -> None:
+        if job_id != self._job_id:
+            return
+        self._job_done()
+        log.warning("job %d failed: %s\n%s", job_id, message, details)
+        self.inform("The job failed", message)
+
+    def _job_cancelled(self, job_id: int) -> None:
+        if job_id != self._job_id:
+            return
+        self._job_done()
+        self.statusBar().showMessage("Cancelled.", 4000)
+
+    def _job_done(self) -> None:
+        self._job_id = None
+        self.job_progress.end()
+        self.scene.set_compare_image(None)
+        if self._job_panel is not None:
+            self._job_panel.set_busy(False)
+            self._job_panel = None
+
+    def _title_of(self, spec: dict[str, Any]) -> str:
+        for panel in self.panels:
+            if panel.name == spec.get("kind"):
+                return panel.title
+        return str(spec.get("kind", "Result")).title()
+
+    # ---------------------------------------------------------------- results
+
+    def compare_result(self, index: int) -> None:
+        if 0 <= index < len(self.doc.results):
+            self.scene.set_compare_image(self.doc.results[index].rgb)
+        else:
+            self.scene.set_compare_image(None)
+
+    def apply_result(self, index: int) -> None:
+        if not 0 <= index < len(self.doc.results):
+            return
+        entry = self.doc.results[index]
+        self.doc.apply_result(entry.rgb, text=f"Apply {entry.label}")
+        self.applied_spec = entry.spec
+        self.scene.set_compare_image(None)
+        self.statusBar().showMessage(f"Applied {entry.label} (Ctrl+Z undoes it).", 5000)
+
+    def keyPressEvent(self, event) -> None:  # noqa: ANN001 - QKeyEvent
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.results.currentRow() >= 0:
+            self.apply_result(self.results.currentRow())
+            return
+        super().keyPressEvent(event)
+
+    # ---------------------------------------------------------------- drag and drop
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() or event.mimeData().hasImage():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        mime = event.mimeData()
+        files = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
+        if files:
+            event.acceptProposedAction()
+            self.open_paths(files)
+        elif mime.hasImage():
+            event.acceptProposedAction()
+            image = QImage(mime.imageData())
+            if self._confirm_discard():
+                self._set_picture(array_from_qimage(
+                    image.convertToFormat(QImage.Format.Format_RGBA8888)), None)
+
+    # ---------------------------------------------------------------- state
+
+    def _update_title(self, *_: object) -> None:
+        name = Path(self.doc.path or self.doc.source_path or "Untitled").name
+        dirty = "*" if self.doc.undo_stack.count() and not self.doc.undo_stack.isClean() else ""
+        self.setWindowTitle(f"{name}{dirty} — Easel")
+
+    def _update_device_label(self) -> None:
+        from core.device import DeviceError, describe, pick_device
+
+        try:
+            dev = pick_device(str(self.settings.value("device", "")) or None)
+            self.device_label.setText(f"Device: {describe(dev)}")
+        except DeviceError as exc:
+            self.device_label.setText(f"Device: {exc}")
+
+    def _confirm_discard(self) -> bool:
+        """Ask before an open replaces a picture with unsaved edits."""
+        if self.doc.is_empty() or self.doc.undo_stack.isClean():
+            return True
+        answer = self.ask("Unsaved changes",
+                          "The current picture has unsaved edits. Save them first?",
+                          ("Save", "Discard", "Cancel"))
+        if answer == "Save":
+            return self.save_document()
+        return answer == "Discard"
+
+    def _load_settings(self) -> None:
+        geometry = self.settings.value("geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 820)
+        state = self.settings.value("window_state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        size = self.settings.value("brush_size")
+        if size is not None:
+            self.view.set_brush_size(int(size))
+        hardness = self.settings.value("brush_hardness")
+        if hardness is not None:
+            self.view.set_brush_hardness(float(hardness))
+        tab = self.settings.value("panel")
+        for i, panel in enumerate(self.panels):
+            panel.load_settings(self.settings)
+            if panel.name == tab:
+                self.panel_tabs.setCurrentIndex(i)
+
+    def save_settings(self) -> None:
+        s = self.settings
+        s.setValue("geometry", self.saveGeometry())
+        s.setValue("window_state", self.saveState())
+        s.setValue("brush_size", self.view.brush_size)
+        s.setValue("brush_hardness", self.view.brush_hardness)
+        s.setValue("panel", self.current_panel().name)
+        for panel in self.panels:
+            panel.save_settings(s)
+        s.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self._closing:
+            event.accept()
+            return
+        if not self._confirm_discard():
+            event.ignore()
+            return
+        self._closing = True
+        self.save_settings()
+        self.service.shutdown()
+        self.autosave.finish()
+        event.accept()
+
+    # ---------------------------------------------------------------- misc
+
+    def about(self) -> None:
+        from core.cli import version_text
+
+        QMessageBox.about(self, "About Easel",
+                          f"<h3>Easel</h3><p>An offline generative image studio.</p>"
+                          f"<pre>{version_text()}</pre>")
+
+    def show_log_folder(self) -> None:
+        from PySide6.QtCore import QUrl
+        from PySide6.QtGui import QDesktopServices
+
+        from core import paths
+
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(paths.log_dir())))
+
+
+def _ask_user(title: str, text: str, buttons: tuple[str, ...]) -> str:
+    box = QMessageBox(QMessageBox.Icon.Question, title, text)
+    mapping = {}
+    for name in buttons:
+        role = {"Cancel": QMessageBox.ButtonRole.RejectRole,
+                "Discard": QMessageBox.ButtonRole.DestructiveRole}.get(
+            name, QMessageBox.ButtonRole.AcceptRole)
+        mapping[box.addButton(name, role)] = name
+    box.exec()
+    return mapping.get(box.clickedButton(), buttons[-1])
+
+
+def _inform_user(title: str, text: str) -> None:
+    QMessageBox.warning(None, title, text)
+

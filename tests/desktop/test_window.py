@@ -1,0 +1,216 @@
+"""The main window end to end: open, paint a mask, inpaint through the real service, apply,
+undo/redo, cancel and close mid-job, autosave and recovery, Easel PNG round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtTest import QTest
+
+from core import imageio
+from desktop.app import offer_recovery
+from desktop.autosave import Autosave
+from desktop.inference import InferenceService
+from desktop.window import MainWindow
+
+
+def stripes(h: int, w: int) -> np.ndarray:
+    y, x = np.mgrid[0:h, 0:w]
+    img = np.zeros((h, w, 3), np.uint8)
+    img[..., 0] = np.where((x // 6) % 2 == 0, 200, 40)
+    img[..., 1] = np.where((y // 8) % 2 == 0, 180, 60)
+    img[..., 2] = 90
+    return img
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("EASEL_HOME", str(tmp_path / "home"))
+    made = []
+
+    def make(autosave_dir=None) -> MainWindow:
+        settings = QSettings(str(tmp_path / f"settings{len(made)}.ini"), QSettings.Format.IniFormat)
+        service = InferenceService(device="cpu")
+        win = MainWindow(service=service, settings=settings,
+                         autosave=Autosave(folder=autosave_dir or tmp_path / "autosave"))
+        win.messages = []
+        win.inform = lambda title, text: win.messages.append(text)
+        win.ask = lambda title, text, buttons: "Discard"
+        qtbot.addWidget(win)
+        win.show()
+        made.append(win)
+        return win
+
+    yield make
+    for win in made:
+        win.close()
+        assert not win.service.thread().isRunning()
+
+
+def write_image(tmp_path, size=96) -> str:
+    path = tmp_path / "photo.png"
+    imageio.save_png(str(path), stripes(size, size))
+    return str(path)
+
+
+def paint_stroke(qtbot, win: MainWindow, points: list[tuple[float, float]]) -> None:
+    """Drag the brush across image coordinates with real mouse events on the view."""
+    win.set_tool("brush")
+    win.view.set_brush_size(10)
+    vp = win.view.viewport()
+
+    def at(p):
+        return win.view.mapFromScene(*p)
+
+    QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at(points[0]))
+    for p in points[1:]:
+        QTest.mouseMove(vp, at(p))
+    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                       at(points[-1]))
+
+
+def run_inpaint(qtbot, win: MainWindow, seed: int = 5) -> None:
+    panel = win.panels[0]
+    panel.random_seed.setChecked(False)
+    panel.seed.setValue(seed)
+    with qtbot.waitSignal(win.service.finished, timeout=60_000):
+        assert win.run_current_panel() is not None
+
+
+def test_open_paint_inpaint_apply_undo_redo(qtbot, make_window, tmp_path):
+    win = make_window()
+    path = write_image(tmp_path)
+    win.open_paths([path])
+    original = win.doc.image_array().copy()
+    assert original.shape == (96, 96, 3)
+
+    paint_stroke(qtbot, win, [(30, 40), (45, 42), (60, 44)])
+    mask = win.doc.mask_array() >= 128
+    assert 0 < mask.sum() < mask.size // 4
+    assert win.doc.undo_stack.count() == 1
+
+    run_inpaint(qtbot, win)
+    assert len(win.doc.results) == 1
+    result = win.doc.results[0].rgb
+    assert np.array_equal(result[~mask], original[~mask])  # outside the mask: untouched
+
+    win.apply_result(0)
+    assert np.array_equal(win.doc.image_array(), result)
+    win.doc.undo_stack.undo()
+    assert np.array_equal(win.doc.image_array(), original)
+    assert np.array_equal(win.doc.mask_array() >= 128, mask)  # the mask comes back too
+    win.doc.undo_stack.redo()
+    assert np.array_equal(win.doc.image_array(), result)
+
+
+def test_bad_image_gives_a_message_and_keeps_the_canvas(make_window, tmp_path):
+    win = make_window()
+    win.open_paths([write_image(tmp_path)])
+    before = win.doc.image_array().copy()
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    win.open_paths([str(bad)])
+    assert win.messages and "broken.png" in win.messages[-1]
+    assert np.array_equal(win.doc.image_array(), before)
+
+
+def test_empty_mask_is_refused_without_a_job(make_window, tmp_path):
+    win = make_window()
+    win.open_paths([write_image(tmp_path)])
+    assert win.run_current_panel() is None
+    assert "mask is empty" in win.messages[-1]
+    assert win.service.pending() == 0
+
+
+def big_masked_window(make_window, tmp_path) -> MainWindow:
+    win = make_window()
+    win.open_paths([write_image(tmp_path, size=512)])
+    mask = np.zeros((512, 512), np.uint8)
+    mask[100:400, 120:420] = 255
+    win.doc.set_mask(mask)
+    win.panels[0].iterations.setValue(12)
+    win.panels[0].random_seed.setChecked(False)
+    return win
+
+
+def test_cancel_mid_job(qtbot, make_window, tmp_path):
+    win = big_masked_window(make_window, tmp_path)
+    with qtbot.waitSignal(win.service.progress, timeout=30_000):
+        job = win.run_current_panel()
+    with qtbot.waitSignal(win.service.cancelled, timeout=30_000) as blocker:
+        win.cancel_job()
+    assert blocker.args == [job]
+    assert len(win.doc.results) == 0
+    assert win._job_id is None and win.panels[0].run_button.isEnabled()
+
+
+def test_close_mid_job_leaves_no_thread(qtbot, make_window, tmp_path):
+    win = big_masked_window(make_window, tmp_path)
+    with qtbot.waitSignal(win.service.progress, timeout=30_000):
+        win.run_current_panel()
+    thread = win.service.thread()
+    win.close()
+    assert not thread.isRunning()
+
+
+def test_autosave_then_recovery_after_a_crash(qtbot, make_window, tmp_path):
+    folder = tmp_path / "autosave"
+    crashed = make_window(folder)
+    crashed.open_paths([write_image(tmp_path)])
+    mask = np.zeros((96, 96), np.uint8)
+    mask[10:30, 10:50] = 255
+    crashed.doc.set_mask(mask)
+    assert crashed.autosave.save_now()
+    # A crash leaves the autosave behind with a lock nobody holds any more.
+    leftover = folder / "autosave-crashed.easel"
+    leftover.write_bytes(crashed.autosave.file.read_bytes())
+
+    win = make_window(folder)
+    win.ask = lambda title, text, buttons: "Recover"
+    assert offer_recovery(win)
+    assert np.array_equal(win.doc.mask_array() >= 128, mask > 0)
+    assert np.array_equal(win.doc.image_array(), crashed.doc.image_array())
+    assert not leftover.exists()  # recovered once, then cleaned up
+    assert not offer_recovery(win)
+
+
+def test_easel_png_round_trip_restores_panel(qtbot, make_window, tmp_path):
+    win = make_window()
+    win.open_paths([write_image(tmp_path)])
+    mask = np.zeros((96, 96), np.uint8)
+    mask[40:60, 40:60] = 255
+    win.doc.set_mask(mask)
+    win.panels[0].patch.setValue(9)
+    win.panels[0].grow.setValue(3)
+    run_inpaint(qtbot, win, seed=1234)
+    out = tmp_path / "result.png"
+    assert win.write_png(str(out), win.doc.results[0].rgb, None, win.doc.results[0].spec)
+    meta = imageio.read_metadata(str(out))
+    assert meta["spec"]["seed"] == 1234 and meta["spec"]["patch_size"] == 9
+
+    other = make_window()
+    other.panel_tabs.setCurrentIndex(2)
+    other.open_paths([str(out)])
+    panel = other.panels[0]
+    assert other.current_panel() is panel
+    assert (panel.seed.value(), panel.patch.value(), panel.grow.value()) == (1234, 9, 3)
+    assert not panel.random_seed.isChecked()
+
+
+def test_results_never_overwrite_the_input(make_window, tmp_path):
+    win = make_window()
+    path = write_image(tmp_path)
+    win.open_paths([path])
+    before = open(path, "rb").read()
+    assert not win.write_png(path, np.zeros((96, 96, 3), np.uint8), None, None)
+    assert open(path, "rb").read() == before
+    assert "never overwrites" in win.messages[-1]
+
+
+def test_brush_size_shortcuts_follow_the_slider(qtbot, make_window):
+    win = make_window()
+    win.view.set_brush_size(20)
+    QTest.keyClick(win.view, Qt.Key.Key_BracketRight)
+    assert win.view.brush_size > 20
+    assert win.size_slider.value() == win.view.brush_size
