@@ -69,7 +69,7 @@ def with_oom_fallback(fn: Callable[[torch.device], T], device: torch.device) -> 
     """Run ``fn(device)``; on out-of-memory on an accelerator, free the cache and retry on CPU."""
     try:
         return fn(device)
-    except Exception as exc:  # noqa: BLE001 - re-raised unless it is an OOM on a GPU
+    except Exception as exc:
         if device.type == "cpu" or not is_out_of_memory(exc):
             raise
         if device.type == "cuda":

@@ -15,7 +15,7 @@ from desktop.crash import install_exception_hooks, setup_logging
 log = logging.getLogger("easel.app")
 
 
-def offer_recovery(window) -> bool:  # noqa: ANN001 - MainWindow (imported late, after Qt starts)
+def offer_recovery(window) -> bool:
     """If an earlier session crashed with unsaved work, offer to bring it back."""
     files = window.autosave.recoverable()
     if not files:

@@ -12,18 +12,43 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
-from PySide6.QtGui import (QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent,
-                           QGuiApplication, QImage, QKeySequence, QUndoGroup)
-from PySide6.QtWidgets import (QButtonGroup, QDockWidget, QFileDialog, QLabel,
-                               QMainWindow, QMessageBox, QSlider, QTabWidget, QToolButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QImage,
+    QKeySequence,
+    QUndoGroup,
+)
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSlider,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core import imageio
 from core.jobs import JobError, JobSpec, Result, pixel_hash
 from desktop.autosave import Autosave
-from desktop.canvas import CanvasScene, CanvasView, Document, DocumentError, array_from_qimage
-from desktop.canvas import qimage_from_array
+from desktop.canvas import (
+    CanvasScene,
+    CanvasView,
+    Document,
+    DocumentError,
+    array_from_qimage,
+    qimage_from_array,
+)
 from desktop.inference import InferenceService
 from desktop.panels.base import ComingPanel, Panel
 from desktop.panels.inpaint import InpaintPanel
@@ -162,7 +187,7 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         bar = self.menuBar()
 
-        def action(menu, text, slot, shortcut=None, tip=""):  # noqa: ANN001, ANN202
+        def action(menu, text, slot, shortcut=None, tip=""):
             act = QAction(text, self)
             if shortcut:
                 act.setShortcut(QKeySequence(shortcut))
@@ -224,7 +249,7 @@ class MainWindow(QMainWindow):
     def _brush_changed(self, size: int, hardness: float) -> None:
         self.size_label.setText(f"Brush size: {size} px")
         for slider, value in ((self.size_slider, size),
-                              (self.hardness_slider, int(round(hardness * 100)))):
+                              (self.hardness_slider, round(hardness * 100))):
             slider.blockSignals(True)
             slider.setValue(value)
             slider.blockSignals(False)
@@ -487,10 +512,10 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- results
 
     def compare_result(self, index: int) -> None:
-        if 0 <= index < len(self.doc.results):
-            self.scene.set_compare_image(self.doc.results[index].rgb)
-        else:
-            self.scene.set_compare_image(None)
+        """Show result ``index`` over the picture (the mask overlay steps aside); -1: none."""
+        comparing = 0 <= index < len(self.doc.results)
+        self.scene.set_compare_image(self.doc.results[index].rgb if comparing else None)
+        self.scene.set_mask_visible(self.mask_action.isChecked() and not comparing)
 
     def apply_result(self, index: int) -> None:
         if not 0 <= index < len(self.doc.results):
@@ -501,7 +526,7 @@ class MainWindow(QMainWindow):
         self.scene.set_compare_image(None)
         self.statusBar().showMessage(f"Applied {entry.label} (Ctrl+Z undoes it).", 5000)
 
-    def keyPressEvent(self, event) -> None:  # noqa: ANN001 - QKeyEvent
+    def keyPressEvent(self, event) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.results.currentRow() >= 0:
             self.apply_result(self.results.currentRow())
             return
@@ -530,7 +555,7 @@ class MainWindow(QMainWindow):
 
     def _update_title(self, *_: object) -> None:
         name = Path(self.doc.path or self.doc.source_path or "Untitled").name
-        dirty = "*" if self.doc.undo_stack.count() and not self.doc.undo_stack.isClean() else ""
+        dirty = "*" if self.doc.is_dirty() else ""
         self.setWindowTitle(f"{name}{dirty} — Easel")
 
     def _update_device_label(self) -> None:
@@ -544,7 +569,7 @@ class MainWindow(QMainWindow):
 
     def _confirm_discard(self) -> bool:
         """Ask before an open replaces a picture with unsaved edits."""
-        if self.doc.is_empty() or self.doc.undo_stack.isClean():
+        if self.doc.is_empty() or not self.doc.is_dirty():
             return True
         answer = self.ask("Unsaved changes",
                           "The current picture has unsaved edits. Save them first?",

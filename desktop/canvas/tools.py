@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QPolygonF
 
-from desktop.canvas.document import Document, Stroke
+from desktop.canvas.document import Document
+from desktop.canvas.stroke import Stroke
 
 if TYPE_CHECKING:
     from desktop.canvas.view import CanvasView

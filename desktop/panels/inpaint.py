@@ -6,9 +6,17 @@ import random
 from typing import Any
 
 from PySide6.QtCore import QSettings
-from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel,
-                               QPushButton, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.jobs import ImageRef, JobError, JobSpec
 from core.pipelines.inpaint import InpaintSpec
@@ -41,7 +49,6 @@ class InpaintPanel(Panel):
         self.run_button = QPushButton("Inpaint")
         self.run_button.setToolTip("Fill the masked area (Ctrl+Enter)")
         self.run_button.clicked.connect(self.runRequested)
-        QShortcut(QKeySequence("Ctrl+Return"), self, activated=self.runRequested.emit)
 
         form = QFormLayout()
         form.addRow("Engine", self.engine)

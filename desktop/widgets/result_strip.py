@@ -59,7 +59,7 @@ class ResultStrip(QListWidget):
         if self.count():
             self.setCurrentRow(self.count() - 1)
 
-    def _menu(self, pos) -> None:  # noqa: ANN001 - QPoint
+    def _menu(self, pos) -> None:
         row = self.row(self.itemAt(pos)) if self.itemAt(pos) else -1
         if row < 0:
             return

@@ -3,6 +3,8 @@ undo/redo, cancel and close mid-job, autosave and recovery, Easel PNG round trip
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PySide6.QtCore import QSettings, Qt
@@ -74,8 +76,9 @@ def run_inpaint(qtbot, win: MainWindow, seed: int = 5) -> None:
     panel = win.panels[0]
     panel.random_seed.setChecked(False)
     panel.seed.setValue(seed)
-    with qtbot.waitSignal(win.service.finished, timeout=60_000):
-        assert win.run_current_panel() is not None
+    count = len(win.doc.results)
+    assert win.run_current_panel() is not None
+    qtbot.waitUntil(lambda: len(win.doc.results) > count, timeout=60_000)
 
 
 def test_open_paint_inpaint_apply_undo_redo(qtbot, make_window, tmp_path):
@@ -202,9 +205,9 @@ def test_results_never_overwrite_the_input(make_window, tmp_path):
     win = make_window()
     path = write_image(tmp_path)
     win.open_paths([path])
-    before = open(path, "rb").read()
+    before = Path(path).read_bytes()
     assert not win.write_png(path, np.zeros((96, 96, 3), np.uint8), None, None)
-    assert open(path, "rb").read() == before
+    assert Path(path).read_bytes() == before
     assert "never overwrites" in win.messages[-1]
 
 

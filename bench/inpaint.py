@@ -1,0 +1,314 @@
+"""Inpainting benchmark: Easel's PatchMatch fill against its peers, measured in one run.
+
+Peers: OpenCV ``cv2.inpaint`` (Telea 2004 fast marching and the Navier-Stokes method of
+Bertalmio et al. 2001, radius 5) and scikit-image ``inpaint_biharmonic`` (Damelin & Hoang
+2018), all on the same 512x512 images and masks:
+
+- images: procedural periodic textures (brick, weave, stripes, dots; numpy, seeded) and photos
+  bundled inside the scikit-image wheel (astronaut, coffee, chelsea, rocket; centre-cropped to a
+  square and resized to 512 with Pillow's bicubic filter), so nothing is downloaded;
+- masks: a centred box of 6% of the pixels, and brush strokes covering 12% (thick random
+  polylines from a seeded generator). The same masks are used for every image.
+
+Scores are measured against the original pixels, inside the hole only: PSNR over the hole's
+pixels and channels, and SSIM as the mean of skimage's SSIM map (7x7 window, per channel) over
+the hole's pixels. A texture has one right answer up to a shift, so high scores are expected
+there; a photo's hole has no single right answer, so its scores say little beyond "close in
+colour and smoothness" - which favours the smooth diffusion methods (see the notes printed
+after the table).
+
+Run: python bench/inpaint.py [--quick] [--out FILE.md]   (needs the dev extras: opencv-python-
+headless and scikit-image).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from core.algorithms import masks as mask_ops
+from core.algorithms.patchmatch import fill
+
+SIZE = 512
+
+
+# --------------------------------------------------------------------------- images
+
+
+def brick(n: int, rng: np.random.Generator) -> np.ndarray:
+    bh, bw, mortar = 32, 64, 4
+    y, x = np.mgrid[:n, :n]
+    row = y // bh
+    xs = x + (row % 2) * (bw // 2)
+    col = xs // bw
+    tint = rng.normal(0, 14, (row.max() + 1, col.max() + 1, 3))
+    out = np.array([168.0, 72, 52]) + tint[row, col]
+    joint = (y % bh < mortar) | (xs % bw < mortar)
+    out[joint] = (188, 182, 170)
+    out += rng.normal(0, 7, (n, n, 1))
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def weave(n: int, rng: np.random.Generator) -> np.ndarray:
+    p = 16
+    y, x = np.mgrid[:n, :n]
+    over = (x // p + y // p) % 2 == 0  # which thread is on top in this cell
+    u, v = (x % p + 0.5) / p, (y % p + 0.5) / p
+    shade = np.where(over, np.sin(np.pi * v), np.sin(np.pi * u))[..., None]
+    warp, weft = np.array([205.0, 185, 140]), np.array([110.0, 80, 60])
+    out = np.where(over[..., None], warp, weft) * (0.55 + 0.45 * shade)
+    out += rng.normal(0, 4, (n, n, 1))
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def stripes(n: int, rng: np.random.Generator) -> np.ndarray:
+    y, x = np.mgrid[:n, :n]
+    band = ((x + y) // 6) % 3
+    colours = np.array([[40.0, 70, 160], [230, 210, 80], [200, 60, 60]])
+    out = colours[band] + rng.normal(0, 5, (n, n, 1))
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def dots(n: int, rng: np.random.Generator) -> np.ndarray:
+    p, radius = 20, 6.0
+    y, x = np.mgrid[:n, :n].astype(np.float64)
+    yo = y % p - p / 2 + 0.5
+    xo = (x + (y // p % 2) * p / 2) % p - p / 2 + 0.5  # staggered rows
+    a = np.clip(radius + 0.5 - np.hypot(yo, xo), 0, 1)[..., None]  # anti-aliased edge
+    out = (1 - a) * np.array([235.0, 228, 210]) + a * np.array([30.0, 110, 90])
+    out += rng.normal(0, 4, (n, n, 1))
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def photo(name: str, n: int) -> np.ndarray:
+    import skimage.data
+    from PIL import Image
+
+    img = getattr(skimage.data, name)()[..., :3]
+    h, w = img.shape[:2]
+    s = min(h, w)
+    y0, x0 = (h - s) // 2, (w - s) // 2
+    square = Image.fromarray(img[y0:y0 + s, x0:x0 + s])
+    return np.asarray(square.resize((n, n), Image.Resampling.BICUBIC))
+
+
+TEXTURES: dict[str, Callable[[int, np.random.Generator], np.ndarray]] = {
+    "brick": brick, "weave": weave, "stripes": stripes, "dots": dots,
+}
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
+
+
+# --------------------------------------------------------------------------- masks
+
+
+def box_mask(n: int, fraction: float = 0.06) -> np.ndarray:
+    side = round(n * fraction ** 0.5)
+    m = np.zeros((n, n), bool)
+    y0 = x0 = (n - side) // 2
+    m[y0:y0 + side, x0:x0 + side] = True
+    return m
+
+
+def stroke_mask(n: int, fraction: float = 0.12, seed: int = 1) -> np.ndarray:
+    """Thick random polylines, added one at a time until they cover ``fraction``."""
+    rng = np.random.default_rng(seed)
+    m = np.zeros((n, n), bool)
+    scale = n / 512
+    while m.mean() < fraction:
+        line = np.zeros((n, n), bool)
+        p = rng.uniform(0.1, 0.9, 2) * n
+        for _ in range(rng.integers(2, 6)):
+            angle = rng.uniform(0, 2 * np.pi)
+            q = np.clip(p + rng.uniform(40, 120) * scale * np.array([np.sin(angle),
+                                                                      np.cos(angle)]), 0, n - 1)
+            t = np.linspace(0.0, 1.0, int(np.hypot(*(q - p))) + 2)[:, None]
+            pts = np.rint(p + t * (q - p)).astype(int)
+            line[pts[:, 0], pts[:, 1]] = True
+            p = q
+        m |= mask_ops.grow(line, int(rng.integers(5, 13) * scale)) > 0
+    return m
+
+
+# --------------------------------------------------------------------------- methods
+
+
+def patchmatch(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    gen = fill(img, hole, rng=np.random.default_rng(0))
+    while True:
+        try:
+            next(gen)
+        except StopIteration as done:
+            return done.value
+
+
+def cv2_method(flag_name: str, radius: int = 5) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    def run(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        import cv2
+
+        return cv2.inpaint(img, hole.astype(np.uint8) * 255, radius, getattr(cv2, flag_name))
+
+    return run
+
+
+def biharmonic(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    from skimage.restoration import inpaint_biharmonic
+
+    out = inpaint_biharmonic(img.astype(np.float64) / 255.0, hole, channel_axis=-1)
+    return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+
+
+METHODS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "patchmatch (easel)": patchmatch,
+    "cv2 telea r5": cv2_method("INPAINT_TELEA"),
+    "cv2 ns r5": cv2_method("INPAINT_NS"),
+    "skimage biharmonic": biharmonic,
+}
+
+
+# --------------------------------------------------------------------------- scores
+
+
+def hole_psnr(truth: np.ndarray, out: np.ndarray, hole: np.ndarray) -> float:
+    mse = float(((truth.astype(np.float64) - out)[hole] ** 2).mean())
+    return float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
+
+
+def hole_ssim(truth: np.ndarray, out: np.ndarray, hole: np.ndarray) -> float:
+    from skimage.metrics import structural_similarity
+
+    _, smap = structural_similarity(truth, out, channel_axis=-1, data_range=255, full=True)
+    return float(smap[hole].mean())
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def text_table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    right = [i >= 3 for i in range(len(headers))]  # numbers right-aligned
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) if r else c.ljust(w)
+                         for c, w, r in zip(cells, widths, right, strict=True)).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(headers) + " |",
+           "|" + "|".join("---:" if i >= 3 else "---" for i in range(len(headers))) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --------------------------------------------------------------------------- main
+
+
+def quality(quick: bool) -> tuple[list[str], list[list[str]]]:
+    rng = np.random.default_rng(0)
+    images = {name: make(SIZE, rng) for name, make in TEXTURES.items()}
+    images.update({name: photo(name, SIZE) for name in PHOTOS})
+    if quick:
+        images = {k: images[k] for k in ("brick", "stripes", "astronaut")}
+    holes = {"box 6%": box_mask(SIZE), "strokes 12%": stroke_mask(SIZE)}
+    headers = ["image", "mask", "method", "seconds", "hole PSNR dB", "hole SSIM"]
+    rows: list[list[str]] = []
+    scores: dict[tuple[str, str, str], list[tuple[float, float, float]]] = {}
+    for name, img in images.items():
+        group = "textures" if name in TEXTURES else "photos"
+        for mask_name, hole in holes.items():
+            for method, run in METHODS.items():
+                t0 = time.perf_counter()
+                out = run(img, hole)
+                sec = time.perf_counter() - t0
+                assert np.array_equal(out[~hole], img[~hole]) or method != "patchmatch (easel)"
+                psnr, ssim = hole_psnr(img, out, hole), hole_ssim(img, out, hole)
+                rows.append([name, mask_name, method, f"{sec:.2f}", f"{psnr:.2f}", f"{ssim:.3f}"])
+                scores.setdefault((group, mask_name, method), []).append((sec, psnr, ssim))
+    for (group, mask_name, method), vals in scores.items():
+        sec, psnr, ssim = np.mean(vals, axis=0)
+        rows.append([f"MEAN {group}", mask_name, method, f"{sec:.2f}", f"{psnr:.2f}",
+                     f"{ssim:.3f}"])
+    return headers, rows
+
+
+def scaling(quick: bool) -> tuple[list[str], list[list[str]]]:
+    headers = ["size", "hole px", "scales*rounds", "seconds", "image Mpx/s", "hole kpx/s"]
+    rows = []
+    for n in (512, 1024) if quick else (512, 1024, 2048):
+        img = photo("astronaut", n)
+        hole = box_mask(n)
+        gen = fill(img, hole, rng=np.random.default_rng(0))
+        t0 = time.perf_counter()
+        total = 0
+        while True:
+            try:
+                _, total, _ = next(gen)
+            except StopIteration:
+                break
+        sec = time.perf_counter() - t0
+        rows.append([f"{n}x{n}", str(int(hole.sum())), str(total), f"{sec:.2f}",
+                     f"{n * n / 1e6 / sec:.2f}", f"{hole.sum() / 1e3 / sec:.1f}"])
+    return headers, rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="three images and two sizes only")
+    ap.add_argument("--out", type=Path, help="also write the tables as markdown to this file")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    header = (f"# Inpainting benchmark ({SIZE}x{SIZE}{', quick' if args.quick else ''})\n"
+              f"{platform.platform()}, Python {platform.python_version()}, "
+              f"{os.cpu_count()} CPUs, torch {torch.__version__} with "
+              f"{torch.get_num_threads()} threads, load average {load:.1f} at start")
+    print(header, flush=True)
+    q_headers, q_rows = quality(args.quick)
+    s_headers, s_rows = scaling(args.quick)
+
+    notes = ("PSNR over hole pixels; SSIM = mean of skimage's SSIM map (7x7 window) over hole "
+             "pixels.\nWall-clock seconds on a shared machine: compare rows of one run, not runs.")
+    print("\n## Quality and time per image\n")
+    print(text_table(q_headers, q_rows))
+    print("\n" + notes)
+    print("\n## PatchMatch scaling (astronaut, centred box of 6% of the pixels)\n")
+    print(text_table(s_headers, s_rows))
+    # ---- GUI responsiveness -------------------------------------------------------------
+    # The lead adds the "GUI responsiveness" section here (time from Run to first preview and
+    # to result in the Inpaint panel, and UI event latency while a fill runs).
+    # -------------------------------------------------------------------------------------
+    if args.out:
+        md = "\n\n".join([header, "## Quality and time per image", markdown_table(q_headers, q_rows),
+                          notes, "## PatchMatch scaling (astronaut, centred box of 6%)",
+                          markdown_table(s_headers, s_rows)]) + "\n"
+        write_atomic(args.out, md)
+        print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
