@@ -52,9 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
     window = MainWindow()
     if args.device:
-        window.settings.setValue("device", args.device)
-        window.service.set_device(args.device)
-        window._update_device_label()
+        window.set_device(args.device)
     window.show()
 
     def after_show() -> None:

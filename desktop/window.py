@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from core import imageio
+from core.device import DeviceError, available_devices, describe, pick_device
 from core.jobs import JobError, JobSpec, Result, pixel_hash
 from desktop.autosave import Autosave
 from desktop.canvas import (
@@ -235,6 +236,20 @@ class MainWindow(QMainWindow):
         m = bar.addMenu("&Run")
         action(m, "&Run panel", self.run_current_panel, "Ctrl+Return")
         action(m, "&Cancel job", self.cancel_job, "Esc")
+
+        m = bar.addMenu("&Settings")
+        devices = m.addMenu("&Device")
+        self.device_actions = QActionGroup(self)
+        available = {d.split(":")[0] for d in available_devices()}
+        current = str(self.settings.value("device", "")) or "auto"
+        for key, text in (("auto", "Automatic (best available)"), ("cuda", "CUDA GPU"),
+                          ("mps", "Apple MPS"), ("cpu", "CPU")):
+            act = QAction(text, self, checkable=True)
+            act.setEnabled(key == "auto" or key in available)
+            act.setChecked(key == current)
+            act.triggered.connect(lambda _=False, k=key: self.set_device(k))
+            self.device_actions.addAction(act)
+            devices.addAction(act)
 
         m = bar.addMenu("&Help")
         action(m, "&About Easel", self.about)
@@ -558,9 +573,13 @@ class MainWindow(QMainWindow):
         dirty = "*" if self.doc.is_dirty() else ""
         self.setWindowTitle(f"{name}{dirty} — Easel")
 
-    def _update_device_label(self) -> None:
-        from core.device import DeviceError, describe, pick_device
+    def set_device(self, name: str) -> None:
+        """Run the next jobs on ``name`` (auto, cuda, mps, cpu); remembered across sessions."""
+        self.settings.setValue("device", "" if name == "auto" else name)
+        self.service.set_device(None if name == "auto" else name)
+        self._update_device_label()
 
+    def _update_device_label(self) -> None:
         try:
             dev = pick_device(str(self.settings.value("device", "")) or None)
             self.device_label.setText(f"Device: {describe(dev)}")

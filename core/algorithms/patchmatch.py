@@ -18,8 +18,9 @@ The hole is filled with pixels copied from the rest of the image:
   pyramid is as deep as it takes for the hole to be about a patch thick at the coarsest
   scale, which is initialised by an onion-peel fill.
 
-Work is restricted to the hole's bounding box plus a margin the size of the hole: the cost of a
-pass is proportional to the number of patches that overlap the hole, not to the image size.
+Work is restricted to the hole's bounding box plus a margin twice the size of the hole, and the
+cost of a pass is proportional to the number of patches that overlap the hole, not to the image
+size. Holes touching the image edge are handled by padding that patch distances ignore.
 """
 
 from __future__ import annotations
@@ -40,11 +41,10 @@ SPARSE_ABOVE = 5_000
 # use 1.3). Steeper here: with 2.0 a hole on a corner of a periodic texture converges to the
 # texture for every seed we tried, with 1.3 some seeds leave a seam where two phases meet.
 CONFIDENCE = 2.0
-MARGIN = 1.0
-MINC = 6
 # Depths are capped here: deeper patches all weigh 2^-24, which keeps weight sums far from
 # float32 underflow, and past it the neighbours of a pixel differ too little in depth to matter.
 CONFIDENCE_REACH = 24
+CHUNK = 65_536  # target patches per distance computation
 
 
 @dataclass
@@ -71,8 +71,8 @@ class _Scale:
         return self.img.shape[1]
 
     @property
-    def flat(self) -> torch.Tensor:  # (N_pixels, 3) view sharing memory with img
-        return torch.from_numpy(self.img.reshape(-1, 3))
+    def flat(self) -> torch.Tensor:  # (N_pixels, C) view sharing memory with img
+        return torch.from_numpy(self.img.reshape(-1, self.img.shape[2]))
 
 
 @dataclass
@@ -112,8 +112,12 @@ def fill(image: np.ndarray, mask: np.ndarray, *, rng: np.random.Generator,
     r = patch_size // 2
 
     y0, y1, x0, x1 = _context(hole, r)
-    pyramid = _pyramid(image[y0:y1, x0:x1].astype(np.float32), hole[y0:y1, x0:x1], r)
-    rounds = _schedule(len(pyramid), iterations)
+    crop, crop_hole = image[y0:y1, x0:x1].astype(np.float32), hole[y0:y1, x0:x1]
+    n_levels = _depth(crop_hole, r)
+    pyramid = [(crop, crop_hole)]
+    while len(pyramid) < n_levels:
+        pyramid.append(_downsample(*pyramid[-1]))
+    rounds = _schedule(n_levels, iterations)
     total, step = sum(rounds), 0
 
     field: _Field | None = None
@@ -152,12 +156,13 @@ def fill(image: np.ndarray, mask: np.ndarray, *, rng: np.random.Generator,
 
 
 def _context(hole: np.ndarray, r: int) -> tuple[int, int, int, int]:
-    """The crop to work in: the hole's bounding box plus a margin as large as the hole (so the
-    fill can draw from everything around it), or the whole image when that crop would hold
-    fewer source patches than hole pixels."""
+    """The crop to work in: the hole's bounding box plus twice its size on every side (the
+    fill draws from everything around it; on the benchmark photos a margin of 2 scored higher
+    than 1), or the whole image when that crop would hold fewer source patches than hole
+    pixels."""
     h, w = hole.shape
     y0, y1, x0, x1 = bbox(hole)  # type: ignore[misc]  # hole is not empty here
-    margin = int(MARGIN * max(y1 - y0, x1 - x0, 8 * r))
+    margin = 2 * max(y1 - y0, x1 - x0, 4 * r)
     box = (max(0, y0 - margin), min(h, y1 + margin), max(0, x0 - margin), min(w, x1 + margin))
     n_hole = int(hole.sum())
     if _source_centres(hole[box[0]:box[1], box[2]:box[3]], r).sum() >= n_hole:
@@ -174,9 +179,14 @@ def _context(hole: np.ndarray, r: int) -> tuple[int, int, int, int]:
 
 def _box_count(m: np.ndarray, r: int) -> np.ndarray:
     """Number of True pixels in the (2r+1)^2 window around each pixel (clipped at edges)."""
+    return _box_sum(m, r, np.int32)
+
+
+def _box_sum(m: np.ndarray, r: int, dtype: type) -> np.ndarray:
+    """Sum over the (2r+1)^2 window around each pixel (clipped at edges), by integral image."""
     h, w = m.shape
-    s = np.zeros((h + 1, w + 1), np.int32)
-    np.cumsum(np.cumsum(m, axis=0, dtype=np.int32), axis=1, out=s[1:, 1:])
+    s = np.zeros((h + 1, w + 1), dtype)
+    np.cumsum(np.cumsum(m, axis=0, dtype=dtype), axis=1, out=s[1:, 1:])
     ya = np.clip(np.arange(h) - r, 0, h)[:, None]
     yb = np.clip(np.arange(h) + r + 1, 0, h)[:, None]
     xa = np.clip(np.arange(w) - r, 0, w)[None, :]
@@ -191,28 +201,31 @@ def _source_centres(hole: np.ndarray, r: int) -> np.ndarray:
     return ok
 
 
+def _downsample_mask(hole: np.ndarray) -> np.ndarray:
+    """A coarse pixel is hole if any of its four pixels is, so coarse source patches never
+    contain a hole pixel."""
+    hole = np.pad(hole, ((0, hole.shape[0] % 2), (0, hole.shape[1] % 2)), mode="edge")
+    return hole[0::2, 0::2] | hole[1::2, 0::2] | hole[0::2, 1::2] | hole[1::2, 1::2]
+
+
 def _downsample(img: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Halve with a 2x2 box filter. A coarse pixel is hole if any of its four pixels is, so
-    coarse source patches never contain a hole pixel."""
+    """Halve with a 2x2 box filter."""
     h, w = hole.shape
-    ph, pw = h % 2, w % 2
-    img = np.pad(img, ((0, ph), (0, pw), (0, 0)), mode="edge")
-    hole = np.pad(hole, ((0, ph), (0, pw)), mode="edge")
+    img = np.pad(img, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
     img = 0.25 * (img[0::2, 0::2] + img[1::2, 0::2] + img[0::2, 1::2] + img[1::2, 1::2])
-    hole = hole[0::2, 0::2] | hole[1::2, 0::2] | hole[0::2, 1::2] | hole[1::2, 1::2]
-    return img.astype(np.float32), hole
+    return img.astype(np.float32), _downsample_mask(hole)
 
 
-def _pyramid(img: np.ndarray, hole: np.ndarray, r: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Finest first. Halve until the hole is at most a patch thick (Newson et al. 2017), while
-    the coarser scale is still a few patches wide and has patches to copy from."""
-    levels = [(img, hole)]
-    while shrink(levels[-1][1], 2 * r + 1).any():
-        nxt = _downsample(*levels[-1])
-        h, w = nxt[1].shape
-        if min(h, w) < MINC * r + 3 or _source_centres(nxt[1], r).sum() < 4 * (2 * r + 1) ** 2:
+def _depth(hole: np.ndarray, r: int) -> int:
+    """Number of pyramid levels: halve until the hole is at most a patch thick (Newson et al.
+    2017), while the coarser scale is still five patches wide (smaller coarsest scales gave
+    worse fills on the benchmark photos) and has patches to copy from."""
+    levels = 1
+    while shrink(hole, 2 * r + 1).any():
+        hole = _downsample_mask(hole)
+        if min(hole.shape) < 10 * r + 3 or _source_centres(hole, r).sum() < 4 * (2 * r + 1) ** 2:
             break
-        levels.append(nxt)
+        levels += 1
     return levels
 
 
@@ -238,7 +251,7 @@ def _onion_peel(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
         kp = np.pad(known, 1).astype(np.float32)
         vp = np.pad(img * known[..., None], ((1, 1), (1, 1), (0, 0)))
         cnt = np.zeros((h, w), np.float32)
-        acc = np.zeros((h, w, 3), np.float32)
+        acc = np.zeros((h, w, img.shape[2]), np.float32)
         for dy in (0, 1, 2):
             for dx in (0, 1, 2):
                 cnt += kp[dy:dy + h, dx:dx + w]
@@ -303,10 +316,14 @@ def _clip(sc: _Scale, y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndar
     return np.clip(y, r, h + r - 1), np.clip(x, r, w + r - 1)
 
 
-def _gather(sc: _Scale, centres: np.ndarray, offs: torch.Tensor) -> torch.Tensor:
-    """(n, K, 3) patches around flat ``centres``."""
-    idx = (torch.from_numpy(centres)[:, None] + offs).reshape(-1)
-    return sc.flat.index_select(0, idx).view(len(centres), len(offs), 3)
+def _gather(flat: torch.Tensor, centres: np.ndarray, offs: torch.Tensor) -> torch.Tensor:
+    """(n, K, C) patches of the (pixels, C) image ``flat`` around flat ``centres`` (in chunks:
+    the index costs 8 bytes a value)."""
+    out = torch.empty(len(centres), len(offs), flat.shape[1])
+    for s in range(0, len(centres), CHUNK):
+        idx = (torch.from_numpy(centres[s:s + CHUNK])[:, None] + offs).reshape(-1)
+        torch.index_select(flat, 0, idx, out=out[s:s + CHUNK].view(-1, flat.shape[1]))
+    return out
 
 
 def _inside_mask(sc: _Scale, offs: torch.Tensor) -> torch.Tensor | None:
@@ -317,9 +334,8 @@ def _inside_mask(sc: _Scale, offs: torch.Tensor) -> torch.Tensor | None:
     r = sc.r
     if sc.ty.min() >= 2 * r and sc.tx.min() >= 2 * r and sc.ty.max() < h and sc.tx.max() < w:
         return None
-    inside = torch.from_numpy(np.pad(np.ones((h, w), np.float32), r).reshape(-1))
-    m = inside[(torch.from_numpy(sc.ty * sc.width + sc.tx)[:, None] + offs).reshape(-1)]
-    return m.view(len(sc.ty), len(offs), 1)
+    inside = torch.from_numpy(np.pad(np.ones((h, w), np.float32), r).reshape(-1, 1))
+    return _gather(inside, sc.ty * sc.width + sc.tx, offs)
 
 
 class _Targets:
@@ -327,26 +343,35 @@ class _Targets:
 
     def __init__(self, sc: _Scale, offs: torch.Tensor, inside: torch.Tensor | None) -> None:
         self.sc, self.offs, self.inside = sc, offs, inside
-        self.patches = _gather(sc, sc.ty * sc.width + sc.tx, offs)
+        self.patches = _gather(sc.flat, sc.ty * sc.width + sc.tx, offs)
         if inside is None:
             self.scale = None
         else:
             self.patches *= inside
-            self.scale = 1.0 / (3.0 * inside.sum(dim=(1, 2)))
+            self.scale = 1.0 / (sc.img.shape[2] * inside.sum(dim=(1, 2)))
 
     def cost(self, sel: np.ndarray | None, centres: np.ndarray) -> np.ndarray:
         """Mean squared difference per pixel and channel between the targets ``sel`` (None: all)
-        and the patches at flat ``centres`` (padding pixels of the target not counted)."""
-        b = _gather(self.sc, centres, self.offs)
-        pick = None if sel is None else torch.from_numpy(sel)
-        a = self.patches if pick is None else self.patches.index_select(0, pick)
+        and the patches at flat ``centres`` (padding pixels of the target not counted).
+        Computed in chunks so temporaries stay small however large the hole."""
+        n = len(centres)
+        out = np.empty(n, np.float32)
+        for s in range(0, n, CHUNK):
+            e = min(n, s + CHUNK)
+            rows = slice(s, e) if sel is None else torch.from_numpy(sel[s:e])
+            out[s:e] = self._cost(rows, centres[s:e])
+        return out
+
+    def _cost(self, rows: slice | torch.Tensor, centres: np.ndarray) -> np.ndarray:
+        def take(t: torch.Tensor) -> torch.Tensor:
+            return t[rows] if isinstance(rows, slice) else t.index_select(0, rows)
+
+        b = _gather(self.sc.flat, centres, self.offs)
         if self.inside is not None:
-            b *= self.inside if pick is None else self.inside.index_select(0, pick)
-        d = b.sub_(a).view(len(centres), -1)
+            b *= take(self.inside)
+        d = b.sub_(take(self.patches)).view(len(centres), -1)
         sq = torch.einsum("ij,ij->i", d, d)
-        if self.scale is None:
-            return (sq / d.shape[1]).numpy()
-        return (sq * (self.scale if pick is None else self.scale[pick])).numpy()
+        return (sq / d.shape[1] if self.scale is None else sq * take(self.scale)).numpy()
 
 
 def _search(sc: _Scale, field: _Field, offs: torch.Tensor, inside: torch.Tensor | None,
@@ -439,9 +464,9 @@ def _paste(image: np.ndarray, hole: np.ndarray, box: tuple[int, int, int, int],
     y0, y1, x0, x1 = box
     if level:
         f = 2 ** level
-        crop = np.repeat(np.repeat(crop, f, axis=0), f, axis=1)
+        crop = np.repeat(np.repeat(crop[..., :3], f, axis=0), f, axis=1)
     out = image.copy()
     sub = out[y0:y1, x0:x1]
     m = hole[y0:y1, x0:x1]
-    sub[m] = np.clip(np.rint(crop[:y1 - y0, :x1 - x0][m]), 0, 255).astype(np.uint8)
+    sub[m] = np.clip(np.rint(crop[:y1 - y0, :x1 - x0, :3][m]), 0, 255).astype(np.uint8)
     return out

@@ -84,7 +84,7 @@ class InpaintPanel(Panel):
             image=document_image_ref(doc),
             mask=ImageRef.of(mask, embed=True),
             engine=self.engine.currentData(),
-            patch_size=self.patch.value(),
+            patch_size=self.patch.value() | 1,  # odd: a patch has a centre pixel
             iterations=self.iterations.value(),
             grow=self.grow.value(),
             feather=self.feather.value(),

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -102,13 +100,12 @@ def test_bad_input_is_a_clear_error():
         masks.shrink(np.zeros((4, 4), np.uint8), -1)
 
 
-def test_large_masks_are_fast():
-    # A loop over pixels would take minutes; the vectorised transform takes well under a second.
+def test_large_masks_keep_their_shape():
+    # 2048 px masks go through the vectorised transforms (a pixel loop would hit the timeout).
     m = np.zeros((2048, 2048), np.uint8)
     m[300:1700, 500:1500] = 255
     m[::97, ::89] = 255
-    t0 = time.perf_counter()
-    masks.grow(m, 8)
-    masks.shrink(m, 8)
-    masks.feather(m, 8)
-    assert time.perf_counter() - t0 < 6.0
+    grown, shrunk, soft = masks.grow(m, 8), masks.shrink(m, 8), masks.feather(m, 8)
+    assert grown[292, 1000] == 255 and grown[291, 1000] == 0  # 8 px out from the box's top
+    assert shrunk[308, 1000] == 255 and shrunk[307, 1000] == 0
+    assert (soft[m == 0] == 0).all() and soft[1000, 1000] == 1.0

@@ -217,3 +217,13 @@ def test_brush_size_shortcuts_follow_the_slider(qtbot, make_window):
     QTest.keyClick(win.view, Qt.Key.Key_BracketRight)
     assert win.view.brush_size > 20
     assert win.size_slider.value() == win.view.brush_size
+
+
+def test_device_setting_persists_and_reaches_the_service(make_window):
+    win = make_window()
+    win.set_device("cpu")
+    assert win.service.device() == "cpu"
+    assert win.settings.value("device") == "cpu"
+    assert "CPU" in win.device_label.text()
+    win.set_device("auto")
+    assert win.service.device() is None
