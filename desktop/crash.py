@@ -35,6 +35,10 @@ def setup_logging(level: int = logging.INFO) -> Path:
     global _fault_file
     path = log_file()
     root = logging.getLogger("easel")
+    for h in [h for h in root.handlers if isinstance(h, logging.handlers.RotatingFileHandler)]:
+        if Path(h.baseFilename) != path.resolve():  # the user folders moved (EASEL_HOME)
+            root.removeHandler(h)
+            h.close()
     if not any(isinstance(h, logging.handlers.RotatingFileHandler) for h in root.handlers):
         handler = logging.handlers.RotatingFileHandler(
             path, maxBytes=1_000_000, backupCount=5, encoding="utf-8")
