@@ -13,10 +13,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import importlib.metadata
 import json
 import os
-import platform
 import shutil
 import signal
 import sys
@@ -27,6 +25,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from core.imageio import versions
+from core.jobs import MAX_SEED
+
 PROG = "easel"
 
 
@@ -35,28 +36,6 @@ class CliError(Exception):
 
 
 # --------------------------------------------------------------------------- versions
-
-
-def _dist_version(*names: str) -> str | None:
-    for name in names:
-        try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return None
-
-
-def versions() -> dict[str, str | None]:
-    """Versions of Easel and what it runs on, read from package metadata (imports nothing)."""
-    return {
-        "easel": _dist_version("easel"),
-        "python": platform.python_version(),
-        "torch": _dist_version("torch"),
-        "numpy": _dist_version("numpy"),
-        "pillow": _dist_version("pillow", "Pillow"),
-        "safetensors": _dist_version("safetensors"),
-        "pyside6": _dist_version("PySide6", "PySide6-Essentials"),
-    }
 
 
 def version_text() -> str:
@@ -296,6 +275,12 @@ def _model_row(info: Any, ok: bool, message: str) -> dict[str, Any]:
             "path": str(info.path), "ok": ok, "message": message}
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from core.training.cli import run_train
+
+    return run_train(args)
+
+
 def open_gui(argv: list[str]) -> int:
     try:
         from desktop.app import main as gui_main
@@ -306,10 +291,31 @@ def open_gui(argv: list[str]) -> int:
     return int(gui_main(argv) or 0)
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from core.device import pick_device
+    from core.evaluation.evaluate import (EvaluationError, evaluate, format_report,
+                                          resolve_model, write_metrics)
+
+    try:
+        path = resolve_model(args.model)
+        result = evaluate(path, n=args.n, device=pick_device(args.device))
+    except EvaluationError as exc:
+        raise CliError(str(exc)) from None
+    if args.write_card:
+        result["card"] = str(write_metrics(path, result["metrics"]))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(format_report(result))
+        if args.write_card:
+            print(f"Wrote the metrics into {result['card']}")
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 
-def _int_at_least(low: int) -> Callable[[str], int]:
+def _int_at_least(low: int, high: int | None = None) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -317,6 +323,8 @@ def _int_at_least(low: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
         if value < low:
             raise argparse.ArgumentTypeError(f"must be at least {low}, not {value}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high}, not {value}")
         return value
 
     return parse
@@ -335,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG, description="Easel, an offline generative image studio. "
         "With no command it opens the desktop app.")
     parser.add_argument("--version", action="version",
-                        version=f"{PROG} {_dist_version('easel') or 'unknown'}")
+                        version=f"{PROG} {versions()['easel']}")
     parser.add_argument("--device", default=None,
                         help="auto, cuda, mps or cpu (default: $EASEL_DEVICE, else the best)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -345,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mask", required=True, metavar="MASK",
                    help="an image of the same size; white (nonzero) = fill")
     p.add_argument("--engine", default=None, help="patchmatch (the default)")
-    p.add_argument("--seed", type=_int_at_least(0), default=None)
+    p.add_argument("--seed", type=_int_at_least(0, MAX_SEED), default=None)
     p.add_argument("--patch-size", type=_int_at_least(3), default=None, metavar="N")
     p.add_argument("--iterations", type=_int_at_least(1), default=None, metavar="N")
     p.add_argument("--grow", type=_int_at_least(0), default=None, metavar="PX")
@@ -367,6 +375,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--family", default=None, help="only this family (vae, dcgan, ...)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("eval", help="measure a model (judge accuracy, FJD, GenEval, ...)")
+    p.add_argument("model", metavar="MODEL", help="a .safetensors file or an installed model's "
+                   "name (name or family/name)")
+    p.add_argument("--n", type=_int_at_least(2), default=2000, metavar="N",
+                   help="held-out images to measure on (default 2000)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--write-card", action="store_true",
+                   help="store the metrics in the model card")
+    p.add_argument("--device", default=argparse.SUPPRESS, help="auto, cuda, mps or cpu")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("train", help="train a model from a recipe (core/training/recipes)")
+    from core.training.cli import add_arguments as add_train_arguments  # no torch import
+
+    add_train_arguments(p, _int_at_least)
+    p.set_defaults(func=cmd_train)
 
     # Later: train, eval, latent, scene, style, outpaint, each a cmd_<name>(args) -> int.
     return parser

@@ -425,7 +425,8 @@ def versions() -> dict[str, str | None]:
 def _versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for key, dist in (("easel", "easel"), ("torch", "torch"), ("numpy", "numpy"),
-                      ("pillow", "pillow")):
+                      ("pillow", "pillow"), ("safetensors", "safetensors"),
+                      ("pyside6", "PySide6-Essentials")):
         try:
             out[key] = metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -23,6 +23,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+MAX_SEED = 2**31 - 1  # seeds are 0..MAX_SEED everywhere (CLI, panels, metadata)
+
 
 class Cancelled(Exception):
     """Raised inside a pipeline by ``Context.check()`` once the job was cancelled."""
@@ -98,7 +100,11 @@ class ImageRef:
         pixels = None
         if "png" in d:
             pixels = _png_unb64(d["png"])
-            return ImageRef.of(pixels, d.get("path"), embed=True)
+            ref = ImageRef.of(pixels, d.get("path"), embed=True)
+            if d.get("sha256") and ref.sha256 != d["sha256"]:
+                raise JobError("An embedded image in the job's metadata is damaged "
+                               "(its hash does not match).")
+            return ref
         path = d.get("path")
         if path:
             from core.imageio import load_image  # local: jobs must stay import-light
@@ -126,10 +132,15 @@ def _png_b64(a: np.ndarray) -> str:
 
 
 def _png_unb64(s: str) -> np.ndarray:
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
-    with Image.open(io.BytesIO(base64.b64decode(s))) as im:
-        return np.asarray(im).copy()
+    try:
+        with Image.open(io.BytesIO(base64.b64decode(s, validate=True))) as im:
+            if im.format != "PNG" or im.width * im.height > 100_000_000:
+                raise ValueError("not a PNG of a sane size")
+            return np.asarray(im).copy()
+    except (ValueError, TypeError, OSError, UnidentifiedImageError) as exc:
+        raise JobError("An embedded image in the job's metadata cannot be read.") from exc
 
 
 # --------------------------------------------------------------------------- specs
@@ -159,8 +170,17 @@ class JobSpec:
             d[f.name] = v.to_dict() if isinstance(v, ImageRef) else _jsonable(v)
         return d
 
+    def __post_init__(self) -> None:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) \
+                or not 0 <= self.seed <= MAX_SEED:
+            raise JobError(f"The seed must be a whole number from 0 to {MAX_SEED}, "
+                           f"got {self.seed!r}.")
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> JobSpec:
+        """The spec a dict describes (as read back from a PNG): JobError if it is not one."""
+        if not isinstance(d, dict) or not isinstance(d.get("kind", ""), str):
+            raise JobError("The job settings are not in Easel's format.")
         target = _SPEC_KINDS.get(d.get("kind", "")) if cls is JobSpec else cls
         if target is None:
             raise JobError(f"Unknown job kind {d.get('kind')!r}.")
@@ -169,12 +189,17 @@ class JobSpec:
             if f.name not in d:
                 continue
             v = d[f.name]
-            if isinstance(v, dict) and "sha256" in v:
-                v = ImageRef.from_dict(v)
+            if "ImageRef" in str(f.type):
+                if v is not None and not (isinstance(v, dict) and "sha256" in v):
+                    raise JobError(f"The job's {f.name!r} is not an image reference.")
+                v = None if v is None else ImageRef.from_dict(v)
             elif isinstance(v, list):
                 v = tuple(v)
             kwargs[f.name] = v
-        return target(**kwargs)
+        try:
+            return target(**kwargs)
+        except TypeError as exc:
+            raise JobError(f"The job settings do not fit a {target.kind!r} job: {exc}") from exc
 
     def replace(self, **changes: Any) -> JobSpec:
         return dataclasses.replace(self, **changes)
@@ -182,6 +207,13 @@ class JobSpec:
 
 def spec_from_dict(d: dict[str, Any]) -> JobSpec:
     return JobSpec.from_dict(d)
+
+
+def spec_class(kind: object) -> type[JobSpec] | None:
+    """The spec class registered for ``kind`` (None if there is none)."""
+    import core.pipelines  # noqa: F401  (importing registers every spec kind)
+
+    return _SPEC_KINDS.get(kind) if isinstance(kind, str) else None
 
 
 def _jsonable(v: Any) -> Any:

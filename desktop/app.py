@@ -26,8 +26,10 @@ def offer_recovery(window) -> bool:
                         f"working on ({newest.name})?", ("Recover", "Discard"))
     recovered = False
     if answer == "Recover" and window.open_document(str(newest)):
-        window.doc.path = None  # it is not saved anywhere yet
+        window.doc.path = None  # it is not saved anywhere yet: closing must ask first
+        window.doc.mark_modified()
         window.autosave.save_now(force=True)
+        window.setWindowTitle("Recovered* — Easel")
         recovered = True
     for file in [newest, *older]:
         window.autosave.discard(file)
@@ -39,6 +41,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("file", nargs="?", help="an image or .easel document to open")
     parser.add_argument("--device", help="auto, cuda, mps or cpu (also $EASEL_DEVICE)")
     args, qt_args = parser.parse_known_args(argv if argv is not None else sys.argv[1:])
+    if args.device:
+        from core.device import DeviceError, pick_device
+
+        try:
+            pick_device(args.device)
+        except DeviceError as exc:
+            print(f"easel-gui: error: {exc}", file=sys.stderr)
+            return 2
 
     log_path = setup_logging()
     app = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
@@ -52,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
     window = MainWindow()
     if args.device:
-        window.set_device(args.device)
+        window.set_device(args.device, remember=False)
     window.show()
 
     def after_show() -> None:

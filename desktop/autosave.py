@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from PySide6.QtCore import QLockFile, QObject, QTimer
@@ -17,6 +18,7 @@ from PySide6.QtCore import QLockFile, QObject, QTimer
 from core import paths
 from core.imageio import atomic_write
 from desktop.canvas import Document
+from desktop.canvas.easel_file import encode
 
 log = logging.getLogger("easel.autosave")
 
@@ -33,41 +35,61 @@ class Autosave(QObject):
         self._lock.tryLock(0)
         self._doc: Document | None = None
         self._pending = False
+        # PNG-encoding a big picture takes a while: it runs off the GUI thread, one at a time.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="easel-autosave")
+        self._write: Future | None = None
         self.timer = QTimer(self)
         self.timer.setInterval(interval_ms)
-        self.timer.timeout.connect(self.save_now)
+        self.timer.timeout.connect(self._tick)
 
     def attach(self, doc: Document) -> None:
         """Watch ``doc``; it is written at the next tick after any edit."""
         if self._doc is not None:
-            try:
-                self._doc.undo_stack.indexChanged.disconnect(self._edited)
-            except (RuntimeError, TypeError):
-                pass
+            for signal in (self._doc.undo_stack.indexChanged, self._doc.resultsChanged):
+                try:
+                    signal.disconnect(self._edited)
+                except (RuntimeError, TypeError):
+                    pass
         self._doc = doc
         doc.undo_stack.indexChanged.connect(self._edited)
+        doc.resultsChanged.connect(self._edited)  # unapplied results are work too
         self.timer.start()
 
     def _edited(self, *_: object) -> None:
         self._pending = True
 
-    def save_now(self, force: bool = False) -> bool:
-        """Write the document if it changed since the last write (or if ``force``)."""
+    def save_now(self, force: bool = False, wait: bool = True) -> bool:
+        """Write the document if it changed since the last write (or if ``force``).
+
+        The snapshot is taken here (cheap, copy-on-write); encoding and writing run on the
+        autosave thread. ``wait=False`` (the timer) returns at once; True waits for the file.
+        """
         doc = self._doc
         if doc is None or doc.is_empty() or not (self._pending or force):
             return False
+        if self._write is not None and not self._write.done():
+            return False  # the last write is still going; the next tick tries again
+        self._pending = False
+        self._write = self._writer.submit(self._write_file, doc.snapshot())
+        return self._write.result() if wait else True
+
+    def _tick(self) -> None:
+        self.save_now(wait=False)
+
+    def _write_file(self, contents: object) -> bool:
         try:
-            atomic_write(self.file, doc.snapshot_bytes())
+            atomic_write(self.file, encode(contents))
         except OSError as exc:
             log.warning("autosave failed: %s", exc)
+            self._pending = True
             return False
-        self._pending = False
         log.info("autosaved to %s", self.file)
         return True
 
     def finish(self) -> None:
         """A clean exit: stop, and remove this session's autosave and lock."""
         self.timer.stop()
+        self._writer.shutdown(wait=True)
         self.file.unlink(missing_ok=True)
         self._lock.unlock()
 

@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 
 from core import imageio
 from core.device import DeviceError, available_devices, describe, pick_device
-from core.jobs import JobError, JobSpec, Result, pixel_hash
+from core.jobs import JobError, Result, spec_class
 from desktop.autosave import Autosave
 from desktop.canvas import (
     CanvasScene,
@@ -91,8 +91,8 @@ class MainWindow(QMainWindow):
         self.inform = _inform_user
         self._job_id: int | None = None
         self._job_panel: Panel | None = None
+        self._cancelled: set[int] = set()  # jobs the user gave up on: their results are dropped
         self._closing = False
-        self.applied_spec: dict[str, Any] | None = None  # spec of the last applied result
 
         self.undo_group = QUndoGroup(self)
         self.doc = Document()
@@ -325,23 +325,34 @@ class MainWindow(QMainWindow):
             if files:
                 self.open_paths(files)
                 return
-        image = clip.image()
-        if image.isNull():
+        if mime is None or not mime.hasImage():
             self.statusBar().showMessage("The clipboard holds no image.", 5000)
             return
-        if not self._confirm_discard():
-            return
-        rgba = array_from_qimage(image.convertToFormat(QImage.Format.Format_RGBA8888))
-        self._set_picture(rgba, None)
+        self._set_pasted_picture(clip.image())
 
     def _set_picture(self, rgba: np.ndarray, path: str | None) -> None:
+        self._abandon_job()
         self.doc.set_image(rgba, source_path=path)
-        self.doc.source_sha256 = pixel_hash(self.doc.image_array())
-        self.applied_spec = None
         self.view.fit()
         self._update_title()
 
+    def _set_pasted_picture(self, image: QImage) -> None:
+        """A picture from the clipboard or a drag: the same size limit as files."""
+        if image.isNull():
+            self.inform("Cannot paste", "The clipboard's image could not be read.")
+            return
+        limit = imageio.max_pixels_setting()
+        if image.width() * image.height() > limit:
+            self.inform("Cannot paste", f"The pasted image is {image.width()}x{image.height()} "
+                        f"({image.width() * image.height() / 1e6:.1f} megapixels); the limit is "
+                        f"{limit / 1e6:.0f} megapixels.")
+            return
+        if self._confirm_discard():
+            self._set_picture(array_from_qimage(
+                image.convertToFormat(QImage.Format.Format_RGBA8888)), None)
+
     def _replace_document(self, doc: Document) -> None:
+        self._abandon_job()
         old = self.doc
         self._watch_document(doc)
         self.undo_group.removeStack(old.undo_stack)
@@ -357,22 +368,24 @@ class MainWindow(QMainWindow):
         self.undo_group.addStack(doc.undo_stack)
         self.undo_group.setActiveStack(doc.undo_stack)
         doc.dirtyChanged.connect(self._update_title)
-        self.applied_spec = None
+
+    def panel_for(self, spec: dict[str, Any]) -> Panel | None:
+        """The panel that makes jobs of ``spec``'s kind (None for an unknown kind)."""
+        cls = spec_class(spec.get("kind"))
+        return next((p for p in self.panels if cls and p.name == cls.panel), None)
 
     def restore_spec(self, spec: dict[str, Any]) -> None:
         """Show the panel that made ``spec`` with its settings (a dropped Easel PNG)."""
-        kind = spec.get("kind", "")
-        try:
-            panel_name = JobSpec.from_dict({"kind": kind}).panel
-        except Exception:  # noqa: BLE001 - an unknown or partial spec just restores nothing
-            panel_name = ""
-        for i, panel in enumerate(self.panels):
-            if panel.name == panel_name:
-                self.panel_tabs.setCurrentIndex(i)
-                panel.restore(spec)
-                self.statusBar().showMessage(
-                    f"Restored the {panel.title} settings saved in this image.", 8000)
-                return
+        panel = self.panel_for(spec)
+        if panel is None:
+            return
+        self.panel_tabs.setCurrentWidget(panel)
+        problems = panel.restore(spec)
+        if problems:
+            self.inform("Settings partly restored", "Some settings in this image are outside "
+                        "what the panel allows and were adjusted:\n" + "\n".join(problems))
+        self.statusBar().showMessage(
+            f"Restored the {panel.title} settings saved in this image.", 8000)
 
     # ---------------------------------------------------------------- saving
 
@@ -388,7 +401,11 @@ class MainWindow(QMainWindow):
         if not path:
             return False
         if not path.lower().endswith(".easel"):
-            path += ".easel"
+            path += ".easel"  # the dialog's overwrite question did not cover this name
+            if Path(path).exists() and self.ask(
+                    "Replace?", f"{Path(path).name} exists. Replace it?",
+                    ("Replace", "Cancel")) != "Replace":
+                return False
         return self._write_document(path)
 
     def _write_document(self, path: str) -> bool:
@@ -410,7 +427,7 @@ class MainWindow(QMainWindow):
                                               str(folder / f"{stem}-easel.png"), "PNG (*.png)")
         if path:
             self.write_png(path, self.doc.image_array(), self.doc.alpha_array(),
-                           self.applied_spec)
+                           self.doc.applied_spec())
 
     def save_result(self, index: int) -> None:
         entry = self.doc.results[index]
@@ -418,8 +435,14 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getSaveFileName(self, "Save result",
                                               str(folder / f"result-{index + 1}.png"),
                                               "PNG (*.png)")
-        if path:
-            self.write_png(path, entry.rgb, self.doc.alpha_array(), entry.spec)
+        if not path:
+            return
+        rgb, alpha = entry.rgb, self.doc.alpha_array()
+        if rgb.ndim == 3 and rgb.shape[2] == 4:
+            rgb, alpha = rgb[..., :3], rgb[..., 3]
+        elif alpha is not None and alpha.shape != rgb.shape[:2]:
+            alpha = None  # a result of another size: the picture's alpha does not fit it
+        self.write_png(path, rgb, alpha, entry.spec)
 
     def write_png(self, path: str, rgb: np.ndarray, alpha: np.ndarray | None,
                   spec: dict[str, Any] | None) -> bool:
@@ -430,8 +453,9 @@ class MainWindow(QMainWindow):
                         "choose another name.")
             return False
         try:
-            imageio.save_png(path, rgb, alpha, spec=spec, edited=bool(self.doc.source_path))
-        except (OSError, imageio.ImageError) as exc:
+            # Inpainting edits the user's picture: the XMP says "composite with AI media".
+            imageio.save_png(path, rgb, alpha, spec=spec, edited=True)
+        except (OSError, ValueError, imageio.ImageError) as exc:
             self.inform("Cannot save PNG", f"{Path(path).name} was not saved: {exc}")
             return False
         self.statusBar().showMessage(f"Saved {Path(path).name}", 5000)
@@ -470,8 +494,16 @@ class MainWindow(QMainWindow):
 
     def cancel_job(self) -> None:
         if self._job_id is not None:
+            self._cancelled.add(self._job_id)
             self.service.cancel(self._job_id)
             self.job_progress.cancelling()
+
+    def _abandon_job(self) -> None:
+        """The picture is being replaced: the running job's result would land on the wrong one."""
+        if self._job_id is not None:
+            self._cancelled.add(self._job_id)
+            self.service.cancel(self._job_id)
+            self._job_done()
 
     def _job_started(self, job_id: int, spec: object) -> None:
         log.info("job %d started: %s", job_id, type(spec).__name__)
@@ -486,6 +518,9 @@ class MainWindow(QMainWindow):
 
     def _job_finished(self, job_id: int, result: Result) -> None:
         if job_id != self._job_id:
+            return
+        if job_id in self._cancelled:  # it finished just before the cancel reached it
+            self._job_cancelled(job_id)
             return
         self._job_done()
         spec = result.spec.to_dict()
@@ -505,6 +540,7 @@ class MainWindow(QMainWindow):
         self.inform("The job failed", message)
 
     def _job_cancelled(self, job_id: int) -> None:
+        self._cancelled.discard(job_id)
         if job_id != self._job_id:
             return
         self._job_done()
@@ -519,10 +555,8 @@ class MainWindow(QMainWindow):
             self._job_panel = None
 
     def _title_of(self, spec: dict[str, Any]) -> str:
-        for panel in self.panels:
-            if panel.name == spec.get("kind"):
-                return panel.title
-        return str(spec.get("kind", "Result")).title()
+        panel = self.panel_for(spec)
+        return panel.title if panel else str(spec.get("kind", "Result")).title()
 
     # ---------------------------------------------------------------- results
 
@@ -536,8 +570,7 @@ class MainWindow(QMainWindow):
         if not 0 <= index < len(self.doc.results):
             return
         entry = self.doc.results[index]
-        self.doc.apply_result(entry.rgb, text=f"Apply {entry.label}")
-        self.applied_spec = entry.spec
+        self.doc.apply_result(entry.rgb, text=f"Apply {entry.label}", spec=entry.spec)
         self.scene.set_compare_image(None)
         self.statusBar().showMessage(f"Applied {entry.label} (Ctrl+Z undoes it).", 5000)
 
@@ -561,10 +594,7 @@ class MainWindow(QMainWindow):
             self.open_paths(files)
         elif mime.hasImage():
             event.acceptProposedAction()
-            image = QImage(mime.imageData())
-            if self._confirm_discard():
-                self._set_picture(array_from_qimage(
-                    image.convertToFormat(QImage.Format.Format_RGBA8888)), None)
+            self._set_pasted_picture(QImage(mime.imageData()))
 
     # ---------------------------------------------------------------- state
 
@@ -573,15 +603,18 @@ class MainWindow(QMainWindow):
         dirty = "*" if self.doc.is_dirty() else ""
         self.setWindowTitle(f"{name}{dirty} — Easel")
 
-    def set_device(self, name: str) -> None:
-        """Run the next jobs on ``name`` (auto, cuda, mps, cpu); remembered across sessions."""
-        self.settings.setValue("device", "" if name == "auto" else name)
+    def set_device(self, name: str, remember: bool = True) -> None:
+        """Run the next jobs on ``name`` (auto, cuda, mps, cpu); ``remember`` keeps it for
+        the next sessions (the Settings menu does; a command-line --device does not)."""
+        if remember:
+            self.settings.setValue("device", "" if name == "auto" else name)
         self.service.set_device(None if name == "auto" else name)
-        self._update_device_label()
+        self._update_device_label(name)
 
-    def _update_device_label(self) -> None:
+    def _update_device_label(self, name: str | None = None) -> None:
+        name = name or str(self.settings.value("device", "")) or "auto"
         try:
-            dev = pick_device(str(self.settings.value("device", "")) or None)
+            dev = pick_device(name)
             self.device_label.setText(f"Device: {describe(dev)}")
         except DeviceError as exc:
             self.device_label.setText(f"Device: {exc}")

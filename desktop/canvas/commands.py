@@ -59,11 +59,12 @@ class PatchCommand(QUndoCommand):
     """
 
     def __init__(self, doc: Document, patches: list[Patch], text: str,
-                 applied: bool = False) -> None:
+                 applied: bool = False, result_spec: dict | None = None) -> None:
         super().__init__(text)
         self._doc = doc
         self.patches = patches
         self._applied = applied
+        self.result_spec = result_spec  # the job spec of an applied result, else None
 
     def redo(self) -> None:
         self._doc._write_patches(self.patches, after=True, write=not self._applied)
@@ -85,9 +86,11 @@ class ReplaceLayersCommand(QUndoCommand):
     """Swap the whole image and mask for others, possibly of another size."""
 
     def __init__(self, doc: Document, before: tuple[QImage, QImage],
-                 after: tuple[QImage, QImage], text: str) -> None:
+                 after: tuple[QImage, QImage], text: str,
+                 result_spec: dict | None = None) -> None:
         super().__init__(text)
         self._doc = doc
+        self.result_spec = result_spec
         self._before = (before[0].copy(), before[1].copy())
         self._after = (after[0].copy(), after[1].copy())
 

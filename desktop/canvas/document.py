@@ -226,7 +226,7 @@ class Document(QObject):
         self._update_dirty()
 
     def apply_result(self, rgb: np.ndarray, text: str = "Apply result",
-                     clear_mask: bool = True) -> None:
+                     clear_mask: bool = True, spec: dict[str, Any] | None = None) -> None:
         """Put a result's pixels on the canvas as one undoable edit.
 
         The undo step holds what was replaced in the image and, with ``clear_mask``, the mask.
@@ -245,7 +245,7 @@ class Document(QObject):
             patches = [Patch.between("image", old, after)]
             if clear_mask:
                 patches.append(Patch.between("mask", mask, np.zeros_like(mask)))
-            self._push(patches, text)
+            self._push(patches, text, result_spec=spec)
             return
         if clear_mask:
             new_mask = np.zeros((h, w), np.uint8)
@@ -258,7 +258,23 @@ class Document(QObject):
         self._end_stroke()
         self.undo_stack.push(ReplaceLayersCommand(
             self, (self.image, self.mask),
-            (qimage_from_array(new), qimage_from_array(new_mask)), text))
+            (qimage_from_array(new), qimage_from_array(new_mask)), text, result_spec=spec))
+
+    def applied_spec(self) -> dict[str, Any] | None:
+        """The spec of the applied result the picture now shows (None: no result on it).
+
+        Follows undo and redo: it is the newest applied result still in the done part of
+        the history."""
+        for i in range(self.undo_stack.index() - 1, -1, -1):
+            spec = getattr(self.undo_stack.command(i), "result_spec", None)
+            if spec is not None:
+                return spec
+        return None
+
+    def mark_modified(self) -> None:
+        """Count the document as unsaved (e.g. recovered after a crash)."""
+        self._results_modified = True
+        self._update_dirty()
 
     # ---- files ---------------------------------------------------------------------------
 
@@ -345,13 +361,14 @@ class Document(QObject):
         self.changed.emit(QRect())
         self.maskChanged.emit()
 
-    def _push(self, patches: list[Patch | None], text: str, applied: bool = False) -> bool:
+    def _push(self, patches: list[Patch | None], text: str, applied: bool = False,
+              result_spec: dict[str, Any] | None = None) -> bool:
         real = [p for p in patches if p is not None]
         if not real:
             return False
         if not applied:
             self._end_stroke()
-        self.undo_stack.push(PatchCommand(self, real, text, applied))
+        self.undo_stack.push(PatchCommand(self, real, text, applied, result_spec))
         return True
 
     def _end_stroke(self) -> None:

@@ -25,8 +25,10 @@ class Panel(QWidget):
         """The job for the current settings; raises core.jobs.JobError with a readable text."""
         raise NotImplementedError
 
-    def restore(self, spec: dict[str, Any]) -> None:
-        """Set the panel's controls from a spec dict (e.g. read from a PNG)."""
+    def restore(self, spec: dict[str, Any]) -> list[str]:
+        """Set the panel's controls from a spec dict (e.g. read from a PNG); returns what
+        could not be restored as it was (one readable line each)."""
+        return []
 
     def save_settings(self, settings: QSettings) -> None:
         """Persist the panel's controls."""

@@ -18,13 +18,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.jobs import ImageRef, JobError, JobSpec
-from core.pipelines.inpaint import InpaintSpec
+from core.jobs import MAX_SEED, ImageRef, JobError, JobSpec
+from core.pipelines.inpaint import MAX_ITERATIONS, MAX_RADIUS, PATCH_SIZES, InpaintSpec
 from desktop.canvas import Document
 from desktop.panels.base import Panel
 
 ENGINES = [("PatchMatch (no model, any photo)", "patchmatch")]
-MAX_SEED = 2**31 - 1
 
 
 class InpaintPanel(Panel):
@@ -36,12 +35,12 @@ class InpaintPanel(Panel):
         self.engine = QComboBox()
         for text, key in ENGINES:
             self.engine.addItem(text, key)
-        self.patch = _spin(3, 15, 7, "Patch size in pixels: larger keeps bigger structures, "
+        self.patch = _spin(*PATCH_SIZES, 7, "Patch size in pixels: larger keeps bigger structures, "
                            "smaller follows fine detail.", step=2)
-        self.iterations = _spin(1, 12, 4, "Search-and-vote rounds per scale.")
-        self.grow = _spin(0, 128, 0, "Grow the mask by this many pixels before filling, so "
+        self.iterations = _spin(1, MAX_ITERATIONS, 4, "Search-and-vote rounds per scale.")
+        self.grow = _spin(0, MAX_RADIUS, 0, "Grow the mask by this many pixels before filling, so "
                           "the fill covers the object's edge too.", suffix=" px")
-        self.feather = _spin(0, 64, 0, "Blend the fill into its surround over this many "
+        self.feather = _spin(0, MAX_RADIUS, 0, "Blend the fill into its surround over this many "
                              "pixels (inside the mask).", suffix=" px")
         self.seed = _spin(0, MAX_SEED, 1, "Same seed, same settings: same result.")
         self.random_seed = QCheckBox("New seed each run")
@@ -90,15 +89,25 @@ class InpaintPanel(Panel):
             feather=self.feather.value(),
         )
 
-    def restore(self, spec: dict[str, Any]) -> None:
+    def restore(self, spec: dict[str, Any]) -> list[str]:
+        problems = []
         index = self.engine.findData(spec.get("engine", "patchmatch"))
         if index >= 0:
             self.engine.setCurrentIndex(index)
-        for key, box in (("patch_size", self.patch), ("iterations", self.iterations),
-                         ("grow", self.grow), ("feather", self.feather), ("seed", self.seed)):
-            if isinstance(spec.get(key), int):
-                box.setValue(spec[key])
+        else:
+            problems.append(f"Engine {spec.get('engine')!r} is not available here.")
+        for key, box in self._spins().items():
+            value = spec.get(key)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) \
+                    or not box.minimum() <= value <= box.maximum():
+                problems.append(f"{key.replace('_', ' ').capitalize()} {value!r} is outside "
+                                f"{box.minimum()}..{box.maximum()}; kept {box.value()}.")
+                continue
+            box.setValue(value)
         self.random_seed.setChecked(False)  # a restored run should reproduce as it was
+        return problems
 
     def save_settings(self, settings: QSettings) -> None:
         settings.beginGroup("inpaint")

@@ -409,7 +409,8 @@ def test_save_png_round_trips_pixels_and_metadata(tmp_path):
     meta = read_metadata(out)
     assert meta["spec"] == SPEC
     assert meta["models"] == {"vae-faces": "f" * 64}
-    assert set(meta["versions"]) == {"easel", "torch", "numpy", "pillow", "python"}
+    assert set(meta["versions"]) == {"easel", "torch", "numpy", "pillow", "python", "safetensors",
+                                     "pyside6"}
     assert meta["versions"]["numpy"] == np.__version__
     assert is_easel_png(out)
 

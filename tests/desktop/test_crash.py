@@ -17,9 +17,13 @@ def hooks(tmp_path, monkeypatch):
     path = crash.setup_logging()
     crash.install_exception_hooks(show_dialogs=False)
     reports: list[tuple[str, str]] = []
-    crash._reporter.report.connect(lambda summary, details: reports.append((summary, details)))
+
+    def record(summary: str, details: str) -> None:
+        reports.append((summary, details))
+
+    crash._reporter.report.connect(record)
     yield path, reports
-    crash._reporter.report.disconnect()
+    crash._reporter.report.disconnect(record)
     sys.excepthook, threading.excepthook = saved
 
 

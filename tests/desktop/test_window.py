@@ -3,6 +3,7 @@ undo/redo, cancel and close mid-job, autosave and recovery, Easel PNG round trip
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -176,6 +177,13 @@ def test_autosave_then_recovery_after_a_crash(qtbot, make_window, tmp_path):
     assert np.array_equal(win.doc.image_array(), crashed.doc.image_array())
     assert not leftover.exists()  # recovered once, then cleaned up
     assert not offer_recovery(win)
+    # The recovered picture is saved nowhere yet: closing must ask, not drop it again.
+    assert win.doc.is_dirty()
+    asked = []
+    win.ask = lambda title, text, buttons: asked.append(title) or "Cancel"
+    win.close()
+    assert asked and win.isVisible()
+    win.ask = lambda title, text, buttons: "Discard"
 
 
 def test_easel_png_round_trip_restores_panel(qtbot, make_window, tmp_path):
@@ -227,3 +235,54 @@ def test_device_setting_persists_and_reaches_the_service(make_window):
     assert "CPU" in win.device_label.text()
     win.set_device("auto")
     assert win.service.device() is None
+
+
+def test_opening_another_picture_mid_job_drops_the_old_job(qtbot, make_window, tmp_path):
+    win = big_masked_window(make_window, tmp_path)
+    with qtbot.waitSignal(win.service.progress, timeout=30_000):
+        job = win.run_current_panel()
+    other = tmp_path / "other.png"
+    imageio.save_png(str(other), stripes(64, 80))
+    with qtbot.waitSignal(win.service.cancelled, timeout=30_000) as blocker:
+        win.open_paths([str(other)])
+    assert blocker.args == [job]
+    assert win.doc.image_array().shape == (64, 80, 3)
+    assert len(win.doc.results) == 0 and win._job_id is None
+
+
+def test_a_result_that_beats_the_cancel_is_dropped(qtbot, make_window, tmp_path):
+    win = make_window()
+    win.open_paths([write_image(tmp_path)])
+    mask = np.zeros((96, 96), np.uint8)
+    mask[40:60, 40:60] = 255
+    win.doc.set_mask(mask)
+    assert win.run_current_panel() is not None
+    deadline = time.monotonic() + 60
+    while win.service.pending() and time.monotonic() < deadline:
+        time.sleep(0.01)  # no event processing: the result waits, undelivered, in the queue
+    win.cancel_job()
+    qtbot.waitUntil(lambda: win._job_id is None, timeout=10_000)
+    assert len(win.doc.results) == 0
+
+
+def test_export_after_undo_does_not_claim_the_undone_result(qtbot, make_window, tmp_path):
+    win = make_window()
+    win.open_paths([write_image(tmp_path)])
+    mask = np.zeros((96, 96), np.uint8)
+    mask[40:60, 40:60] = 255
+    win.doc.set_mask(mask)
+    run_inpaint(qtbot, win)
+    win.apply_result(0)
+    assert win.doc.applied_spec()["kind"] == "inpaint"
+    win.doc.undo_stack.undo()
+    assert win.doc.applied_spec() is None
+    win.doc.undo_stack.redo()
+    assert win.doc.applied_spec()["kind"] == "inpaint"
+
+
+def test_settings_outside_the_panel_range_are_reported(make_window, tmp_path):
+    win = make_window()
+    win.restore_spec({"kind": "inpaint", "seed": 2**40, "iterations": 7, "patch_size": 99})
+    panel = win.panels[0]
+    assert panel.iterations.value() == 7
+    assert "Seed" in win.messages[-1] and "Patch size" in win.messages[-1]
