@@ -81,8 +81,10 @@ class ImageRef:
 
     def array(self) -> np.ndarray:
         if self.pixels is None:
-            raise JobError("The spec refers to an image that is not loaded"
-                           + (f": {self.path}" if self.path else "."))
+            raise JobError(f"The job's input image {self.path} is not loaded." if self.path else
+                           "The job's input image was not saved with it (only its hash is "
+                           "recorded, e.g. it was an edited picture); run it from the app on "
+                           "that picture instead.")
         return self.pixels
 
     def to_dict(self) -> dict[str, Any]:
