@@ -30,11 +30,11 @@ from core.pipelines.inpaint import InpaintSpec
 
 @dataclass(frozen=True)
 class CountSpec(JobSpec):
-    kind = "test-count"
+    kind = "test-jobs-count"
     steps: int = 5
 
 
-@pipeline("test-count")
+@pipeline("test-jobs-count")
 def count(spec: CountSpec, ctx: Context) -> Generator[Progress, None, Result]:
     noise = ctx.rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)
     for i in range(spec.steps):
