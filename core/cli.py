@@ -293,20 +293,19 @@ def open_gui(argv: list[str]) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from core.device import pick_device
-    from core.evaluation.evaluate import (EvaluationError, evaluate, format_report,
-                                          resolve_model, write_metrics)
+    from core.evaluation import evaluate as ev
 
     try:
-        path = resolve_model(args.model)
-        result = evaluate(path, n=args.n, device=pick_device(args.device))
-    except EvaluationError as exc:
+        path = ev.resolve_model(args.model)
+        result = ev.evaluate(path, n=args.n, device=pick_device(args.device))
+    except ev.EvaluationError as exc:
         raise CliError(str(exc)) from None
     if args.write_card:
-        result["card"] = str(write_metrics(path, result["metrics"]))
+        result["card"] = str(ev.write_metrics(path, result["metrics"]))
     if args.json:
         print(json.dumps(result))
     else:
-        print(format_report(result))
+        print(ev.format_report(result))
         if args.write_card:
             print(f"Wrote the metrics into {result['card']}")
     return 0

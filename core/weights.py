@@ -114,7 +114,9 @@ def save_model(directory: str | os.PathLike, name: str, module_or_state_dict: An
     # safetensors refuses tensors that share storage (tied weights) and needs contiguous CPU
     # tensors; a copy per tensor is cheap for models of a few million parameters.
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
-    data = st_save(tensors, metadata={"format": "pt", "name": name})
+    # One metadata key: safetensors writes a map of several in no fixed order, and the file's
+    # sha256 must be the same for the same weights.
+    data = st_save(tensors, metadata={"format": "pt"})
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     card = dataclasses.replace(card, name=name, sha256=hashlib.sha256(data).hexdigest(),

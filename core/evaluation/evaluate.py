@@ -1,0 +1,286 @@
+"""``evaluate(model_path, n)``: the measured figures of one saved model, by its family.
+
+``EVALUATORS`` maps a model card's ``family`` to a function ``(path, card, n, device) -> dict``
+of metrics; later families (VQ-VAE, diffusion, the transformer prior, ...) add theirs there.
+All images come from held-out seeds (core.data.worlds.HELD_OUT), so nothing evaluated was
+trained on. ``write_metrics`` stores the figures in the model card (``easel eval
+--write-card``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.evaluation import metrics
+from core.evaluation.judges import features, load_judge, read_faces, read_scenes, to_tensor
+from core.imageio import atomic_write
+from core.weights import SUFFIX, ModelCard, WeightsError, card_path, list_models, load_model
+
+# Judge accuracy and FJD use held-out seeds from 0; GenEval prompts use their own block
+# (geneval.PROMPT_OFFSET), and generated-vs-real FJD uses this one for its real images.
+FJD_REAL_OFFSET = 10_000_000
+BATCH = 250
+
+
+class EvaluationError(ValueError):
+    """A model that cannot be evaluated (unknown name, a family without metrics yet, ...)."""
+
+
+Evaluator = Callable[[Path, ModelCard, int, torch.device], dict[str, Any]]
+EVALUATORS: dict[str, Evaluator] = {}
+
+
+def evaluator(family: str) -> Callable[[Evaluator], Evaluator]:
+    def deco(fn: Evaluator) -> Evaluator:
+        EVALUATORS[family] = fn
+        return fn
+
+    return deco
+
+
+# --------------------------------------------------------------------------- finding models
+
+
+def resolve_model(model: str) -> Path:
+    """A .safetensors path, or the name (``name`` or ``family/name``) of an installed model."""
+    path = Path(model).expanduser()
+    if path.suffix == SUFFIX or path.suffix == ".json":
+        if not path.with_suffix(SUFFIX).is_file():
+            raise EvaluationError(f"{path.with_suffix(SUFFIX)}: no such model file.")
+        return path.with_suffix(SUFFIX).resolve()
+    family, _, name = model.rpartition("/")
+    found = [m for m in list_models(family or None) if m.name == name]
+    if not found:
+        known = ", ".join(f"{m.family}/{m.name}" for m in list_models()) or "none installed"
+        raise EvaluationError(f"no model {model!r} (a .safetensors path or one of: {known}).")
+    return found[0].path
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def evaluate(model_path: str | os.PathLike, n: int = 2000,
+             device: str | torch.device = "cpu") -> dict[str, Any]:
+    """Measure the model at ``model_path`` on ``n`` held-out images. Returns
+    ``{"model", "family", "path", "n", "metrics": {...}, "seconds"}``."""
+    if n < 2:
+        raise EvaluationError("evaluation needs n >= 2 images")
+    path = Path(model_path).with_suffix(SUFFIX)
+    from core.weights import read_card
+
+    card = read_card(path)
+    fn = EVALUATORS.get(card.family)
+    if fn is None:
+        raise EvaluationError(f"no evaluation for the {card.family!r} family yet (known: "
+                              f"{', '.join(sorted(EVALUATORS))}).")
+    t0 = time.perf_counter()
+    with torch.random.fork_rng(devices=[]):  # evaluation never disturbs the caller's RNG
+        torch.manual_seed(0)
+        result = fn(path, card, n, torch.device(device))
+    return {"model": card.name, "family": card.family, "path": str(path), "n": n,
+            "metrics": result, "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def write_metrics(model_path: str | os.PathLike, new: dict[str, Any]) -> Path:
+    """Merge ``new`` into the card's ``metrics`` (atomically). The card's sha256 stays that of
+    the weights file: the weights are re-hashed first, and a mismatch refuses the write."""
+    path = Path(model_path).with_suffix(SUFFIX)
+    from core.weights import read_card
+
+    card = read_card(path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != card.sha256.lower():
+        raise WeightsError(f"{path} does not match its model card's sha256; not writing "
+                           "metrics into a card that describes other weights.")
+    card = dataclasses.replace(card, metrics={**card.metrics, **new})
+    out = card_path(path)
+    atomic_write(out, (json.dumps(card.to_dict(), indent=2) + "\n").encode("utf-8"))
+    return out
+
+
+def format_report(result: dict[str, Any]) -> str:
+    """Human-readable lines for ``easel eval``."""
+    head = (f"{result['family']}/{result['model']}: {result['n']} held-out images, "
+            f"{result['seconds']:.1f} s")
+    lines = [head]
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}{k}." if isinstance(v, dict) else f"{prefix}{k}", v)
+        elif isinstance(value, float):
+            lines.append(f"  {prefix:36} {value:.4f}")
+        else:
+            lines.append(f"  {prefix:36} {value}")
+
+    for key, value in result["metrics"].items():
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{key}.{k}", v)
+        else:
+            walk(key, value)
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- judges
+
+
+def _render(world_name: str, n: int, size: int, offset: int = 0) -> list[Any]:
+    from core.data.worlds import get_world, split_seeds
+
+    world = get_world(world_name)
+    return [world.render(s, size=size) for s in split_seeds("held_out", n, offset)]
+
+
+def scenes_accuracy(truth: list[dict[str, Any]],
+                    readings: list[tuple[list[dict[str, Any]], str]]) -> dict[str, float]:
+    """Per-part accuracy of scene readings against the true labels.
+
+    count: the number of objects; background; shape/colour/size: per true object, matched to
+    the reading left to right (a missed object counts as wrong); relation: for every ordered
+    pair of true objects and every relation that holds clearly in the truth (as a captioned
+    relation does), whether the read boxes satisfy it by the checker's rule; centre_error_px:
+    mean distance of matched centres at 64 px.
+    """
+    from core.data.scenes import RELATION_MIN, RELATION_RATIO, RELATIONS, relation_holds
+
+    count = background = 0
+    parts = {"shape": 0, "colour": 0, "size": 0}
+    n_objects = relations = rel_ok = 0
+    centre_err: list[float] = []
+    for lab, (objs, bg) in zip(truth, readings, strict=True):
+        true_objs = sorted(lab["objects"], key=lambda o: o["bbox"][0] + o["bbox"][2])
+        count += len(objs) == len(true_objs)
+        background += bg == lab["background"]
+        n_objects += len(true_objs)
+        for t, r in zip(true_objs, objs, strict=False):
+            for k in parts:
+                parts[k] += t[k] == r[k]
+            (tx0, ty0, tx1, ty1), (rx0, ry0, rx1, ry1) = t["bbox"], r["bbox"]
+            centre_err.append(64 * math.hypot((tx0 + tx1 - rx0 - rx1) / 2,
+                                              (ty0 + ty1 - ry0 - ry1) / 2))
+        for i, a in enumerate(true_objs):
+            for j, b in enumerate(true_objs):
+                for rel in RELATIONS if i != j else ():
+                    if relation_holds(a["bbox"], rel, b["bbox"], RELATION_MIN, RELATION_RATIO):
+                        relations += 1
+                        rel_ok += (len(objs) == len(true_objs)
+                                   and relation_holds(objs[i]["bbox"], rel, objs[j]["bbox"]))
+    n = len(truth)
+    out = {"count": count / n, "background": background / n}
+    out.update({k: v / max(n_objects, 1) for k, v in parts.items()})
+    out["relation"] = rel_ok / relations if relations else float("nan")
+    out["centre_error_px"] = float(np.mean(centre_err)) if centre_err else float("nan")
+    return out
+
+
+@evaluator("judge")
+def evaluate_judge(path: Path, card: ModelCard, n: int, device: torch.device) -> dict[str, Any]:
+    """Held-out accuracy per label; for the scenes judge also the GenEval checker's accuracy on
+    real renders with their true captions (must be >= 0.97 to score models)."""
+    judge = load_judge(str(path), device)
+    cfg = judge.config
+    samples = _render(cfg.world, n, cfg.size)
+    images = np.stack([s.image for s in samples])
+    out: dict[str, Any] = {}
+    if cfg.slots:
+        acc = scenes_accuracy([s.labels for s in samples], read_scenes(judge, images))
+        out["held_out_accuracy"] = acc
+        from core.evaluation.geneval import checker_accuracy
+
+        out["checker_accuracy"] = checker_accuracy(judge, max(1, n // 6))
+    else:
+        reads = read_faces(judge, images)
+        truth = [{k: s.labels[k] for k in cfg.heads} for s in samples]
+        acc = metrics.agreement(reads, truth, list(cfg.heads))
+        acc.pop("mean")
+        out["held_out_accuracy"] = acc
+    scored = [v for k, v in out["held_out_accuracy"].items()
+              if k != "centre_error_px" and not math.isnan(v)]
+    out["min_accuracy"] = min(scored)
+    out["held_out_n"] = n
+    return out
+
+
+# --------------------------------------------------------------------------- image generators
+
+
+def _world_of(card: ModelCard) -> str:
+    """The world a model was trained on, from the resolved recipe the trainer stores."""
+    recipe = card.extra.get("recipe_resolved", {})
+    data = recipe.get("data", {}).get("source", "") if isinstance(recipe, dict) else ""
+    data = data or (card.data.split() or [""])[0]
+    if data not in ("faces", "scenes"):
+        raise EvaluationError(f"{card.name} was trained on {data!r}; FJD needs the judge of a "
+                              "procedural world (faces or scenes).")
+    return data
+
+
+def _to_uint8(x: torch.Tensor) -> np.ndarray:
+    x = x.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def _fjd(world: str, generated: np.ndarray, n: int, device: torch.device) -> dict[str, Any]:
+    judge = load_judge(world, device)
+    real = np.stack([s.image for s in _render(world, n, generated.shape[1], FJD_REAL_OFFSET)])
+    value = metrics.fjd_from_features(features(judge, generated), features(judge, real))
+    return {"fjd": value, "fjd_note": metrics.FJD_NOTE}
+
+
+@evaluator("dcgan")
+@torch.no_grad()
+def evaluate_dcgan(path: Path, card: ModelCard, n: int, device: torch.device
+                   ) -> dict[str, Any]:
+    """FJD of n samples (fixed noise) against n held-out renders of its world."""
+    world = _world_of(card)
+    g = load_model(path, device)
+    gen = torch.Generator().manual_seed(0)
+    parts = []
+    for i in range(0, n, BATCH):
+        z = torch.randn(min(BATCH, n - i), g.config.z_dim, generator=gen).to(device)
+        parts.append(_to_uint8(g(z)))
+    return _fjd(world, np.concatenate(parts), n, device)
+
+
+@evaluator("vae")
+@torch.no_grad()
+def evaluate_vae(path: Path, card: ModelCard, n: int, device: torch.device) -> dict[str, Any]:
+    """FJD of n prior samples; reconstruction PSNR/SSIM (posterior means) and bits per
+    dimension from the negative ELBO (one posterior sample per image; an upper bound on the
+    NLL in expectation) on n held-out renders."""
+    world = _world_of(card)
+    vae = load_model(path, device)
+    gen = torch.Generator().manual_seed(0)
+    samples, recons = [], []
+    real = np.stack([s.image for s in _render(world, n, vae.config.image_size)])
+    nelbo = 0.0
+    from core.nets.vae import kl_divergence
+
+    for i in range(0, n, BATCH):
+        samples.append(_to_uint8(vae.sample(min(BATCH, n - i), gen)))
+        x = to_tensor(real[i:i + BATCH]).to(device)
+        recon, mu, logvar = vae(x)
+        recons.append(_to_uint8(recon))
+        noisy, _, _ = vae(x, torch.randn(mu.shape, generator=gen).to(device))
+        nelbo += float((vae.nll(x, noisy) + kl_divergence(mu, logvar)).sum())
+    dims = real[0].size
+    # The decoder is a density over [-1, 1]: + dims*log(127.5) nats makes it one over 8-bit
+    # values (uniform dequantisation), so bits/dim is comparable with other likelihood models.
+    bpd = metrics.bits_per_dim(nelbo / n + dims * math.log(127.5), dims)
+    recon_all = np.concatenate(recons)
+    out = _fjd(world, np.concatenate(samples), n, device)
+    out.update({"recon_psnr": metrics.psnr(real, recon_all),
+                "recon_ssim": metrics.ssim(real, recon_all), "bits_per_dim_elbo": bpd})
+    return out

@@ -1,0 +1,91 @@
+"""``easel train``: the command line's arguments and their hand-over to the trainer.
+
+Kept free of torch at import time: ``easel --help`` builds this parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def add_arguments(p: argparse.ArgumentParser, int_at_least: Callable[[int], Any]) -> None:
+    p.add_argument("recipe", metavar="RECIPE",
+                   help="a recipe .toml file or a bundled recipe's name (dcgan_faces, ...)")
+    p.add_argument("--data", default=None, metavar="SOURCE",
+                   help="a world (faces, scenes) or an image folder (sets data.source)")
+    p.add_argument("--steps", type=int_at_least(1), default=None, metavar="N")
+    p.add_argument("--batch-size", type=int_at_least(1), default=None, metavar="N")
+    p.add_argument("--seed", type=int_at_least(0), default=None)
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="the run folder (default: <data folder>/runs/<recipe>-<time>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--name", default=None, help="the weights' name (default: the recipe's)")
+    p.add_argument("--weights-dir", default=None, metavar="DIR",
+                   help="where the final weights go (default: the run folder)")
+    p.add_argument("--progress", choices=("bar", "jsonl"), default="bar",
+                   help="jsonl: one JSON event per line on stdout")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="override a recipe key, e.g. --set train.lr=1e-3 (repeatable)")
+    p.add_argument("--device", default=argparse.SUPPRESS, help="auto, cuda, mps or cpu")
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The command line that reproduces this run (for the model card)."""
+    parts = ["easel", "train", args.recipe]
+    for flag, value in (("--data", args.data), ("--steps", args.steps),
+                        ("--batch-size", args.batch_size), ("--seed", args.seed),
+                        ("--name", args.name), ("--device", args.device)):
+        if value is not None:
+            parts += [flag, str(value)]
+    for o in args.overrides:
+        parts += ["--set", o]
+    return shlex.join(parts)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from core.cli import CliError
+    from core.training.checkpoint import read_recipe
+    from core.training.progress import BarSink, JsonlSink
+    from core.training.recipe import load_recipe
+    from core.training.task import TrainingError
+    from core.training.trainer import Trainer, default_out
+
+    sink = JsonlSink() if args.progress == "jsonl" else BarSink()
+    overrides = list(args.overrides)
+    if args.data is not None and Path(args.data).expanduser().is_dir():
+        args.data = str(Path(args.data).expanduser().resolve())  # the card names the folder
+    for key, value in (("data.source", args.data), ("train.steps", args.steps),
+                       ("train.batch_size", args.batch_size), ("seed", args.seed)):
+        if value is not None:
+            # A quoted TOML string keeps a path like C:\\images or 2024 a string.
+            text = _toml_string(value) if isinstance(value, str) else str(value)
+            overrides.append(f"{key}={text}")
+    try:
+        if args.resume and not args.out:
+            raise TrainingError("--resume needs --out DIR: the folder of the run to continue.")
+        # A resumed run keeps the settings it was started with; new overrides apply on top.
+        base = read_recipe(Path(args.out).expanduser()) if args.resume else None
+        recipe = load_recipe(args.recipe, overrides, base=base)
+        out = args.out or default_out(recipe)
+        result = Trainer(recipe, out, resume=args.resume, device=args.device,
+                         command=_command(args), name=args.name, weights_dir=args.weights_dir,
+                         emit=sink).run()
+    except TrainingError as exc:
+        if isinstance(sink, JsonlSink) and not sink.errored:
+            sink({"event": "error", "message": " ".join(str(exc).split())})
+        raise CliError(str(exc)) from None
+    if result.interrupted:
+        print(f"easel: training stopped at step {result.step} of {result.total}; the checkpoint "
+              f"is in {result.out}. Continue with: easel train {shlex.quote(args.recipe)} "
+              f"--out {shlex.quote(str(result.out))} --resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _toml_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

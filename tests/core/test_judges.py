@@ -1,0 +1,266 @@
+"""Judges: network shapes, readings, training targets, GenEval scoring, ``easel eval``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core.cli import main
+from core.evaluation import geneval
+from core.evaluation.judges import decode_objects, features, read_faces, read_scenes
+from core.nets.judge import Judge, JudgeConfig
+from core.training.families.judge import judge_config, judge_loss, targets
+from core.weights import ModelCard, load_state, read_card, save_model
+
+SHIPPED = Path(__file__).resolve().parents[2] / "weights" / "judge"
+
+
+@pytest.fixture(autouse=True)
+def _homes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EASEL_HOME", str(tmp_path / "home"))
+
+
+def _judge(world: str, width: int = 8) -> Judge:
+    torch.manual_seed(0)
+    return Judge(judge_config(world, width, 64)).eval()
+
+
+def _images(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, 64, 64, 3), dtype=np.uint8)
+
+
+def test_forward_shapes_and_features() -> None:
+    faces = _judge("faces")
+    x = torch.zeros(2, 3, 64, 64)
+    out = faces(x)
+    assert set(out) == set(faces.config.heads)
+    for name, classes in faces.config.heads.items():
+        assert out[name].shape == (2, len(classes))
+    assert features(faces, _images(3)).shape == (3, faces.feature_dim)
+
+    scenes = _judge("scenes")
+    out = scenes(x)
+    assert out["background"].shape == (2, len(scenes.config.heads["background"]))
+    assert out["grid.present"].shape == (2, 8, 8)
+    assert out["grid.box"].shape == (2, 8, 8, 4)
+    assert out["grid.box"].min() >= 0 and out["grid.box"].max() <= 1
+    slots = scenes.slots(out)
+    s = scenes.config.slots
+    assert s == 3
+    assert slots["slot.present"].shape == (2, s)
+    assert slots["slot.box"].shape == (2, s, 4)
+    for name, classes in scenes.config.slot_heads.items():
+        assert out[f"grid.{name}"].shape == (2, 8, 8, len(classes))
+        assert slots[f"slot.{name}"].shape == (2, s, len(classes))
+    with pytest.raises(ValueError):
+        scenes(torch.zeros(2, 1, 64, 64))
+
+
+def test_slots_merge_cells_that_point_at_one_object_and_sort_left_to_right() -> None:
+    judge = _judge("scenes")
+    with torch.no_grad():
+        out = {k: v.clone() for k, v in judge(torch.zeros(1, 3, 64, 64)).items()}
+    out["grid.present"][:] = -10.0
+    box = out["grid.box"]
+    # Two neighbouring cells, each 0.4 sure, predicting the same centre: one object.
+    for r, c in ((2, 5), (2, 6)):
+        out["grid.present"][0, r, c] = 0.0 - 0.405  # sigmoid = 0.4
+        box[0, r, c] = torch.tensor([0.75, 0.3, 0.2, 0.2])
+    # A confident object further left, and one lone 0.4 cell that is not enough.
+    out["grid.present"][0, 6, 1] = 5.0
+    box[0, 6, 1] = torch.tensor([0.2, 0.8, 0.35, 0.35])
+    out["grid.present"][0, 7, 7] = -0.405
+    box[0, 7, 7] = torch.tensor([0.9, 0.9, 0.2, 0.2])
+    slots = judge.slots(out)
+    assert slots["slot.present"][0].tolist() == pytest.approx([0.9933, 0.8, 0.0], abs=1e-3)
+    assert slots["slot.box"][0, 0, 0] == pytest.approx(0.2)
+    assert slots["slot.box"][0, 1, 0] == pytest.approx(0.75)
+
+
+def test_config_refuses_a_judge_without_heads() -> None:
+    with pytest.raises(ValueError):
+        JudgeConfig(heads={})
+    with pytest.raises(ValueError):
+        JudgeConfig(heads={"a": ["only"]})
+
+
+def test_read_faces_gives_a_class_of_every_attribute() -> None:
+    judge = _judge("faces")
+    reads = read_faces(judge, _images(4))
+    assert len(reads) == 4
+    for r in reads:
+        assert set(r) == set(judge.config.heads)
+        assert all(r[k] in judge.config.heads[k] for k in r)
+    # Other sizes are resized to the judge's input size.
+    assert len(read_faces(judge, _images(2)[:, :48, :48])) == 2
+
+
+def test_read_scenes_gives_sorted_objects_in_the_checker_format() -> None:
+    judge = _judge("scenes")
+    with torch.no_grad():
+        judge.grid_head[-1].bias[0] = 10.0  # every cell says "an object's centre is here"
+    reads = read_scenes(judge, _images(3))
+    assert len(reads) == 3
+    for objects, background in reads:
+        assert background in judge.config.heads["background"]
+        assert 1 <= len(objects) <= 3
+        xs = [(o["bbox"][0] + o["bbox"][2]) / 2 for o in objects]
+        assert xs == sorted(xs)
+        for o in objects:
+            assert set(o) == {"shape", "colour", "size", "bbox"}
+            x0, y0, x1, y1 = o["bbox"]
+            assert 0 <= x0 <= x1 <= 1 and 0 <= y0 <= y1 <= 1
+
+
+def test_decode_objects_sorts_by_centre_and_drops_absent_slots() -> None:
+    heads = {"shape": ["circle", "star"]}
+    out = {"slot.present": torch.tensor([[1.0, 0.0, 0.9]]),
+           "slot.box": torch.tensor([[[0.8, 0.5, 0.2, 0.2], [0.5, 0.5, 0.1, 0.1],
+                                      [0.2, 0.4, 0.2, 0.2]]]),
+           "slot.shape": torch.tensor([[[0.0, 1.0], [1.0, 0.0], [1.0, 0.0]]])}
+    objects = decode_objects(out, heads, 0)
+    assert [o["shape"] for o in objects] == ["circle", "star"]
+    assert objects[0]["bbox"] == pytest.approx((0.1, 0.3, 0.3, 0.5))
+
+
+def test_targets_mark_the_cell_of_each_object_centre() -> None:
+    cfg = judge_config("scenes", 8, 64)
+    labels = [{"background": "black", "objects": [
+        {"shape": "star", "colour": "red", "size": "big", "bbox": (0.6, 0.1, 0.9, 0.4)},
+        {"shape": "heart", "colour": "blue", "size": "small", "bbox": (0.1, 0.5, 0.3, 0.7)}]}]
+    t = targets(cfg, labels)
+    assert t["grid.present"].sum() == 2
+    assert t["grid.present"][0, 2, 6] == 1  # centre (0.75, 0.25) -> row 2, column 6
+    assert t["grid.shape"][0, 4, 1] == cfg.slot_heads["shape"].index("heart")
+    assert t["grid.shape"][0, 0, 0] == -100
+    assert t["grid.box"][0, 2, 6].tolist() == pytest.approx([0.75, 0.25, 0.3, 0.3])
+    assert t["background"].tolist() == [cfg.heads["background"].index("black")]
+
+
+def test_a_few_steps_lower_the_loss_on_real_renders() -> None:
+    from core.data.worlds import get_world
+
+    world = get_world("scenes")
+    samples = [world.render(s) for s in range(8)]
+    x = torch.from_numpy(np.stack([s.image for s in samples])).permute(0, 3, 1, 2).float()
+    x = x / 127.5 - 1
+    judge = _judge("scenes").train()
+    t = targets(judge.config, [s.labels for s in samples])
+    opt = torch.optim.Adam(judge.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(15):
+        loss = judge_loss(judge.config, judge(x), t)["total"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.7 * losses[0]
+
+
+def test_geneval_scores_true_readings_at_100_percent() -> None:
+    cases = geneval.prompts(4)
+    assert [c.category for c in cases[::4]] == geneval.GENEVAL_CATEGORIES
+    truth = [(c.layout.labels()["objects"], c.layout.background) for c in cases]
+    score = geneval.score_readings(cases, truth)
+    assert score["overall"] == 1.0
+    assert all(score[c] == 1.0 for c in geneval.GENEVAL_CATEGORIES)
+    # Reading nothing satisfies no prompt.
+    empty = geneval.score_readings(cases, [([], "black")] * len(cases))
+    assert empty["overall"] == 0.0
+
+
+def _save_tiny(tmp_path: Path, world: str) -> Path:
+    judge = _judge(world)
+    card = ModelCard(name="tiny", family="judge", architecture="judge",
+                     config=__import__("dataclasses").asdict(judge.config), data=world)
+    return save_model(tmp_path / "judge", f"tiny_{world}", judge, card)
+
+
+def test_easel_eval_prints_judge_accuracy(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = _save_tiny(tmp_path, "faces")
+    assert main(["eval", str(path), "--n", "12"]) == 0
+    text = capsys.readouterr().out
+    assert "held_out_accuracy.eye_colour" in text and "min_accuracy" in text
+
+    assert main(["eval", str(path), "--n", "12", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    acc = result["metrics"]["held_out_accuracy"]
+    assert set(acc) == set(_judge("faces").config.heads)
+    assert all(0.0 <= v <= 1.0 for v in acc.values())
+
+
+def test_easel_eval_of_a_scenes_judge_reports_the_checker(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    path = _save_tiny(tmp_path, "scenes")
+    assert main(["eval", str(path), "--n", "12", "--json"]) == 0
+    m = json.loads(capsys.readouterr().out)["metrics"]
+    assert {"count", "shape", "colour", "size", "relation", "background"} <= set(
+        m["held_out_accuracy"])
+    assert set(geneval.GENEVAL_CATEGORIES) <= set(m["checker_accuracy"])
+
+
+def test_write_card_keeps_the_sha256_check_valid(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    path = _save_tiny(tmp_path, "faces")
+    before = read_card(path)
+    assert main(["eval", str(path), "--n", "8", "--write-card"]) == 0
+    after = read_card(path)
+    assert after.sha256 == before.sha256
+    assert after.metrics["held_out_n"] == 8
+    assert "eye_colour" in after.metrics["held_out_accuracy"]
+    load_state(path)  # still verifies
+
+
+def test_easel_eval_refuses_unknown_models(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EASEL_WEIGHTS", str(tmp_path / "none"))
+    assert main(["eval", "no_such_model"]) == 2
+    assert "no model 'no_such_model'" in capsys.readouterr().err
+    assert main(["eval", str(tmp_path / "missing.safetensors")]) == 2
+
+
+@pytest.mark.parametrize("world", ["faces", "scenes"])
+def test_shipped_judge_matches_its_card(world: str) -> None:
+    from core.evaluation.evaluate import evaluate
+
+    path = SHIPPED / f"judge_{world}.safetensors"
+    if not path.is_file():
+        pytest.skip(f"the shipped {world} judge is not trained yet")
+    card = read_card(path)
+    result = evaluate(path, n=200)["metrics"]
+    for key, value in result["held_out_accuracy"].items():
+        if key == "centre_error_px":
+            continue
+        assert value >= card.metrics["held_out_accuracy"][key] - 0.03, key
+        assert value >= 0.95, key
+    if world == "scenes":
+        assert result["checker_accuracy"]["overall"] >= 0.95
+
+
+@pytest.mark.parametrize("family", ["dcgan", "vae"])
+def test_generators_get_fjd_against_held_out_faces(tmp_path: Path, family: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from core import registry
+    from core.evaluation.evaluate import evaluate
+
+    monkeypatch.setenv("EASEL_WEIGHTS", str(tmp_path / "weights"))
+    _save_tiny(tmp_path / "weights", "faces")  # the faces judge FJD is measured with
+    small = {"dcgan": {"g_base": 4, "z_dim": 8}, "vae": {"base": 4, "latent_dim": 8}}[family]
+    torch.manual_seed(0)
+    model = registry.build(family, small)
+    card = ModelCard(name="tiny", family=family, architecture=family,
+                     config=dataclasses.asdict(model.config),
+                     extra={"recipe_resolved": {"data": {"source": "faces"}}})
+    path = save_model(tmp_path / "models", f"tiny_{family}", model, card)
+    m = evaluate(path, n=8)["metrics"]
+    assert m["fjd"] > 0 and np.isfinite(m["fjd"])
+    assert "NOT FID" in m["fjd_note"]
+    if family == "vae":
+        assert 0 < m["recon_psnr"] < 60 and -1 <= m["recon_ssim"] <= 1
+        assert m["bits_per_dim_elbo"] > 0
