@@ -34,6 +34,7 @@ import numpy as np
 
 from core.algorithms import masks as mask_ops
 from core.algorithms.patchmatch import fill
+from core.device import torch_threads
 
 SIZE = 512
 
@@ -139,12 +140,20 @@ def stroke_mask(n: int, fraction: float = 0.12, seed: int = 1) -> np.ndarray:
 
 
 def patchmatch(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    gen = fill(img, hole, rng=np.random.default_rng(0))
-    while True:
-        try:
-            next(gen)
-        except StopIteration as done:
-            return done.value
+    """The fill as the inpaint pipeline runs it (one torch thread; see device.torch_threads)."""
+    return run_fill(img, hole)[0]
+
+
+def run_fill(img: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, int]:
+    """(filled image, number of search/vote rounds)."""
+    with torch_threads(1):
+        gen = fill(img, hole, rng=np.random.default_rng(0))
+        total = 0
+        while True:
+            try:
+                _, total, _ = next(gen)
+            except StopIteration as done:
+                return done.value, total
 
 
 def cv2_method(flag_name: str, radius: int = 5) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
@@ -259,14 +268,8 @@ def scaling(quick: bool) -> tuple[list[str], list[list[str]]]:
     for n in (512, 1024) if quick else (512, 1024, 2048):
         img = photo("astronaut", n)
         hole = box_mask(n)
-        gen = fill(img, hole, rng=np.random.default_rng(0))
         t0 = time.perf_counter()
-        total = 0
-        while True:
-            try:
-                _, total, _ = next(gen)
-            except StopIteration:
-                break
+        _, total = run_fill(img, hole)
         sec = time.perf_counter() - t0
         rows.append([f"{n}x{n}", str(int(hole.sum())), str(total), f"{sec:.2f}",
                      f"{n * n / 1e6 / sec:.2f}", f"{hole.sum() / 1e3 / sec:.1f}"])

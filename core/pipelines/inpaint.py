@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.algorithms import masks, patchmatch
+from core.device import torch_threads
 from core.jobs import Context, ImageRef, JobError, JobSpec, Progress, Result, pipeline
 
 ENGINES = ("patchmatch",)
@@ -48,15 +49,16 @@ def run(spec: InpaintSpec, ctx: Context) -> Generator[Progress, None, Result]:
     fill = patchmatch.fill(rgb, hole, rng=ctx.rng, patch_size=int(spec.patch_size),
                            iterations=int(spec.iterations), check=ctx.check, preview=latest.append)
     total = 1
-    while True:
-        try:
-            step, total, message = next(fill)
-        except StopIteration as done:
-            filled: np.ndarray = done.value
-            break
-        preview = latest.pop() if latest else None
-        latest.clear()
-        yield Progress(step, total, message, preview)
+    with torch_threads(1):  # see torch_threads: robust when the machine is busy
+        while True:
+            try:
+                step, total, message = next(fill)
+            except StopIteration as done:
+                filled: np.ndarray = done.value
+                break
+            preview = latest.pop() if latest else None
+            latest.clear()
+            yield Progress(step, total, message, preview)
     ctx.check()
 
     out = composite(rgb, filled, hole, int(spec.feather))
