@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QEvent, QMimeData, QPointF, Qt, Signal
+from PySide6.QtCore import QEvent, QMimeData, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QDragEnterEvent,
@@ -21,6 +21,7 @@ from PySide6.QtGui import (
     QFocusEvent,
     QKeyEvent,
     QMouseEvent,
+    QPainter,
     QResizeEvent,
     QTransform,
     QWheelEvent,
@@ -85,6 +86,21 @@ class CanvasView(QGraphicsView):
 
     def document(self) -> Document | None:
         return self._scene.document()
+
+    EMPTY_HINT = ("Drop an image here\nor use File > Open (Ctrl+O) or paste one (Ctrl+V)\n\n"
+                  "PNG, JPEG, WebP, BMP, TIFF or GIF")
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
+        """An empty canvas says how to start."""
+        super().drawForeground(painter, rect)
+        doc = self.document()
+        if doc is not None and not doc.is_empty():
+            return
+        painter.save()
+        painter.resetTransform()
+        painter.setPen(QColor(200, 200, 210))
+        painter.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter, self.EMPTY_HINT)
+        painter.restore()
 
     def set_document(self, doc: Document | None) -> None:
         """Show ``doc`` (same as ``canvas_scene().set_document(doc)``); fits it in the view."""
