@@ -303,7 +303,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.write_card:
         result["card"] = str(ev.write_metrics(path, result["metrics"]))
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(ev.json_safe(result)))  # NaN is not JSON: null
     else:
         print(ev.format_report(result))
         if args.write_card:
@@ -407,7 +407,9 @@ def _bad_input_types() -> tuple[type[BaseException], ...]:
     """Exception types that mean bad input (exit 2), imported late so --help stays fast."""
     types: list[type[BaseException]] = [CliError, OSError]
     for module, name in (("core.imageio", "ImageError"), ("core.jobs", "JobError"),
-                         ("core.weights", "WeightsError"), ("core.device", "DeviceError")):
+                         ("core.weights", "WeightsError"), ("core.device", "DeviceError"),
+                         ("core.evaluation.judges", "JudgeError"),
+                         ("core.data.folder", "FolderError")):
         mod = sys.modules.get(module)
         if mod is not None and hasattr(mod, name):
             types.append(getattr(mod, name))

@@ -44,6 +44,10 @@ class FolderScan:
     files: list[Path] = field(default_factory=list)  # usable images, sorted
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # (file, why it was left out)
 
+    def skipped_report(self) -> list[dict[str, str]]:
+        """Every skipped file as ``{"path": relative path, "reason": why}`` (JSON-ready)."""
+        return [{"path": _relative(p, self.root), "reason": why} for p, why in self.skipped]
+
     def summary(self, limit: int = 3) -> str:
         """"3 files skipped (a.png: truncated ...; ...)" for messages; "" when none were."""
         if not self.skipped:

@@ -25,6 +25,7 @@ import torch
 from core.evaluation import metrics
 from core.evaluation.judges import features, load_judge, read_faces, read_scenes, to_tensor
 from core.imageio import atomic_write
+from core.training.task import to_uint8
 from core.weights import SUFFIX, ModelCard, WeightsError, card_path, list_models, load_model
 
 # Judge accuracy and FJD use held-out seeds from 0; GenEval prompts use their own block
@@ -103,10 +104,23 @@ def write_metrics(model_path: str | os.PathLike, new: dict[str, Any]) -> Path:
     if digest != card.sha256.lower():
         raise WeightsError(f"{path} does not match its model card's sha256; not writing "
                            "metrics into a card that describes other weights.")
-    card = dataclasses.replace(card, metrics={**card.metrics, **new})
+    card = dataclasses.replace(card, metrics={**card.metrics, **json_safe(new)})
     out = card_path(path)
-    atomic_write(out, (json.dumps(card.to_dict(), indent=2) + "\n").encode("utf-8"))
+    atomic_write(out, (json.dumps(card.to_dict(), indent=2, allow_nan=False) + "\n")
+                 .encode("utf-8"))
     return out
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinity replaced by None: JSON has no such numbers (a
+    metric with nothing to measure, e.g. relation accuracy without relations, is null)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def format_report(result: dict[str, Any]) -> str:
@@ -227,11 +241,6 @@ def _world_of(card: ModelCard) -> str:
     return data
 
 
-def _to_uint8(x: torch.Tensor) -> np.ndarray:
-    x = x.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 1).cpu().numpy()
-
-
 def _fjd(world: str, generated: np.ndarray, n: int, device: torch.device) -> dict[str, Any]:
     judge = load_judge(world, device)
     real = np.stack([s.image for s in _render(world, n, generated.shape[1], FJD_REAL_OFFSET)])
@@ -250,7 +259,7 @@ def evaluate_dcgan(path: Path, card: ModelCard, n: int, device: torch.device
     parts = []
     for i in range(0, n, BATCH):
         z = torch.randn(min(BATCH, n - i), g.config.z_dim, generator=gen).to(device)
-        parts.append(_to_uint8(g(z)))
+        parts.append(to_uint8(g(z)))
     return _fjd(world, np.concatenate(parts), n, device)
 
 
@@ -269,10 +278,10 @@ def evaluate_vae(path: Path, card: ModelCard, n: int, device: torch.device) -> d
     from core.nets.vae import kl_divergence
 
     for i in range(0, n, BATCH):
-        samples.append(_to_uint8(vae.sample(min(BATCH, n - i), gen)))
+        samples.append(to_uint8(vae.sample(min(BATCH, n - i), gen)))
         x = to_tensor(real[i:i + BATCH]).to(device)
         recon, mu, logvar = vae(x)
-        recons.append(_to_uint8(recon))
+        recons.append(to_uint8(recon))
         noisy, _, _ = vae(x, torch.randn(mu.shape, generator=gen).to(device))
         nelbo += float((vae.nll(x, noisy) + kl_divergence(mu, logvar)).sum())
     dims = real[0].size

@@ -14,21 +14,24 @@ its checker scores any model (issue 3).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 from core.data.captions import GENEVAL_CATEGORIES, parse_prompt, prompt_for, render_layout
 from core.data.captions import satisfies as _satisfies
 from core.data.worlds import split_seeds
-from core.evaluation.judges import read_scenes
+from core.evaluation.judges import load_judge, read_scenes
 from core.nets.judge import Judge
 
 Reading = tuple[Sequence[dict[str, Any]], str | None]  # (objects, background)
 # Held-out seeds of GenEval prompts start here, apart from the seeds used for judge accuracy.
 PROMPT_OFFSET = 50_000_000
+CHECKER_GATE = 0.97  # the checker's accuracy on true renders a judge needs to score models
 
 
 @dataclass(frozen=True)
@@ -72,14 +75,51 @@ def score_readings(cases: Sequence[PromptCase], readings: Sequence[Reading]) -> 
     return out
 
 
-def geneval_score(judge: Judge, generate: Callable[[list[str], list[int]], np.ndarray],
-                  n_per_category: int = 50) -> dict[str, float]:
-    """Score a text-to-image model: ``generate(captions, seeds)`` -> uint8 (N, H, W, 3)."""
+def checked_judge(world_or_path: str | os.PathLike = "scenes",
+                  device: str | torch.device = "cpu") -> Judge:
+    """The scenes judge (a world name or a .safetensors path) that may score models: its model
+    card must record ``checker_accuracy.overall`` >= :data:`CHECKER_GATE` (``easel eval
+    --write-card`` measures it), else :class:`EvaluationError`."""
+    from core.evaluation.evaluate import EvaluationError
+    from core.weights import WeightsError, list_models, read_card
+
+    text = str(world_or_path)
+    try:
+        if text.endswith(".safetensors"):
+            card, path = read_card(text), text
+        else:
+            found = [m for m in list_models("judge")
+                     if m.card is not None and m.card.config.get("world") == text]
+            if not found:
+                raise EvaluationError(f"no judge for the {text!r} world is installed.")
+            card, path = found[0].card, str(found[0].path)
+    except WeightsError as exc:
+        raise EvaluationError(str(exc)) from None
+    acc = card.metrics.get("checker_accuracy")
+    overall = acc.get("overall") if isinstance(acc, dict) else None
+    if not isinstance(overall, (int, float)) or not overall >= CHECKER_GATE:
+        measured = "has no checker accuracy" if overall is None else (
+            f"has checker accuracy {overall:.3f}")
+        raise EvaluationError(f"the judge {card.name} {measured}; GenEval scores need a judge "
+                              f"whose checker scores at least {CHECKER_GATE:.2f} on true renders "
+                              f"(measure it with: easel eval {path} --write-card).")
+    return load_judge(path, device)
+
+
+def geneval_score(judge: str | os.PathLike,
+                  generate: Callable[[list[str], list[int]], np.ndarray],
+                  n_per_category: int = 50, device: str | torch.device = "cpu"
+                  ) -> dict[str, float]:
+    """Score a text-to-image model: ``generate(captions, seeds)`` -> uint8 (N, H, W, 3).
+
+    ``judge`` is the scenes judge's world name or path; one whose card does not show the 97%
+    checker accuracy is refused (:func:`checked_judge`)."""
+    checker = checked_judge(judge, device)
     cases = prompts(n_per_category)
     images = generate([c.caption for c in cases], [c.seed for c in cases])
     if len(images) != len(cases):
         raise ValueError(f"the model drew {len(images)} images for {len(cases)} prompts")
-    return score_readings(cases, read_scenes(judge, np.asarray(images)))
+    return score_readings(cases, read_scenes(checker, np.asarray(images)))
 
 
 def checker_accuracy(judge: Judge, n_per_category: int = 100, size: int | None = None

@@ -139,10 +139,3 @@ def read_scenes(judge: Judge, images: np.ndarray) -> list[tuple[list[dict[str, A
     classes = judge.config.heads["background"]
     return [(decode_objects(out, judge.config.slot_heads, i), classes[backgrounds[i]])
             for i in range(len(backgrounds))]
-
-
-def fjd(judge: Judge, generated: np.ndarray, real: np.ndarray) -> float:
-    """FJD between two image sets in this judge's feature space (NOT FID; see metrics.py)."""
-    from core.evaluation.metrics import fjd_from_features
-
-    return fjd_from_features(features(judge, generated), features(judge, real))

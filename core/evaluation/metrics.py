@@ -112,8 +112,7 @@ def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
     return math.inf if mse == 0 else 10 * math.log10(data_range ** 2 / mse)
 
 
-def _gaussian_window(sigma: float, truncate: float = 3.5) -> torch.Tensor:
-    radius = int(truncate * sigma + 0.5)
+def _gaussian_window(sigma: float, radius: int) -> torch.Tensor:
     x = torch.arange(-radius, radius + 1, dtype=torch.float64)
     g = torch.exp(-0.5 * (x / sigma) ** 2)
     return g / g.sum()
@@ -127,14 +126,19 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 255.0, sigma: float =
     (not sample) statistics, computed per channel and averaged over the windows that lie fully
     inside the image (which is what scikit-image reports with ``gaussian_weights=True,
     use_sample_covariance=False``). Identical images give 1.0.
+
+    Images smaller than the window (under 11 px) use the largest odd window that fits, its
+    sigma scaled down in proportion, so tiny images still get a (less standard) figure.
     """
     x, y = _as_batch(a), _as_batch(b)
     if x.shape != y.shape:
         raise ValueError(f"images differ in shape: {tuple(x.shape)} vs {tuple(y.shape)}")
-    g = _gaussian_window(sigma)
+    radius = int(3.5 * sigma + 0.5)  # scikit-image's truncate = 3.5
+    fits = (min(x.shape[2:]) - 1) // 2
+    if fits < radius:
+        sigma, radius = sigma * max(fits, 0.5) / radius, fits
+    g = _gaussian_window(sigma, radius)
     k = g.numel()
-    if min(x.shape[2:]) < k:
-        raise ValueError(f"SSIM needs images of at least {k}x{k} pixels")
     c = x.shape[1]
     gx = g.view(1, 1, 1, k).repeat(c, 1, 1, 1)
     gy = g.view(1, 1, k, 1).repeat(c, 1, 1, 1)

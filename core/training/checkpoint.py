@@ -178,6 +178,24 @@ def check_compatible(meta: dict[str, Any], task: Task, recipe: dict[str, Any], p
                               "recipe it was made with, or a new --out folder.")
 
 
+_HYPER = ("lr", "betas", "weight_decay")
+
+
+def _match_layouts(opt: torch.optim.Optimizer) -> None:
+    """Give each loaded state tensor (exp_avg, ...) its parameter's memory format.
+
+    Checkpoints hold contiguous tensors, while channels_last parameters start their state as
+    channels_last; a fused step over mixed layouts rounds differently, and a resumed run
+    would drift from an uninterrupted one.
+    """
+    for group in opt.param_groups:
+        for p in group["params"]:
+            state = opt.state.get(p, {})
+            for k, v in state.items():
+                if isinstance(v, torch.Tensor) and v.shape == p.shape and v.stride() != p.stride():
+                    state[k] = torch.empty_like(p, dtype=v.dtype).copy_(v)
+
+
 def restore(meta: dict[str, Any], tensors: dict[str, torch.Tensor], task: Task,
             optimizers: dict[str, torch.optim.Optimizer], path: Path) -> int:
     """Load everything a checkpoint holds into the task; returns the step it was taken at."""
@@ -194,10 +212,17 @@ def restore(meta: dict[str, Any], tensors: dict[str, torch.Tensor], task: Task,
         raise CheckpointError(f"{path} holds optimizers {sorted(meta['optimizers'])}, this "
                               f"run has {sorted(optimizers)}.")
     for name, opt in optimizers.items():
+        # The fresh optimizer was built from this run's recipe (resume overrides included);
+        # load_state_dict would bring back the old lr/betas/weight_decay, so keep the new ones.
+        # (Families that schedule the lr, like the judge, set it again at every step.)
+        settings = [{k: g[k] for k in _HYPER if k in g} for g in opt.param_groups]
         try:
             opt.load_state_dict(_unflatten_optimizer(name, meta["optimizers"][name], tensors))
         except (ValueError, KeyError, RuntimeError) as exc:
             raise CheckpointError(f"{path}: optimizer {name!r} does not fit: {exc}") from None
+        for group, kept in zip(opt.param_groups, settings, strict=True):
+            group.update(kept)
+        _match_layouts(opt)
     for name, scaler in task.runtime.scalers.items():
         if name in meta.get("scalers", {}):
             scaler.load_state_dict(meta["scalers"][name])

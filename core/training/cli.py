@@ -80,6 +80,10 @@ def run_train(args: argparse.Namespace) -> int:
             sink({"event": "error", "message": " ".join(str(exc).split())})
         raise CliError(str(exc)) from None
     if result.interrupted:
+        from core.training.distributed import from_env
+
+        if not from_env().is_main:  # under torchrun one hint, not one per process
+            return 130
         print(f"easel: training stopped at step {result.step} of {result.total}; the checkpoint "
               f"is in {result.out}. Continue with: easel train {shlex.quote(args.recipe)} "
               f"--out {shlex.quote(str(result.out))} --resume", file=sys.stderr)

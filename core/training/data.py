@@ -64,13 +64,13 @@ class FolderSource:
     Flips are the trainer's (``data.flip``), so the folder's own random flip is not used.
     """
 
-    def __init__(self, path: str, size: int) -> None:
+    def __init__(self, path: str, size: int, fit: str = "crop") -> None:
         from core.data.folder import FolderError, FolderWorld
 
         self.name = path
         self.size = size
         try:
-            self.folder = FolderWorld(path, size=size, flip=False)
+            self.folder = FolderWorld(path, size=size, fit=fit, flip=False)
         except FolderError as exc:
             raise RecipeError(str(exc)) from None
 
@@ -82,15 +82,15 @@ class FolderSource:
         return Item(s.image, dict(s.labels), s.caption, index)
 
 
-def open_source(source: str, size: int) -> WorldSource | FolderSource:
-    """``source`` is a world name ("faces", "scenes") or a folder path."""
+def open_source(source: str, size: int, fit: str = "crop") -> WorldSource | FolderSource:
+    """``source`` is a world name ("faces", "scenes") or a folder path (squared by ``fit``)."""
     from core.data.worlds import world_names
 
     if source in world_names():
         return WorldSource(source, size)
     path = Path(source).expanduser()
     if path.is_dir():
-        return FolderSource(str(path.resolve()), size)
+        return FolderSource(str(path.resolve()), size, fit)
     raise RecipeError(f"data source {source!r} is neither a world ({', '.join(world_names())}) "
                       "nor a folder.")
 
@@ -123,7 +123,7 @@ class StepBatches(torch.utils.data.Dataset):
     @property
     def source(self) -> WorldSource | FolderSource:
         if self._source is None:
-            self._source = open_source(self.data.source, self.data.size)
+            self._source = open_source(self.data.source, self.data.size, self.data.fit)
         return self._source
 
     def __len__(self) -> int:  # steps are unbounded; the sampler says which to render

@@ -2,7 +2,7 @@
 
 ``JsonlSink`` prints each event as one JSON line on stdout (``easel train --progress jsonl``,
 read by the desktop Train panel); ``BarSink`` draws a progress bar on a terminal and prints the
-occasional line (checkpoints, the final weights) otherwise.
+occasional line (a folder's scan summary, checkpoints, the final weights) otherwise.
 """
 
 from __future__ import annotations
@@ -55,6 +55,9 @@ class BarSink:
             self._line(f"Training {event['recipe']} on {event['device']}"
                        + (f" x {event['processes']}" if event["processes"] > 1 else "")
                        + f" from step {event['step']} of {event['total']} into {event['out']}")
+        elif kind == "data":  # a folder scan: say what is used and what was left out
+            self._line(f"Data: {event['used']} images from {event['source']}"
+                       + (f"; {event['summary']}" if event.get("summary") else ""))
         elif kind == "checkpoint" and not self.tty:
             self._line(f"step {event['step']}: checkpoint {event['path']}")
         elif kind == "done":

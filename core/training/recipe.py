@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import tomllib
 import types
 import typing
@@ -49,6 +50,7 @@ class DataSection:
     size: int = 64
     flip: bool = False  # random horizontal flips (a deterministic function of seed and step)
     images: int = 0  # >0: cycle over this many fixed training images; 0: a fresh render each
+    fit: str = "crop"  # a folder's non-square pictures: "crop" (centre) or "pad" (to a square)
     workers: int = 1  # background processes rendering batches ahead (0: in the loop)
     prefetch: int = 4  # batches rendered ahead per worker
 
@@ -64,7 +66,7 @@ class TrainSection:
     grad_clip: float = 0.0  # max gradient norm; 0 = off
     ema: float = 0.0  # EMA decay for the family's ema_names(); 0 = off
     amp: bool = True  # mixed precision (float16 + grad scaling), CUDA only
-    channels_last: bool = True  # memory format for convolutions (CUDA only)
+    channels_last: bool = True  # NHWC memory format for convolutions (CUDA and CPU)
     checkpoint_every: int = 500
     sample_every: int = 500
     sample_count: int = 16
@@ -111,11 +113,15 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     """``value`` checked against annotation ``tp`` (ints accepted for floats), or RecipeError."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
+        errors = []
         for option in typing.get_args(tp):
             try:
                 return _coerce(value, option, key)
-            except RecipeError:
-                continue
+            except RecipeError as exc:
+                errors.append(str(exc))
+        finite = [e for e in errors if "finite" in e]
+        if finite:
+            raise RecipeError(finite[0])
     elif origin in (list, tuple):
         args = [a for a in typing.get_args(tp) if a is not Ellipsis]
         if isinstance(value, (list, tuple)):
@@ -125,6 +131,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         return value
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):  # TOML reads nan and inf; no setting means either
+                raise RecipeError(f"recipe key {key!r} must be a finite number, not {value}.")
             return float(value)
     elif tp is type(None):
         if value is None:
@@ -278,3 +286,9 @@ def _check_values(r: Recipe) -> None:
                           f"not {t.betas}.")
     if not t.lr > 0:
         raise RecipeError(f"recipe key 'train.lr' must be positive, not {t.lr}.")
+    for key, value in {"train.weight_decay": t.weight_decay,
+                       "train.grad_clip": t.grad_clip}.items():
+        if value < 0:
+            raise RecipeError(f"recipe key {key!r} must not be negative, not {value}.")
+    if d.fit not in ("crop", "pad"):
+        raise RecipeError(f"recipe key 'data.fit' must be \"crop\" or \"pad\", not {d.fit!r}.")

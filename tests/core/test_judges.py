@@ -223,6 +223,48 @@ def test_easel_eval_refuses_unknown_models(tmp_path: Path, capsys: pytest.Captur
     assert main(["eval", str(tmp_path / "missing.safetensors")]) == 2
 
 
+def test_geneval_refuses_a_judge_without_the_97_percent_checker(tmp_path: Path) -> None:
+    from core.evaluation.evaluate import EvaluationError, write_metrics
+
+    path = _save_tiny(tmp_path, "scenes")
+
+    def draw(captions: list[str], seeds: list[int]) -> np.ndarray:
+        return _images(len(captions))
+
+    with pytest.raises(EvaluationError, match="has no checker accuracy") as info:
+        geneval.geneval_score(str(path), draw, n_per_category=1)
+    assert "\n" not in str(info.value)
+    write_metrics(path, {"checker_accuracy": {"overall": 0.9}})
+    with pytest.raises(EvaluationError, match="checker accuracy 0.900"):
+        geneval.geneval_score(str(path), draw, n_per_category=1)
+    write_metrics(path, {"checker_accuracy": {"overall": 0.98}})
+    score = geneval.geneval_score(str(path), draw, n_per_category=1)
+    assert set(geneval.GENEVAL_CATEGORIES) <= set(score)
+
+
+def test_eval_maps_judge_errors_to_bad_input_and_nan_to_null(
+        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.evaluation import evaluate as ev
+    from core.evaluation.judges import JudgeError
+
+    path = _save_tiny(tmp_path, "faces")
+    real = ev.EVALUATORS["judge"]
+    monkeypatch.setitem(ev.EVALUATORS, "judge", lambda *a: {**real(*a), "x": float("nan")})
+    assert main(["eval", str(path), "--n", "4", "--json", "--write-card"]) == 0
+    strict = {"parse_constant": lambda c: pytest.fail(f"{c} in JSON")}
+    assert json.loads(capsys.readouterr().out, **strict)["metrics"]["x"] is None
+    card = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"), **strict)
+    assert card["metrics"]["x"] is None
+
+    def unreadable(*args: object) -> dict:
+        raise JudgeError("this judge does not read scenes (it has no object slots)")
+
+    monkeypatch.setitem(ev.EVALUATORS, "judge", unreadable)
+    assert main(["eval", str(path), "--n", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "does not read scenes" in err and "internal error" not in err
+
+
 @pytest.mark.parametrize("world", ["faces", "scenes"])
 def test_shipped_judge_matches_its_card(world: str) -> None:
     from core.evaluation.evaluate import evaluate

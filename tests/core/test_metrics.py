@@ -86,6 +86,15 @@ def test_ssim_of_a_batch_is_the_mean_over_images() -> None:
     assert both == pytest.approx((metrics.ssim(a1, b1) + metrics.ssim(a2, b2)) / 2, rel=1e-9)
 
 
+def test_ssim_of_images_smaller_than_the_window() -> None:
+    rng = np.random.default_rng(4)
+    for side in (1, 4, 8):
+        a = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
+        assert metrics.ssim(a, a) == pytest.approx(1.0, abs=1e-12)
+    b = 255 - a
+    assert -1.0 <= metrics.ssim(a, b) < 0.5
+
+
 def test_bits_per_dim() -> None:
     assert metrics.bits_per_dim(12288 * math.log(2) * 3.5, 12288) == pytest.approx(3.5)
     with pytest.raises(ValueError):

@@ -88,6 +88,12 @@ def assert_same_weights(a, b) -> None:
     ("task.gamma=1", "unknown recipe key 'task.gamma'"),
     ("colour=1", "unknown recipe key 'colour'"),
     ("train.batch_size=0", "'train.batch_size' must be at least 1"),
+    ("train.lr=nan", "'train.lr' must be a finite number"),
+    ("train.betas=[0.5, inf]", "'train.betas' must be a finite number"),
+    ("train.weight_decay=-1", "'train.weight_decay' must not be negative"),
+    ("train.grad_clip=-0.5", "'train.grad_clip' must not be negative"),
+    ("task.kl_warmup_steps=-1", "task.kl_warmup_steps must not be negative"),
+    ("data.fit=\"stretch\"", "'data.fit' must be \"crop\" or \"pad\""),
     ("family=\"nope\"", "unknown training family 'nope'"),
 ])
 def test_recipe_errors_name_the_key(override, message):
@@ -133,6 +139,18 @@ def test_ranks_split_each_step_and_workers_render_the_same():
     assert len(seen) == 12  # 24 positions over 12 fixed images: two epochs, each a permutation
 
 
+def test_render_workers_get_a_core_of_their_own_on_the_cpu(monkeypatch):
+    from core.training.trainer import render_workers
+
+    r = load_recipe("tiny_vae", ["data.workers=2"])
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    torch.set_num_threads(2)  # every core busy with torch: render in the loop
+    assert render_workers(r, cpu, 0) == 0 and render_workers(r, cuda, 0) == 2
+    torch.set_num_threads(1)  # the autouse fixture restores the count
+    assert render_workers(r, cpu, 0) == 1 and render_workers(r, cpu, r.train.steps) == 0
+
+
 # --------------------------------------------------------------------------- training
 
 
@@ -176,15 +194,20 @@ def test_two_runs_give_the_same_losses(tmp_path):
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_interrupt_and_resume_matches_an_uninterrupted_run(tmp_path, sig):
-    r = recipe("tiny_dcgan", "train.steps=7", "train.checkpoint_every=100")
+    # log_every=2: the run stops at step 3, which is not a log step and gets no CSV row.
+    r = recipe("tiny_dcgan", "train.steps=7", "train.checkpoint_every=100", "train.log_every=2")
     train(r, tmp_path / "full", device="cpu")
 
-    def stop_at_3(event):
-        if event["event"] == "step" and event["step"] == 3:
+    def stop_at_2(event):
+        if event["event"] == "step" and event["step"] == 2:
             os.kill(os.getpid(), sig)  # the real signal path: finish the step, checkpoint
 
-    part = train(r, tmp_path / "part", device="cpu", emit=stop_at_3)
-    assert part.interrupted and part.weights is None and part.step in (3, 4)
+    events = []
+    part = train(r, tmp_path / "part", device="cpu", emit=lambda e: (events.append(e),
+                                                                      stop_at_2(e)))
+    assert part.interrupted and part.weights is None and part.step in (2, 3)
+    assert events[-1]["event"] == "done" and events[-1]["step"] == part.step
+    assert events[-1]["losses"]  # the stop step's losses are reported even when not logged
     assert ckpt.read_checkpoint(tmp_path / "part")[0]["step"] == part.step
     done = train(r, tmp_path / "part", device="cpu", resume=True)
     assert done.step == 7 and not done.interrupted
@@ -212,6 +235,51 @@ def test_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
     assert (out / ckpt.NAME).read_bytes() == before
     assert ckpt.read_checkpoint(out)[0]["step"] == 3
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_resume_applies_new_optimizer_settings(tmp_path):
+    out = tmp_path / "run"
+    train(recipe("tiny_vae", "train.steps=3"), out, device="cpu")
+    train(recipe("tiny_vae", "train.steps=4", "train.lr=5e-4", "train.betas=[0.5, 0.9]",
+                 "train.weight_decay=0.01"), out, device="cpu", resume=True)
+    group = ckpt.read_checkpoint(out)[0]["optimizers"]["vae"]["param_groups"][0]
+    assert group["lr"] == 5e-4 and list(group["betas"]) == [0.5, 0.9]
+    assert group["weight_decay"] == 0.01
+
+
+def test_a_non_finite_model_never_replaces_the_last_checkpoint(tmp_path, monkeypatch):
+    from core.training.families.vae import VAETask
+
+    real_step = VAETask.training_step
+
+    def breaks_at_step_2(self, batch, step):
+        losses = real_step(self, batch, step)
+        if step >= 2:  # step 3 (not logged, log_every=5) makes the model NaN
+            with torch.no_grad():
+                for p in self.vae.parameters():
+                    p.fill_(float("nan"))
+            losses = {k: torch.tensor(float("nan")) for k in losses}
+        return losses
+
+    monkeypatch.setattr(VAETask, "training_step", breaks_at_step_2)
+    out = tmp_path / "run"
+    with pytest.raises(TrainingError, match="became nan at step 4"):
+        train(recipe("tiny_vae", "train.steps=6", "train.log_every=5",
+                     "train.checkpoint_every=2"), out, device="cpu")
+    meta, tensors = ckpt.read_checkpoint(out)
+    assert meta["step"] == 2
+    assert all(torch.isfinite(v).all() for k, v in tensors.items() if v.is_floating_point())
+
+
+def test_out_of_memory_anywhere_is_one_clear_line(tmp_path, monkeypatch):
+    from core.training.task import Task
+
+    def oom(self, decay):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(Task, "make_ema", oom)
+    with pytest.raises(TrainingError, match=r"out of memory on .* smaller batch \(--batch-size 4"):
+        train(recipe("tiny_vae", "train.batch_size=8"), tmp_path / "run", device="cpu")
 
 
 def test_resume_refuses_another_architecture(tmp_path):
@@ -245,12 +313,28 @@ def test_folder_data_trains(tmp_path):
     (folder / "sub").mkdir(parents=True)
     for i in range(3):
         img = np.full((20, 30, 3), 60 * i, np.uint8)
+        img[:, :, 0] = np.arange(30) * 8  # wide and not flat: padding differs from cropping
         save_png(folder / ("sub" if i else ".") / f"p{i}.png", img)
     (folder / "broken.png").write_bytes(b"not a png")
     r = load_recipe("tiny_vae", [f"data.source={json.dumps(str(folder))}", "data.flip=true",
                                  "train.steps=2"])
-    result = train(r, tmp_path / "run", device="cpu")
-    assert result.step == 2 and "folder" in read_card(result.weights).data
+    events = []
+    result = train(r, tmp_path / "run", device="cpu", emit=events.append)
+    assert [e["event"] for e in events][:2] == ["start", "data"]
+    data = events[1]
+    assert data["files"] == data["used"] == 3 and data["source"] == str(folder)
+    assert [s["path"] for s in data["skipped"]] == ["broken.png"] and data["skipped"][0]["reason"]
+    text = read_card(result.weights).data
+    assert result.step == 2 and f"3 images from {folder}, cycled in seeded epochs" in text
+    assert "1 file skipped" in text and "fresh training-seed renders" not in text
+    with pytest.raises(TrainingError, match="inside the data folder"):
+        train(r, folder / "runs" / "one", device="cpu")
+    assert not (folder / "runs").exists()
+    pad = load_recipe("tiny_vae", [f"data.source={json.dumps(str(folder))}", "data.fit=\"pad\""])
+    crop = load_recipe("tiny_vae", [f"data.source={json.dumps(str(folder))}"])
+    padded, cropped = StepBatches(pad.data, 0, 2), StepBatches(crop.data, 0, 2)
+    assert padded.source.folder.fit == "pad" and cropped.source.folder.fit == "crop"
+    assert not torch.equal(padded[0]["images"], cropped[0]["images"])
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(RecipeError, match="No usable images"):
@@ -273,6 +357,18 @@ def test_cli_jsonl_progress(tmp_path, capsys):
     assert events[-1]["event"] == "done" and events[-1]["weights"].endswith("tiny_vae.safetensors")
     card = read_card(out / "tiny_vae.json")
     assert "--steps 4" in card.command and "--data test_blobs" in card.command
+
+
+def test_bar_sink_prints_the_folder_scan():
+    import io
+
+    from core.training.progress import BarSink
+
+    stream = io.StringIO()
+    BarSink(stream)({"event": "data", "source": "/pics", "files": 3, "used": 3,
+                     "skipped": [{"path": "a.png", "reason": "truncated"}],
+                     "summary": "1 file skipped (a.png: truncated)"})
+    assert stream.getvalue() == "Data: 3 images from /pics; 1 file skipped (a.png: truncated)\n"
 
 
 def test_ctrl_c_on_the_command_line_then_resume(tmp_path):
@@ -317,3 +413,26 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["train", "tiny_vae", "--data", str(tmp_path / "nowhere"), "--out",
                  str(tmp_path / "r")]) == 2
     assert "neither a world" in capsys.readouterr().err
+    assert main(["train", "tiny_vae", "--set", "train.weight_decay=-1", "--out",
+                 str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "'train.weight_decay' must not be negative" in err and err.count("\n") == 1
+
+
+def test_interrupted_hint_is_printed_by_rank_0_only(tmp_path, capsys, monkeypatch):
+    from core.training import trainer
+    from core.training.trainer import TrainResult
+
+    class Stopped:
+        def __init__(self, recipe, out, **kwargs):
+            self.out = out
+
+        def run(self):
+            return TrainResult(self.out, 3, 7, None, True, 1.0, {})
+
+    monkeypatch.setattr(trainer, "Trainer", Stopped)
+    for rank, hinted in (("1", False), ("0", True)):
+        monkeypatch.setenv("WORLD_SIZE", "2")
+        monkeypatch.setenv("RANK", rank)
+        assert main(["train", "tiny_vae", "--out", str(tmp_path / "r")]) == 130
+        assert ("--resume" in capsys.readouterr().err) == hinted

@@ -28,6 +28,10 @@ from core.training.task import Batch, Task, image_grid, register_task
 class DCGANOptions:
     real_label: float = 1.0  # < 1 gives one-sided label smoothing (Salimans et al. 2016)
 
+    def __post_init__(self) -> None:
+        if not 0.0 < self.real_label <= 1.0:
+            raise ValueError(f"task.real_label must be in (0, 1], not {self.real_label}")
+
 
 @contextlib.contextmanager
 def frozen(module: nn.Module) -> Iterator[None]:

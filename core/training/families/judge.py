@@ -47,6 +47,11 @@ class JudgeOptions:
     warmup_steps: int = 200
     final_lr: float = 0.02
 
+    def __post_init__(self) -> None:
+        for name in ("box_weight", "present_weight", "warmup_steps", "final_lr"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"task.{name} must not be negative, not {getattr(self, name)}")
+
 
 def judge_config(world_name: str, width: int, size: int) -> JudgeConfig:
     """The judge config for a world: its attributes, plus object slots for scenes."""

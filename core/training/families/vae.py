@@ -27,6 +27,13 @@ class VAEOptions:
     beta: float = 1.0
     kl_warmup_steps: int = 0  # beta ramps from 0 to beta over these steps
 
+    def __post_init__(self) -> None:
+        if self.beta < 0:
+            raise ValueError(f"task.beta must not be negative, not {self.beta}")
+        if self.kl_warmup_steps < 0:
+            raise ValueError(f"task.kl_warmup_steps must not be negative, not "
+                             f"{self.kl_warmup_steps}")
+
 
 @register_task("vae")
 class VAETask(Task):
