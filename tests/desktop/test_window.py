@@ -57,6 +57,16 @@ def write_image(tmp_path, size=96) -> str:
     return str(path)
 
 
+def masked_window(make_window, tmp_path) -> MainWindow:
+    """A window showing a 96 px picture with a 20 px square masked in its middle."""
+    win = make_window()
+    win.open_paths([write_image(tmp_path)])
+    mask = np.zeros((96, 96), np.uint8)
+    mask[40:60, 40:60] = 255
+    win.doc.set_mask(mask)
+    return win
+
+
 def paint_stroke(qtbot, win: MainWindow, points: list[tuple[float, float]]) -> None:
     """Drag the brush across image coordinates with real mouse events on the view."""
     win.set_tool("brush")
@@ -193,11 +203,7 @@ def test_autosave_then_recovery_after_a_crash(qtbot, make_window, tmp_path):
 
 
 def test_easel_png_round_trip_restores_panel(qtbot, make_window, tmp_path):
-    win = make_window()
-    win.open_paths([write_image(tmp_path)])
-    mask = np.zeros((96, 96), np.uint8)
-    mask[40:60, 40:60] = 255
-    win.doc.set_mask(mask)
+    win = masked_window(make_window, tmp_path)
     win.panels[0].patch.setValue(9)
     win.panels[0].grow.setValue(3)
     run_inpaint(qtbot, win, seed=1234)
@@ -256,11 +262,7 @@ def test_opening_another_picture_mid_job_drops_the_old_job(qtbot, make_window, t
 
 
 def test_a_result_that_beats_the_cancel_is_dropped(qtbot, make_window, tmp_path):
-    win = make_window()
-    win.open_paths([write_image(tmp_path)])
-    mask = np.zeros((96, 96), np.uint8)
-    mask[40:60, 40:60] = 255
-    win.doc.set_mask(mask)
+    win = masked_window(make_window, tmp_path)
     assert win.run_current_panel() is not None
     deadline = time.monotonic() + 60
     while win.service.pending() and time.monotonic() < deadline:
@@ -271,11 +273,7 @@ def test_a_result_that_beats_the_cancel_is_dropped(qtbot, make_window, tmp_path)
 
 
 def test_export_after_undo_does_not_claim_the_undone_result(qtbot, make_window, tmp_path):
-    win = make_window()
-    win.open_paths([write_image(tmp_path)])
-    mask = np.zeros((96, 96), np.uint8)
-    mask[40:60, 40:60] = 255
-    win.doc.set_mask(mask)
+    win = masked_window(make_window, tmp_path)
     run_inpaint(qtbot, win)
     win.apply_result(0)
     assert win.doc.applied_spec()["kind"] == "inpaint"
