@@ -115,7 +115,8 @@ def _check_output(out: str, inputs: list[Path], overwrite: bool) -> Path:
     if path.suffix.lower() != ".png":
         raise CliError(f"{out}: the output must be a .png file (it carries the job's metadata).")
     if not path.parent.is_dir():
-        raise CliError(f"{out}: the folder {path.parent} does not exist.")
+        what = "is a file, not a folder" if path.parent.exists() else "does not exist"
+        raise CliError(f"{out}: {path.parent} {what}.")
     for inp in inputs:
         same = path == inp.resolve() or (
             path.exists() and inp.exists() and os.path.samefile(path, inp))
