@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +34,7 @@ import numpy as np
 from core.algorithms import masks as mask_ops
 from core.algorithms.patchmatch import fill
 from core.device import torch_threads
+from core.imageio import atomic_write
 
 SIZE = 512
 
@@ -216,20 +216,6 @@ def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 # --------------------------------------------------------------------------- main
 
 
@@ -326,7 +312,8 @@ def main(argv: list[str] | None = None) -> int:
                           markdown_table(s_headers, s_rows),
                           "## GUI responsiveness (5 ms QTimer probe)",
                           markdown_table(g_headers, g_rows)]) + "\n"
-        write_atomic(args.out, md)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(args.out, md.encode("utf-8"))
         print(f"\nwrote {args.out}")
     return 0
 

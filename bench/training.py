@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ import torch.nn.functional as F
 from core.data.worlds import get_world, world_names
 from core.device import describe, pick_device
 from core.evaluation.evaluate import evaluate, resolve_model
+from core.imageio import atomic_write
 from core.nets.dcgan import DCGANConfig, Discriminator, Generator
 from core.nets.vae import VAE, VAEConfig, kl_divergence
 from core.training.recipe import load_recipe
@@ -57,6 +59,23 @@ def _render_batch(world: Any, seeds: range, size: int, device: torch.device) -> 
     return x.to(device)
 
 
+def _timed_loop(recipe: Any, device: torch.device, warm: int, steps: int,
+                step: Callable[[torch.Tensor], torch.Tensor]) -> float:
+    """Images/s of ``step(batch) -> loss`` over ``steps`` steps after ``warm`` untimed ones,
+    rendering each batch in the loop as the reference examples' data loaders hand it over."""
+    world, b = get_world(recipe.data.source), recipe.train.batch_size
+    start = 0.0
+    for i in range(warm + steps):
+        if i == warm:
+            _sync(device)
+            start = time.perf_counter()
+        loss = step(_render_batch(world, range(i * b, (i + 1) * b), recipe.data.size, device))
+        if i % 10 == 0:
+            float(loss.detach())  # the examples print their losses; a sync now and then
+    _sync(device)
+    return steps * b / (time.perf_counter() - start)
+
+
 def reference_dcgan(recipe: Any, device: torch.device, warm: int, steps: int) -> float:
     """pytorch/examples dcgan/main.py's loop on our generator/discriminator; images/s."""
     torch.manual_seed(0)
@@ -65,18 +84,13 @@ def reference_dcgan(recipe: Any, device: torch.device, warm: int, steps: int) ->
     t = recipe.train
     opt_d = torch.optim.Adam(d.parameters(), lr=t.lr, betas=tuple(t.betas))
     opt_g = torch.optim.Adam(g.parameters(), lr=t.lr, betas=tuple(t.betas))
-    world, b = get_world(recipe.data.source), t.batch_size
-    start = 0.0
-    for i in range(warm + steps):
-        if i == warm:
-            _sync(device)
-            start = time.perf_counter()
-        real = _render_batch(world, range(i * b, (i + 1) * b), recipe.data.size, device)
+
+    def step(real: torch.Tensor) -> torch.Tensor:
         d.zero_grad()
         out = d(real)
         err_real = F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
         err_real.backward()
-        fake = g(torch.randn(b, cfg.z_dim, 1, 1, device=device))
+        fake = g(torch.randn(real.shape[0], cfg.z_dim, 1, 1, device=device))
         out = d(fake.detach())
         err_fake = F.binary_cross_entropy_with_logits(out, torch.zeros_like(out))
         err_fake.backward()
@@ -86,10 +100,9 @@ def reference_dcgan(recipe: Any, device: torch.device, warm: int, steps: int) ->
         err_g = F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
         err_g.backward()
         opt_g.step()
-        if i % 10 == 0:
-            float(err_g)  # the example prints its losses every step; a sync now and then
-    _sync(device)
-    return steps * b / (time.perf_counter() - start)
+        return err_g
+
+    return _timed_loop(recipe, device, warm, steps, step)
 
 
 def reference_vae(recipe: Any, device: torch.device, warm: int, steps: int) -> float:
@@ -98,13 +111,8 @@ def reference_vae(recipe: Any, device: torch.device, warm: int, steps: int) -> f
     vae = VAE(VAEConfig(**recipe.model)).to(device)
     t = recipe.train
     opt = torch.optim.Adam(vae.parameters(), lr=t.lr, betas=tuple(t.betas))
-    world, b = get_world(recipe.data.source), t.batch_size
-    start = 0.0
-    for i in range(warm + steps):
-        if i == warm:
-            _sync(device)
-            start = time.perf_counter()
-        x = _render_batch(world, range(i * b, (i + 1) * b), recipe.data.size, device)
+
+    def step(x: torch.Tensor) -> torch.Tensor:
         opt.zero_grad()
         mu, logvar = vae.encode(x)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
@@ -112,10 +120,9 @@ def reference_vae(recipe: Any, device: torch.device, warm: int, steps: int) -> f
         loss = (vae.nll(x, recon).mean() + kl_divergence(mu, logvar).mean()) / x[0].numel()
         loss.backward()
         opt.step()
-        if i % 10 == 0:
-            float(loss)
-    _sync(device)
-    return steps * b / (time.perf_counter() - start)
+        return loss
+
+    return _timed_loop(recipe, device, warm, steps, step)
 
 
 def _sync(device: torch.device) -> None:
@@ -248,7 +255,8 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(args.out, (text + "\n").encode("utf-8"))
 
 
 if __name__ == "__main__":
