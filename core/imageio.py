@@ -485,3 +485,28 @@ def is_easel_png(path: str | os.PathLike | bytes) -> bool:
         return read_metadata(path) is not None
     except ImageError:
         return False
+
+
+ANIMATION_FORMATS = {".gif": "GIF", ".webp": "WEBP"}
+
+
+def save_animation(path: str | os.PathLike, frames: list[np.ndarray], frame_ms: int = 100,
+                   loop: bool = True) -> None:
+    """Write HxWx3 uint8 frames as an animated GIF or WebP (by the suffix), atomically.
+
+    WebP is lossless here; GIF gets a per-frame adaptive palette, which suits the few colours of
+    generated faces and walks.
+    """
+    fmt = ANIMATION_FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ImageError(f"{path}: an animation is saved as .gif or .webp.")
+    if not frames:
+        raise ImageError("There are no frames to save.")
+    ims = [Image.fromarray(np.ascontiguousarray(f), "RGB") for f in frames]
+    buf = io.BytesIO()
+    options: dict[str, Any] = {"save_all": True, "append_images": ims[1:],
+                               "duration": int(frame_ms), "loop": 0 if loop else 1}
+    if fmt == "WEBP":
+        options["lossless"] = True
+    ims[0].save(buf, format=fmt, **options)
+    atomic_write(path, buf.getvalue())

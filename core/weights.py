@@ -222,6 +222,8 @@ def list_models(family: str | None = None) -> list[ModelInfo]:
         families = [root / family] if family else sorted(p for p in root.iterdir() if p.is_dir())
         for fam_dir in families:
             for json_path in sorted(fam_dir.glob("*.json")) if fam_dir.is_dir() else []:
+                if json_path.name.endswith(".directions.json"):  # latent directions, no card
+                    continue
                 info = ModelInfo(json_path.stem, fam_dir.name, source,
                                  json_path.with_suffix(SUFFIX))
                 try:
