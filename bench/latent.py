@@ -33,7 +33,13 @@ from core.evaluation.judges import features, load_judge
 from core.evaluation.metrics import fjd_from_features
 from core.imageio import atomic_write
 from core.jobs import Context, run_job
-from core.pipelines.latent import LatentEditSpec, LatentSampleSpec, open_model, resolve
+from core.pipelines.latent import (
+    LatentEditSpec,
+    LatentSampleSpec,
+    model_directions,
+    open_model,
+    resolve,
+)
 from core.weights import ModelCache
 
 
@@ -93,9 +99,11 @@ def main() -> None:
     floor = fjd_from_features(
         features(judge, np.stack([s.image for s in _render("faces", fjd_n, 64)])), real)
     fjd = {}
-    for label, m in models.items():  # the prior's samples, as `easel eval` draws them
+    for label, m in models.items():  # the grid's samples (a VAE's fitted Gaussian)
         z = torch.randn(fjd_n, m.dim, generator=torch.Generator().manual_seed(0)).double()
-        fjd[label] = fjd_from_features(features(judge, m.decode(z.numpy())), real)
+        fitted = model_directions(m, compute=True)
+        z = fitted.sample_fit(z.numpy()) if fitted.fit_mean is not None else z.numpy()
+        fjd[label] = fjd_from_features(features(judge, m.decode(z)), real)
     rows.append([f"sample FJD, {fjd_n} vs held-out renders (lower is better)",
                  f"{fjd['VAE']:.2f}", f"{fjd['DCGAN']:.2f}", f"real vs real {floor:.2f}"])
     lat = {label: latency(m.name, repeats) for label, m in models.items()}

@@ -170,6 +170,21 @@ class DirectionSet:
     model_sha256: str
     directions: dict[str, dict[str, Direction]] = field(default_factory=dict)  # method -> name
     attributes_done: bool = False  # attribute directions were computed (even if none qualified)
+    # A Gaussian fitted to the encoded faces (VAE only): mean and Cholesky factor of the
+    # covariance. Sampling from it instead of N(0, I) is the "ex-post density estimation" of
+    # Ghosh et al. 2020: a VAE's aggregate posterior rarely fills the prior, and draws from
+    # the empty parts of N(0, I) decode to mush.
+    fit_mean: np.ndarray | None = None
+    fit_chol: np.ndarray | None = None
+
+    def fit(self, latents: np.ndarray) -> None:
+        z = np.asarray(latents, dtype=np.float64)
+        cov = np.cov(z, rowvar=False) + 1e-6 * np.eye(z.shape[1])
+        self.fit_mean, self.fit_chol = z.mean(0), np.linalg.cholesky(cov)
+
+    def sample_fit(self, eps: np.ndarray) -> np.ndarray:
+        """Standard normal draws (N, D) mapped through the fitted Gaussian."""
+        return self.fit_mean + np.asarray(eps) @ self.fit_chol.T
 
     def names(self) -> list[str]:
         return sorted({n for by in self.directions.values() for n in by})
@@ -183,6 +198,8 @@ class DirectionSet:
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "model": self.model, "model_sha256": self.model_sha256,
                 "attributes_done": self.attributes_done,
+                "fit_mean": None if self.fit_mean is None else self.fit_mean.tolist(),
+                "fit_chol": None if self.fit_chol is None else self.fit_chol.tolist(),
                 "directions": {m: [d.to_dict() for _, d in sorted(by.items())]
                                for m, by in sorted(self.directions.items())}}
 
@@ -192,6 +209,15 @@ class DirectionSet:
             raise DirectionError("The directions file is not in Easel's format.")
         out = DirectionSet(str(d.get("model", "")), str(d.get("model_sha256", "")),
                            attributes_done=bool(d.get("attributes_done", False)))
+        if d.get("fit_mean") is not None and d.get("fit_chol") is not None:
+            try:
+                out.fit_mean = np.asarray(d["fit_mean"], dtype=np.float64)
+                out.fit_chol = np.asarray(d["fit_chol"], dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                raise DirectionError(f"The fitted latent Gaussian is damaged: {exc}") from None
+            n = out.fit_mean.shape
+            if out.fit_mean.ndim != 1 or out.fit_chol.shape != n * 2:
+                raise DirectionError("The fitted latent Gaussian has the wrong shape.")
         for items in dict(d.get("directions", {})).values():
             for item in items:
                 out.add(Direction.from_dict(item))

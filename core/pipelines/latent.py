@@ -351,6 +351,8 @@ def model_directions(model: LatentModel, compute: bool = False,
         for by in f.directions.values():
             for d in by.values():
                 merged.add(d)
+        if f.fit_mean is not None and f.fit_mean.shape == (model.dim,):
+            merged.fit_mean, merged.fit_chol = f.fit_mean, f.fit_chol
     merged.attributes_done = any(f.attributes_done for f in found)
     if compute and not merged.attributes_done and model.world == "faces":
         computed = attribute_directions(model, check=check)
@@ -360,6 +362,8 @@ def model_directions(model: LatentModel, compute: bool = False,
             for d in by.values():
                 saved.add(d)
                 merged.add(d)
+        saved.fit_mean = merged.fit_mean = computed.fit_mean
+        saved.fit_chol = merged.fit_chol = computed.fit_chol
         saved.attributes_done = merged.attributes_done = True
         dirs.save_directions(path, saved)
     return merged
@@ -414,6 +418,8 @@ def attribute_directions(model: LatentModel, n: int | None = None,
 
     z, labels = labelled_latents(model, n, check=check)
     out = dirs.DirectionSet(model.name, model.sha256, attributes_done=True)
+    if model.has_encoder:
+        out.fit(z)
     for name in direction_names():
         attr, _, cls = name.partition(":")
         cls = cls or ATTRIBUTES[attr][1]
@@ -474,10 +480,15 @@ def run_info(spec: LatentInfoSpec, ctx: Context) -> Generator[Progress, None, Re
 def run_sample(spec: LatentSampleSpec, ctx: Context) -> Generator[Progress, None, Result]:
     model = load(spec.model, ctx)
     yield Progress(0, 1, "Sampling")
-    z = torch.randn(spec.count, model.dim, generator=ctx.generator, dtype=torch.float64)
-    images = list(model.decode(z.numpy()))
-    return Result(images=images, spec=spec,
-                  info={"latents": z.tolist(), "model": model.name, "size": model.size})
+    eps = torch.randn(spec.count, model.dim, generator=ctx.generator, dtype=torch.float64)
+    z, prior = eps.numpy(), "N(0, I)"
+    if model.has_encoder:
+        dset = model_directions(model, compute=True, check=ctx.check)
+        if dset.fit_mean is not None:
+            z, prior = dset.sample_fit(z), "Gaussian fitted to encoded faces"
+    images = list(model.decode(z))
+    return Result(images=images, spec=spec, info={"latents": z.tolist(), "model": model.name,
+                                                  "size": model.size, "prior": prior})
 
 
 @pipeline("latent_edit")

@@ -108,6 +108,8 @@ def test_sample_is_seeded_and_returns_its_latents():
     b = run(LatentSampleSpec(model=VAE_NAME, count=4, seed=5))
     assert len(a.images) == 4 and a.images[0].shape == (16, 16, 3)
     assert a.info["latents"] == b.info["latents"]
+    assert a.info["prior"] == "Gaussian fitted to encoded faces"  # a VAE's aggregate posterior
+    assert run(LatentSampleSpec(model=DCGAN_NAME)).info["prior"] == "N(0, I)"
     np.testing.assert_array_equal(a.images[2], b.images[2])
 
 
