@@ -158,6 +158,17 @@ def _write_result(out: Path, result: Any, alpha: Any, edited: bool) -> None:
              extra={"models": result.info.get("models", {})}, edited=edited)
 
 
+def _fit_alpha(alpha: Any, image: Any) -> Any:
+    """``alpha`` (HxW uint8 or None) resized bicubic to ``image``'s size when it differs."""
+    if alpha is None or alpha.shape == image.shape[:2]:
+        return alpha
+    import numpy as np
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    return np.asarray(Image.fromarray(alpha, "L").resize((w, h), Image.Resampling.BICUBIC))
+
+
 def _report(args: argparse.Namespace, out: Path, result: Any) -> None:
     seconds = result.info.get("seconds")
     if args.json:
@@ -193,6 +204,23 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_upscale(args: argparse.Namespace) -> int:
+    from core import imageio
+    from core.jobs import ImageRef
+    from core.pipelines.upscale import DEFAULT_MODEL, UpscaleSpec
+
+    image_path = Path(args.image).expanduser().resolve()
+    out = _check_output(args.output, [image_path], args.overwrite)
+    loaded = imageio.load_image(image_path)
+    spec = UpscaleSpec(image=ImageRef.of(loaded.rgb, path=str(image_path)),
+                       model=args.model or DEFAULT_MODEL)
+    result = _run(spec, args.device)
+    # The spec holds the RGB only (its hash names the input file); the alpha is the file's.
+    _write_result(out, result, _fit_alpha(loaded.alpha, result.images[0]), edited=True)
+    _report(args, out, result)
+    return 0
+
+
 def cmd_rerun(args: argparse.Namespace) -> int:
     from core import imageio
 
@@ -207,7 +235,8 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     result = _run(spec, args.device)
     alpha = result.alpha
     if alpha is None and refs:
-        alpha = imageio.load_image(refs[0].path).alpha  # the edited image's transparency
+        # the edited image's transparency (resized for a result of another size: upscale)
+        alpha = _fit_alpha(imageio.load_image(refs[0].path).alpha, result.images[0])
     _write_result(out, result, alpha, edited=bool(refs))
     _report(args, out, result)
     return 0
@@ -361,6 +390,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(p)
     p.set_defaults(func=cmd_inpaint)
 
+    p = sub.add_parser("upscale", help="upscale an image x4 with a learned upscaler")
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("--model", default=None, metavar="NAME",
+                   help="an installed upscale model or a .safetensors path "
+                   "(default: upscale_faces)")
+    _add_run_options(p)
+    p.set_defaults(func=cmd_upscale)
+
     p = sub.add_parser("rerun", help="run the job recorded in an Easel PNG again")
     p.add_argument("png", metavar="PNG")
     _add_run_options(p)
@@ -393,7 +430,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_arguments(p, _int_at_least)
     p.set_defaults(func=cmd_train)
 
-    # Later: train, eval, latent, scene, style, outpaint, each a cmd_<name>(args) -> int.
+    from core.cli_latent import add_arguments as add_latent_arguments  # no torch import
+
+    add_latent_arguments(sub, _int_at_least, _add_run_options)
+
+    # Later: scene, style, outpaint, each a cmd_<name>(args) -> int.
     return parser
 
 

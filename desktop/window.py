@@ -8,6 +8,7 @@ result strip. Every edit of the document is an undoable command (desktop/canvas)
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ from PySide6.QtWidgets import (
 
 from core import imageio
 from core.device import DeviceError, available_devices, describe, pick_device
-from core.jobs import JobError, Result, spec_class
+from core.jobs import JobError, JobSpec, Result, spec_class
 from desktop.autosave import Autosave
 from desktop.canvas import (
     CanvasScene,
@@ -53,6 +54,7 @@ from desktop.canvas import (
 from desktop.inference import InferenceService
 from desktop.panels.base import ComingPanel, Panel
 from desktop.panels.inpaint import InpaintPanel
+from desktop.panels.latent import LatentPanel
 from desktop.widgets.progress import JobProgress
 from desktop.widgets.result_strip import ResultStrip
 
@@ -63,11 +65,22 @@ TOOLS = [("brush", "Brush", "B"), ("eraser", "Eraser", "E"), ("rect", "Rectangle
          ("lasso", "Lasso", "L"), ("move", "Pan", "H")]
 
 
+@dataclass
+class _PanelJob:
+    """A job a panel asked for itself, and its latest progress (previews arrive apart)."""
+
+    panel: Panel
+    spec: JobSpec
+    step: int = 0
+    total: int = 0
+    message: str = ""
+    shown: bool = False  # in the status bar
+
+
 def make_panels() -> list[Panel]:
     return [
         InpaintPanel(),
-        ComingPanel("latent", "Latent", "Latent arithmetic with GAN and VAE models: vector "
-                    "math, attribute sliders and walks between faces."),
+        LatentPanel(),
         ComingPanel("scene", "Scene", "Text-prompt scenes: type a caption, get ranked "
                     "candidates from a token transformer."),
         ComingPanel("style", "Style", "Style transfer from any painting onto any photo, "
@@ -92,6 +105,7 @@ class MainWindow(QMainWindow):
         self._job_id: int | None = None
         self._job_panel: Panel | None = None
         self._cancelled: set[int] = set()  # jobs the user gave up on: their results are dropped
+        self._panel_jobs: dict[int, _PanelJob] = {}  # a panel's own jobs (Panel.jobRequested)
         self._closing = False
 
         self.undo_group = QUndoGroup(self)
@@ -106,6 +120,9 @@ class MainWindow(QMainWindow):
         for panel in self.panels:
             self.panel_tabs.addTab(panel, panel.title)
             panel.runRequested.connect(self.run_current_panel)
+            panel.jobRequested.connect(lambda spec, p=panel: self.submit_panel_job(p, spec))
+            panel.cancelRequested.connect(lambda spec, p=panel: self.cancel_panel_jobs(p, spec))
+            panel.resultToCanvas.connect(self.send_to_canvas)
         self._add_dock("Panels", self.panel_tabs, Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("Tools", self._build_tools(), Qt.DockWidgetArea.LeftDockWidgetArea)
         self.results = ResultStrip()
@@ -232,6 +249,10 @@ class MainWindow(QMainWindow):
         self.mask_action = action(m, "Show &mask", self.scene.set_mask_visible, "M")
         self.mask_action.setCheckable(True)
         self.mask_action.setChecked(True)
+
+        m = bar.addMenu("&Image")
+        action(m, "&Upscale x4", self.upscale_picture, "Ctrl+Shift+U",
+               "Upscale the picture x4 with the learned upscaler; the result goes to the strip")
 
         m = bar.addMenu("&Run")
         action(m, "&Run panel", self.run_current_panel, "Ctrl+Return")
@@ -365,6 +386,8 @@ class MainWindow(QMainWindow):
         self.scene.set_document(doc)
         self.results.set_document(doc)
         self.autosave.attach(doc)
+        for panel in self.panels:
+            panel.set_document(doc)
         self.undo_group.addStack(doc.undo_stack)
         self.undo_group.setActiveStack(doc.undo_stack)
         doc.dirtyChanged.connect(self._update_title)
@@ -493,10 +516,61 @@ class MainWindow(QMainWindow):
         return self._job_id
 
     def cancel_job(self) -> None:
+        """Cancel (Esc): the main job, or when none runs, the panels' own jobs."""
         if self._job_id is not None:
             self._cancelled.add(self._job_id)
             self.service.cancel(self._job_id)
             self.job_progress.cancelling()
+        elif self._panel_jobs:
+            for job_id in list(self._panel_jobs):
+                self.service.cancel(job_id)
+            self.job_progress.cancelling()
+
+    def submit_panel_job(self, panel: Panel, spec: JobSpec) -> int | None:
+        """Run a job a panel asked for itself; its outcome goes back to that panel.
+        None once the window is closing (the service is shut down)."""
+        if self._closing:
+            return None
+        job_id = self.service.submit(spec)
+        self._panel_jobs[job_id] = _PanelJob(panel, spec)
+        return job_id
+
+    def cancel_panel_jobs(self, panel: Panel, spec: JobSpec | None) -> None:
+        """Cancel ``panel``'s job for ``spec`` (None: all of its jobs)."""
+        for job_id, job in list(self._panel_jobs.items()):
+            if job.panel is panel and (spec is None or job.spec is spec):
+                self.service.cancel(job_id)
+
+    def _panel_job_event(self, job_id: int, event: str, *args: Any) -> bool:
+        """Route a service signal of a panel's own job to that panel; False: not one."""
+        job = self._panel_jobs.get(job_id)
+        if job is None:
+            return False
+        showing = self._job_id is None  # the main job keeps the status bar while it runs
+        if event == "progress":
+            job.step, job.total, job.message = args
+            # One-step jobs (a live edit, a grid) are done before a bar could be read: showing
+            # them would only make it flash while a slider is dragged.
+            if showing and job.total > 1:
+                if not job.shown:
+                    job.shown = True
+                    self.job_progress.begin(f"{job.panel.title}…")
+                self.job_progress.step(*args)
+            job.panel.job_progress(job.spec, *args, None)
+        elif event == "preview":
+            job.panel.job_progress(job.spec, job.step, job.total, job.message, args[0])
+        else:
+            del self._panel_jobs[job_id]
+            if showing and job.shown and not any(j.shown for j in self._panel_jobs.values()):
+                self.job_progress.end()
+            if event == "finished":
+                job.panel.job_finished(job.spec, args[0])
+            elif event == "failed":
+                log.warning("%s job %d failed: %s\n%s", job.panel.name, job_id, *args)
+                job.panel.job_failed(job.spec, args[0])
+            else:
+                job.panel.job_cancelled(job.spec)
+        return True
 
     def _abandon_job(self) -> None:
         """The picture is being replaced: the running job's result would land on the wrong one."""
@@ -509,14 +583,20 @@ class MainWindow(QMainWindow):
         log.info("job %d started: %s", job_id, type(spec).__name__)
 
     def _job_progress(self, job_id: int, step: int, total: int, message: str) -> None:
+        if self._panel_job_event(job_id, "progress", step, total, message):
+            return
         if job_id == self._job_id:
             self.job_progress.step(step, total, message)
 
     def _job_preview(self, job_id: int, array: object) -> None:
+        if isinstance(array, np.ndarray) and self._panel_job_event(job_id, "preview", array):
+            return
         if job_id == self._job_id and isinstance(array, np.ndarray):
             self.scene.set_compare_image(array)
 
     def _job_finished(self, job_id: int, result: Result) -> None:
+        if self._panel_job_event(job_id, "finished", result):
+            return
         if job_id != self._job_id:
             return
         if job_id in self._cancelled:  # it finished just before the cancel reached it
@@ -525,6 +605,8 @@ class MainWindow(QMainWindow):
         self._job_done()
         spec = result.spec.to_dict()
         for image in result.images:
+            if result.alpha is not None and result.alpha.shape == image.shape[:2]:
+                image = np.dstack([image, result.alpha])  # e.g. an upscale's resized alpha
             self.doc.add_result(image, spec, f"{self._title_of(spec)} #{spec.get('seed', '')}")
         self.results.select_last()
         secs = result.info.get("seconds")
@@ -533,6 +615,8 @@ class MainWindow(QMainWindow):
             + ": double-click the result to apply it (or press Enter).", 8000)
 
     def _job_failed(self, job_id: int, message: str, details: str) -> None:
+        if self._panel_job_event(job_id, "failed", message, details):
+            return
         if job_id != self._job_id:
             return
         self._job_done()
@@ -540,6 +624,8 @@ class MainWindow(QMainWindow):
         self.inform("The job failed", message)
 
     def _job_cancelled(self, job_id: int) -> None:
+        if self._panel_job_event(job_id, "cancelled"):
+            return
         self._cancelled.discard(job_id)
         if job_id != self._job_id:
             return
@@ -558,6 +644,32 @@ class MainWindow(QMainWindow):
         panel = self.panel_for(spec)
         return panel.title if panel else str(spec.get("kind", "Result")).title()
 
+    def upscale_picture(self) -> int | None:
+        """Image > Upscale x4: the picture (with its alpha) through the upscale pipeline; the
+        result lands in the strip, and applying it replaces the picture (undoable)."""
+        from core.jobs import ImageRef
+        from core.pipelines.upscale import UpscaleSpec, validate
+
+        if self.doc.is_empty():
+            self.statusBar().showMessage("Open a picture to upscale first.", 5000)
+            return None
+        if self._job_id is not None:
+            self.statusBar().showMessage("A job is running: wait for it or cancel it (Esc).",
+                                         5000)
+            return None
+        rgb, alpha = self.doc.image_array(), self.doc.alpha_array()
+        pixels = rgb if alpha is None else np.dstack([rgb, alpha])
+        spec = UpscaleSpec(image=ImageRef.of(pixels))
+        try:
+            validate(spec)  # an unknown model, too large: say so now, not after the job ran
+        except JobError as exc:
+            self.statusBar().showMessage(str(exc), 8000)
+            self.inform("Upscale x4", str(exc))
+            return None
+        self._job_id = self.service.submit(spec)
+        self.job_progress.begin("Upscale x4…")
+        return self._job_id
+
     # ---------------------------------------------------------------- results
 
     def compare_result(self, index: int) -> None:
@@ -573,6 +685,36 @@ class MainWindow(QMainWindow):
         self.doc.apply_result(entry.rgb, text=f"Apply {entry.label}", spec=entry.spec)
         self.scene.set_compare_image(None)
         self.statusBar().showMessage(f"Applied {entry.label} (Ctrl+Z undoes it).", 5000)
+
+    def send_to_canvas(self, rgb: np.ndarray, spec: dict[str, Any], label: str) -> None:
+        """A panel's result into the strip and onto the canvas, as one undoable edit.
+
+        With no picture yet the result becomes the picture. Otherwise it is pasted, scaled to
+        fit and centred, into the selection's bounding box (where a face taken from the
+        selection came from), or without a selection centred at its own size (shrunk to fit);
+        the rest of the picture and the selection stay as they were.
+        """
+        self.doc.add_result(rgb, spec, label)
+        self.results.select_last()
+        if self.doc.is_empty():
+            kept = [(r.rgb, r.spec, r.label) for r in self.doc.results]
+            self._set_picture(rgb, None)  # "open" clears the strip: keep what it held
+            for entry in kept:
+                self.doc.add_result(*entry)
+            self.statusBar().showMessage(f"{label} is the picture now.", 5000)
+            return
+        picture = self.doc.image_array()
+        h, w = picture.shape[:2]
+        box, fill = (0, 0, w, h), False
+        if not self.doc.mask_is_empty():
+            ys, xs = np.nonzero(self.doc.mask_array() >= 128)
+            if len(xs):
+                box, fill = (int(xs.min()), int(ys.min()), int(xs.max()) + 1,
+                             int(ys.max()) + 1), True
+        self.doc.apply_result(paste_fitted(picture, rgb, box, fill), clear_mask=False,
+                              text=f"Send {label} to canvas", spec=spec)
+        self.scene.set_compare_image(None)
+        self.statusBar().showMessage(f"Put {label} on the canvas (Ctrl+Z undoes it).", 5000)
 
     def keyPressEvent(self, event) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.results.currentRow() >= 0:
@@ -691,6 +833,25 @@ class MainWindow(QMainWindow):
         from core import paths
 
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(paths.log_dir())))
+
+
+def paste_fitted(picture: np.ndarray, rgb: np.ndarray, box: tuple[int, int, int, int],
+                 fill: bool) -> np.ndarray:
+    """``picture`` with ``rgb`` pasted centred in ``box``, aspect kept: scaled to fill the box
+    (``fill``) or at its own size, shrunk only if it does not fit."""
+    x0, y0, x1, y1 = box
+    bw, bh = x1 - x0, y1 - y0
+    h, w = rgb.shape[:2]
+    scale = min(bw / w, bh / h) if fill else min(1.0, bw / w, bh / h)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    if (nw, nh) != (w, h):
+        scaled = qimage_from_array(rgb).scaled(nw, nh, Qt.AspectRatioMode.IgnoreAspectRatio,
+                                               Qt.TransformationMode.SmoothTransformation)
+        rgb = array_from_qimage(scaled)[..., :3]
+    out = picture.copy()
+    left, top = x0 + (bw - nw) // 2, y0 + (bh - nh) // 2
+    out[top:top + nh, left:left + nw] = rgb[..., :3]
+    return out
 
 
 def _ask_user(title: str, text: str, buttons: tuple[str, ...]) -> str:

@@ -260,7 +260,8 @@ def evaluate_dcgan(path: Path, card: ModelCard, n: int, device: torch.device
     for i in range(0, n, BATCH):
         z = torch.randn(min(BATCH, n - i), g.config.z_dim, generator=gen).to(device)
         parts.append(to_uint8(g(z)))
-    return _fjd(world, np.concatenate(parts), n, device)
+    out = _fjd(world, np.concatenate(parts), n, device)
+    return {**out, **_latent_figures(path, world, device)}
 
 
 @evaluator("vae")
@@ -292,4 +293,69 @@ def evaluate_vae(path: Path, card: ModelCard, n: int, device: torch.device) -> d
     out = _fjd(world, np.concatenate(samples), n, device)
     out.update({"recon_psnr": metrics.psnr(real, recon_all),
                 "recon_ssim": metrics.ssim(real, recon_all), "bits_per_dim_elbo": bpd})
-    return out
+    if world == "faces":  # what the Latent panel's grid draws: the fitted Gaussian
+        from core.pipelines.latent import attribute_directions, open_model
+
+        fitted = attribute_directions(open_model(path, device))
+        eps = torch.randn(n, vae.config.latent_dim, generator=gen, dtype=torch.float64)
+        z = torch.from_numpy(fitted.sample_fit(eps.numpy())).float()
+        drawn = np.concatenate([to_uint8(vae.decode(z[i:i + BATCH].to(device)))
+                                for i in range(0, n, BATCH)])
+        out["fjd_fitted_prior"] = _fjd(world, drawn, n, device)["fjd"]
+    return {**out, **_latent_figures(path, world, device)}
+
+
+def _latent_figures(path: Path, world: str, device: torch.device) -> dict[str, Any]:
+    """Arithmetic and direction-edit accuracy (core.evaluation.latent) for faces models."""
+    if world != "faces":
+        return {}
+    from core.evaluation.latent import latent_metrics
+    from core.pipelines.latent import open_model
+
+    return latent_metrics(open_model(path, device))
+
+
+@evaluator("upscale")
+@torch.no_grad()
+def evaluate_upscale(path: Path, card: ModelCard, n: int, device: torch.device
+                     ) -> dict[str, Any]:
+    """PSNR/SSIM of the model's upscale of n held-out renders at the low resolution against
+    the same seeds rendered at the high one, with PIL's bicubic upscale as the peer; and the
+    median time to upscale one image (64 px for the x4 faces model) on ``device`` with the
+    caller's torch threads, over 50 runs."""
+    from PIL import Image
+
+    from core.pipelines.upscale import upscale_tensor
+
+    try:
+        world = _world_of(card)
+    except EvaluationError:
+        raise EvaluationError(f"{card.name} was not trained on a procedural world (faces or "
+                              "scenes), so there are no held-out pairs to measure it on.") from None
+    net = load_model(path, device)
+    s = net.config.scale
+    recipe = card.extra.get("recipe_resolved", {})
+    high_size = int(recipe.get("data", {}).get("size", 256)) if isinstance(recipe, dict) else 256
+    low_size = high_size // s
+    high = np.stack([x.image for x in _render(world, n, high_size)])
+    low = np.stack([x.image for x in _render(world, n, low_size)])
+    outs = [to_uint8(upscale_tensor(net, to_tensor(low[i:i + BATCH]).to(device)))
+            for i in range(0, n, BATCH)]
+    out = np.concatenate(outs)
+    bicubic = np.stack([np.asarray(Image.fromarray(im).resize((high_size, high_size),
+                                                               Image.Resampling.BICUBIC))
+                        for im in low])
+    one = to_tensor(low[:1]).to(device)
+    times = []
+    for i in range(55):  # the first 5 warm up (allocator, oneDNN kernel choice)
+        t0 = time.perf_counter()
+        y = net(one)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if i >= 5:
+            times.append((time.perf_counter() - t0) * 1000)
+    del y
+    return {"psnr": metrics.psnr(high, out), "ssim": metrics.ssim(high, out),
+            "bicubic_psnr": metrics.psnr(high, bicubic), "bicubic_ssim": metrics.ssim(high, bicubic),
+            "ms_per_image": float(np.median(times)), "ms_threads": torch.get_num_threads(),
+            "low_size": low_size, "high_size": high_size}

@@ -3,16 +3,23 @@
 A panel builds job specs from its settings and the current document, and restores its
 settings from a spec (for a dropped Easel PNG). It never runs models itself: the main window
 submits the spec to the inference service.
+
+Besides its main job (whose images go to the result strip), a panel may need jobs of its own
+(a grid of samples, a live preview): it emits ``jobRequested(spec)``, the window submits it to
+the same service and hands the outcome back to ``job_finished``/``job_failed``/
+``job_cancelled``/``job_progress`` with that same spec object, so the panel knows which of its
+requests answered.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import QSettings, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from core.jobs import JobSpec
+from core.jobs import JobSpec, Result
 from desktop.canvas import Document
 
 
@@ -20,6 +27,15 @@ class Panel(QWidget):
     name = ""  # matches JobSpec.panel
     title = ""
     runRequested = Signal()  # the panel's main action was triggered
+    jobRequested = Signal(object)  # a JobSpec the panel wants run for itself
+    cancelRequested = Signal(object)  # a JobSpec it asked for, or None: all of its jobs
+    resultToCanvas = Signal(object, object, str)  # HxWx3 uint8, spec dict, label
+
+    doc: Document | None = None  # the window's document (set_document keeps it current)
+
+    def set_document(self, doc: Document) -> None:
+        """The document the window now shows (panels may read its picture and mask)."""
+        self.doc = doc
 
     def build_spec(self, doc: Document) -> JobSpec:
         """The job for the current settings; raises core.jobs.JobError with a readable text."""
@@ -38,6 +54,19 @@ class Panel(QWidget):
 
     def set_busy(self, busy: bool) -> None:
         """A job of this panel is running (or not)."""
+
+    def job_finished(self, spec: JobSpec, result: Result) -> None:
+        """A job from ``jobRequested`` finished."""
+
+    def job_failed(self, spec: JobSpec, message: str) -> None:
+        """A job from ``jobRequested`` failed; ``message`` is written for the user."""
+
+    def job_cancelled(self, spec: JobSpec) -> None:
+        """A job from ``jobRequested`` was cancelled (by the user or the panel)."""
+
+    def job_progress(self, spec: JobSpec, step: int, total: int, message: str,
+                     preview: np.ndarray | None) -> None:
+        """A job from ``jobRequested`` made progress (``preview``: an image, or None)."""
 
 
 class ComingPanel(Panel):

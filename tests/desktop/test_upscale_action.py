@@ -1,0 +1,101 @@
+"""Image > Upscale x4: the picture goes through the service to the result strip; applying the
+4x result replaces the picture (one undo step); refusals come before any job is queued."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PySide6.QtCore import QSettings
+from PySide6.QtGui import QAction
+
+from core import paths
+from core.nets.upscale import UpscaleConfig, Upscaler
+from core.weights import ModelCard, save_model
+from desktop.autosave import Autosave
+from desktop.inference import InferenceService
+from desktop.window import MainWindow
+
+
+@pytest.fixture
+def win(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("EASEL_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("EASEL_WEIGHTS", str(tmp_path / "shipped"))  # no shipped models
+    monkeypatch.delenv("EASEL_MAX_PIXELS", raising=False)
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(service=InferenceService(device="cpu"), settings=settings,
+                   autosave=Autosave(folder=tmp_path / "autosave"))
+    w.messages = []
+    w.inform = lambda title, text: w.messages.append(text)
+    w.ask = lambda title, text, buttons: "Discard"
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.close()
+    assert not w.service.thread().isRunning()
+
+
+def install_upscaler() -> None:
+    net = Upscaler(UpscaleConfig(scale=4, channels=4, blocks=1))
+    card = ModelCard(name="upscale_faces", family="upscale", architecture="upscale",
+                     config={"scale": 4, "channels": 4, "blocks": 1})
+    save_model(paths.models_dir() / "upscale", "upscale_faces", net, card)
+
+
+def menu_action(win: MainWindow, text: str) -> QAction:
+    found = [a for a in win.findChildren(QAction) if a.text().replace("&", "") == text]
+    assert len(found) == 1, text
+    return found[0]
+
+
+def test_upscale_action_fills_the_strip_and_apply_replaces_the_picture(qtbot, win):
+    install_upscaler()
+    rng = np.random.default_rng(0)
+    rgba = rng.integers(0, 256, (10, 14, 4), dtype=np.uint8)
+    rgba[..., 3] = 128  # a half-transparent picture: its alpha must survive the upscale
+    win.doc.set_image(rgba)
+    action = menu_action(win, "Upscale x4")
+    assert action.shortcut().toString() == "Ctrl+Shift+U"
+    action.trigger()
+    qtbot.waitUntil(lambda: len(win.doc.results) == 1 and win._job_id is None, timeout=30_000)
+    entry = win.doc.results[0]
+    assert entry.rgb.shape == (40, 56, 4) and entry.label.startswith("Upscale")
+    assert np.all(entry.rgb[..., 3] == 128)
+    assert entry.spec["kind"] == "upscale" and entry.spec["model"] == "upscale_faces"
+    # An untrained upscaler is exactly bicubic upsampling of the picture.
+    x = torch.from_numpy(rgba[..., :3]).permute(2, 0, 1)[None].float() / 127.5 - 1
+    bicubic = F.interpolate(x, scale_factor=4, mode="bicubic", align_corners=False)
+    expected = bicubic.clamp(-1, 1).add(1).mul(127.5).round()[0].permute(1, 2, 0).numpy()
+    assert np.abs(entry.rgb[..., :3].astype(int) - expected.astype(int)).max() <= 1
+
+    win.apply_result(0)
+    assert win.doc.image_array().shape == (40, 56, 3)
+    assert np.all(win.doc.alpha_array() == 128)
+    win.doc.undo_stack.undo()
+    assert win.doc.image_array().shape == (10, 14, 3)
+    assert np.array_equal(win.doc.image_array(), rgba[..., :3])
+
+
+def test_upscale_without_a_picture_or_a_model_queues_nothing(win):
+    assert win.upscale_picture() is None and win._job_id is None  # no picture
+    win.doc.set_image(np.zeros((8, 8, 3), np.uint8))
+    assert win.upscale_picture() is None and win._job_id is None  # no model installed
+    assert "Unknown upscale model 'upscale_faces'" in win.messages[-1]
+    assert win.service.pending() == 0
+
+
+def test_upscale_over_the_pixel_limit_is_refused_up_front(win, monkeypatch):
+    install_upscaler()
+    monkeypatch.setenv("EASEL_MAX_PIXELS", "1000")
+    win.doc.set_image(np.zeros((9, 10, 3), np.uint8))
+    assert win.upscale_picture() is None
+    assert "Upscaling 10x9 by 4 gives 40x36" in win.messages[-1]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
