@@ -110,3 +110,4 @@ def service(qtbot, tmp_path, monkeypatch) -> Iterator[InferenceService]:
     svc = InferenceService(device="cpu")
     yield svc
     assert svc.shutdown(5000), "the inference thread did not stop"
+

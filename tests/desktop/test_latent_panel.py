@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDropEvent
+from window_helpers import open_window
 
 from core import imageio
 from core.algorithms.directions import MIN_SET
@@ -31,15 +32,8 @@ def win(qtbot, tmp_path, monkeypatch):
     monkeypatch.setenv("EASEL_HOME", str(home))
     monkeypatch.setattr(latent, "DIRECTION_SAMPLES", 200)
     latent_models.install(home)
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    settings.setValue("latent/model", latent_models.VAE_NAME)  # not a shipped model in training
-    w = MainWindow(service=InferenceService(device="cpu"), settings=settings,
-                   autosave=Autosave(folder=tmp_path / "autosave"))
-    w.messages = []
-    w.inform = lambda title, text: w.messages.append(text)
-    w.ask = lambda title, text, buttons: "Discard"
-    qtbot.addWidget(w)
-    w.show()
+    # the tiny model: the shipped one may not be installed
+    w = open_window(qtbot, tmp_path, {"latent/model": latent_models.VAE_NAME})
     yield w
     w.close()
     assert not w.service.thread().isRunning()

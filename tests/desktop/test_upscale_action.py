@@ -7,14 +7,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from PySide6.QtCore import QSettings
 from PySide6.QtGui import QAction
+from window_helpers import open_window
 
 from core import paths
 from core.nets.upscale import UpscaleConfig, Upscaler
 from core.weights import ModelCard, save_model
-from desktop.autosave import Autosave
-from desktop.inference import InferenceService
 from desktop.window import MainWindow
 
 
@@ -23,14 +21,7 @@ def win(qtbot, tmp_path, monkeypatch):
     monkeypatch.setenv("EASEL_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("EASEL_WEIGHTS", str(tmp_path / "shipped"))  # no shipped models
     monkeypatch.delenv("EASEL_MAX_PIXELS", raising=False)
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(service=InferenceService(device="cpu"), settings=settings,
-                   autosave=Autosave(folder=tmp_path / "autosave"))
-    w.messages = []
-    w.inform = lambda title, text: w.messages.append(text)
-    w.ask = lambda title, text, buttons: "Discard"
-    qtbot.addWidget(w)
-    w.show()
+    w = open_window(qtbot, tmp_path)
     yield w
     w.close()
     assert not w.service.thread().isRunning()

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
+from window_helpers import open_window
 
 from core import imageio
 from desktop.app import offer_recovery
-from desktop.autosave import Autosave
-from desktop.inference import InferenceService
 from desktop.window import MainWindow
 
 
@@ -33,15 +32,8 @@ def make_window(qtbot, tmp_path, monkeypatch):
     made = []
 
     def make(autosave_dir=None) -> MainWindow:
-        settings = QSettings(str(tmp_path / f"settings{len(made)}.ini"), QSettings.Format.IniFormat)
-        service = InferenceService(device="cpu")
-        win = MainWindow(service=service, settings=settings,
-                         autosave=Autosave(folder=autosave_dir or tmp_path / "autosave"))
-        win.messages = []
-        win.inform = lambda title, text: win.messages.append(text)
-        win.ask = lambda title, text, buttons: "Discard"
-        qtbot.addWidget(win)
-        win.show()
+        win = open_window(qtbot, tmp_path, autosave_dir=autosave_dir,
+                          name=f"settings{len(made)}.ini")
         made.append(win)
         return win
 
