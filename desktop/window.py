@@ -123,7 +123,8 @@ class MainWindow(QMainWindow):
             panel.jobRequested.connect(lambda spec, p=panel: self.submit_panel_job(p, spec))
             panel.cancelRequested.connect(lambda spec, p=panel: self.cancel_panel_jobs(p, spec))
             panel.resultToCanvas.connect(self.send_to_canvas)
-        self._add_dock("Panels", self.panel_tabs, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.panels_dock = self._add_dock("Panels", self.panel_tabs,
+                                          Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("Tools", self._build_tools(), Qt.DockWidgetArea.LeftDockWidgetArea)
         self.results = ResultStrip()
         self.results.compareRequested.connect(self.compare_result)
@@ -776,8 +777,9 @@ class MainWindow(QMainWindow):
         geometry = self.settings.value("geometry")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
-        else:
-            self.resize(1280, 820)
+        else:  # first run: room for the Latent panel's three slots side by side
+            self.resize(1440, 900)
+            self.resizeDocks([self.panels_dock], [540], Qt.Orientation.Horizontal)
         state = self.settings.value("window_state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
