@@ -4,6 +4,7 @@ send to canvas."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import latent_models
@@ -24,15 +25,19 @@ from desktop.panels.latent import LatentPanel
 from desktop.window import MainWindow
 
 WAIT = 20_000
+SHIPPED = Path(__file__).resolve().parents[2] / "weights"
 
 
 @pytest.fixture
 def win(qtbot, tmp_path, monkeypatch):
     home = tmp_path / "home"
     monkeypatch.setenv("EASEL_HOME", str(home))
+    # Of the shipped models only the judges (DCGAN directions need the faces judge): the
+    # tests see the tiny models alone, and no upscaler.
+    shutil.copytree(SHIPPED / "judge", tmp_path / "shipped" / "judge")
+    monkeypatch.setenv("EASEL_WEIGHTS", str(tmp_path / "shipped"))
     monkeypatch.setattr(latent, "DIRECTION_SAMPLES", 200)
     latent_models.install(home)
-    # the tiny model: the shipped one may not be installed
     w = open_window(qtbot, tmp_path, {"latent/model": latent_models.VAE_NAME})
     yield w
     w.close()
