@@ -4,7 +4,8 @@
   judged by the faces judge (core/evaluation/latent.py); peer: the same sums on the rendered
   images' pixels.
 - Direction edits: flipped share and the worst kept share of the other attributes, for
-  difference-of-means and classifier-normal directions, amount 1 (one class gap).
+  difference-of-means and classifier-normal directions, amount 2 class gaps (the end of
+  the panel's sliders).
 - Sample quality: FJD of 2000 samples against 2000 held-out renders; floor: FJD between two
   disjoint sets of 2000 held-out renders.
 - Latency on this machine: a slider change (compose + 2 directions + decode + x4 upscale to

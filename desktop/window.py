@@ -778,8 +778,8 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
         else:  # first run: room for the Latent panel's three slots side by side
-            self.resize(1440, 900)
-            self.resizeDocks([self.panels_dock], [540], Qt.Orientation.Horizontal)
+            self.resize(1500, 940)
+            self.resizeDocks([self.panels_dock], [640], Qt.Orientation.Horizontal)
         state = self.settings.value("window_state")
         if isinstance(state, QByteArray):
             self.restoreState(state)

@@ -129,21 +129,17 @@ def format_report(result: dict[str, Any]) -> str:
             f"{result['seconds']:.1f} s")
     lines = [head]
 
-    def walk(prefix: str, value: Any) -> None:
+    def walk(name: str, value: Any) -> None:
         if isinstance(value, dict):
             for k, v in value.items():
-                walk(f"{prefix}{k}." if isinstance(v, dict) else f"{prefix}{k}", v)
+                walk(f"{name}.{k}", v)
         elif isinstance(value, float):
-            lines.append(f"  {prefix:36} {value:.4f}")
+            lines.append(f"  {name:36} {value:.4f}")
         else:
-            lines.append(f"  {prefix:36} {value}")
+            lines.append(f"  {name:36} {value}")
 
     for key, value in result["metrics"].items():
-        if isinstance(value, dict):
-            for k, v in value.items():
-                walk(f"{key}.{k}", v)
-        else:
-            walk(key, value)
+        walk(key, value)
     return "\n".join(lines)
 
 
