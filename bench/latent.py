@@ -56,10 +56,10 @@ def latency(name: str, repeats: int) -> tuple[float, float]:
         run_job(spec, ctx)
         return (time.perf_counter() - t0) * 1000
 
-    edit = LatentEditSpec(model=name, a=(z[0],), b=(z[1],), c=(z[2],), upscale=True,
-                          directions=(("smiling", 0.0), ("glasses", 0.0)))
-    timed(edit.replace(directions=(("smiling", 1.0),)))  # warm: directions, upscaler
-    slider = [timed(edit.replace(directions=(("smiling", 0.05 * i), ("glasses", 0.5))))
+    one, two = model_directions(model, compute=True).names()[:2]
+    edit = LatentEditSpec(model=name, a=(z[0],), b=(z[1],), c=(z[2],), upscale=True)
+    timed(edit.replace(directions=((one, 1.0),)))  # warm: directions, upscaler
+    slider = [timed(edit.replace(directions=((one, 0.05 * i), (two, 0.5))))
               for i in range(repeats)]
     grid = LatentSampleSpec(model=name, count=16)
     timed(grid)
@@ -105,7 +105,7 @@ def main() -> None:
         fitted = model_directions(m, compute=True)
         z = fitted.sample_fit(z.numpy()) if fitted.fit_mean is not None else z.numpy()
         fjd[label] = fjd_from_features(features(judge, m.decode(z)), real)
-    rows.append([f"sample FJD, {fjd_n} vs held-out renders (lower is better)",
+    rows.append([f"sample FJD, {fjd_n} grid samples vs held-out renders (lower is better)",
                  f"{fjd['VAE']:.2f}", f"{fjd['DCGAN']:.2f}", f"real vs real {floor:.2f}"])
     lat = {label: latency(m.name, repeats) for label, m in models.items()}
     rows.append(["slider change -> 256 px image, median ms (target < 40)",
