@@ -22,17 +22,16 @@ import os
 import platform
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from report import emit
 
 from core.evaluation import latent as ev
 from core.evaluation.evaluate import FJD_REAL_OFFSET, _render
 from core.evaluation.judges import features, load_judge
 from core.evaluation.metrics import fjd_from_features
-from core.imageio import atomic_write
 from core.jobs import Context, run_job
 from core.pipelines.latent import (
     LatentEditSpec,
@@ -119,10 +118,7 @@ def main() -> None:
     lines = [head, "", "| figure | VAE | DCGAN | peer / floor |", "|---|---|---|---|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     text = "\n".join(lines)
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(args.out, (text + "\n").encode("utf-8"))
+    emit(text, args.out)
 
 
 if __name__ == "__main__":

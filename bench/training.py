@@ -36,11 +36,11 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from report import emit
 
 from core.data.worlds import get_world, world_names
 from core.device import describe, pick_device
 from core.evaluation.evaluate import evaluate, resolve_model
-from core.imageio import atomic_write
 from core.nets.dcgan import DCGANConfig, Discriminator, Generator
 from core.nets.vae import VAE, VAEConfig, kl_divergence
 from core.training.recipe import load_recipe
@@ -253,10 +253,7 @@ def main() -> None:
              "| what | Easel | reference | ratio |", "|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     text = "\n".join(lines)
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(args.out, (text + "\n").encode("utf-8"))
+    emit(text, args.out)
 
 
 if __name__ == "__main__":
