@@ -234,6 +234,16 @@ def list_models(family: str | None = None) -> list[ModelInfo]:
     return found
 
 
+def find_model(name: str, families: tuple[str, ...] | None = None) -> ModelInfo | None:
+    """The installed model called ``name`` (in one of ``families``, if given) whose card
+    reads; shipped models come first, so a shipped name wins over a user model's."""
+    for info in list_models():
+        if info.name == name and not info.error and (families is None
+                                                    or info.family in families):
+            return info
+    return None
+
+
 def verify_all(family: str | None = None) -> list[tuple[ModelInfo, bool, str]]:
     """Fully check every model: card, sha256, safetensors parse, fit to its architecture."""
     results = []

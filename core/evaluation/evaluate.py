@@ -26,7 +26,15 @@ from core.evaluation import metrics
 from core.evaluation.judges import features, load_judge, read_faces, read_scenes, to_tensor
 from core.imageio import atomic_write
 from core.training.task import to_uint8
-from core.weights import SUFFIX, ModelCard, WeightsError, card_path, list_models, load_model
+from core.weights import (
+    SUFFIX,
+    ModelCard,
+    WeightsError,
+    card_path,
+    find_model,
+    list_models,
+    load_model,
+)
 
 # Judge accuracy and FJD use held-out seeds from 0; GenEval prompts use their own block
 # (geneval.PROMPT_OFFSET), and generated-vs-real FJD uses this one for its real images.
@@ -61,11 +69,11 @@ def resolve_model(model: str) -> Path:
             raise EvaluationError(f"{path.with_suffix(SUFFIX)}: no such model file.")
         return path.with_suffix(SUFFIX).resolve()
     family, _, name = model.rpartition("/")
-    found = [m for m in list_models(family or None) if m.name == name]
-    if not found:
+    found = find_model(name, (family,) if family else None)
+    if found is None:
         known = ", ".join(f"{m.family}/{m.name}" for m in list_models()) or "none installed"
         raise EvaluationError(f"no model {model!r} (a .safetensors path or one of: {known}).")
-    return found[0].path
+    return found.path
 
 
 # --------------------------------------------------------------------------- entry points

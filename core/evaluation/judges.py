@@ -51,7 +51,8 @@ def to_tensor(images: np.ndarray, size: int | None = None) -> torch.Tensor:
         a = a[None]
     if a.ndim != 4 or a.shape[-1] != 3 or a.dtype != np.uint8:
         raise JudgeError(f"judges read uint8 (N, H, W, 3) images, got {a.dtype} {a.shape}")
-    t = torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).float() / 127.5 - 1
+    # A copy: decoded PIL images are read-only, and torch wants memory it may write.
+    t = torch.from_numpy(np.array(a)).permute(0, 3, 1, 2).float() / 127.5 - 1
     if size is not None and t.shape[-2:] != (size, size):
         t = F.interpolate(t, size=(size, size), mode="bilinear", antialias=True,
                           align_corners=False)

@@ -37,7 +37,9 @@ import torch.nn.functional as F
 from core import paths
 from core.algorithms import directions as dirs
 from core.device import torch_threads
+from core.evaluation.judges import to_tensor
 from core.jobs import Context, ImageRef, JobError, JobSpec, Progress, Result, pipeline
+from core.training.task import to_uint8
 
 log = logging.getLogger(__name__)
 
@@ -246,18 +248,6 @@ class LatentModel:
                                f"{self.dim}: they come from another model.")
 
 
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    a = np.array(images, dtype=np.uint8)  # a copy: torch wants writable memory
-    if a.ndim == 3:
-        a = a[None]
-    return torch.from_numpy(a).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
-
-
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(
-        0, 2, 3, 1).cpu().numpy()
-
-
 def installed_models() -> list[dict[str, str]]:
     """Every usable latent model: name, family, source, world, path."""
     from core.weights import list_models
@@ -279,17 +269,19 @@ def _world(card: Any) -> str:
 
 
 def resolve(model: str) -> Path:
-    """The weights file of a model name (user models shadow shipped ones) or a path."""
+    """The weights file of an installed model's name (core.weights.find_model) or a path."""
+    from core.weights import find_model
+
     if model.endswith(".safetensors"):
         p = Path(model).expanduser()
         if not p.is_file():
             raise JobError(f"No model file at {p}.")
         return p
-    found = [m for m in installed_models() if m["name"] == model]
-    if not found:
+    found = find_model(model, FAMILIES)
+    if found is None:
         known = ", ".join(sorted({m["name"] for m in installed_models()})) or "none installed"
         raise JobError(f"No latent model called {model!r}; installed: {known}.")
-    return Path(found[-1]["path"])
+    return found.path
 
 
 def load(model: str, ctx: Context) -> LatentModel:

@@ -20,10 +20,20 @@ import torch
 from PIL import Image
 
 from core.device import torch_threads
+from core.evaluation.judges import to_tensor
 from core.imageio import max_pixels_setting
 from core.jobs import Context, ImageRef, JobError, JobSpec, Progress, Result, pipeline
 from core.nets.upscale import Upscaler
-from core.weights import SUFFIX, ModelCard, WeightsError, list_models, load_model, read_card
+from core.training.task import to_uint8
+from core.weights import (
+    SUFFIX,
+    ModelCard,
+    WeightsError,
+    find_model,
+    list_models,
+    load_model,
+    read_card,
+)
 
 FAMILY = "upscale"
 DEFAULT_MODEL = "upscale_faces"
@@ -56,9 +66,9 @@ def resolve_model(name_or_path: str) -> Path:
         if not path.is_file():
             raise JobError(f"The upscale model {path} does not exist.")
         return path
-    for info in list_models(family=FAMILY):
-        if info.name == name_or_path and not info.error:
-            return info.path
+    found = find_model(name_or_path, (FAMILY,))
+    if found is not None:
+        return found.path
     known = ", ".join(known_models()) or "none installed (train one with: easel train " \
                                          "upscale_faces)"
     raise JobError(f"Unknown upscale model {name_or_path!r}; known: {known}.")
@@ -138,7 +148,7 @@ def run(spec: UpscaleSpec, ctx: Context) -> Generator[Progress, None, Result]:
     ctx.check()
 
     t0 = time.perf_counter()
-    x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float().div(127.5).sub(1.0)
+    x = to_tensor(rgb)
     # One intra-op thread on the CPU: for a net this small it is about as fast on a quiet
     # machine and several times faster on a busy one (see core.device.torch_threads).
     threads = 1 if ctx.device.type == "cpu" else torch.get_num_threads()
@@ -154,7 +164,7 @@ def run(spec: UpscaleSpec, ctx: Context) -> Generator[Progress, None, Result]:
                 break
             yield Progress(done, total, f"Upscaling tile {done} of {total}")
     ctx.check()
-    out = y[0].clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).permute(1, 2, 0)
+    out = to_uint8(y)[0]
     out_alpha = None
     if alpha is not None:
         out_alpha = np.asarray(Image.fromarray(alpha, "L").resize(
@@ -162,7 +172,7 @@ def run(spec: UpscaleSpec, ctx: Context) -> Generator[Progress, None, Result]:
     info = {"scale": s, "input_size": [w, h], "output_size": [w * s, h * s], "tiles": total,
             "upscale_seconds": round(time.perf_counter() - t0, 3),
             "models": {card.name: card.sha256}}
-    return Result(images=[np.ascontiguousarray(out.numpy())], spec=spec, alpha=out_alpha,
+    return Result(images=[out], spec=spec, alpha=out_alpha,
                   info=info)
 
 

@@ -19,8 +19,6 @@ from core import imageio
 from core.algorithms.directions import MIN_SET
 from core.jobs import Context, run_job
 from core.pipelines import latent
-from desktop.autosave import Autosave
-from desktop.inference import InferenceService
 from desktop.panels.latent import LatentPanel
 from desktop.window import MainWindow
 
@@ -100,11 +98,7 @@ def test_no_model_installed_then_the_first_listed_one(qtbot, tmp_path, monkeypat
     monkeypatch.setenv("EASEL_HOME", str(home))
     monkeypatch.setenv("EASEL_WEIGHTS", str(tmp_path / "no-shipped-weights"))
     monkeypatch.setattr(latent, "DIRECTION_SAMPLES", 200)
-    w = MainWindow(service=InferenceService(device="cpu"),
-                   settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
-                   autosave=Autosave(folder=tmp_path / "autosave"))
-    qtbot.addWidget(w)
-    w.show()
+    w = open_window(qtbot, tmp_path)
     try:
         panel = next(p for p in w.panels if isinstance(p, LatentPanel))
         w.panel_tabs.setCurrentWidget(panel)
