@@ -434,7 +434,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_latent_arguments(sub, _int_at_least, _add_run_options)
 
-    # Later: scene, style, outpaint, each a cmd_<name>(args) -> int.
+    from core.cli_scene import add_arguments as add_scene_arguments  # no torch import
+
+    add_scene_arguments(sub, _int_at_least, _add_run_options)
+
+    # Later: style, outpaint, each a cmd_<name>(args) -> int.
     return parser
 
 

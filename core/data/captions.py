@@ -516,3 +516,80 @@ def render_layout(layout: Layout, size: int = 64, seed: int = 0) -> Sample:
 __all__ = ["CAPTION_CATEGORIES", "GENEVAL_CATEGORIES", "VOCABULARY", "Prompt", "Requirement",
            "caption_for", "explain", "geneval_prompt", "layout_for", "parse_prompt",
            "prompt_for", "render_layout", "sample_scene", "satisfies", "tokenize"]
+
+
+# ---- held-out pairs and wrong captions -----------------------------------------------------
+
+
+def pairs_in(caption: str | None, labels: dict | None = None) -> set[tuple[str, str]]:
+    """(colour, shape) pairs a scene shows: named together in its caption, or drawn."""
+    found: set[tuple[str, str]] = set()
+    if caption:
+        found |= {(r.colour, r.shape) for r in parse_prompt(caption).objects if r.colour}
+    for obj in (labels or {}).get("objects", []):
+        found.add((obj.get("colour"), obj.get("shape")))
+    return found
+
+
+def parse_pairs(texts: Sequence[str]) -> set[tuple[str, str]]:
+    """["green triangle", "purple star"] -> {("green", "triangle"), ("purple", "star")}."""
+    pairs = set()
+    for text in texts:
+        ws = tokenize(text)
+        if len(ws) != 2 or ws[0] not in COLOUR_NAMES or _PLURAL.get(ws[1], ws[1]) not in SHAPES:
+            raise ValueError(f"a held-out pair is 'colour shape' (e.g. 'green triangle'), "
+                             f"not {text!r}")
+        pairs.add((ws[0], _PLURAL.get(ws[1], ws[1])))
+    return pairs
+
+
+def mutate_prompt(prompt: Prompt, rng: random.Random) -> Prompt | None:
+    """A prompt that differs from ``prompt`` in one thing a scene can show (a colour, a shape,
+    a count, a size, the relation, the background), or None when nothing can be changed.
+    Contrastive training uses these as hard negatives: captions that almost fit."""
+    objs = list(prompt.objects)
+    options = []
+    coloured = [i for i, r in enumerate(objs) if r.colour]
+    if coloured:
+        options.append("colour")
+    if len(coloured) >= 2 and len({objs[i].colour for i in coloured}) > 1:
+        options.append("swap")
+    if objs:
+        options += ["shape", "count"]
+    if any(r.size for r in objs):
+        options.append("size")
+    if prompt.relation is not None:
+        options.append("relation")
+    if prompt.background:
+        options.append("background")
+    if not options:
+        return None
+    kind = rng.choice(options)
+    if kind == "colour":
+        i = rng.choice(coloured)
+        objs[i] = replace(objs[i], colour=rng.choice([c for c in COLOUR_NAMES
+                                                      if c != objs[i].colour]))
+    elif kind == "swap":
+        i, j = rng.sample(coloured, 2)
+        objs[i], objs[j] = replace(objs[i], colour=objs[j].colour), replace(objs[j],
+                                                                              colour=objs[i].colour)
+    elif kind == "shape":
+        i = rng.randrange(len(objs))
+        taken = {r.shape for r in objs}
+        objs[i] = replace(objs[i], shape=rng.choice([s for s in SHAPES if s not in taken]))
+    elif kind == "count":
+        i = rng.randrange(len(objs))
+        objs[i] = replace(objs[i], count=rng.choice([c for c in (1, 2, 3) if c != objs[i].count]))
+        if prompt.relation is not None and objs[i].count > 1:
+            return Prompt(tuple(objs), None, prompt.background, prompt.background2)
+    elif kind == "size":
+        i = rng.choice([k for k, r in enumerate(objs) if r.size])
+        objs[i] = replace(objs[i], size="big" if objs[i].size == "small" else "small")
+    elif kind == "relation":
+        s, name, o = prompt.relation  # type: ignore[misc]
+        flip = {"left_of": "right_of", "right_of": "left_of", "above": "below", "below": "above"}
+        return replace(prompt, relation=(s, flip[name], o), unknown=(), ignored="")
+    elif kind == "background":
+        bg = rng.choice([c for c in COLOUR_NAMES if c != prompt.background])
+        return replace(prompt, background=bg, background2=None, unknown=(), ignored="")
+    return Prompt(tuple(objs), prompt.relation, prompt.background, prompt.background2)

@@ -363,3 +363,7 @@ def evaluate_upscale(path: Path, card: ModelCard, n: int, device: torch.device
             "bicubic_psnr": metrics.psnr(high, bicubic), "bicubic_ssim": metrics.ssim(high, bicubic),
             "ms_per_image": float(np.median(times)), "ms_threads": torch.get_num_threads(),
             "low_size": low_size, "high_size": high_size}
+
+
+# The scene families' evaluators register themselves on import (they build on the helpers above).
+from core.evaluation import scene as _scene  # noqa: F401

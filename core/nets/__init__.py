@@ -1,3 +1,3 @@
 """Plain nn.Modules, one family per file. Importing this package registers every architecture."""
 
-from core.nets import dcgan, judge, upscale, vae  # noqa: F401
+from core.nets import dcgan, judge, prior, reranker, upscale, vae, vqvae  # noqa: F401

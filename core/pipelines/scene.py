@@ -1,0 +1,531 @@
+"""Scene pipeline: a text prompt -> ranked candidate pictures (DALL-E v1 at laptop size).
+
+1. The prompt is read with the prior's own word list: unknown words are left out with a notice
+   (and close matches), a prompt with no known word is refused, words past the model's text
+   length are cut with a notice, and the scenes checker's reading of the prompt is reported,
+   so a contradictory prompt is generated anyway and the user sees what it was taken to mean.
+2. The transformer prior (core/nets/prior.py) samples ``n`` code grids one code at a time with
+   a key/value cache (temperature, top-k, top-p, optional classifier-free guidance), yielding
+   progress per code and honouring cancel between codes.
+3. The VQ-VAE decodes the grids; the contrastive reranker (core/nets/reranker.py) orders them
+   by their fit to the prompt; the scenes super-resolution model upscales them x4.
+
+Region editing (``scene_edit``): the codes of a picture (from its metadata, or by encoding it)
+are kept except those under a rectangle, which are resampled for a new prompt in raster order,
+conditioned on every kept code before them. Codes after the rectangle cannot be seen by a
+causal model while sampling, so each candidate is then scored by how likely the prior finds the
+kept codes that follow it (the fit to the rest of the picture), the better half is reranked by
+the prompt, and the new region is pasted into the untouched picture with a feathered seam.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+from collections.abc import Generator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from core.device import torch_threads
+from core.evaluation.judges import to_tensor
+from core.jobs import Context, ImageRef, JobError, JobSpec, Progress, Result, pipeline, yield_from
+from core.nets.prior import ScenePrior
+from core.nets.reranker import Reranker
+from core.nets.text import KVCache, Tokenizer, words
+from core.nets.vqvae import VQVAE
+from core.training.task import to_uint8
+
+DEFAULT_PRIOR = "prior_scenes"
+DEFAULT_RERANKER = "rerank_scenes"
+DEFAULT_UPSCALER = "upscale_scenes"
+MAX_CANDIDATES = 32
+MAX_PROMPT_CHARS = 2000
+FEATHER = 0.25  # seam of a region edit, as a share of one code cell
+
+
+# --------------------------------------------------------------------------- specs
+
+
+@dataclass(frozen=True)
+class SceneSpec(JobSpec):
+    """Text to scene: ``n`` candidates for ``prompt``, best first."""
+
+    kind = "scene"
+    panel = "scene"
+
+    prompt: str = ""
+    n: int = 8
+    model: str = DEFAULT_PRIOR  # a scene prior's name (shipped or user) or .safetensors path
+    temperature: float = 1.0
+    top_k: int = 0  # 0: no top-k cut
+    top_p: float = 1.0  # 1: no nucleus cut
+    guidance: float = 1.0  # classifier-free guidance scale; 1: plain conditional sampling
+    rerank: bool = True
+    upscale: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.prompt, str):
+            raise JobError("The prompt must be text.")
+        if not isinstance(self.n, int) or not 1 <= self.n <= MAX_CANDIDATES:
+            raise JobError(f"Ask for 1 to {MAX_CANDIDATES} candidates, not {self.n!r}.")
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise JobError("Choose a scene model.")
+        if not 0.05 <= float(self.temperature) <= 5:
+            raise JobError(f"The temperature must lie between 0.05 and 5, not "
+                           f"{self.temperature}.")
+        if not isinstance(self.top_k, int) or self.top_k < 0:
+            raise JobError(f"top-k must be 0 (off) or a positive whole number, not "
+                           f"{self.top_k!r}.")
+        if not 0 < float(self.top_p) <= 1:
+            raise JobError(f"top-p must lie in (0, 1], not {self.top_p}.")
+        if not 0 <= float(self.guidance) <= 20:
+            raise JobError(f"The guidance scale must lie between 0 and 20, not {self.guidance}.")
+
+
+@dataclass(frozen=True)
+class SceneEditSpec(SceneSpec):
+    """Region editing: resample the codes under ``box`` of ``image`` for ``prompt``."""
+
+    kind = "scene_edit"
+
+    image: ImageRef | None = None
+    box: tuple[float, ...] = ()  # (left, top, right, bottom) as fractions of the image
+    codes: tuple[int, ...] = ()  # the picture's codes when known (an Easel scene), else ()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "box", tuple(float(v) for v in self.box))
+        object.__setattr__(self, "codes", tuple(int(v) for v in self.codes))
+        if len(self.box) != 4:
+            raise JobError("Select a rectangle on the scene to edit.")
+        x0, y0, x1, y1 = self.box
+        if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
+            raise JobError(f"The rectangle {self.box} must lie inside the picture with "
+                           "positive width and height.")
+
+
+# --------------------------------------------------------------------------- models
+
+
+@dataclass
+class SceneModels:
+    prior: ScenePrior
+    vq: VQVAE
+    reranker: Reranker | None
+    upscaler: Any  # core.nets.upscale.Upscaler or None
+    hashes: dict[str, str]
+    notes: list[str]
+
+
+def _resolve(name: str, family: str, what: str) -> Path:
+    from core.weights import find_model, list_models
+
+    if name.endswith(".safetensors"):
+        p = Path(name).expanduser()
+        if not p.is_file():
+            raise JobError(f"No {what} file at {p}.")
+        return p
+    found = find_model(name, (family,))
+    if found is None:
+        known = ", ".join(sorted({m.name for m in list_models(family) if not m.error}))
+        raise JobError(f"No {what} called {name!r} is installed; installed: "
+                       f"{known or 'none'}.")
+    return found.path
+
+
+def _load(path: Path, ctx: Context, cls: type, what: str) -> tuple[Any, str]:
+    from core.weights import WeightsError, load_model, read_card
+
+    try:
+        card = read_card(path)
+        net = ctx.models.get(path, ctx.device) if ctx.models is not None else load_model(
+            path, ctx.device)
+    except WeightsError as exc:
+        raise JobError(str(exc)) from None
+    if not isinstance(net, cls):
+        raise JobError(f"{path.name} is a {card.architecture} model, not a {what}.")
+    return net.eval(), card.sha256
+
+
+def installed_priors() -> list[dict[str, Any]]:
+    """Every usable scene prior: name, source (shipped/user), path, and from its card the
+    words it knows (vocab) and how many it reads (text_len), so a prompt box can check words
+    without loading any weights."""
+    from core.weights import list_models
+
+    return [{"name": m.name, "source": m.source, "path": str(m.path),
+             "vocab": list(m.card.config.get("vocab", [])),
+             "text_len": int(m.card.config.get("text_len", 0))}
+            for m in list_models("prior") if m.card is not None]
+
+
+def load_models(spec: SceneSpec, ctx: Context) -> SceneModels:
+    """The spec's prior, the VQ-VAE it was trained on (hash-checked), the reranker and the
+    upscaler when they are installed (missing ones become notes)."""
+    prior_path = _resolve(spec.model, "prior", "scene model")
+    prior, prior_sha = _load(prior_path, ctx, ScenePrior, "scene prior")
+    cfg = prior.config
+    vq_path = _resolve(cfg.vqvae, "vqvae", "VQ-VAE")
+    vq, vq_sha = _load(vq_path, ctx, VQVAE, "VQ-VAE")
+    if cfg.vqvae_sha256 and vq_sha != cfg.vqvae_sha256:
+        raise JobError(f"The scene model {prior_path.stem} was trained on the codes of another "
+                       f"{cfg.vqvae} (sha256 {cfg.vqvae_sha256[:12]}); the installed one is "
+                       f"{vq_sha[:12]}. Retrain the prior or restore that VQ-VAE.")
+    hashes = {prior_path.stem: prior_sha, vq_path.stem: vq_sha}
+    notes: list[str] = []
+    reranker = upscaler = None
+    if spec.rerank:
+        try:
+            rr_path = _resolve(DEFAULT_RERANKER, "reranker", "reranker")
+            reranker, hashes[rr_path.stem] = _load(rr_path, ctx, Reranker, "reranker")
+        except JobError as exc:
+            notes.append(f"Not reranked: {exc}")
+    if spec.upscale:
+        from core.pipelines.upscale import load_upscaler, resolve_model
+
+        try:
+            upscaler = load_upscaler(DEFAULT_UPSCALER, ctx)
+            hashes[DEFAULT_UPSCALER] = _sha(resolve_model(DEFAULT_UPSCALER))
+        except JobError as exc:
+            notes.append(f"Not upscaled: {exc}")
+    return SceneModels(prior, vq, reranker, upscaler, hashes, notes)
+
+
+def _sha(path: Path) -> str:
+    from core.weights import read_card
+
+    return read_card(path).sha256
+
+
+# --------------------------------------------------------------------------- prompt
+
+
+@dataclass(frozen=True)
+class PromptReading:
+    text: str  # what the model reads: the known words, cut to its text length
+    unknown: tuple[str, ...]  # words left out
+    suggestions: dict[str, list[str]]  # unknown word -> close known words
+    dropped: tuple[str, ...]  # known words past the model's text length
+    reading: str  # the scenes checker's reading of the prompt
+    notices: tuple[str, ...]
+
+
+def read_prompt(prompt: str, tokenizer: Tokenizer, length: int) -> PromptReading:
+    """What the model will read from ``prompt`` (see the module docstring); JobError when
+    nothing usable is left."""
+    from core.data.captions import parse_prompt
+
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise JobError("Type a prompt, e.g. \"a red star to the left of a blue circle\".")
+    ws = words(prompt[:MAX_PROMPT_CHARS])
+    unknown = tuple(dict.fromkeys(w for w in ws if w not in tokenizer))
+    known = [w for w in ws if w in tokenizer]
+    if not known:
+        raise JobError(f"None of the words of the prompt are known to this model "
+                       f"({', '.join(unknown[:8])}). It knows words like: "
+                       f"{', '.join(tokenizer.vocab[:12])}.")
+    kept, dropped = known[:length], tuple(known[length:])
+    suggestions = {w: difflib.get_close_matches(w, tokenizer.vocab, n=3, cutoff=0.6)
+                   for w in unknown}
+    notices = []
+    if unknown:
+        hints = [f"{w} (did you mean {' or '.join(s)}?)" if s else w
+                 for w, s in suggestions.items()]
+        notices.append(f"Ignored words the model does not know: {', '.join(hints)}.")
+    if dropped or len(prompt) > MAX_PROMPT_CHARS:
+        notices.append(f"The prompt is longer than the model reads ({length} words); it "
+                       f"stops at \"{' '.join(kept[-3:])}\".")
+    text = " ".join(kept)
+    reading = parse_prompt(text).describe()
+    return PromptReading(text, unknown, suggestions, dropped, reading, tuple(notices))
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
+    """Keep the ``top_k`` largest logits and the smallest set whose probability reaches
+    ``top_p`` (nucleus sampling, Holtzman et al. 2020); the rest become -inf."""
+    if 0 < top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+        probs = sorted_logits.softmax(-1)
+        # Drop a token when the tokens before it already reach top_p (the first always stays).
+        drop = probs.cumsum(-1) - probs >= top_p
+        sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+    return logits
+
+
+def sample_steps(prior: ScenePrior, text: torch.Tensor, generator: torch.Generator,
+                 temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                 guidance: float = 1.0, known: torch.Tensor | None = None
+                 ) -> Generator[tuple[int, int], None, torch.Tensor]:
+    """Sample code grids for ``text`` (N, text_len), yielding (codes done, total) after each
+    code; returns (N, image_len) codes. ``known`` (N, image_len) holds codes to keep (>= 0) and
+    -1 where a code is to be sampled. Classifier-free guidance (guidance != 1) runs the
+    unconditional input alongside and mixes logits as u + g * (c - u) (Ho & Salimans 2022)."""
+    n, total = text.shape[0], prior.config.image_len
+    device = text.device
+    guided = guidance != 1.0
+    inputs = torch.cat([text, prior.null_text(n, device)]) if guided else text
+    caches = [KVCache() for _ in prior.blocks]
+    codes = torch.zeros(n, total, dtype=torch.long, device=device)
+    logits = prior.start(inputs, caches)
+    for i in range(total):
+        if guided:
+            cond, uncond = logits[:n].float(), logits[n:].float()
+            mixed = uncond + guidance * (cond - uncond)
+        else:
+            mixed = logits.float()
+        mixed = filter_logits(mixed / temperature, top_k, top_p)
+        # Drawn on the CPU with the job's generator: same seed, same pictures on any device.
+        pick = torch.multinomial(mixed.softmax(-1).cpu(), 1, generator=generator).squeeze(1)
+        pick = pick.to(device)
+        if known is not None:
+            keep = known[:, i] >= 0
+            pick = torch.where(keep, known[:, i], pick)
+        codes[:, i] = pick
+        yield i + 1, total
+        if i + 1 < total:
+            step_in = pick[:, None]
+            logits = prior.step(torch.cat([step_in, step_in]) if guided else step_in, caches)
+    return codes
+
+
+def sample_codes(prior: ScenePrior, text: torch.Tensor, generator: torch.Generator,
+                 **options: Any) -> torch.Tensor:
+    """:func:`sample_steps` run to the end (training grids, benchmarks)."""
+    with torch.no_grad():
+        return yield_from(sample_steps(prior, text, generator, **options), None)
+
+
+@torch.no_grad()
+def code_logprobs(prior: ScenePrior, text: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    """log p(code_i | text, codes before i) for every code: (N, image_len)."""
+    logits = prior(text, codes).float().log_softmax(-1)
+    return logits.gather(-1, codes.long()[..., None]).squeeze(-1)
+
+
+def _threads(device: torch.device) -> contextlib.AbstractContextManager:
+    # One CPU thread: these nets are small and a second thread mostly fights other work (see
+    # core.device.torch_threads).
+    return torch_threads(1) if device.type == "cpu" else contextlib.nullcontext()
+
+
+def _decode(models: SceneModels, codes: torch.Tensor) -> torch.Tensor:
+    g = models.prior.config.grid
+    return models.vq.decode(codes.view(-1, g, g)).float().clamp(-1, 1)
+
+
+def _finish(models: SceneModels, images: torch.Tensor, prompt: str, reading: PromptReading,
+            info: dict[str, Any], rank: bool) -> tuple[list[int], list[float | None]]:
+    """Rerank (when asked and possible) and judge the candidates; returns (order, scores)."""
+    scores: list[float | None] = [None] * len(images)
+    order = list(range(len(images)))
+    if models.reranker is not None:
+        s = models.reranker.score(images, reading.text).cpu()
+        scores = [round(float(v), 4) for v in s]
+        if rank:
+            order = sorted(order, key=lambda i: -s[i].item())
+    info["checks"] = _checks(images[order], reading.text)
+    return order, scores
+
+
+def _checks(images: torch.Tensor, prompt: str) -> list[str] | None:
+    """The scenes checker's verdict on each picture (the judge's reading against the prompt),
+    or None when no scenes judge is installed."""
+    from core.data.captions import explain, parse_prompt
+    from core.evaluation.judges import JudgeError, load_judge, read_scenes
+
+    try:
+        judge = load_judge("scenes", images.device)
+    except (JudgeError, Exception):  # noqa: BLE001  (a missing judge only loses the verdicts)
+        return None
+    parsed = parse_prompt(prompt)
+    readings = read_scenes(judge, to_uint8(images))
+    return [explain(parsed, objs, bg) for objs, bg in readings]
+
+
+# --------------------------------------------------------------------------- pipelines
+
+
+def _sample(spec: SceneSpec, prior: ScenePrior, text: torch.Tensor, ctx: Context,
+            known: torch.Tensor | None, verb: str) -> Generator[Progress, None, torch.Tensor]:
+    """:func:`sample_steps` with the spec's options, one Progress per code (two more steps
+    follow: decoding and ranking), cancellable between codes."""
+    total = prior.config.image_len
+    gen = sample_steps(prior, text, ctx.generator, temperature=spec.temperature,
+                       top_k=spec.top_k, top_p=spec.top_p, guidance=spec.guidance, known=known)
+    while True:
+        ctx.check()
+        try:
+            done, _ = next(gen)
+        except StopIteration as stop:
+            ctx.check()
+            return stop.value
+        yield Progress(done, total + 2, f"{verb} code {done} of {total}")
+
+
+@pipeline("scene")
+def run_scene(spec: SceneSpec, ctx: Context) -> Generator[Progress, None, Result]:
+    yield Progress(0, 1, "Loading the scene models")
+    models = load_models(spec, ctx)
+    prior = models.prior
+    reading = read_prompt(spec.prompt, prior.tokenizer, prior.config.text_len)
+    total = prior.config.image_len
+    info: dict[str, Any] = {"reading": reading.reading, "read_as": reading.text,
+                            "unknown": list(reading.unknown),
+                            "suggestions": reading.suggestions,
+                            "notices": list(reading.notices) + models.notes,
+                            "models": models.hashes}
+    with _threads(ctx.device), torch.no_grad():
+        text = prior.tokenizer.batch([reading.text] * spec.n, prior.config.text_len).to(
+            ctx.device)
+        codes = yield from _sample(spec, prior, text, ctx, None, "Drawing")
+        images = _decode(models, codes)
+        yield Progress(total + 1, total + 2, "Ranking the candidates")
+        order, scores = _finish(models, images, reading.text, reading, info, spec.rerank)
+        ctx.check()
+        out = images[order]
+        if models.upscaler is not None:
+            from core.pipelines.upscale import upscale_tensor
+
+            out = upscale_tensor(models.upscaler, out)
+    info.update(scores=[scores[i] for i in order], order=order,
+                codes=[codes[i].tolist() for i in order], grid=prior.config.grid,
+                upscaled=models.upscaler is not None)
+    return Result(images=list(to_uint8(out)), spec=spec, info=info)
+
+
+def region_cells(box: tuple[float, ...], grid: int) -> np.ndarray:
+    """(grid, grid) bool: the code cells a rectangle (fractions of the picture) covers by at
+    least a quarter of the cell in each direction; at least the cell of its centre."""
+    x0, y0, x1, y1 = box
+    edges = np.arange(grid + 1) / grid
+
+    def span(a: float, b: float) -> np.ndarray:
+        overlap = np.clip(np.minimum(edges[1:], b) - np.maximum(edges[:-1], a), 0, None)
+        return overlap * grid >= 0.25
+
+    cells = span(y0, y1)[:, None] & span(x0, x1)[None, :]
+    if not cells.any():
+        cells[min(grid - 1, int((y0 + y1) / 2 * grid)), min(grid - 1, int((x0 + x1) / 2 * grid))] \
+            = True
+    return cells
+
+
+def _feathered(cells: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The cells as a (height, width) float mask with a soft edge of FEATHER of a cell."""
+    mask = Image.fromarray((cells * 255).astype(np.uint8), "L").resize((width, height),
+                                                                         Image.Resampling.NEAREST)
+    radius = max(1.0, FEATHER * height / cells.shape[0])
+    from PIL import ImageFilter
+
+    return np.asarray(mask.filter(ImageFilter.GaussianBlur(radius)), np.float32) / 255.0
+
+
+@pipeline("scene_edit")
+def run_edit(spec: SceneEditSpec, ctx: Context) -> Generator[Progress, None, Result]:
+    if spec.image is None:
+        raise JobError("No scene to edit: open or generate a scene first.")
+    original = np.asarray(spec.image.array())[..., :3]
+    yield Progress(0, 1, "Loading the scene models")
+    models = load_models(spec, ctx)
+    prior = models.prior
+    g, size = prior.config.grid, models.vq.config.image_size
+    reading = read_prompt(spec.prompt, prior.tokenizer, prior.config.text_len)
+    total = prior.config.image_len
+    info: dict[str, Any] = {"reading": reading.reading, "read_as": reading.text,
+                            "unknown": list(reading.unknown), "suggestions": reading.suggestions,
+                            "notices": list(reading.notices) + models.notes,
+                            "models": models.hashes}
+    cells = region_cells(spec.box, g)
+    with _threads(ctx.device), torch.no_grad():
+        if spec.codes:
+            if len(spec.codes) != total or max(spec.codes) >= prior.config.codebook_size \
+                    or min(spec.codes) < 0:
+                raise JobError(f"The scene's codes do not fit this model ({len(spec.codes)} "
+                               f"codes for a {g}x{g} grid).")
+            base = torch.tensor(spec.codes, dtype=torch.long, device=ctx.device)
+        else:
+            small = np.asarray(Image.fromarray(original).resize((size, size),
+                                                                 Image.Resampling.LANCZOS))
+            base = models.vq.encode(to_tensor(small).to(ctx.device)).flatten()
+        flat_cells = torch.from_numpy(cells.flatten()).to(ctx.device)
+        known = torch.where(flat_cells, torch.full_like(base, -1), base)[None].repeat(spec.n, 1)
+        text = prior.tokenizer.batch([reading.text] * spec.n, prior.config.text_len).to(
+            ctx.device)
+        codes = yield from _sample(spec, prior, text, ctx, known, "Redrawing")
+        yield Progress(total + 1, total + 2, "Fitting the new region to the rest")
+        # How well the kept codes after the region follow from each candidate.
+        last = int(np.flatnonzero(cells.flatten()).max())
+        after = ~flat_cells.clone()
+        after[: last + 1] = False
+        logp = code_logprobs(prior, text, codes)
+        fit = (logp * after).sum(1) / after.sum().clamp(min=1)
+        images = _decode(models, codes)
+        keep = sorted(range(spec.n), key=lambda i: -fit[i].item())[: max(1, (spec.n + 1) // 2)]
+        order_kept, scores = _finish(models, images[keep], reading.text, reading, info,
+                                     spec.rerank)
+        order = [keep[i] for i in order_kept]
+        out = images[order]
+        if models.upscaler is not None:
+            from core.pipelines.upscale import upscale_tensor
+
+            out = upscale_tensor(models.upscaler, out)
+    h, w = original.shape[:2]
+    mask = _feathered(cells, h, w)[..., None]
+    results = []
+    for img in to_uint8(out):
+        fitted = np.asarray(Image.fromarray(img).resize((w, h), Image.Resampling.LANCZOS))
+        blend = original * (1 - mask) + fitted * mask
+        results.append(np.where(mask > 0, np.clip(blend + 0.5, 0, 255), original).astype(
+            np.uint8))
+    info.update(scores=[scores[i] for i in order_kept], fit=[round(float(fit[i]), 4) for i in order], order=order,
+                codes=[codes[i].tolist() for i in order], grid=g, cells=cells.tolist(),
+                upscaled=models.upscaler is not None)
+    return Result(images=results, spec=spec, info=info)
+
+
+# --------------------------------------------------------------------------- batches
+
+
+@torch.no_grad()
+def draw_batch(models: SceneModels, prompts: list[str], n: int, generator: torch.Generator,
+               batch: int = 256, **options: Any) -> dict[str, Any]:
+    """Draw ``n`` candidates for each prompt, many prompts per forward pass (evaluation and
+    benchmarks; the GUI and CLI go through the jobs above). Returns ``first`` (the first
+    candidate of each prompt, i.e. best of 1), ``best`` (the reranker's pick of the n, or the
+    first without a reranker), both (P, S, S, 3) uint8 at the VQ-VAE's size, and ``scores``
+    (P, n) reranker similarities (None without a reranker)."""
+    prior, length = models.prior, models.prior.config.text_len
+    device = next(prior.parameters()).device
+    texts = [read_prompt(p, prior.tokenizer, length).text for p in prompts]
+    rows = [t for t in texts for _ in range(n)]
+    images, scores = [], []
+    for i in range(0, len(rows), batch):
+        chunk = rows[i:i + batch]
+        text = prior.tokenizer.batch(chunk, length).to(device)
+        codes = sample_codes(prior, text, generator, **options)
+        x = _decode(models, codes)
+        if models.reranker is not None:
+            emb = models.reranker.encode_image(x)
+            t = models.reranker.encode_text(models.reranker.texts(chunk, device))
+            scores.append((emb * t).sum(1).cpu())
+        images.append(to_uint8(x))
+    all_images = np.concatenate(images).reshape(len(prompts), n, *images[0].shape[1:])
+    first = all_images[:, 0]
+    if not scores:
+        return {"first": first, "best": first, "scores": None}
+    s = torch.cat(scores).view(len(prompts), n)
+    best = all_images[np.arange(len(prompts)), s.argmax(1).numpy()]
+    return {"first": first, "best": best, "scores": s.numpy()}

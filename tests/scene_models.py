@@ -1,0 +1,55 @@
+"""Tiny random-weight scene models installed as user models, for pipeline and panel tests.
+
+``install(home)`` saves a 16 px VQ-VAE (4x4 codes), a one-layer prior over its codes with the
+words of 300 scene captions, and a 16 px reranker, under the default names the scene pipeline
+looks for, so the pipelines treat them exactly like the shipped ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+
+from core.data.captions import sample_scene
+from core.nets.prior import PriorConfig, ScenePrior
+from core.nets.reranker import Reranker, RerankerConfig
+from core.nets.text import build_vocab
+from core.nets.vqvae import VQVAE, VQVAEConfig
+from core.pipelines.scene import DEFAULT_PRIOR, DEFAULT_RERANKER
+from core.weights import ModelCard, save_model
+
+VQ_NAME = "tiny_vqvae_scenes"
+
+
+def install(home: Path) -> dict[str, Path]:
+    """Save the three models under ``home`` (the EASEL_HOME of the test); name -> path."""
+    torch.manual_seed(0)
+    vocab = build_vocab(sample_scene(s).caption for s in range(300))
+    vq_cfg = VQVAEConfig(image_size=16, base=8, downsample=4, res_blocks=1, codebook_size=16,
+                         code_dim=8)
+    vq = VQVAE(vq_cfg)
+    vq.quantizer.codebook.normal_()
+    models = home / "models"
+    out = {VQ_NAME: save_model(models / "vqvae", VQ_NAME, vq.eval(), _card(VQ_NAME, "vqvae",
+                                                                            vq_cfg))}
+    from core.weights import read_card
+
+    prior_cfg = PriorConfig(vocab=vocab, text_len=12, grid=4, codebook_size=16, width=16,
+                            layers=1, heads=2, vqvae=VQ_NAME,
+                            vqvae_sha256=read_card(out[VQ_NAME]).sha256)
+    out[DEFAULT_PRIOR] = save_model(models / "prior", DEFAULT_PRIOR, ScenePrior(prior_cfg).eval(),
+                                    _card(DEFAULT_PRIOR, "prior", prior_cfg))
+    rr_cfg = RerankerConfig(vocab=vocab, text_len=12, image_size=16, base=8, width=16, layers=1,
+                            heads=2, embed_dim=8)
+    out[DEFAULT_RERANKER] = save_model(models / "reranker", DEFAULT_RERANKER,
+                                       Reranker(rr_cfg).eval(),
+                                       _card(DEFAULT_RERANKER, "reranker", rr_cfg))
+    return out
+
+
+def _card(name: str, family: str, cfg: object) -> ModelCard:
+    return ModelCard(name=name, family=family, architecture=family,
+                     config=dataclasses.asdict(cfg), data="scenes",
+                     extra={"recipe_resolved": {"data": {"source": "scenes"}}})
