@@ -55,6 +55,7 @@ from desktop.inference import InferenceService
 from desktop.panels.base import ComingPanel, Panel
 from desktop.panels.inpaint import InpaintPanel
 from desktop.panels.latent import LatentPanel
+from desktop.panels.scene import ScenePanel
 from desktop.widgets.progress import JobProgress
 from desktop.widgets.result_strip import ResultStrip
 
@@ -81,8 +82,7 @@ def make_panels() -> list[Panel]:
     return [
         InpaintPanel(),
         LatentPanel(),
-        ComingPanel("scene", "Scene", "Text-prompt scenes: type a caption, get ranked "
-                    "candidates from a token transformer."),
+        ScenePanel(),
         ComingPanel("style", "Style", "Style transfer from any painting onto any photo, "
                     "with region masks and fast per-style models."),
         ComingPanel("train", "Train", "Drag a folder in and train a model on your own "
@@ -123,6 +123,7 @@ class MainWindow(QMainWindow):
             panel.jobRequested.connect(lambda spec, p=panel: self.submit_panel_job(p, spec))
             panel.cancelRequested.connect(lambda spec, p=panel: self.cancel_panel_jobs(p, spec))
             panel.resultToCanvas.connect(self.send_to_canvas)
+            panel.pictureEdited.connect(self.replace_picture)
         self.panels_dock = self._add_dock("Panels", self.panel_tabs,
                                           Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("Tools", self._build_tools(), Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -498,7 +499,7 @@ class MainWindow(QMainWindow):
     def run_current_panel(self) -> int | None:
         """Build the current panel's spec and submit it; returns the job id (None if refused)."""
         panel = self.current_panel()
-        if isinstance(panel, ComingPanel):
+        if isinstance(panel, ComingPanel) or panel.run_in_panel():
             return None
         if self._job_id is not None:
             self.statusBar().showMessage("A job is running: wait for it or cancel it (Esc).",
@@ -716,6 +717,15 @@ class MainWindow(QMainWindow):
                               text=f"Send {label} to canvas", spec=spec)
         self.scene.set_compare_image(None)
         self.statusBar().showMessage(f"Put {label} on the canvas (Ctrl+Z undoes it).", 5000)
+
+    def replace_picture(self, rgb: np.ndarray, spec: dict[str, Any], label: str) -> None:
+        """A panel's edit of the whole picture into the strip and onto the canvas, as one
+        undoable edit (the selection stays, for another edit of the same region)."""
+        self.doc.add_result(rgb, spec, label)
+        self.results.select_last()
+        self.doc.apply_result(rgb, clear_mask=False, text=f"Apply {label}", spec=spec)
+        self.scene.set_compare_image(None)
+        self.statusBar().showMessage(f"Applied {label} (Ctrl+Z undoes it).", 5000)
 
     def keyPressEvent(self, event) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.results.currentRow() >= 0:

@@ -54,6 +54,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -230,6 +231,21 @@ class Task:
             kwargs["foreach"] = True
         cls = torch.optim.AdamW if train.optimizer == "adamw" else torch.optim.Adam
         return cls(params, **kwargs)
+
+    def schedule_lr(self, name: str, step: int, warmup_steps: int, final_lr: float) -> float:
+        """Set optimizer ``name``'s learning rate for ``step``: a linear warm-up over
+        ``warmup_steps``, then cosine decay to ``final_lr`` x train.lr at the last step
+        (Loshchilov & Hutter 2017, without restarts). A function of the step alone, so a
+        resumed run follows the same schedule. Returns the rate set."""
+        base, total = self.recipe.train.lr, self.recipe.train.steps
+        if step < warmup_steps:
+            lr = base * (step + 1) / warmup_steps
+        else:
+            t = min(1.0, (step - warmup_steps) / max(1, total - warmup_steps))
+            lr = base * (final_lr + (1 - final_lr) * 0.5 * (1 + math.cos(math.pi * t)))
+        for group in self.get_optimizer(name).param_groups:
+            group["lr"] = lr
+        return lr
 
     def randn(self, step: int, stream: str, *shape: int, local: int | None = None
               ) -> torch.Tensor:

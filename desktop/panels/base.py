@@ -16,8 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QSettings, Signal
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
 from core.jobs import JobSpec, Result
 from desktop.canvas import Document
@@ -30,6 +30,8 @@ class Panel(QWidget):
     jobRequested = Signal(object)  # a JobSpec the panel wants run for itself
     cancelRequested = Signal(object)  # a JobSpec it asked for, or None: all of its jobs
     resultToCanvas = Signal(object, object, str)  # HxWx3 uint8, spec dict, label
+    # A new version of the whole picture (an edit of it, its size): HxWx3 uint8, spec, label.
+    pictureEdited = Signal(object, object, str)
 
     doc: Document | None = None  # the window's document (set_document keeps it current)
 
@@ -40,6 +42,12 @@ class Panel(QWidget):
     def build_spec(self, doc: Document) -> JobSpec:
         """The job for the current settings; raises core.jobs.JobError with a readable text."""
         raise NotImplementedError
+
+    def run_in_panel(self) -> bool:
+        """Run the panel's main action (Ctrl+Return) as jobs of its own, whose results the
+        panel shows itself; False (the default): the window submits ``build_spec`` instead
+        and puts the results in the strip."""
+        return False
 
     def restore(self, spec: dict[str, Any]) -> list[str]:
         """Set the panel's controls from a spec dict (e.g. read from a PNG); returns what
@@ -80,3 +88,21 @@ class ComingPanel(Panel):
         lay = QVBoxLayout(self)
         lay.addWidget(label)
         lay.addStretch(1)
+
+
+def refresh_button(refresh: Any) -> QPushButton:
+    """The small button beside a model picker that lists the installed models again."""
+    button = QPushButton("↻")
+    button.setFixedWidth(28)
+    button.setToolTip("List the installed models again (e.g. after training one)")
+    button.clicked.connect(refresh)
+    return button
+
+
+def message_label() -> QLabel:
+    """A panel's message line: wrapped, selectable (to copy an error), hidden until used."""
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setVisible(False)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label

@@ -53,7 +53,7 @@ from core.pipelines.latent import (
     installed_models,
 )
 from desktop.canvas import Document
-from desktop.panels.base import Panel
+from desktop.panels.base import Panel, message_label, refresh_button
 from desktop.widgets.direction_sets import DirectionSets
 from desktop.widgets.direction_sliders import LIMIT, DirectionSliders
 from desktop.widgets.latent_slot import LatentSlot, Pick
@@ -112,15 +112,9 @@ class LatentPanel(Panel):
         self.model.setToolTip("The VAE or GAN whose latent space you explore: shipped models "
                               "and the ones you trained")
         self.model.activated.connect(lambda _: self._model_chosen())
-        refresh = QPushButton("↻")
-        refresh.setFixedWidth(28)
-        refresh.setToolTip("List the installed models again (e.g. after training one)")
-        refresh.clicked.connect(self.refresh_models)
+        refresh = refresh_button(self.refresh_models)
         self.model_info = QLabel()
-        self.message = QLabel()
-        self.message.setWordWrap(True)
-        self.message.setVisible(False)
-        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message = message_label()
 
         # ---- samples
         self.seed = QSpinBox()

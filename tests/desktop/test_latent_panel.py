@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from window_helpers import open_window
+from window_helpers import count_submits, open_window
 
 from core import imageio
 from core.algorithms.directions import MIN_SET
@@ -57,18 +57,6 @@ def drop(widget, mime: QMimeData) -> None:
     widget.dropEvent(QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime,
                                 Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
 
-
-def count_submits(win: MainWindow, monkeypatch) -> list:
-    """Every spec submitted to the service from now on."""
-    specs = []
-    submit = win.service.submit
-
-    def spy(spec):
-        specs.append(spec)
-        return submit(spec)
-
-    monkeypatch.setattr(win.service, "submit", spy)
-    return specs
 
 
 def wait_result(qtbot, panel: LatentPanel) -> None:

@@ -1,4 +1,4 @@
-"""Building a main window for tests (imported by the window, upscale and latent tests)."""
+"""Building a main window for tests (imported by the window and panel tests)."""
 
 from __future__ import annotations
 
@@ -25,3 +25,16 @@ def open_window(qtbot, tmp_path, settings_values: dict | None = None, autosave_d
     qtbot.addWidget(win)
     win.show()
     return win
+
+
+def count_submits(win, monkeypatch) -> list:
+    """Every spec submitted to the window's service from now on."""
+    specs = []
+    submit = win.service.submit
+
+    def spy(spec):
+        specs.append(spec)
+        return submit(spec)
+
+    monkeypatch.setattr(win.service, "submit", spy)
+    return specs

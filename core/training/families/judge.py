@@ -12,7 +12,6 @@ that holds an object's centre learns its presence, labels and box; every other c
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,18 +151,8 @@ class JudgeTask(Task):
     def modules(self) -> dict[str, nn.Module]:
         return {"judge": self.judge}
 
-    def lr_at(self, step: int) -> float:
-        base, total = self.recipe.train.lr, self.recipe.train.steps
-        warm = self.options.warmup_steps
-        if step < warm:
-            return base * (step + 1) / warm
-        t = min(1.0, (step - warm) / max(1, total - warm))
-        final = self.options.final_lr
-        return base * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * t)))
-
     def training_step(self, batch: Batch, step: int) -> dict[str, float | torch.Tensor]:
-        for group in self.get_optimizer("main").param_groups:
-            group["lr"] = self.lr_at(step)
+        self.schedule_lr("main", step, self.options.warmup_steps, self.options.final_lr)
         target = {k: v.to(self.device, non_blocking=True)
                   for k, v in targets(self.config, batch.labels).items()}
         with self.autocast():

@@ -37,8 +37,14 @@ class PriorOptions:
     p_uncond: float = 0.1  # share of captions dropped for classifier-free guidance
     vocab_captions: int = 20000  # training captions the word list is built from
     hold_out: list[str] = field(default_factory=list)  # "colour shape" pairs never trained on
+    # Learning rate: linear warm-up, then cosine decay to final_lr x train.lr (Task.schedule_lr).
+    warmup_steps: int = 200
+    final_lr: float = 0.05
 
     def __post_init__(self) -> None:
+        if self.warmup_steps < 0 or not 0 <= self.final_lr <= 1:
+            raise ValueError("task.warmup_steps must not be negative and task.final_lr must "
+                             "lie in [0, 1]")
         if not 0 <= self.p_uncond < 1:
             raise ValueError(f"task.p_uncond must lie in [0, 1), not {self.p_uncond}")
         if self.vocab_captions < 1:
@@ -138,6 +144,7 @@ class PriorTask(Task):
                 if not pairs_in(c, lab) & self.held_out]
 
     def training_step(self, batch: Batch, step: int) -> dict[str, float | torch.Tensor]:
+        lr = self.schedule_lr("prior", step, self.options.warmup_steps, self.options.final_lr)
         rows = self.keep(batch)
         images = batch.images[rows]
         codes = self.vq.encode(images).flatten(1)
@@ -154,7 +161,7 @@ class PriorTask(Task):
         self.optimizer_step("prior", loss)
         # Bits per code: how well the prior predicts the VQ-VAE's codes (log2 K at chance).
         return {"loss": loss.detach(), "bits": loss.detach() / np.log(2),
-                "kept": float(len(rows))}
+                "kept": float(len(rows)), "lr": lr}
 
     @torch.no_grad()
     def sample_grid(self, n: int) -> np.ndarray | None:

@@ -1,0 +1,157 @@
+"""Scene benchmark: prompt faithfulness, compositional generalisation, quality and speed.
+
+- Prompt faithfulness: the GenEval-style checker (core/evaluation/geneval.py) on 100 held-out
+  prompts per category, best-of-N with N = 1 (the first sample) and N = 8 (the reranker's
+  pick). Ceiling: the checker on true renders of the same prompts' layouts. Floor: the same
+  prior sampling without the text (guidance 0, the unconditional model).
+- Compositional generalisation: prompts that ask for the colour/shape pairs held out of
+  training (green triangle, purple star), against the same templates with pairs it saw.
+- Quality: FJD of samples for held-out captions against held-out renders (real vs real as the
+  floor, the VQ-VAE's own reconstructions as the best any prior over its codes can reach);
+  VQ reconstruction PSNR and codebook perplexity.
+- Speed on this machine, through the real job (core.jobs.run_job, warm model cache): one 64 px
+  candidate; eight candidates reranked and upscaled to 256 px; and, as the peer of the
+  key/value cache, one candidate sampled by re-running the whole sequence for every code.
+
+Run: python bench/scene.py [--quick] [--out FILE.md] [--model NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+import torch
+from report import emit
+
+from core.data.captions import GENEVAL_CATEGORIES
+from core.evaluation import scene as ev
+from core.evaluation.evaluate import FJD_REAL_OFFSET, _render, evaluate
+from core.evaluation.geneval import checked_judge, checker_accuracy, prompts, score_readings
+from core.evaluation.judges import features, read_scenes
+from core.evaluation.metrics import fjd_from_features
+from core.jobs import Context, run_job
+from core.pipelines.scene import (
+    DEFAULT_PRIOR,
+    SceneModels,
+    SceneSpec,
+    _resolve,
+    draw_batch,
+    filter_logits,
+)
+from core.weights import ModelCache
+
+
+def job_seconds(spec: SceneSpec, repeats: int, cache: ModelCache) -> float:
+    def once(seed: int) -> float:
+        s = spec.replace(seed=seed)
+        t0 = time.perf_counter()
+        run_job(s, Context.for_spec(s, device="cpu", models=cache))
+        return time.perf_counter() - t0
+
+    once(0)  # warm: model loading, kernel choice
+    return statistics.median(once(i + 1) for i in range(repeats))
+
+
+@torch.no_grad()
+def no_cache_seconds(models: SceneModels, repeats: int) -> float:
+    """One candidate drawn by running the whole sequence again for every code."""
+    prior = models.prior
+    text = prior.tokenizer.batch(["a red star"], prior.config.text_len)
+    times = []
+    for r in range(repeats + 1):
+        g = torch.Generator().manual_seed(r)
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            codes = torch.zeros(1, prior.config.image_len, dtype=torch.long)
+            for i in range(prior.config.image_len):
+                logits = prior(text, codes)[:, i]
+                probs = filter_logits(logits).softmax(-1)
+                codes[0, i] = torch.multinomial(probs, 1, generator=g)[0, 0]
+        if r:
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def pct(v: float) -> str:
+    return f"{100 * v:.1f}%"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
+    ap.add_argument("--out", default=None, help="also write the table as markdown here")
+    ap.add_argument("--model", default=DEFAULT_PRIOR)
+    args = ap.parse_args()
+    per_cat, fjd_n, repeats = (10, 200, 3) if args.quick else (100, 2000, 10)
+    torch.set_num_threads(1)  # as the app runs these jobs (core.pipelines.scene._threads)
+
+    ev.GENEVAL_PER_CATEGORY = per_cat
+    ev.COMPOSITIONAL_PROMPTS = per_cat
+    path = _resolve(args.model, "prior", "scene model")
+    report = evaluate(path, n=fjd_n)["metrics"]
+    models = ev.scene_models(path, torch.device("cpu"))
+    vq = evaluate(_resolve(models.prior.config.vqvae, "vqvae", "VQ-VAE"), n=fjd_n)["metrics"]
+    judge = checked_judge("scenes")
+    ceiling = checker_accuracy(judge, per_cat)
+    cases = prompts(per_cat)
+    uncond = draw_batch(models, [c.caption for c in cases], 1, torch.Generator().manual_seed(0),
+                        guidance=0.0)["first"]
+    floor = score_readings(cases, read_scenes(judge, uncond))
+
+    rows = []
+    n8 = f"geneval_n{ev.BEST_OF}"
+    for cat in [*GENEVAL_CATEGORIES, "overall"]:
+        target = " (target >= 0.90 at N = 8)" if cat != "overall" else ""
+        rows.append([f"GenEval {cat}{target}", f"{report['geneval_n1'][cat]:.3f}",
+                     f"{report[n8][cat]:.3f}",
+                     f"true renders {ceiling[cat]:.3f}; no text {floor[cat]:.3f}"])
+    held, seen = report.get("compositional_held_out"), report.get("compositional_control")
+    if held and seen:
+        rows.append([f"held-out pairs ({', '.join(held['pairs'])})", pct(held["n1"]),
+                     pct(held[f"n{ev.BEST_OF}"]),
+                     (f"seen pairs ({', '.join(seen['pairs'])}): {pct(seen['n1'])} / "
+                     f"{pct(seen[f'n{ev.BEST_OF}'])}")])
+    real = features(judge, np.stack([s.image for s in _render("scenes", fjd_n, 64,
+                                                                 FJD_REAL_OFFSET)]))
+    real_floor = fjd_from_features(
+        features(judge, np.stack([s.image for s in _render("scenes", fjd_n, 64)])), real)
+    rows.append([f"FJD, {fjd_n} samples for held-out captions (lower is better)",
+                 f"{report['fjd']:.2f}", "",
+                 f"real vs real {real_floor:.2f}; VQ reconstructions {vq['recon_fjd']:.2f}"])
+    rows.append(["VQ-VAE reconstruction PSNR / SSIM", f"{vq['recon_psnr']:.2f} dB",
+                 f"{vq['recon_ssim']:.3f}", ""])
+    rows.append(["VQ codebook perplexity / share used",
+                 f"{vq['codebook_perplexity']:.1f}", pct(vq["codebook_used"]),
+                 f"of {models.vq.config.codebook_size} codes"])
+    rows.append(["prior bits per code, held-out scenes", f"{report['bits_per_code']:.3f}", "",
+                 f"uniform {np.log2(models.vq.config.codebook_size):.1f}"])
+
+    cache = ModelCache()
+    one = job_seconds(SceneSpec(prompt="a red star", n=1, rerank=False, upscale=False,
+                                model=args.model), repeats, cache)
+    eight = job_seconds(SceneSpec(prompt="a red star to the left of a blue circle", n=8,
+                                  model=args.model), repeats, cache)
+    rows.append(["one 64 px candidate, median s (target < 0.5)", f"{one:.3f}", "",
+                 f"without the KV cache {no_cache_seconds(models, repeats):.3f}"])
+    rows.append(["8 candidates reranked + x4 to 256 px, median s (target < 3)", f"{eight:.3f}",
+                 "", ""])
+
+    head = (f"Scene benchmark{' (quick)' if args.quick else ''}: {platform.machine()}, "
+            f"{os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} "
+            f"thread, load average {os.getloadavg()[0]:.2f}; model {args.model}, "
+            f"{per_cat} prompts per category")
+    lines = [head, "", f"| figure | N = 1 | N = {ev.BEST_OF} | peers / bounds |",
+             "|---|---|---|---|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    lines += ["", ("Published GenEval for context (other domain, same categories): SDXL position "
+              "0.15, colour attribution 0.23; DALL-E 3 0.43 and 0.45.")]
+    emit("\n".join(lines), args.out)
+
+
+if __name__ == "__main__":
+    main()

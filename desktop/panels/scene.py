@@ -1,0 +1,491 @@
+"""The Scene panel: type a prompt, get ranked candidate pictures, redraw a region of one.
+
+Generating and region editing are jobs of the panel (core/pipelines/scene.py) that the window
+runs for it (``jobRequested``), one at a time; their candidates come back best first and fill
+the panel's grid. Each candidate keeps the VQ codes it was drawn from: a region edit of a
+candidate the canvas still shows unchanged resamples exactly those codes, where any other
+picture has to be encoded first (and loses a little on the way).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.jobs import MAX_SEED, ImageRef, JobError, JobSpec, Result
+from core.pipelines.scene import (
+    DEFAULT_PRIOR,
+    MAX_CANDIDATES,
+    SceneEditSpec,
+    SceneSpec,
+    installed_priors,
+)
+from desktop.canvas import Document
+from desktop.panels.base import Panel, message_label, refresh_button
+from desktop.widgets.prompt_box import PromptBox
+from desktop.widgets.thumbnail_list import ThumbnailList
+
+THUMB = 96  # px of a candidate in the grid
+MAX_TOP_K = 99_999  # beyond any codebook: the same as off
+
+
+@dataclass
+class Candidate:
+    """One picture of a run, as the grid shows it."""
+
+    image: np.ndarray
+    spec: SceneSpec  # the job that drew it (a SceneEditSpec for a region edit)
+    rank: int  # 1: the best of its run
+    score: float | None  # the reranker's fit to the prompt (None: not reranked)
+    check: str | None  # the scenes checker's verdict (None: no checker installed)
+    codes: tuple[int, ...]  # the code grid it was decoded from
+
+    def caption(self) -> str:
+        score = "not reranked" if self.score is None else f"score {self.score:.3f}"
+        return f"#{self.rank} · {score}" + (f"\n{self.check}" if self.check else "")
+
+
+class ScenePanel(Panel):
+    name = "scene"
+    title = "Scene"
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._job: SceneSpec | None = None  # the run in flight
+        self._priors: dict[str, dict[str, Any]] = {}  # name -> installed_priors() entry
+        self.candidates: list[Candidate] = []
+        self.on_canvas: Candidate | None = None  # the candidate last sent to the canvas
+        self._build()
+        self.refresh_models()
+
+    # ================================================================ layout
+
+    def _build(self) -> None:
+        self.model = QComboBox()
+        self.model.setToolTip("The scene model (a token transformer prior): shipped models and "
+                              "the ones you trained")
+        self.model.currentIndexChanged.connect(lambda _: self._model_changed())
+        refresh = refresh_button(self.refresh_models)
+        self.message = message_label()
+
+        self.prompt = PromptBox()
+        self.prompt.submitted.connect(self.generate)
+        self.reading = QLabel()
+        self.reading.setWordWrap(True)
+        self.reading.setTextFormat(Qt.TextFormat.PlainText)
+        self.reading.setVisible(False)
+
+        self.seed = QSpinBox()
+        self.seed.setRange(0, MAX_SEED)
+        self.seed.setValue(1)
+        self.seed.setToolTip("The same prompt, seed and settings draw the same candidates")
+        dice = QPushButton("⚄")
+        dice.setFixedWidth(32)
+        dice.setToolTip("A new random seed")
+        dice.clicked.connect(lambda: self.seed.setValue(random.randint(0, MAX_SEED)))
+        self.count = QSpinBox()
+        self.count.setRange(1, MAX_CANDIDATES)
+        self.count.setValue(8)
+        self.count.setToolTip("Candidates drawn per run (a region edit keeps the better half)")
+        seed_row = QHBoxLayout()
+        seed_row.addWidget(QLabel("Seed"))
+        seed_row.addWidget(self.seed, 1)
+        seed_row.addWidget(dice)
+        seed_row.addWidget(QLabel("Candidates"))
+        seed_row.addWidget(self.count)
+
+        self.advanced_toggle = QToolButton()
+        self.advanced_toggle.setText("Advanced")
+        self.advanced_toggle.setCheckable(True)
+        self.advanced_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.advanced_toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.advanced_toggle.toggled.connect(self._show_advanced)
+        self.advanced = QWidget()
+        self.advanced.setVisible(False)
+        self.temperature = _dspin(0.05, 5, 1.0, 0.05, "Below 1: safer, more alike candidates; "
+                                  "above 1: more varied and more often wrong")
+        self.top_k = QSpinBox()
+        self.top_k.setRange(0, MAX_TOP_K)
+        self.top_k.setSpecialValueText("off")
+        self.top_k.setToolTip("Draw each code from the k likeliest only (0: off)")
+        self.top_p = _dspin(0.01, 1, 1.0, 0.05, "Draw each code from the likeliest codes "
+                            "that together reach this probability (1: off)")
+        self.guidance = _dspin(0, 20, 1.0, 0.5, "Classifier-free guidance: above 1 follows the "
+                               "prompt more closely at some cost in variety (1: off, twice as "
+                               "fast)")
+        self.rerank = QCheckBox("Rank by fit to the prompt")
+        self.rerank.setChecked(True)
+        self.rerank.setToolTip("Order the candidates with the reranker (best first)")
+        self.upscale = QCheckBox("Upscale x4")
+        self.upscale.setChecked(True)
+        self.upscale.setToolTip("Enlarge the candidates with the scenes super-resolution model")
+        form = QFormLayout(self.advanced)
+        form.addRow("Temperature", self.temperature)
+        form.addRow("Top-k", self.top_k)
+        form.addRow("Top-p", self.top_p)
+        form.addRow("Guidance", self.guidance)
+        form.addRow(self.rerank)
+        form.addRow(self.upscale)
+
+        self.generate_button = QPushButton("Generate")
+        self.generate_button.setToolTip("Draw candidates for the prompt (Enter in the prompt, "
+                                        "Ctrl+Return)")
+        self.generate_button.clicked.connect(self.generate)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop drawing (Esc)")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+        run_row = QHBoxLayout()
+        run_row.addWidget(self.generate_button, 1)
+        run_row.addWidget(self.cancel_button)
+
+        self.grid = ThumbnailList(icon=THUMB, draggable=False)
+        self.grid.setMinimumHeight(2 * (THUMB + 8) + 8)
+        self.grid.setToolTip("Candidates, best first; double-click one to put it on the canvas")
+        self.grid.currentRowChanged.connect(self._selected)
+        self.grid.itemDoubleClicked.connect(lambda _: self.send_to_canvas())
+        self.caption = QLabel()
+        self.caption.setWordWrap(True)
+        self.send_button = QPushButton("Send to canvas")
+        self.send_button.setToolTip("Put the selected candidate on the canvas (Ctrl+Z undoes "
+                                    "it)")
+        self.send_button.setEnabled(False)
+        self.send_button.clicked.connect(self.send_to_canvas)
+        self.edit_button = QPushButton("Edit region")
+        self.edit_button.setToolTip("Redraw the canvas selection (Rectangle tool, R) for the "
+                                    "prompt, keeping the rest of the picture")
+        self.edit_button.clicked.connect(self.edit_region)
+        result_row = QHBoxLayout()
+        result_row.addWidget(self.send_button)
+        result_row.addWidget(self.edit_button)
+
+        model_row = QHBoxLayout()
+        model_row.addWidget(QLabel("Model"))
+        model_row.addWidget(self.model, 1)
+        model_row.addWidget(refresh)
+        lay = QVBoxLayout(self)
+        lay.addLayout(model_row)
+        lay.addWidget(self.message)
+        lay.addWidget(self.prompt)
+        lay.addWidget(self.reading)
+        lay.addLayout(seed_row)
+        lay.addWidget(self.advanced_toggle)
+        lay.addWidget(self.advanced)
+        lay.addLayout(run_row)
+        lay.addWidget(self.progress)
+        lay.addWidget(self.grid, 1)
+        lay.addWidget(self.caption)
+        lay.addLayout(result_row)
+
+    def _show_advanced(self, shown: bool) -> None:
+        self.advanced.setVisible(shown)
+        self.advanced_toggle.setArrowType(Qt.ArrowType.DownArrow if shown
+                                          else Qt.ArrowType.RightArrow)
+
+    def show_message(self, text: str) -> None:
+        self.message.setText(text)
+        self.message.setVisible(bool(text))
+
+    # ================================================================ models
+
+    def refresh_models(self) -> None:
+        """List the installed scene priors (their cards only; no weights are read here)."""
+        wanted = self.current_model() or DEFAULT_PRIOR
+        self._priors = {}
+        for prior in installed_priors():  # a shipped name comes first and wins, as in loading
+            self._priors.setdefault(prior["name"], prior)
+        self.model.blockSignals(True)
+        self.model.clear()
+        for name, prior in self._priors.items():
+            self.model.addItem(f"{name} ({prior['source']})", name)
+            self.model.setItemData(self.model.count() - 1,
+                                   f"{prior['path']}\nKnows {len(prior['vocab'])} words and "
+                                   f"reads the first {prior['text_len']} of a prompt.",
+                                   Qt.ItemDataRole.ToolTipRole)
+        self.model.setCurrentIndex(max(0, self.model.findData(wanted)))
+        self.model.blockSignals(False)
+        self._model_changed()
+        if not self._priors:
+            self.show_message("No scene model is installed. Train one (`easel train "
+                              "vqvae_scenes`, then `easel train prior_scenes`); it then "
+                              "appears here.")
+
+    def current_model(self) -> str:
+        return self.model.currentData() or ""
+
+    def set_model(self, name: str) -> bool:
+        """Choose the prior ``name`` (False if it is not installed)."""
+        if self.model.findData(name) < 0:
+            self.refresh_models()
+        index = self.model.findData(name)
+        if index >= 0:
+            self.model.setCurrentIndex(index)
+        return index >= 0
+
+    def _model_changed(self) -> None:
+        prior = self._priors.get(self.current_model())
+        self.prompt.set_vocabulary(prior["vocab"] if prior else [])
+
+    # ================================================================ runs
+
+    def _settings(self) -> dict[str, Any]:
+        """The spec fields the controls set; JobError (readable) when they do not make a run."""
+        if not self.current_model():
+            raise JobError("No scene model is installed or chosen.")
+        prompt = " ".join(self.prompt.text().split())
+        if not prompt:
+            raise JobError("Type a prompt first, e.g. \"a red star to the left of a blue "
+                           "circle\".")
+        return {"prompt": prompt, "n": self.count.value(), "seed": self.seed.value(),
+                "model": self.current_model(),
+                "temperature": round(self.temperature.value(), 2),
+                "top_k": self.top_k.value(), "top_p": round(self.top_p.value(), 2),
+                "guidance": round(self.guidance.value(), 2), "rerank": self.rerank.isChecked(),
+                "upscale": self.upscale.isChecked()}
+
+    def current_spec(self) -> SceneSpec:
+        return SceneSpec(**self._settings())
+
+    def run_in_panel(self) -> bool:
+        self.generate()  # the candidates belong in the grid, not the result strip
+        return True
+
+    def generate(self) -> None:
+        if self._refuse_while_running():
+            return
+        try:
+            spec = self.current_spec()
+        except JobError as exc:
+            self.show_message(str(exc))
+            return
+        self._start(spec)
+
+    def edit_region(self) -> None:
+        """Redraw the canvas selection's bounding box for the prompt."""
+        if self._refuse_while_running():
+            return
+        doc = self.doc
+        if doc is None or doc.is_empty():
+            self.show_message("There is no picture to edit: generate a scene and send it to "
+                              "the canvas, or open one.")
+            return
+        box = _selection_box(doc)
+        if box is None:
+            self.show_message("Select the region to redraw first: drag a rectangle on the "
+                              "canvas (Rectangle tool, R), describe it in the prompt, then "
+                              "press Edit region.")
+            return
+        picture = doc.image_array()
+        try:
+            spec = SceneEditSpec(**self._settings(), image=ImageRef.of(picture), box=box,
+                                 codes=self._codes_of(picture))
+        except JobError as exc:
+            self.show_message(str(exc))
+            return
+        self._start(spec)
+
+    def _codes_of(self, picture: np.ndarray) -> tuple[int, ...]:
+        """The codes of the picture when it is the candidate last sent, unchanged, and of the
+        chosen model; () has the job encode the picture instead."""
+        sent = self.on_canvas
+        if sent is None or sent.spec.model != self.current_model() \
+                or not np.array_equal(sent.image, picture):
+            return ()
+        return sent.codes
+
+    def _refuse_while_running(self) -> bool:
+        if self._job is not None:
+            self.show_message("Still drawing: wait for it, or cancel it (Esc).")
+        return self._job is not None
+
+    def _start(self, spec: SceneSpec) -> None:
+        self._job = spec
+        self.show_message("")
+        self._set_running(True)
+        self.jobRequested.emit(spec)
+
+    def cancel(self) -> None:
+        if self._job is not None:
+            self.cancelRequested.emit(self._job)
+
+    def is_running(self) -> bool:
+        return self._job is not None
+
+    def _set_running(self, running: bool) -> None:
+        self.generate_button.setEnabled(not running)
+        self.edit_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        self.progress.setVisible(running)
+        self.progress.setRange(0, 0)  # busy until the first step arrives
+        self.progress.setFormat("Loading the models")
+
+    def _finish(self, spec: JobSpec) -> bool:
+        """The run ``spec`` ended: True if it is this panel's current one."""
+        if spec is not self._job:
+            return False
+        self._job = None
+        self._set_running(False)
+        return True
+
+    def job_finished(self, spec: JobSpec, result: Result) -> None:
+        if self._finish(spec):
+            self._show_candidates(spec, result)
+
+    def job_failed(self, spec: JobSpec, message: str) -> None:
+        if self._finish(spec):
+            self.show_message(message)
+
+    def job_cancelled(self, spec: JobSpec) -> None:
+        if self._finish(spec):
+            self.show_message("Cancelled.")
+
+    def job_progress(self, spec: JobSpec, step: int, total: int, message: str,
+                     preview: np.ndarray | None) -> None:
+        if spec is self._job:
+            self.progress.setRange(0, max(1, total))
+            self.progress.setValue(min(step, total))
+            self.progress.setFormat(message or "%p%")
+
+    # ================================================================ candidates
+
+    def _show_candidates(self, spec: SceneSpec, result: Result) -> None:
+        info = result.info
+        n = len(result.images)
+        scores = info.get("scores") or [None] * n
+        checks = info.get("checks") or [None] * n
+        codes = info.get("codes") or [()] * n
+        self.candidates = [Candidate(image, spec, i + 1, scores[i], checks[i], tuple(codes[i]))
+                           for i, image in enumerate(result.images)]
+        self.grid.clear()
+        for i, c in enumerate(self.candidates):
+            self.grid.add_thumbnail(c.image, str(i), c.caption())
+        self.grid.setCurrentRow(0)
+        lines = [f"Read as: {info.get('reading', '')}"]
+        lines += [f"• {notice}" for notice in info.get("notices", [])]
+        self.reading.setText("\n".join(lines))
+        self.reading.setToolTip(f"The words the model read: {info.get('read_as', '')}")
+        self.reading.setVisible(True)
+
+    def _selected(self, row: int) -> None:
+        chosen = 0 <= row < len(self.candidates)
+        self.caption.setText(self.candidates[row].caption() if chosen else "")
+        self.send_button.setEnabled(chosen)
+
+    def send_to_canvas(self) -> None:
+        """The selected candidate onto the canvas (one undoable edit): a region edit replaces
+        the picture it edited; a new scene becomes the picture, or is pasted into it."""
+        row = self.grid.currentRow()
+        if not 0 <= row < len(self.candidates):
+            self.show_message("Generate candidates and pick one first.")
+            return
+        c = self.candidates[row]
+        if isinstance(c.spec, SceneEditSpec):
+            self.pictureEdited.emit(c.image, c.spec.to_dict(), f"Scene edit #{c.rank}")
+        else:
+            self.resultToCanvas.emit(c.image, c.spec.to_dict(), f"Scene #{c.rank}")
+        self.on_canvas = c
+
+    # ================================================================ Panel API
+
+    def restore(self, spec: dict[str, Any]) -> list[str]:
+        cls = {"scene": SceneSpec, "scene_edit": SceneEditSpec}.get(spec.get("kind"))
+        if cls is None:
+            return [f"A {spec.get('kind')} job has nothing the Scene panel can show."]
+        try:
+            parsed = cls.from_dict(spec)
+        except JobError as exc:
+            return [str(exc)]
+        problems = []
+        if not self.set_model(parsed.model):
+            problems.append(f"The scene model {parsed.model!r} is not installed here; "
+                            f"{self.current_model() or 'none'} is chosen instead.")
+        self.prompt.set_text(parsed.prompt)
+        self.count.setValue(parsed.n)
+        self.seed.setValue(parsed.seed)
+        self.temperature.setValue(parsed.temperature)
+        self.top_k.setValue(min(parsed.top_k, MAX_TOP_K))
+        self.top_p.setValue(parsed.top_p)
+        self.guidance.setValue(parsed.guidance)
+        self.rerank.setChecked(parsed.rerank)
+        self.upscale.setChecked(parsed.upscale)
+        self.show_message("Restored the prompt and settings of this picture: "
+                          + ("select the region and press Edit region to redraw it again."
+                             if cls is SceneEditSpec else
+                             "Generate draws its candidates again."))
+        return problems
+
+    def save_settings(self, settings: QSettings) -> None:
+        settings.beginGroup("scene")
+        if self.current_model():
+            settings.setValue("model", self.current_model())
+        settings.setValue("prompt", self.prompt.text())
+        for key, box in self._spins().items():
+            settings.setValue(key, box.value())
+        for key, check in self._checks().items():
+            settings.setValue(key, check.isChecked())
+        settings.endGroup()
+
+    def load_settings(self, settings: QSettings) -> None:
+        settings.beginGroup("scene")
+        model = settings.value("model")
+        if model and self.model.findData(str(model)) >= 0:
+            self.model.setCurrentIndex(self.model.findData(str(model)))
+        self.prompt.set_text(str(settings.value("prompt", "")))
+        for key, box in self._spins().items():
+            value = settings.value(key)
+            if value is not None:
+                box.setValue(type(box.value())(value))
+        for key, check in self._checks().items():
+            value = settings.value(key)
+            if value is not None:
+                check.setChecked(str(value).lower() in ("true", "1"))
+        settings.endGroup()
+
+    def _spins(self) -> dict[str, QSpinBox | QDoubleSpinBox]:
+        return {"count": self.count, "seed": self.seed, "temperature": self.temperature,
+                "top_k": self.top_k, "top_p": self.top_p, "guidance": self.guidance}
+
+    def _checks(self) -> dict[str, QAbstractButton]:
+        return {"rerank": self.rerank, "upscale": self.upscale,
+                "advanced": self.advanced_toggle}
+
+
+def _selection_box(doc: Document) -> tuple[float, float, float, float] | None:
+    """The bounding box of the canvas selection as fractions of the picture (None: none)."""
+    mask = doc.mask_array()
+    ys, xs = np.nonzero(mask >= 128)
+    if not len(xs):
+        return None
+    h, w = mask.shape
+    return (xs.min() / w, ys.min() / h, (xs.max() + 1) / w, (ys.max() + 1) / h)
+
+
+def _dspin(lo: float, hi: float, value: float, step: float, tip: str) -> QDoubleSpinBox:
+    box = QDoubleSpinBox()
+    box.setRange(lo, hi)
+    box.setDecimals(2)
+    box.setSingleStep(step)
+    box.setValue(value)
+    box.setToolTip(tip)
+    return box
