@@ -121,6 +121,7 @@ class SceneModels:
     upscaler: Any  # core.nets.upscale.Upscaler or None
     hashes: dict[str, str]
     notes: list[str]
+    judge: Any = None  # the scenes judge that reads each candidate back (None: not installed)
 
 
 def _resolve(name: str, family: str, what: str) -> Path:
@@ -194,7 +195,21 @@ def load_models(spec: SceneSpec, ctx: Context) -> SceneModels:
             hashes[DEFAULT_UPSCALER] = _sha(resolve_model(DEFAULT_UPSCALER))
         except JobError as exc:
             notes.append(f"Not upscaled: {exc}")
-    return SceneModels(prior, vq, reranker, upscaler, hashes, notes)
+    return SceneModels(prior, vq, reranker, upscaler, hashes, notes, _scenes_judge(ctx))
+
+
+def _scenes_judge(ctx: Context) -> Any:
+    """The installed scenes judge through the model cache, or None (its verdicts are extra)."""
+    from core.nets.judge import Judge
+    from core.weights import list_models
+
+    for info in list_models("judge"):
+        if info.card is not None and info.card.config.get("world") == "scenes":
+            try:
+                return _load(info.path, ctx, Judge, "judge")[0]
+            except JobError:
+                return None
+    return None
 
 
 def _sha(path: Path) -> str:
@@ -326,7 +341,7 @@ def _decode(models: SceneModels, codes: torch.Tensor) -> torch.Tensor:
     return models.vq.decode(codes.view(-1, g, g)).float().clamp(-1, 1)
 
 
-def _finish(models: SceneModels, images: torch.Tensor, prompt: str, reading: PromptReading,
+def _finish(models: SceneModels, images: torch.Tensor, reading: PromptReading,
             info: dict[str, Any], rank: bool) -> tuple[list[int], list[float | None]]:
     """Rerank (when asked and possible) and judge the candidates; returns (order, scores)."""
     scores: list[float | None] = [None] * len(images)
@@ -336,23 +351,20 @@ def _finish(models: SceneModels, images: torch.Tensor, prompt: str, reading: Pro
         scores = [round(float(v), 4) for v in s]
         if rank:
             order = sorted(order, key=lambda i: -s[i].item())
-    info["checks"] = _checks(images[order], reading.text)
+    info["checks"] = _checks(models.judge, images[order], reading.text)
     return order, scores
 
 
-def _checks(images: torch.Tensor, prompt: str) -> list[str] | None:
+def _checks(judge: Any, images: torch.Tensor, prompt: str) -> list[str] | None:
     """The scenes checker's verdict on each picture (the judge's reading against the prompt),
     or None when no scenes judge is installed."""
     from core.data.captions import explain, parse_prompt
-    from core.evaluation.judges import JudgeError, load_judge, read_scenes
+    from core.evaluation.judges import read_scenes
 
-    try:
-        judge = load_judge("scenes", images.device)
-    except (JudgeError, Exception):  # noqa: BLE001  (a missing judge only loses the verdicts)
+    if judge is None:
         return None
     parsed = parse_prompt(prompt)
-    readings = read_scenes(judge, to_uint8(images))
-    return [explain(parsed, objs, bg) for objs, bg in readings]
+    return [explain(parsed, objs, bg) for objs, bg in read_scenes(judge, to_uint8(images))]
 
 
 # --------------------------------------------------------------------------- pipelines
@@ -393,7 +405,7 @@ def run_scene(spec: SceneSpec, ctx: Context) -> Generator[Progress, None, Result
         codes = yield from _sample(spec, prior, text, ctx, None, "Drawing")
         images = _decode(models, codes)
         yield Progress(total + 1, total + 2, "Ranking the candidates")
-        order, scores = _finish(models, images, reading.text, reading, info, spec.rerank)
+        order, scores = _finish(models, images, reading, info, spec.rerank)
         ctx.check()
         out = images[order]
         if models.upscaler is not None:
@@ -474,8 +486,7 @@ def run_edit(spec: SceneEditSpec, ctx: Context) -> Generator[Progress, None, Res
         fit = (logp * after).sum(1) / after.sum().clamp(min=1)
         images = _decode(models, codes)
         keep = sorted(range(spec.n), key=lambda i: -fit[i].item())[: max(1, (spec.n + 1) // 2)]
-        order_kept, scores = _finish(models, images[keep], reading.text, reading, info,
-                                     spec.rerank)
+        order_kept, scores = _finish(models, images[keep], reading, info, spec.rerank)
         order = [keep[i] for i in order_kept]
         out = images[order]
         if models.upscaler is not None:
