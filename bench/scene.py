@@ -13,7 +13,7 @@
   candidate; eight candidates reranked and upscaled to 256 px; and, as the peer of the
   key/value cache, one candidate sampled by re-running the whole sequence for every code.
 
-Run: python bench/scene.py [--quick] [--out FILE.md] [--model NAME]
+Run: python bench/scene.py [--quick] [--out FILE.md] [--model NAME] [--write-card]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from report import emit
 
 from core.data.captions import GENEVAL_CATEGORIES
 from core.evaluation import scene as ev
-from core.evaluation.evaluate import FJD_REAL_OFFSET, _render, evaluate
+from core.evaluation.evaluate import FJD_REAL_OFFSET, _render, evaluate, write_metrics
 from core.evaluation.geneval import checked_judge, checker_accuracy, prompts, score_readings
 from core.evaluation.judges import features, read_scenes
 from core.evaluation.metrics import fjd_from_features
@@ -86,6 +86,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
     ap.add_argument("--out", default=None, help="also write the table as markdown here")
     ap.add_argument("--model", default=DEFAULT_PRIOR)
+    ap.add_argument("--write-card", action="store_true",
+                    help="also store the prior's metrics in its model card (as easel eval does)")
     args = ap.parse_args()
     per_cat, fjd_n, repeats = (10, 200, 3) if args.quick else (100, 2000, 10)
     torch.set_num_threads(1)  # as the app runs these jobs (core.pipelines.scene._threads)
@@ -94,6 +96,8 @@ def main() -> None:
     ev.COMPOSITIONAL_PROMPTS = per_cat
     path = _resolve(args.model, "prior", "scene model")
     report = evaluate(path, n=fjd_n)["metrics"]
+    if args.write_card:
+        write_metrics(path, report)
     models = ev.scene_models(path, torch.device("cpu"))
     vq = evaluate(_resolve(models.prior.config.vqvae, "vqvae", "VQ-VAE"), n=fjd_n)["metrics"]
     judge = checked_judge("scenes")

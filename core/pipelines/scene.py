@@ -316,6 +316,13 @@ def sample_steps(prior: ScenePrior, text: torch.Tensor, generator: torch.Generat
     return codes
 
 
+def sampling_options(spec: SceneSpec | None = None) -> dict[str, Any]:
+    """The sampling settings of ``spec`` (default: the app's defaults) for sample_steps."""
+    spec = spec or SceneSpec()
+    return {"temperature": spec.temperature, "top_k": spec.top_k, "top_p": spec.top_p,
+            "guidance": spec.guidance}
+
+
 def sample_codes(prior: ScenePrior, text: torch.Tensor, generator: torch.Generator,
                  **options: Any) -> torch.Tensor:
     """:func:`sample_steps` run to the end (training grids, benchmarks)."""
@@ -375,8 +382,7 @@ def _sample(spec: SceneSpec, prior: ScenePrior, text: torch.Tensor, ctx: Context
     """:func:`sample_steps` with the spec's options, one Progress per code (two more steps
     follow: decoding and ranking), cancellable between codes."""
     total = prior.config.image_len
-    gen = sample_steps(prior, text, ctx.generator, temperature=spec.temperature,
-                       top_k=spec.top_k, top_p=spec.top_p, guidance=spec.guidance, known=known)
+    gen = sample_steps(prior, text, ctx.generator, known=known, **sampling_options(spec))
     while True:
         ctx.check()
         try:
@@ -517,7 +523,9 @@ def draw_batch(models: SceneModels, prompts: list[str], n: int, generator: torch
     benchmarks; the GUI and CLI go through the jobs above). Returns ``first`` (the first
     candidate of each prompt, i.e. best of 1), ``best`` (the reranker's pick of the n, or the
     first without a reranker), both (P, S, S, 3) uint8 at the VQ-VAE's size, and ``scores``
-    (P, n) reranker similarities (None without a reranker)."""
+    (P, n) reranker similarities (None without a reranker). Sampling settings not given in
+    ``options`` are the app's defaults (:func:`sampling_options`)."""
+    options = {**sampling_options(), **options}
     prior, length = models.prior, models.prior.config.text_len
     device = next(prior.parameters()).device
     texts = [read_prompt(p, prior.tokenizer, length).text for p in prompts]
