@@ -26,10 +26,11 @@ def add_arguments(sub: Any, int_at_least: Callable[..., Any],
     p.add_argument("--seed", type=int_at_least(0, MAX_SEED), default=0)
     p.add_argument("--model", default=None, metavar="NAME",
                    help="a scene prior's name or .safetensors path (default: prior_scenes)")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-k", type=int_at_least(0), default=0, help="0 = off")
-    p.add_argument("--top-p", type=float, default=1.0, help="1 = off")
-    p.add_argument("--guidance", type=float, default=1.0,
+    # Sampling settings default to the scene job's own (core.pipelines.scene.SceneSpec).
+    p.add_argument("--temperature", type=float, default=None)
+    p.add_argument("--top-k", type=int_at_least(0), default=None, help="0 = off")
+    p.add_argument("--top-p", type=float, default=None, help="1 = off")
+    p.add_argument("--guidance", type=float, default=None,
                    help="classifier-free guidance scale (1 = off)")
     p.add_argument("--no-rerank", action="store_true", help="keep the sampling order")
     p.add_argument("--no-upscale", action="store_true", help="keep 64 px")
@@ -62,9 +63,10 @@ def run(args: argparse.Namespace) -> int:
     from core.pipelines.scene import DEFAULT_PRIOR, SceneEditSpec, SceneSpec
 
     options = {"prompt": args.prompt, "n": args.n, "seed": args.seed,
-                   "model": args.model or DEFAULT_PRIOR, "temperature": args.temperature,
-                   "top_k": args.top_k, "top_p": args.top_p, "guidance": args.guidance,
-                   "rerank": not args.no_rerank, "upscale": not args.no_upscale}
+               "model": args.model or DEFAULT_PRIOR, "rerank": not args.no_rerank,
+               "upscale": not args.no_upscale}
+    options.update({k: v for k in ("temperature", "top_k", "top_p", "guidance")
+                    if (v := getattr(args, k)) is not None})
     inputs: list[Path] = []
     if args.edit is not None:
         src = Path(args.edit).expanduser().resolve()

@@ -121,17 +121,19 @@ class ScenePanel(Panel):
         self.advanced_toggle.toggled.connect(self._show_advanced)
         self.advanced = QWidget()
         self.advanced.setVisible(False)
-        self.temperature = _dspin(0.05, 5, 1.0, 0.05, "Below 1: safer, more alike candidates; "
-                                  "above 1: more varied and more often wrong")
+        d = SceneSpec()  # the job's defaults are the panel's
+        self.temperature = _dspin(0.05, 5, d.temperature, 0.05, "Below 1: safer, more alike "
+                                  "candidates; above 1: more varied and more often wrong")
         self.top_k = QSpinBox()
         self.top_k.setRange(0, MAX_TOP_K)
         self.top_k.setSpecialValueText("off")
+        self.top_k.setValue(d.top_k)
         self.top_k.setToolTip("Draw each code from the k likeliest only (0: off)")
-        self.top_p = _dspin(0.01, 1, 1.0, 0.05, "Draw each code from the likeliest codes "
+        self.top_p = _dspin(0.01, 1, d.top_p, 0.05, "Draw each code from the likeliest codes "
                             "that together reach this probability (1: off)")
-        self.guidance = _dspin(0, 20, 1.0, 0.5, "Classifier-free guidance: above 1 follows the "
-                               "prompt more closely at some cost in variety (1: off, twice as "
-                               "fast)")
+        self.guidance = _dspin(0, 20, d.guidance, 0.5, "Classifier-free guidance: above 1 "
+                               "follows the prompt more closely at some cost in variety (1: "
+                               "off, twice as fast)")
         self.rerank = QCheckBox("Rank by fit to the prompt")
         self.rerank.setChecked(True)
         self.rerank.setToolTip("Order the candidates with the reranker (best first)")
