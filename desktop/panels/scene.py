@@ -175,8 +175,12 @@ class ScenePanel(Panel):
         self.send_button.setEnabled(False)
         self.send_button.clicked.connect(self.send_to_canvas)
         self.edit_button = QPushButton("Edit region")
-        self.edit_button.setToolTip("Redraw the canvas selection (Rectangle tool, R) for the "
-                                    "prompt, keeping the rest of the picture")
+        # The prior reads the prompt as the caption of the whole picture (as DALL-E's
+        # completions do): a prompt naming only the new object fights the kept part.
+        self.edit_button.setToolTip("Redraw the canvas selection (Rectangle tool, R), keeping "
+                                    "the rest of the picture. Describe the whole picture as it "
+                                    "should be, e.g. \"two blue circles and a red heart on a "
+                                    "yellow background\"")
         self.edit_button.clicked.connect(self.edit_region)
         result_row = QHBoxLayout()
         result_row.addWidget(self.send_button)
