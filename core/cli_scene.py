@@ -36,7 +36,8 @@ def add_arguments(sub: Any, int_at_least: Callable[..., Any],
     p.add_argument("--no-upscale", action="store_true", help="keep 64 px")
     p.add_argument("--all", action="store_true", help="write every candidate, best first")
     p.add_argument("--edit", default=None, metavar="IMAGE",
-                   help="redraw a region of this scene for PROMPT (needs --box)")
+                   help="redraw a region of this scene (needs --box); PROMPT then describes "
+                   "the whole picture as it should be")
     p.add_argument("--box", default=None, metavar="X0,Y0,X1,Y1",
                    help="the region as fractions of the picture, e.g. 0.5,0,1,0.5")
     add_run_options(p)
