@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from core.device import torch_threads
 from core.evaluation.judges import to_tensor
@@ -395,6 +395,13 @@ def _sample(spec: SceneSpec, prior: ScenePrior, text: torch.Tensor, ctx: Context
         yield Progress(done, total + 2, f"{verb} code {done} of {total}")
 
 
+def _info(reading: PromptReading, models: SceneModels) -> dict[str, Any]:
+    """What every scene result reports about its prompt and models."""
+    return {"reading": reading.reading, "read_as": reading.text,
+            "unknown": list(reading.unknown), "suggestions": reading.suggestions,
+            "notices": list(reading.notices) + models.notes, "models": models.hashes}
+
+
 @pipeline("scene")
 def run_scene(spec: SceneSpec, ctx: Context) -> Generator[Progress, None, Result]:
     yield Progress(0, 1, "Loading the scene models")
@@ -402,11 +409,7 @@ def run_scene(spec: SceneSpec, ctx: Context) -> Generator[Progress, None, Result
     prior = models.prior
     reading = read_prompt(spec.prompt, prior.tokenizer, prior.config.text_len)
     total = prior.config.image_len
-    info: dict[str, Any] = {"reading": reading.reading, "read_as": reading.text,
-                            "unknown": list(reading.unknown),
-                            "suggestions": reading.suggestions,
-                            "notices": list(reading.notices) + models.notes,
-                            "models": models.hashes}
+    info = _info(reading, models)
     with _threads(ctx.device), torch.no_grad():
         text = prior.tokenizer.batch([reading.text] * spec.n, prior.config.text_len).to(
             ctx.device)
@@ -448,8 +451,6 @@ def _feathered(cells: np.ndarray, height: int, width: int) -> np.ndarray:
     mask = Image.fromarray((cells * 255).astype(np.uint8), "L").resize((width, height),
                                                                          Image.Resampling.NEAREST)
     radius = max(1.0, FEATHER * height / cells.shape[0])
-    from PIL import ImageFilter
-
     return np.asarray(mask.filter(ImageFilter.GaussianBlur(radius)), np.float32) / 255.0
 
 
@@ -464,10 +465,7 @@ def run_edit(spec: SceneEditSpec, ctx: Context) -> Generator[Progress, None, Res
     g, size = prior.config.grid, models.vq.config.image_size
     reading = read_prompt(spec.prompt, prior.tokenizer, prior.config.text_len)
     total = prior.config.image_len
-    info: dict[str, Any] = {"reading": reading.reading, "read_as": reading.text,
-                            "unknown": list(reading.unknown), "suggestions": reading.suggestions,
-                            "notices": list(reading.notices) + models.notes,
-                            "models": models.hashes}
+    info = _info(reading, models)
     cells = region_cells(spec.box, g)
     with _threads(ctx.device), torch.no_grad():
         if spec.codes:
