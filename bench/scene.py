@@ -39,9 +39,9 @@ from core.pipelines.scene import (
     DEFAULT_PRIOR,
     SceneModels,
     SceneSpec,
-    _resolve,
     draw_batch,
     filter_logits,
+    resolve,
 )
 from core.weights import ModelCache
 
@@ -94,12 +94,12 @@ def main() -> None:
 
     ev.GENEVAL_PER_CATEGORY = per_cat
     ev.COMPOSITIONAL_PROMPTS = per_cat
-    path = _resolve(args.model, "prior", "scene model")
+    path = resolve(args.model, "prior", "scene model")
     report = evaluate(path, n=fjd_n)["metrics"]
     if args.write_card:
         write_metrics(path, report)
     models = ev.scene_models(path, torch.device("cpu"))
-    vq = evaluate(_resolve(models.prior.config.vqvae, "vqvae", "VQ-VAE"), n=fjd_n)["metrics"]
+    vq = evaluate(resolve(models.prior.config.vqvae, "vqvae", "VQ-VAE"), n=fjd_n)["metrics"]
     judge = checked_judge("scenes")
     ceiling = checker_accuracy(judge, per_cat)
     cases = prompts(per_cat)

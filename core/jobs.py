@@ -118,6 +118,20 @@ class ImageRef:
         return ImageRef(pixels=pixels, path=path, sha256=d.get("sha256", ""), embed=False)
 
 
+def input_image(ref: ImageRef | None, missing: str) -> np.ndarray:
+    """A job's input picture as 8-bit RGB or RGBA (H, W, 3|4), or JobError: ``missing`` when
+    there is none, a readable line when it is of another kind or empty."""
+    if ref is None:
+        raise JobError(missing)
+    image = np.asarray(ref.array())
+    if image.ndim != 3 or image.shape[2] not in (3, 4) or image.dtype != np.uint8:
+        raise JobError(f"The image must be 8-bit RGB (HxWx3 uint8), got {image.dtype} with "
+                       f"shape {image.shape}.")
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise JobError("The image is empty.")
+    return image
+
+
 def pixel_hash(a: np.ndarray) -> str:
     h = hashlib.sha256()
     h.update(str(a.shape).encode() + str(a.dtype).encode())

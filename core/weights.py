@@ -244,6 +244,36 @@ def find_model(name: str, families: tuple[str, ...] | None = None) -> ModelInfo 
     return None
 
 
+def resolve_weights(name_or_path: str, families: tuple[str, ...], what: str) -> Path:
+    """The weights file of the installed model called ``name_or_path`` in one of ``families``
+    (shipped first, :func:`find_model`), or the ``.safetensors`` file it names; WeightsError
+    naming the installed ones. ``what`` names the kind of model in messages."""
+    if name_or_path.endswith(SUFFIX):
+        path = Path(name_or_path).expanduser()
+        if not path.is_file():
+            raise WeightsError(f"No {what} file at {path}.")
+        return path
+    found = find_model(name_or_path, families)
+    if found is None:
+        known = ", ".join(sorted({m.name for f in families for m in list_models(f)
+                                  if not m.error})) or "none"
+        raise WeightsError(f"No {what} called {name_or_path!r} is installed; installed: "
+                           f"{known}.")
+    return found.path
+
+
+def load_checked(path: str | os.PathLike, cls: type, what: str,
+                 device: str | torch.device = "cpu", cache: ModelCache | None = None
+                 ) -> tuple[Any, ModelCard]:
+    """(module in eval mode, its card) for weights that must be a ``cls``, through ``cache``
+    when given; WeightsError when they cannot be loaded or are another kind of model."""
+    card = read_card(path)
+    net = cache.get(path, device) if cache is not None else load_model(path, device)
+    if not isinstance(net, cls):
+        raise WeightsError(f"{Path(path).name} is a {card.architecture} model, not a {what}.")
+    return net.eval(), card
+
+
 def verify_all(family: str | None = None) -> list[tuple[ModelInfo, bool, str]]:
     """Fully check every model: card, sha256, safetensors parse, fit to its architecture."""
     results = []

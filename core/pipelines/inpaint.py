@@ -15,7 +15,7 @@ import numpy as np
 
 from core.algorithms import masks, patchmatch
 from core.device import torch_threads
-from core.jobs import Context, ImageRef, JobError, JobSpec, Progress, Result, pipeline
+from core.jobs import Context, ImageRef, JobError, JobSpec, Progress, Result, input_image, pipeline
 
 ENGINES = ("patchmatch",)
 PATCH_SIZES = (3, 15)  # inclusive range of odd patch sizes
@@ -84,12 +84,7 @@ def composite(original: np.ndarray, filled: np.ndarray, hole: np.ndarray,
 
 
 def _validate(spec: InpaintSpec) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    if spec.image is None:
-        raise JobError("No image to fill: open an image first.")
-    image = np.asarray(spec.image.array())
-    if image.ndim != 3 or image.shape[2] not in (3, 4) or image.dtype != np.uint8:
-        raise JobError(f"The image must be 8-bit RGB (HxWx3 uint8), got {image.dtype} with "
-                       f"shape {image.shape}.")
+    image = input_image(spec.image, "No image to fill: open an image first.")
     h, w = image.shape[:2]
     if spec.mask is None:
         raise JobError("The mask is empty: paint the area to fill first.")

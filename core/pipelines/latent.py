@@ -38,7 +38,7 @@ from core import paths
 from core.algorithms import directions as dirs
 from core.device import torch_threads
 from core.evaluation.judges import to_tensor
-from core.jobs import Context, ImageRef, JobError, JobSpec, Progress, Result, pipeline
+from core.jobs import Context, ImageRef, JobError, JobSpec, Progress, Result, input_image, pipeline
 from core.training.task import to_uint8
 
 log = logging.getLogger(__name__)
@@ -270,18 +270,12 @@ def _world(card: Any) -> str:
 
 def resolve(model: str) -> Path:
     """The weights file of an installed model's name (core.weights.find_model) or a path."""
-    from core.weights import find_model
+    from core.weights import WeightsError, resolve_weights
 
-    if model.endswith(".safetensors"):
-        p = Path(model).expanduser()
-        if not p.is_file():
-            raise JobError(f"No model file at {p}.")
-        return p
-    found = find_model(model, FAMILIES)
-    if found is None:
-        known = ", ".join(sorted({m["name"] for m in installed_models()})) or "none installed"
-        raise JobError(f"No latent model called {model!r}; installed: {known}.")
-    return found.path
+    try:
+        return resolve_weights(model, FAMILIES, "latent model")
+    except WeightsError as exc:
+        raise JobError(str(exc)) from None
 
 
 def load(model: str, ctx: Context) -> LatentModel:
@@ -552,8 +546,7 @@ def run_direction(spec: LatentDirectionSpec, ctx: Context) -> Generator[Progress
 
 @pipeline("latent_encode")
 def run_encode(spec: LatentEncodeSpec, ctx: Context) -> Generator[Progress, None, Result]:
-    if spec.image is None:
-        raise JobError("Drop an image to encode.")
+    rgb = input_image(spec.image, "Drop an image to encode.")[..., :3]
     model = load(spec.model, ctx)
     method = spec.method
     if method == "auto":
@@ -561,7 +554,6 @@ def run_encode(spec: LatentEncodeSpec, ctx: Context) -> Generator[Progress, None
     if method == "encoder" and not model.has_encoder:
         raise JobError(f"{model.name} is a GAN and has no encoder: choose inversion, which "
                        "searches for the latent that redraws the image.")
-    rgb = spec.image.array()[..., :3]
     box = crop_box(rgb.shape[1], rgb.shape[0], spec.crop)
     target = fit_to_frame(rgb, box, model.size)
     info: dict[str, Any] = {"method": method, "crop": list(box)}

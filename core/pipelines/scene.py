@@ -33,7 +33,17 @@ from PIL import Image, ImageFilter
 
 from core.device import torch_threads
 from core.evaluation.judges import to_tensor
-from core.jobs import Context, ImageRef, JobError, JobSpec, Progress, Result, pipeline, yield_from
+from core.jobs import (
+    Context,
+    ImageRef,
+    JobError,
+    JobSpec,
+    Progress,
+    Result,
+    input_image,
+    pipeline,
+    yield_from,
+)
 from core.nets.prior import ScenePrior
 from core.nets.reranker import Reranker
 from core.nets.text import KVCache, Tokenizer, words
@@ -126,34 +136,25 @@ class SceneModels:
     judge: Any = None  # the scenes judge that reads each candidate back (None: not installed)
 
 
-def _resolve(name: str, family: str, what: str) -> Path:
-    from core.weights import find_model, list_models
+def resolve(name: str, family: str, what: str) -> Path:
+    """The weights of an installed ``family`` model called ``name``, or a .safetensors path."""
+    from core.weights import WeightsError, resolve_weights
 
-    if name.endswith(".safetensors"):
-        p = Path(name).expanduser()
-        if not p.is_file():
-            raise JobError(f"No {what} file at {p}.")
-        return p
-    found = find_model(name, (family,))
-    if found is None:
-        known = ", ".join(sorted({m.name for m in list_models(family) if not m.error}))
-        raise JobError(f"No {what} called {name!r} is installed; installed: "
-                       f"{known or 'none'}.")
-    return found.path
+    try:
+        return resolve_weights(name, (family,), what)
+    except WeightsError as exc:
+        raise JobError(str(exc)) from None
 
 
 def _load(path: Path, ctx: Context, cls: type, what: str) -> tuple[Any, str]:
-    from core.weights import WeightsError, load_model, read_card
+    """(net, sha256) through the job's model cache; JobError for bad or other weights."""
+    from core.weights import WeightsError, load_checked
 
     try:
-        card = read_card(path)
-        net = ctx.models.get(path, ctx.device) if ctx.models is not None else load_model(
-            path, ctx.device)
+        net, card = load_checked(path, cls, what, ctx.device, ctx.models)
     except WeightsError as exc:
         raise JobError(str(exc)) from None
-    if not isinstance(net, cls):
-        raise JobError(f"{path.name} is a {card.architecture} model, not a {what}.")
-    return net.eval(), card.sha256
+    return net, card.sha256
 
 
 def installed_priors() -> list[dict[str, Any]]:
@@ -171,10 +172,10 @@ def installed_priors() -> list[dict[str, Any]]:
 def load_models(spec: SceneSpec, ctx: Context) -> SceneModels:
     """The spec's prior, the VQ-VAE it was trained on (hash-checked), the reranker and the
     upscaler when they are installed (missing ones become notes)."""
-    prior_path = _resolve(spec.model, "prior", "scene model")
+    prior_path = resolve(spec.model, "prior", "scene model")
     prior, prior_sha = _load(prior_path, ctx, ScenePrior, "scene prior")
     cfg = prior.config
-    vq_path = _resolve(cfg.vqvae, "vqvae", "VQ-VAE")
+    vq_path = resolve(cfg.vqvae, "vqvae", "VQ-VAE")
     vq, vq_sha = _load(vq_path, ctx, VQVAE, "VQ-VAE")
     if cfg.vqvae_sha256 and vq_sha != cfg.vqvae_sha256:
         raise JobError(f"The scene model {prior_path.stem} was trained on the codes of another "
@@ -185,16 +186,17 @@ def load_models(spec: SceneSpec, ctx: Context) -> SceneModels:
     reranker = upscaler = None
     if spec.rerank:
         try:
-            rr_path = _resolve(DEFAULT_RERANKER, "reranker", "reranker")
+            rr_path = resolve(DEFAULT_RERANKER, "reranker", "reranker")
             reranker, hashes[rr_path.stem] = _load(rr_path, ctx, Reranker, "reranker")
         except JobError as exc:
             notes.append(f"Not reranked: {exc}")
     if spec.upscale:
-        from core.pipelines.upscale import load_upscaler, resolve_model
+        from core.nets.upscale import Upscaler
+        from core.pipelines.upscale import resolve_model
 
         try:
-            upscaler = load_upscaler(DEFAULT_UPSCALER, ctx)
-            hashes[DEFAULT_UPSCALER] = _sha(resolve_model(DEFAULT_UPSCALER))
+            upscaler, hashes[DEFAULT_UPSCALER] = _load(resolve_model(DEFAULT_UPSCALER), ctx,
+                                                       Upscaler, "upscale model")
         except JobError as exc:
             notes.append(f"Not upscaled: {exc}")
     return SceneModels(prior, vq, reranker, upscaler, hashes, notes, _scenes_judge(ctx))
@@ -212,12 +214,6 @@ def _scenes_judge(ctx: Context) -> Any:
             except JobError:
                 return None
     return None
-
-
-def _sha(path: Path) -> str:
-    from core.weights import read_card
-
-    return read_card(path).sha256
 
 
 # --------------------------------------------------------------------------- prompt
@@ -456,9 +452,8 @@ def _feathered(cells: np.ndarray, height: int, width: int) -> np.ndarray:
 
 @pipeline("scene_edit")
 def run_edit(spec: SceneEditSpec, ctx: Context) -> Generator[Progress, None, Result]:
-    if spec.image is None:
-        raise JobError("No scene to edit: open or generate a scene first.")
-    original = np.asarray(spec.image.array())[..., :3]
+    original = input_image(spec.image, "No scene to edit: open or generate a scene first.")
+    original = np.ascontiguousarray(original[..., :3])
     yield Progress(0, 1, "Loading the scene models")
     models = load_models(spec, ctx)
     prior = models.prior

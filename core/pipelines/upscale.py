@@ -22,7 +22,7 @@ from PIL import Image
 from core.device import torch_threads
 from core.evaluation.judges import to_tensor
 from core.imageio import max_pixels_setting
-from core.jobs import Context, ImageRef, JobError, JobSpec, Progress, Result, pipeline
+from core.jobs import Context, ImageRef, JobError, JobSpec, Progress, Result, input_image, pipeline
 from core.nets.upscale import Upscaler
 from core.training.task import to_uint8
 from core.weights import (
@@ -31,7 +31,7 @@ from core.weights import (
     WeightsError,
     find_model,
     list_models,
-    load_model,
+    load_checked,
     read_card,
 )
 
@@ -80,13 +80,10 @@ def load_upscaler(name_or_path: str, ctx: Context | None = None) -> Upscaler:
     path = resolve_model(name_or_path)
     device = ctx.device if ctx is not None else torch.device("cpu")
     try:
-        cache = getattr(ctx, "models", None)
-        model = cache.get(path, device) if cache is not None else load_model(path, device)
+        return load_checked(path, Upscaler, "upscale model", device,
+                            getattr(ctx, "models", None))[0]
     except WeightsError as exc:
         raise JobError(str(exc)) from None
-    if not isinstance(model, Upscaler):
-        raise JobError(f"{path.name} is not an upscale model.")
-    return model
 
 
 # --------------------------------------------------------------------------- tiles
@@ -180,15 +177,8 @@ def validate(spec: UpscaleSpec) -> tuple[np.ndarray, np.ndarray | None, ModelCar
     """The spec's RGB, its alpha (or None) and the model's card, or JobError: no image, not
     8-bit RGB(A), an unknown model, or an output over the pixel limit. Cheap (the weights are
     not read), so the app calls it before submitting the job."""
-    if spec.image is None:
-        raise JobError("No image to upscale: open an image first.")
-    image = np.asarray(spec.image.array())
-    if image.ndim != 3 or image.shape[2] not in (3, 4) or image.dtype != np.uint8:
-        raise JobError(f"The image must be 8-bit RGB (HxWx3 uint8), got {image.dtype} with "
-                       f"shape {image.shape}.")
+    image = input_image(spec.image, "No image to upscale: open an image first.")
     h, w = image.shape[:2]
-    if h < 1 or w < 1:
-        raise JobError("The image is empty.")
     path = resolve_model(spec.model)
     try:
         card = read_card(path)

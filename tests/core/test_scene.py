@@ -216,6 +216,10 @@ def test_prior_refuses_another_vqvae_than_it_was_trained_on(models):
 def test_unknown_model_names_what_is_installed(models):
     with pytest.raises(JobError, match="installed: prior_scenes"):
         run(SceneSpec(prompt="a star", model="nope"))
+    with pytest.raises(JobError, match="is a vqvae model, not a scene prior"):
+        run(SceneSpec(prompt="a star", model=str(models[VQ_NAME])))
+    with pytest.raises(JobError, match="No scene model file at"):
+        run(SceneSpec(prompt="a star", model="/nowhere/prior.safetensors"))
 
 
 @pytest.mark.parametrize("bad, message", [

@@ -55,24 +55,14 @@ class PriorOptions:
 def load_vqvae(name_or_path: str, device: torch.device) -> tuple[VQVAE, str, str]:
     """(model, name, sha256) of an installed VQ-VAE or a .safetensors path; RecipeError if
     there is none or it is not a VQ-VAE."""
-    from pathlib import Path
+    from core.weights import WeightsError, load_checked, resolve_weights
 
-    from core.weights import WeightsError, find_model, load_model, read_card
-
-    path: Path | None = Path(name_or_path) if name_or_path.endswith(".safetensors") else None
-    if path is None:
-        info = find_model(name_or_path, ("vqvae",))
-        if info is None:
-            raise RecipeError(f"no VQ-VAE called {name_or_path!r} is installed; train one first "
-                              f"(easel train vqvae_scenes) or give a .safetensors path.")
-        path = info.path
     try:
-        card = read_card(path)
-        model = load_model(path, device)
+        path = resolve_weights(name_or_path, ("vqvae",), "VQ-VAE")
+        model, card = load_checked(path, VQVAE, "VQ-VAE", device)
     except WeightsError as exc:
-        raise RecipeError(str(exc)) from None
-    if not isinstance(model, VQVAE):
-        raise RecipeError(f"{path} is a {card.architecture} model, not a VQ-VAE.")
+        raise RecipeError(f"{exc} Train one first (easel train vqvae_scenes) or give a "
+                          ".safetensors path.") from None
     return model, card.name, card.sha256
 
 
