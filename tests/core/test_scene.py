@@ -6,12 +6,12 @@ import json
 import random
 import shutil
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from scene_models import VQ_NAME, install
+from shipped_weights import copy_judges
 
 from core import cli, imageio
 from core.data.captions import mutate_prompt, pairs_in, parse_pairs, parse_prompt, sample_scene
@@ -148,18 +148,11 @@ def test_read_prompt_ignores_unknown_words_with_suggestions_and_cuts_long_prompt
             read_prompt(bad, tok, 5)
 
 
-def install_judge(tmp_path) -> None:
-    judge = tmp_path / "shipped" / "judge"
-    judge.mkdir(parents=True)
-    for f in (Path(__file__).parents[2] / "weights" / "judge").glob("judge_scenes.*"):
-        shutil.copy(f, judge)
-
-
 def test_contradictory_prompt_is_generated_with_the_checker_reading(models, tmp_path):
     result = run(SceneSpec(prompt="a red blue star", n=2, seed=0))
     assert result.info["reading"] == "a blue star"
     assert len(result.images) == 2 and result.info["checks"] is None  # no judge installed
-    install_judge(tmp_path)
+    copy_judges(tmp_path / "shipped")
     checks = run(SceneSpec(prompt="a red blue star", n=2, seed=0)).info["checks"]
     assert len(checks) == 2 and all(c.startswith(("satisfied", "not satisfied")) for c in checks)
 
@@ -276,7 +269,7 @@ def test_tiny_recipes_train_the_three_scene_families_and_evaluate(tmp_path, monk
     from core.evaluation import scene as scene_eval
     from core.evaluation.evaluate import evaluate
 
-    install_judge(tmp_path)  # FJD and GenEval read with the judge
+    copy_judges(tmp_path / "shipped")  # FJD and GenEval read with the judge
     models = paths.models_dir()
     vq = train(load_recipe("tiny_vqvae"), tmp_path / "vq", device="cpu", weights_dir=models / "vqvae")
     assert "g" in vq.last_losses and vq.last_losses["restarts"] >= 0  # adversarial from step 3

@@ -4,7 +4,6 @@ send to canvas."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import latent_models
@@ -13,6 +12,7 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDropEvent
+from shipped_weights import copy_judges
 from window_helpers import count_submits, open_window
 
 from core import imageio
@@ -23,7 +23,6 @@ from desktop.panels.latent import LatentPanel
 from desktop.window import MainWindow
 
 WAIT = 20_000
-SHIPPED = Path(__file__).resolve().parents[2] / "weights"
 
 
 @pytest.fixture
@@ -32,7 +31,7 @@ def win(qtbot, tmp_path, monkeypatch):
     monkeypatch.setenv("EASEL_HOME", str(home))
     # Of the shipped models only the judges (DCGAN directions need the faces judge): the
     # tests see the tiny models alone, and no upscaler.
-    shutil.copytree(SHIPPED / "judge", tmp_path / "shipped" / "judge")
+    copy_judges(tmp_path / "shipped")
     monkeypatch.setenv("EASEL_WEIGHTS", str(tmp_path / "shipped"))
     monkeypatch.setattr(latent, "DIRECTION_SAMPLES", 200)
     latent_models.install(home)

@@ -4,15 +4,14 @@ sending to the canvas, region editing, cancelling and restoring."""
 
 from __future__ import annotations
 
-import shutil
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import scene_models
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QTextCharFormat
+from shipped_weights import copy_judges
 from window_helpers import count_submits, open_window
 
 from core.jobs import Context, run_job
@@ -22,7 +21,6 @@ from desktop.panels.scene import ScenePanel
 from desktop.widgets.prompt_box import WORD
 
 WAIT = 20_000
-SHIPPED = Path(__file__).resolve().parents[2] / "weights"
 PROMPT = "a red star to the left of a blue circle"
 
 
@@ -32,7 +30,7 @@ def win(qtbot, tmp_path, monkeypatch):
     monkeypatch.setenv("EASEL_HOME", str(home))
     # Of the shipped models only the judges (the scenes judge gives the verdicts): the tests
     # see the tiny models alone, and no upscaler.
-    shutil.copytree(SHIPPED / "judge", tmp_path / "shipped" / "judge")
+    copy_judges(tmp_path / "shipped")
     monkeypatch.setenv("EASEL_WEIGHTS", str(tmp_path / "shipped"))
     scene_models.install(home)
     w = open_window(qtbot, tmp_path)
