@@ -85,13 +85,15 @@ def run(args: argparse.Namespace) -> int:
     else:
         spec = SceneSpec(**options)
     out = _check_output(args.output, inputs, args.overwrite)
+    paths = [out] + [out.with_name(f"{out.stem}-{rank}{out.suffix}")
+                     for rank in range(2, args.n + 1 if args.all else 2)]
+    for path in paths[1:]:  # before the job runs, not after
+        if path.exists() and not args.overwrite:
+            raise CliError(f"{path} already exists; pass --overwrite to replace it.")
     result = _run(spec, args.device)
     info = result.info
     files = []
-    for rank, rgb in enumerate(result.images if args.all else result.images[:1], 1):
-        path = out if rank == 1 else out.with_name(f"{out.stem}-{rank}{out.suffix}")
-        if rank > 1 and path.exists() and not args.overwrite:
-            raise CliError(f"{path} already exists; pass --overwrite to replace it.")
+    for rank, (rgb, path) in enumerate(zip(result.images, paths, strict=False), 1):
         save_png(path, rgb, spec=result.spec.to_dict(), edited=bool(inputs),
                  extra={"models": info.get("models", {}), "codes": info["codes"][rank - 1],
                         "rank": rank, "score": info["scores"][rank - 1]})

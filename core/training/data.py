@@ -199,3 +199,32 @@ def to_batch(raw: dict[str, Any], device: torch.device, channels_last: bool) -> 
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     return Batch(x, raw["labels"], raw["captions"], raw["seeds"])
+
+
+def training_captions(source: str, size: int, n: int) -> list[str]:
+    """The captions of the first ``n`` training items of a world or a folder (the folder's
+    ``.txt`` files, read without decoding any picture)."""
+    src = open_source(source, size)
+    if isinstance(src, FolderSource):
+        from core.data.folder import read_caption
+
+        return [c for f in src.folder.files[:n] if (c := read_caption(f))]
+    if src.name == "scenes":
+        # Captions without drawing: the layout carries them.
+        from core.data.captions import sample_scene
+        from core.data.worlds import TRAIN
+
+        return [sample_scene(TRAIN[i]).caption or "" for i in range(n)]
+    return [c for i in range(n) if (c := src.item(i).caption)]
+
+
+def caption_vocab(data: DataSection, n: int, what: str) -> list[str]:
+    """The word list (core.nets.text.build_vocab) of the first ``n`` training captions of a
+    recipe's data; RecipeError when it has none (``what`` names the model that needs them)."""
+    from core.nets.text import build_vocab
+
+    captions = training_captions(data.source, data.size, n)
+    if not captions:
+        raise RecipeError(f"{data.source} has no captions: {what} learns from captioned "
+                          "images (a .txt file beside each image).")
+    return build_vocab(captions)

@@ -116,6 +116,24 @@ def test_sampling_is_seeded_and_keeps_known_codes():
     assert (c[:, ::2] == 7).all()
 
 
+def test_caption_vocab_reads_a_folders_captions_and_refuses_none(tmp_path):
+    from PIL import Image
+
+    from core.training.data import caption_vocab, training_captions
+    from core.training.recipe import DataSection, RecipeError
+
+    for i, caption in enumerate(["a red boat", "two red kites", None]):
+        Image.new("RGB", (20, 12), (i * 60, 90, 30)).save(tmp_path / f"p{i}.png")
+        if caption:
+            (tmp_path / f"p{i}.txt").write_text(caption)
+    assert training_captions(str(tmp_path), 16, 10) == ["a red boat", "two red kites"]
+    assert caption_vocab(DataSection(source=str(tmp_path), size=16), 10, "x")[0] == "red"
+    for f in tmp_path.glob("*.txt"):
+        f.unlink()
+    with pytest.raises(RecipeError, match="no captions: the reranker learns"):
+        caption_vocab(DataSection(source=str(tmp_path), size=16), 10, "the reranker")
+
+
 def test_mutated_prompts_change_what_is_asked_and_pairs_are_found():
     rng = random.Random(0)
     for seed in range(60):
@@ -308,6 +326,11 @@ def test_cli_writes_ranked_pngs_with_codes_and_edits_them(models, tmp_path, caps
     meta = imageio.read_metadata(out)
     assert meta["spec"]["kind"] == "scene" and len(meta["codes"]) == 16
     assert (tmp_path / "scene-3.png").is_file()
+    moved = tmp_path / "moved.png"
+    out.rename(moved)  # OUT is free, OUT-2 is not: refused before anything is drawn
+    assert cli.main(["scene", "a red star", "-o", str(out), "--n", "3", "--all"]) == 2
+    assert "scene-2.png already exists" in capsys.readouterr().err and not out.exists()
+    moved.rename(out)
     assert cli.main(["rerun", str(out), "-o", str(tmp_path / "again.png")]) == 0
     assert np.array_equal(imageio.load_image(out).rgb,
                           imageio.load_image(tmp_path / "again.png").rgb)

@@ -24,9 +24,9 @@ from torch import nn
 
 from core.data.captions import pairs_in, parse_pairs
 from core.nets.prior import PriorConfig, ScenePrior
-from core.nets.text import PAD, build_vocab
+from core.nets.text import PAD
 from core.nets.vqvae import VQVAE
-from core.training.data import FolderSource, open_source
+from core.training.data import caption_vocab
 from core.training.recipe import RecipeError
 from core.training.task import Batch, Task, image_grid, register_task, stream_seed
 
@@ -66,29 +66,6 @@ def load_vqvae(name_or_path: str, device: torch.device) -> tuple[VQVAE, str, str
     return model, card.name, card.sha256
 
 
-def training_captions(source: str, size: int, n: int) -> list[str]:
-    """The captions of the first ``n`` training items of a world or folder (for the vocab)."""
-    src = open_source(source, size)
-    if isinstance(src, FolderSource):
-        return [s.caption for i in range(min(n, len(src))) if (s := src.folder.load(i, 8)).caption]
-    if src.name == "scenes":
-        # Captions without drawing: the layout carries them.
-        from core.data.captions import sample_scene
-        from core.data.worlds import TRAIN
-
-        return [sample_scene(TRAIN[i]).caption or "" for i in range(n)]
-    return [c for i in range(n) if (c := src.item(i).caption)]
-
-
-def caption_vocab(recipe: Any, n: int, what: str) -> list[str]:
-    """The word list of the first ``n`` training captions; RecipeError when there are none."""
-    captions = training_captions(recipe.data.source, recipe.data.size, n)
-    if not captions:
-        raise RecipeError(f"{recipe.data.source} has no captions: {what} learns from captioned "
-                          "images (a .txt file beside each image).")
-    return build_vocab(captions)
-
-
 @register_task("prior")
 class PriorTask(Task):
     architecture = "prior"
@@ -101,7 +78,7 @@ class PriorTask(Task):
         if self.vq.config.image_size != recipe.data.size:
             raise RecipeError(f"the VQ-VAE {vq_name} reads {self.vq.config.image_size} px "
                               f"images; set data.size = {self.vq.config.image_size}.")
-        vocab = caption_vocab(recipe, self.options.vocab_captions, "a scene prior")
+        vocab = caption_vocab(recipe.data, self.options.vocab_captions, "a scene prior")
         model = dict(recipe.model)
         model.update(vocab=vocab, grid=self.vq.config.grid,
                      codebook_size=self.vq.config.codebook_size, vqvae=vq_name,

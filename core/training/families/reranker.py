@@ -25,7 +25,7 @@ from torch import nn
 
 from core.data.captions import caption_for, mutate_prompt, pairs_in, parse_pairs, parse_prompt
 from core.nets.reranker import Reranker, RerankerConfig
-from core.training.families.prior import caption_vocab
+from core.training.data import caption_vocab
 from core.training.task import Batch, Task, register_task, stream_seed
 
 
@@ -59,7 +59,7 @@ class RerankerTask(Task):
 
     def __init__(self, recipe: Any, device: torch.device, generator: torch.Generator) -> None:
         super().__init__(recipe, device, generator)
-        vocab = caption_vocab(recipe, self.options.vocab_captions, "the reranker")
+        vocab = caption_vocab(recipe.data, self.options.vocab_captions, "the reranker")
         model = dict(recipe.model)
         model.update(vocab=vocab, image_size=recipe.data.size)
         self.config = RerankerConfig(**model)
