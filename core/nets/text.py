@@ -79,11 +79,6 @@ class KVCache:
     def __len__(self) -> int:
         return 0 if self.k is None else int(self.k.shape[2])
 
-    def take(self, index: torch.Tensor) -> None:
-        """Keep only the batch rows ``index`` (e.g. after repeating a prefix for N samples)."""
-        if self.k is not None:
-            self.k, self.v = self.k[index], self.v[index]
-
 
 class SelfAttention(nn.Module):
     def __init__(self, width: int, heads: int, causal: bool) -> None:
