@@ -1,3 +1,13 @@
 """Plain nn.Modules, one family per file. Importing this package registers every architecture."""
 
-from core.nets import dcgan, judge, prior, reranker, upscale, vae, vqvae  # noqa: F401
+from core.nets import (  # noqa: F401
+    autoencoder,
+    dcgan,
+    judge,
+    prior,
+    reranker,
+    unet,
+    upscale,
+    vae,
+    vqvae,
+)

@@ -306,6 +306,24 @@ class Task:
                 eb.copy_(ob)
 
 
+def load_frozen(name_or_path: str, cls: type, families: tuple[str, ...], what: str,
+                recipe: str, device: torch.device) -> tuple[Any, str, str]:
+    """(model, name, sha256) of an installed model another family builds on (a VQ-VAE under
+    a prior, an autoencoder under latent diffusion), frozen; a RecipeError that names the
+    ``recipe`` to train first when it is missing or of another kind."""
+    from core.training.recipe import RecipeError
+    from core.weights import WeightsError, load_checked, resolve_weights
+
+    try:
+        path = resolve_weights(name_or_path, families, what)
+        model, card = load_checked(path, cls, what, device)
+    except WeightsError as exc:
+        raise RecipeError(f"{exc} Train one first (easel train {recipe}) or give a "
+                          ".safetensors path.") from None
+    model.requires_grad_(False)
+    return model, card.name, card.sha256
+
+
 def stream_seed(seed: int, step: int, stream: str) -> int:
     """A 63-bit seed that depends only on (seed, step, stream)."""
     digest = hashlib.blake2b(f"{seed}:{step}:{stream}".encode(), digest_size=8).digest()

@@ -1,3 +1,13 @@
 """Model families the trainer can run. Importing this package registers them."""
 
-from core.training.families import dcgan, judge, prior, reranker, upscale, vae, vqvae  # noqa: F401
+from core.training.families import (  # noqa: F401
+    autoencoder,
+    dcgan,
+    diffusion,
+    judge,
+    prior,
+    reranker,
+    upscale,
+    vae,
+    vqvae,
+)

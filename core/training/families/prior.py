@@ -28,7 +28,14 @@ from core.nets.text import PAD
 from core.nets.vqvae import VQVAE
 from core.training.data import caption_vocab
 from core.training.recipe import RecipeError
-from core.training.task import Batch, Task, image_grid, register_task, stream_seed
+from core.training.task import (
+    Batch,
+    Task,
+    image_grid,
+    load_frozen,
+    register_task,
+    stream_seed,
+)
 
 
 @dataclass
@@ -52,20 +59,6 @@ class PriorOptions:
         parse_pairs(self.hold_out)
 
 
-def load_vqvae(name_or_path: str, device: torch.device) -> tuple[VQVAE, str, str]:
-    """(model, name, sha256) of an installed VQ-VAE or a .safetensors path; RecipeError if
-    there is none or it is not a VQ-VAE."""
-    from core.weights import WeightsError, load_checked, resolve_weights
-
-    try:
-        path = resolve_weights(name_or_path, ("vqvae",), "VQ-VAE")
-        model, card = load_checked(path, VQVAE, "VQ-VAE", device)
-    except WeightsError as exc:
-        raise RecipeError(f"{exc} Train one first (easel train vqvae_scenes) or give a "
-                          ".safetensors path.") from None
-    return model, card.name, card.sha256
-
-
 @register_task("prior")
 class PriorTask(Task):
     architecture = "prior"
@@ -73,8 +66,8 @@ class PriorTask(Task):
 
     def __init__(self, recipe: Any, device: torch.device, generator: torch.Generator) -> None:
         super().__init__(recipe, device, generator)
-        self.vq, vq_name, vq_sha = load_vqvae(self.options.vqvae, device)
-        self.vq.requires_grad_(False)
+        self.vq, vq_name, vq_sha = load_frozen(self.options.vqvae, VQVAE, ("vqvae",), "VQ-VAE",
+                                               "vqvae_scenes", device)
         if self.vq.config.image_size != recipe.data.size:
             raise RecipeError(f"the VQ-VAE {vq_name} reads {self.vq.config.image_size} px "
                               f"images; set data.size = {self.vq.config.image_size}.")
