@@ -14,6 +14,7 @@ diffusion model always sees unit-variance latents (the LDM "scale factor").
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import torch
@@ -61,14 +62,14 @@ class Autoencoder(nn.Module):
         widths = [config.base] + [2 * config.base] * config.stages
         enc: list[nn.Module] = [nn.Conv2d(config.channels, widths[0], 3, padding=1)]
         # Residual blocks only below full resolution, where convolutions are 4x cheaper.
-        for i, (cin, cout) in enumerate(zip(widths, widths[1:], strict=False)):
+        for i, (cin, cout) in enumerate(itertools.pairwise(widths)):
             enc += ([ResBlock(cin)] if i else []) + [nn.Conv2d(cin, cout, 4, 2, 1)]
         enc += [ResBlock(widths[-1]) for _ in range(config.res_blocks)]
         enc += [nn.ReLU(), nn.Conv2d(widths[-1], 2 * config.latent_channels, 1)]
         self.encoder = nn.Sequential(*enc)
         dec: list[nn.Module] = [nn.Conv2d(config.latent_channels, widths[-1], 3, padding=1)]
         dec += [ResBlock(widths[-1]) for _ in range(config.res_blocks)]
-        ups = list(zip(reversed(widths), list(reversed(widths))[1:], strict=False))
+        ups = list(itertools.pairwise(reversed(widths)))
         for i, (cin, cout) in enumerate(ups):
             dec += [nn.ReLU(), nn.ConvTranspose2d(cin, cout, 4, 2, 1)]
             dec += [ResBlock(cout)] if i < len(ups) - 1 else []
