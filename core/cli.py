@@ -180,27 +180,81 @@ def _report(args: argparse.Namespace, out: Path, result: Any) -> None:
 # --------------------------------------------------------------------------- subcommands
 
 
+FILL_OPTIONS = ("seed", "engine", "patch_size", "iterations", "feather", "model", "steps",
+                "strength", "variations", "jump", "resample")
+
+
 def cmd_inpaint(args: argparse.Namespace) -> int:
     from core import imageio
     from core.jobs import ImageRef
-    from core.pipelines.inpaint import ENGINES, InpaintSpec
+    from core.pipelines.inpaint import InpaintSpec
 
-    if args.engine is not None and args.engine not in ENGINES:
-        raise CliError(f"unknown engine {args.engine!r}; choose one of {', '.join(ENGINES)}.")
     image_path = Path(args.image).expanduser().resolve()
     mask_path = Path(args.mask).expanduser().resolve()
     out = _check_output(args.output, [image_path, mask_path], args.overwrite)
     loaded = imageio.load_image(image_path)
     h, w = loaded.rgb.shape[:2]
     mask = imageio.load_mask(mask_path, size=(w, h))
-    options = {k: getattr(args, k) for k in ("seed", "engine", "patch_size", "iterations",
-                                             "grow", "feather") if getattr(args, k) is not None}
     spec = InpaintSpec(image=ImageRef.of(loaded.rgb, path=str(image_path)),
-                       mask=ImageRef.of(mask, path=str(mask_path), embed=True), **options)
+                       mask=ImageRef.of(mask, path=str(mask_path), embed=True),
+                       **_fill_options(args, ("grow",)))
+    return _write_fills(args, spec, out, loaded.alpha)
+
+
+def cmd_outpaint(args: argparse.Namespace) -> int:
+    from core import imageio
+    from core.jobs import ImageRef
+    from core.pipelines.inpaint import OutpaintSpec
+
+    image_path = Path(args.image).expanduser().resolve()
+    out = _check_output(args.output, [image_path], args.overwrite)
+    loaded = imageio.load_image(image_path)
+    spec = OutpaintSpec(image=ImageRef.of(loaded.rgb, path=str(image_path)),
+                        **_fill_options(args, ("left", "right", "top", "bottom")))
+    alpha = None
+    if loaded.alpha is not None:
+        import numpy as np
+
+        pad = ((spec.top, spec.bottom), (spec.left, spec.right))
+        alpha = np.pad(loaded.alpha, pad, constant_values=255)
+    return _write_fills(args, spec, out, alpha)
+
+
+def _fill_options(args: argparse.Namespace, extra: tuple[str, ...]) -> dict[str, Any]:
+    from core.pipelines.inpaint import ENGINES
+
+    if args.engine is not None and args.engine not in ENGINES:
+        raise CliError(f"unknown engine {args.engine!r}; choose one of {', '.join(ENGINES)}.")
+    if args.engine != "diffusion":
+        used = [k for k in ("model", "steps", "strength", "variations", "jump", "resample")
+                if getattr(args, k) is not None]
+        if used:
+            raise CliError(f"--{used[0]} is a setting of the diffusion engine: add "
+                           "--engine diffusion.")
+    return {k: getattr(args, k) for k in FILL_OPTIONS + extra if getattr(args, k) is not None}
+
+
+def _write_fills(args: argparse.Namespace, spec: Any, out: Path, alpha: Any) -> int:
+    """Run an inpaint/outpaint spec; the first fill goes to OUT, other variations beside it
+    (OUT-2.png, ...)."""
+    paths = [out] + [out.with_name(f"{out.stem}-{i}{out.suffix}")
+                     for i in range(2, spec.variations + 1)]
+    for path in paths[1:]:  # before the job runs, not after
+        if path.exists() and not args.overwrite:
+            raise CliError(f"{path} already exists; pass --overwrite to replace it.")
     result = _run(spec, args.device)
-    alpha = result.alpha if result.alpha is not None else loaded.alpha
-    _write_result(out, result, alpha, edited=True)
+    alpha = result.alpha if result.alpha is not None else alpha
+    from core.imageio import save_png
+
+    for rgb, path in zip(result.images, paths, strict=True):
+        save_png(path, rgb, alpha=alpha, spec=result.spec.to_dict(),
+                 extra={"models": result.info.get("models", {})}, edited=True)
+    for note in result.info.get("notes", []):
+        print(f"note: {note}", file=sys.stderr)
     _report(args, out, result)
+    if len(paths) > 1 and not args.json:
+        print(f"Wrote {len(paths) - 1} more variations beside it: "
+              f"{', '.join(p.name for p in paths[1:])}")
     return 0
 
 
@@ -359,6 +413,33 @@ def _int_at_least(low: int, high: int | None = None) -> Callable[[str], int]:
     return parse
 
 
+def _add_fill_options(p: argparse.ArgumentParser) -> None:
+    """The fill engine's settings, shared by inpaint and outpaint."""
+    p.add_argument("--engine", default=None,
+                   help="patchmatch (the default: copies from the picture) or diffusion "
+                   "(draws with a trained model)")
+    p.add_argument("--seed", type=_int_at_least(0, MAX_SEED), default=None)
+    p.add_argument("--feather", type=_int_at_least(0), default=None, metavar="PX")
+    g = p.add_argument_group("patchmatch")
+    g.add_argument("--patch-size", type=_int_at_least(3), default=None, metavar="N")
+    g.add_argument("--iterations", type=_int_at_least(1), default=None, metavar="N")
+    g = p.add_argument_group("diffusion")
+    g.add_argument("--model", default=None, metavar="NAME",
+                   help="an installed diffusion model or a .safetensors path "
+                   "(default: diffusion_faces)")
+    g.add_argument("--steps", type=_int_at_least(1), default=None, metavar="N",
+                   help="DDIM steps (default 20)")
+    g.add_argument("--strength", type=float, default=None, metavar="S",
+                   help="1 (the default) draws the masked area anew; less keeps some of it")
+    g.add_argument("--variations", type=_int_at_least(1), default=None, metavar="N",
+                   help="fills to draw; the 2nd and later go to OUT-2.png, ...")
+    g.add_argument("--jump", type=_int_at_least(1), default=None, metavar="N",
+                   help="RePaint jump length in steps (default 5)")
+    g.add_argument("--resample", type=_int_at_least(1), default=None, metavar="N",
+                   help="RePaint resample count (default 1: no resampling)")
+    _add_run_options(p)
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="the PNG to write")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
@@ -381,14 +462,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("image", metavar="IMAGE")
     p.add_argument("--mask", required=True, metavar="MASK",
                    help="an image of the same size; white (nonzero) = fill")
-    p.add_argument("--engine", default=None, help="patchmatch (the default)")
-    p.add_argument("--seed", type=_int_at_least(0, MAX_SEED), default=None)
-    p.add_argument("--patch-size", type=_int_at_least(3), default=None, metavar="N")
-    p.add_argument("--iterations", type=_int_at_least(1), default=None, metavar="N")
     p.add_argument("--grow", type=_int_at_least(0), default=None, metavar="PX")
-    p.add_argument("--feather", type=_int_at_least(0), default=None, metavar="PX")
-    _add_run_options(p)
+    _add_fill_options(p)
     p.set_defaults(func=cmd_inpaint)
+
+    p = sub.add_parser("outpaint", help="extend an image's canvas and fill the new area")
+    p.add_argument("image", metavar="IMAGE")
+    for side in ("left", "right", "top", "bottom"):
+        p.add_argument(f"--{side}", type=_int_at_least(0), default=None, metavar="PX",
+                       help=f"pixels to add on the {side}")
+    _add_fill_options(p)
+    p.set_defaults(func=cmd_outpaint)
 
     p = sub.add_parser("upscale", help="upscale an image x4 with a learned upscaler")
     p.add_argument("image", metavar="IMAGE")

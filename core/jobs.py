@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -130,6 +131,28 @@ def input_image(ref: ImageRef | None, missing: str) -> np.ndarray:
     if image.shape[0] < 1 or image.shape[1] < 1:
         raise JobError("The image is empty.")
     return image
+
+
+def job_weights(name: str, family: str, what: str) -> Path:
+    """The weights of an installed ``family`` model called ``name``, or a .safetensors path;
+    JobError naming the installed ones."""
+    from core.weights import WeightsError, resolve_weights
+
+    try:
+        return resolve_weights(name, (family,), what)
+    except WeightsError as exc:
+        raise JobError(str(exc)) from None
+
+
+def job_model(path: Path, ctx: Context, cls: type, what: str) -> tuple[Any, str]:
+    """(net, sha256) through the job's model cache; JobError for bad or other weights."""
+    from core.weights import WeightsError, load_checked
+
+    try:
+        net, card = load_checked(path, cls, what, ctx.device, ctx.models)
+    except WeightsError as exc:
+        raise JobError(str(exc)) from None
+    return net, card.sha256
 
 
 def pixel_hash(a: np.ndarray) -> str:

@@ -365,5 +365,7 @@ def evaluate_upscale(path: Path, card: ModelCard, n: int, device: torch.device
             "low_size": low_size, "high_size": high_size}
 
 
-# The scene families' evaluators register themselves on import (they build on the helpers above).
+# The scene and diffusion families' evaluators register themselves on import (they build on
+# the helpers above).
+from core.evaluation import diffusion as _diffusion  # noqa: F401
 from core.evaluation import scene as _scene  # noqa: F401

@@ -1,26 +1,58 @@
-"""Inpainting pipeline: fill the masked part of an image.
+"""Inpainting and outpainting: fill the masked part of an image, or extend its canvas.
 
-Engines: ``patchmatch`` (weight-free, core/algorithms/patchmatch.py). Diffusion joins later.
-Pixels outside the (grown) mask are bit-identical to the input; ``feather`` only blends the
-fill towards the original inside the mask.
+Engines:
+
+- ``patchmatch`` (weight-free, core/algorithms/patchmatch.py): copies what the picture
+  already has, at any size.
+- ``diffusion``: a trained diffusion model (core/pipelines/diffusion.py) invents what is not
+  there (a smile, a missing shape). The fill runs on a square crop around the mask with
+  context, resized to the model's frame; the known part is replaced at every step and RePaint
+  resampling (``jump``, ``resample``) lets the two agree. The result is resized back, its
+  colour matched to the picture in a ring just outside the mask, and pasted with a feathered
+  seam. ``variations`` draws several fills at once (one result each).
+
+Whatever the engine, pixels outside the (grown) mask are bit-identical to the input;
+``feather`` only blends the fill towards the original inside the mask. Outpainting pads the
+canvas and fills the new area with the same engines.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from core.algorithms import masks, patchmatch
 from core.device import torch_threads
-from core.jobs import Context, ImageRef, JobError, JobSpec, Progress, Result, input_image, pipeline
+from core.jobs import (
+    Context,
+    ImageRef,
+    JobError,
+    JobSpec,
+    Progress,
+    Result,
+    input_image,
+    job_model,
+    job_weights,
+    pipeline,
+)
 
-ENGINES = ("patchmatch",)
+ENGINES = ("patchmatch", "diffusion")
+DEFAULT_MODEL = "diffusion_faces"
 PATCH_SIZES = (3, 15)  # inclusive range of odd patch sizes
 MAX_ITERATIONS = 50
 MAX_RADIUS = 512  # grow / feather, pixels
+MAX_STEPS = 250  # diffusion sampling steps
+MAX_VARIATIONS = 8
+MAX_JUMP = 10  # RePaint jump length, steps
+MAX_RESAMPLE = 10  # RePaint resample count
+MAX_EXTEND = 2048  # outpainting, pixels per side
+DIFFUSION_FAMILY = "diffusion"
 
 
 @dataclass(frozen=True)
@@ -31,10 +63,28 @@ class InpaintSpec(JobSpec):
     image: ImageRef | None = None  # HxWx3 uint8 RGB
     mask: ImageRef | None = None  # HxW uint8, nonzero = fill (embedded in metadata)
     engine: str = "patchmatch"
-    patch_size: int = 7  # odd, pixels
-    iterations: int = 4  # PatchMatch search/vote rounds per scale
+    patch_size: int = 7  # PatchMatch: odd, pixels
+    iterations: int = 4  # PatchMatch: search/vote rounds per scale
     grow: int = 0  # dilate the mask by this many pixels before filling
     feather: int = 0  # blend the fill into the surround over this many pixels (inside the mask)
+    model: str = DEFAULT_MODEL  # diffusion: an installed model's name or a .safetensors path
+    steps: int = 20  # diffusion: DDIM steps
+    strength: float = 1.0  # diffusion: 1 draws the masked area anew; less keeps some of it
+    variations: int = 1  # diffusion: fills drawn at once, one result each
+    jump: int = 5  # RePaint jump length (steps)
+    resample: int = 1  # RePaint resample count; 1 = plain known-region replacement
+
+
+@dataclass(frozen=True)
+class OutpaintSpec(InpaintSpec):
+    """Extend the canvas by ``left``/``right``/``top``/``bottom`` pixels and fill the new area
+    (``mask`` and ``grow`` are not used)."""
+
+    kind = "outpaint"
+    left: int = 0
+    right: int = 0
+    top: int = 0
+    bottom: int = 0
 
 
 @pipeline("inpaint")
@@ -43,16 +93,70 @@ def run(spec: InpaintSpec, ctx: Context) -> Generator[Progress, None, Result]:
     hole = masks.grow(mask, int(spec.grow)) > 0
     ctx.check()
     yield Progress(0, 1, "Preparing the fill")
+    fills, info = yield from fill(rgb, hole, spec, ctx)
+    return Result(images=fills, spec=spec, alpha=alpha_channel, info=info)
 
+
+@pipeline("outpaint")
+def run_outpaint(spec: OutpaintSpec, ctx: Context) -> Generator[Progress, None, Result]:
+    image = input_image(spec.image, "No image to extend: open an image first.")
+    _check_settings(spec)
+    sides = {name: getattr(spec, name) for name in ("top", "bottom", "left", "right")}
+    for name, value in sides.items():
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_EXTEND:
+            raise JobError(f"Extend {name} by 0 to {MAX_EXTEND} pixels, not {value!r}.")
+    if not any(sides.values()):
+        raise JobError("Choose how many pixels to add on at least one side.")
+    pad = ((spec.top, spec.bottom), (spec.left, spec.right))
+    # The new area starts as the nearest edge pixels; every engine draws over all of it.
+    rgb = np.pad(np.ascontiguousarray(image[..., :3]), (*pad, (0, 0)), mode="edge")
+    alpha = None
+    if image.shape[2] == 4:
+        alpha = np.pad(image[..., 3], pad, mode="constant", constant_values=255)
+    hole = np.pad(np.zeros(image.shape[:2], bool), pad, mode="constant", constant_values=True)
+    h, w = rgb.shape[:2]
+    from core.imageio import max_pixels_setting
+
+    if h * w > max_pixels_setting():
+        raise JobError(f"The extended picture would be {w}x{h}, above the pixel limit of "
+                       f"{max_pixels_setting():,}.")
+    ctx.check()
+    yield Progress(0, 1, f"Extending to {w}x{h}")
+    fills, info = yield from fill(rgb, hole, spec, ctx)
+    info["size"] = [w, h]
+    return Result(images=fills, spec=spec, alpha=alpha, info=info)
+
+
+def fill(rgb: np.ndarray, hole: np.ndarray, spec: InpaintSpec, ctx: Context
+         ) -> Generator[Progress, None, tuple[list[np.ndarray], dict[str, Any]]]:
+    """Fill ``hole`` (HxW bool) of ``rgb`` with the spec's engine: (filled pictures, info)."""
     t0 = time.perf_counter()
+    if spec.engine == "diffusion":
+        fills, info = yield from _diffusion_fill(rgb, hole, spec, ctx)
+    else:
+        if hole.all():
+            raise JobError("The mask covers the whole picture, so PatchMatch has nothing to "
+                           "copy from: paint less, or choose the diffusion engine, which can "
+                           "draw a new picture.")
+        filled = yield from _patchmatch_fill(rgb, hole, spec, ctx)
+        fills = [composite(rgb, filled, hole, int(spec.feather))]
+        info = {}
+    info.update({"engine": spec.engine, "filled_pixels": int(hole.sum()),
+                 "coverage": round(float(hole.mean()), 6),
+                 "fill_seconds": round(time.perf_counter() - t0, 3)})
+    return fills, info
+
+
+def _patchmatch_fill(rgb: np.ndarray, hole: np.ndarray, spec: InpaintSpec, ctx: Context
+                     ) -> Generator[Progress, None, np.ndarray]:
     latest: list[np.ndarray] = []  # the newest preview from the engine, sent with the next step
-    fill = patchmatch.fill(rgb, hole, rng=ctx.rng, patch_size=int(spec.patch_size),
-                           iterations=int(spec.iterations), check=ctx.check, preview=latest.append)
-    total = 1
+    run = patchmatch.fill(rgb, hole, rng=ctx.rng, patch_size=int(spec.patch_size),
+                          iterations=int(spec.iterations), check=ctx.check,
+                          preview=latest.append)
     with torch_threads(1):  # see torch_threads: robust when the machine is busy
         while True:
             try:
-                step, total, message = next(fill)
+                step, total, message = next(run)
             except StopIteration as done:
                 filled: np.ndarray = done.value
                 break
@@ -60,16 +164,197 @@ def run(spec: InpaintSpec, ctx: Context) -> Generator[Progress, None, Result]:
             latest.clear()
             yield Progress(step, total, message, preview)
     ctx.check()
+    return filled
 
-    out = composite(rgb, filled, hole, int(spec.feather))
-    info = {
-        "engine": spec.engine,
-        "filled_pixels": int(hole.sum()),
-        "coverage": round(float(hole.mean()), 6),
-        "steps": total,
-        "fill_seconds": round(time.perf_counter() - t0, 3),
-    }
-    return Result(images=[out], spec=spec, alpha=alpha_channel, info=info)
+
+# --------------------------------------------------------------------------- diffusion
+
+
+@dataclass
+class DiffusionModels:
+    model: Any  # core.pipelines.diffusion.DiffusionModel
+    hashes: dict[str, str]
+    world: str  # the data the model was trained on (its card)
+    ood_threshold: float  # a known region's denoising error above this is "far from the world"
+
+
+def load_diffusion(name: str, ctx: Context) -> DiffusionModels:
+    """The named diffusion model and, for latent diffusion, the autoencoder it was trained
+    with (hash-checked): JobError when either is missing, broken or another one."""
+    from core.nets.autoencoder import Autoencoder
+    from core.nets.unet import UNet
+    from core.pipelines.diffusion import DiffusionModel
+    from core.weights import read_card
+
+    path = job_weights(name, DIFFUSION_FAMILY, "diffusion model")
+    unet, sha = job_model(path, ctx, UNet, "diffusion model")
+    hashes = {path.stem: sha}
+    ae = None
+    cfg = unet.config
+    if cfg.autoencoder:
+        ae_path = job_weights(cfg.autoencoder, "autoencoder", "autoencoder")
+        ae, ae_sha = job_model(ae_path, ctx, Autoencoder, "autoencoder")
+        if cfg.autoencoder_sha256 and ae_sha != cfg.autoencoder_sha256:
+            raise JobError(f"The diffusion model {path.stem} was trained in the latent space of "
+                           f"another {cfg.autoencoder} (sha256 {cfg.autoencoder_sha256[:12]}); "
+                           f"the installed one is {ae_sha[:12]}. Retrain the model or restore "
+                           "that autoencoder.")
+        hashes[ae_path.stem] = ae_sha
+    card = read_card(path)
+    threshold = float(card.metrics.get("ood_threshold", 0) or 0)
+    return DiffusionModels(DiffusionModel(unet, ae), hashes, card.data or "its training data",
+                           threshold)
+
+
+def crop_box(hole: np.ndarray, frame: int) -> tuple[int, int, int]:
+    """(top, left, side) of the square the diffusion model sees: the mask's bounding box with
+    half its size of context on every side, at least the picture's short side (the worlds'
+    models know whole pictures, not close-ups), centred on the mask and kept inside the
+    picture where it fits (a side larger than the picture reaches past its edges)."""
+    h, w = hole.shape
+    y0, y1, x0, x1 = masks.bbox(hole)
+    size = max(y1 - y0, x1 - x0)
+    side = max(size + 2 * max(frame // 8, size // 2), min(h, w))
+    side = min(side, max(h, w))
+
+    def place(lo: int, hi: int, extent: int) -> int:
+        start = (lo + hi) // 2 - side // 2
+        if side <= extent:
+            return min(max(start, 0), extent - side)
+        return (extent - side) // 2
+
+    return place(y0, y1, h), place(x0, x1, w), side
+
+
+def _window(a: np.ndarray, top: int, left: int, side: int) -> np.ndarray:
+    """The side x side square of ``a`` at (top, left); parts past the edges repeat the edge."""
+    h, w = a.shape[:2]
+    ys = np.clip(np.arange(top, top + side), 0, h - 1)
+    xs = np.clip(np.arange(left, left + side), 0, w - 1)
+    return a[ys][:, xs]
+
+
+def _resize(a: np.ndarray, size: int) -> np.ndarray:
+    from PIL import Image
+
+    if a.shape[0] == size and a.shape[1] == size:
+        return a
+    return np.asarray(Image.fromarray(a).resize((size, size), Image.Resampling.LANCZOS))
+
+
+def model_grid_mask(unknown: np.ndarray, frame: int, cell: int) -> np.ndarray:
+    """HxW bool of what the model must draw (in the crop) -> (grid, grid) float32 "keep" mask
+    at the model's resolution: a cell is kept only when none of its pixels, nor those of its
+    neighbouring cells, is to be drawn (the decoder's reach spills over a cell)."""
+    import torch
+    import torch.nn.functional as F
+
+    m = torch.from_numpy(unknown.astype(np.float32))[None, None]
+    m = F.interpolate(m, size=(frame, frame), mode="area")  # any part of a pixel counts
+    m = F.max_pool2d((m > 0).float(), cell) if cell > 1 else (m > 0).float()
+    m = F.max_pool2d(m, 3, stride=1, padding=1)
+    return (1 - m)[0, 0].numpy()
+
+
+def paste(rgb: np.ndarray, hole: np.ndarray, drawn: np.ndarray, box: tuple[int, int, int],
+          feather_px: int, match_colour: bool = True) -> np.ndarray:
+    """The model's square picture ``drawn`` (frame x frame uint8) resized onto ``box`` of
+    ``rgb``, colour-matched to the picture in a ring just outside the hole, and composited
+    inside ``hole`` only."""
+    top, left, side = box
+    h, w = hole.shape
+    up = _resize(drawn, side).astype(np.float32)
+    ys, xs = slice(max(top, 0), min(top + side, h)), slice(max(left, 0), min(left + side, w))
+    sub = (slice(ys.start - top, ys.stop - top), slice(xs.start - left, xs.stop - left))
+    full = rgb.astype(np.float32)
+    full[ys, xs] = up[sub]
+    if match_colour:
+        # The model redraws the known ring around the hole; any colour cast it has there (the
+        # autoencoder's, the resize's) is taken out of the fill as a whole.
+        reach = max(2, math.ceil(side / drawn.shape[0]) * 2)
+        ring = (masks.grow(hole, reach) > 0) & ~hole
+        inside = np.zeros_like(hole)
+        inside[ys, xs] = True
+        ring &= inside
+        if ring.any():
+            full[hole] += (rgb[ring].astype(np.float32) - full[ring]).mean(0)
+    full = np.clip(np.rint(full), 0, 255).astype(np.uint8)
+    return composite(rgb, full, hole, feather_px)
+
+
+def _diffusion_fill(rgb: np.ndarray, hole: np.ndarray, spec: InpaintSpec, ctx: Context
+                    ) -> Generator[Progress, None, tuple[list[np.ndarray], dict[str, Any]]]:
+    import torch
+
+    from core.evaluation.judges import to_tensor
+    from core.training.task import to_uint8
+
+    models = load_diffusion(spec.model, ctx)
+    model = models.model
+    frame, cell = model.image_size, model.cell
+    box = crop_box(hole, frame)
+    top, left, side = box
+    h, w = hole.shape
+    crop = _resize(_window(rgb, top, left, side), frame)
+    # To draw: the hole and whatever of the square lies past the picture's edges.
+    outside = np.ones((h, w), bool)
+    unknown = ~_window(~hole & outside, top, left, side)
+    if top < 0 or left < 0 or top + side > h or left + side > w:
+        ys, xs = np.arange(top, top + side), np.arange(left, left + side)
+        unknown |= ~(((ys >= 0) & (ys < h))[:, None] & ((xs >= 0) & (xs < w))[None, :])
+    keep = torch.from_numpy(model_grid_mask(unknown, frame, cell))[None, None]
+    seam = max(int(spec.feather), math.ceil(side / frame))
+    notes: list[str] = []
+    if side > frame:
+        notes.append(f"The model draws {frame} px pictures: the fill was drawn at {frame} px "
+                     f"for a {side} px square and scaled up.")
+    with _threads(model.device):
+        known = model.encode(to_tensor(crop).to(model.device))
+        if models.ood_threshold and keep.sum() > 0:
+            err = denoising_error(model, known, keep, torch.Generator().manual_seed(0))
+            if err > models.ood_threshold:
+                notes.append(f"This picture is far from what {spec.model} was trained on "
+                             f"({models.world}); the fill may not fit it.")
+        run = model.denoise(int(spec.variations), int(spec.steps), ctx.generator, known=known,
+                            keep=keep, strength=float(spec.strength), jump=int(spec.jump),
+                            resample=int(spec.resample), check=ctx.check)
+        while True:
+            try:
+                done, total, x0 = next(run)
+            except StopIteration as finished:
+                final = finished.value
+                break
+            preview = to_uint8(model.decode(x0[:1]))[0]
+            yield Progress(done, total, f"Denoising step {done} of {total}",
+                           paste(rgb, hole, preview, box, seam, match_colour=False))
+        drawn = to_uint8(model.decode(final))
+    ctx.check()
+    fills = [paste(rgb, hole, d, box, seam) for d in drawn]
+    info = {"model": spec.model, "models": models.hashes, "steps": int(spec.steps),
+            "crop": [left, top, side], "seam_px": seam, "notes": notes}
+    return fills, info
+
+
+def denoising_error(model: Any, known: Any, keep: Any, generator: Any,
+                    timesteps: tuple[int, ...] = (100, 300, 500)) -> float:
+    """How badly the model predicts the noise added to the kept part of ``known`` (mean
+    squared error over a few timesteps): low on pictures like its training data, high on
+    pictures far from them. Compared against the card's ``ood_threshold``."""
+    import torch
+
+    errs = []
+    k = keep.to(known.device)
+    with torch.no_grad():
+        for t in timesteps:
+            eps = torch.randn(known.shape, generator=generator).to(known.device)
+            xt = model.schedule.add_noise(known, eps, t)
+            pred = model.unet(xt, torch.full((len(known),), t, device=known.device))
+            errs.append(float(((pred - eps) ** 2 * k).sum() / (k.sum() * known.shape[1])))
+    return float(np.mean(errs))
+
+
+def _threads(device: Any) -> contextlib.AbstractContextManager:
+    return torch_threads(1) if device.type == "cpu" else contextlib.nullcontext()
 
 
 def composite(original: np.ndarray, filled: np.ndarray, hole: np.ndarray,
@@ -81,6 +366,9 @@ def composite(original: np.ndarray, filled: np.ndarray, hole: np.ndarray,
     inside = alpha * filled[hole].astype(np.float32) + (1.0 - alpha) * original[hole]
     out[hole] = np.clip(np.rint(inside), 0, 255).astype(np.uint8)
     return out
+
+
+# --------------------------------------------------------------------------- checks
 
 
 def _validate(spec: InpaintSpec) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
@@ -95,24 +383,36 @@ def _validate(spec: InpaintSpec) -> tuple[np.ndarray, np.ndarray | None, np.ndar
         raise JobError(f"The mask is {size}{kind} but the image is {w}x{h}: they must match.")
     if masks.is_empty(mask):
         raise JobError("The mask is empty: paint the area to fill first.")
-    if spec.engine not in ENGINES:
-        raise JobError(f"Unknown inpaint engine {spec.engine!r}; choose one of: "
-                       f"{', '.join(ENGINES)}.")
-    for name in ("patch_size", "iterations", "grow", "feather"):
-        value = getattr(spec, name)
-        if isinstance(value, bool) or not isinstance(value, int | np.integer):
-            raise JobError(f"{name} must be a whole number, got {value!r}.")
-    lo, hi = PATCH_SIZES
-    if not lo <= spec.patch_size <= hi or spec.patch_size % 2 == 0:
-        raise JobError(f"The patch size must be an odd number from {lo} to {hi}, "
-                       f"got {spec.patch_size}.")
-    if not 1 <= spec.iterations <= MAX_ITERATIONS:
-        raise JobError(f"Iterations must be from 1 to {MAX_ITERATIONS}, got {spec.iterations}.")
-    for name in ("grow", "feather"):
-        value = getattr(spec, name)
-        if not 0 <= value <= MAX_RADIUS:
-            raise JobError(f"{name.capitalize()} must be from 0 to {MAX_RADIUS} pixels, "
-                           f"got {value}.")
+    _check_settings(spec)
     rgb = np.ascontiguousarray(image[..., :3])
     alpha = np.ascontiguousarray(image[..., 3]) if image.shape[2] == 4 else None
     return rgb, alpha, mask
+
+
+def _check_settings(spec: InpaintSpec) -> None:
+    if spec.engine not in ENGINES:
+        raise JobError(f"Unknown inpaint engine {spec.engine!r}; choose one of: "
+                       f"{', '.join(ENGINES)}.")
+    lo, hi = PATCH_SIZES
+    size = spec.patch_size
+    if isinstance(size, bool) or not isinstance(size, int | np.integer) \
+            or not lo <= size <= hi or size % 2 == 0:
+        raise JobError(f"The patch size must be an odd number from {lo} to {hi}, got {size!r}.")
+    ranges = {"iterations": (1, MAX_ITERATIONS),
+              "grow": (0, MAX_RADIUS), "feather": (0, MAX_RADIUS), "steps": (1, MAX_STEPS),
+              "variations": (1, MAX_VARIATIONS), "jump": (1, MAX_JUMP),
+              "resample": (1, MAX_RESAMPLE)}
+    labels = {"grow": "Grow", "feather": "Feather",
+              "iterations": "Iterations", "steps": "Steps", "variations": "Variations",
+              "jump": "The jump length", "resample": "The resample count"}
+    for name, (lo, hi) in ranges.items():
+        value = getattr(spec, name)
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise JobError(f"{name} must be a whole number, got {value!r}.")
+        unit = " pixels" if name in ("grow", "feather") else ""
+        if not lo <= value <= hi:
+            raise JobError(f"{labels[name]} must be from {lo} to {hi}{unit}, got {value}.")
+    strength = spec.strength
+    if isinstance(strength, bool) or not isinstance(strength, int | float) \
+            or not 0 < strength <= 1:
+        raise JobError(f"Strength must lie above 0 and at most 1, got {strength!r}.")

@@ -24,7 +24,6 @@ import contextlib
 import difflib
 from collections.abc import Generator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,6 +40,8 @@ from core.jobs import (
     Progress,
     Result,
     input_image,
+    job_model,
+    job_weights,
     pipeline,
     yield_from,
 )
@@ -136,27 +137,6 @@ class SceneModels:
     judge: Any = None  # the scenes judge that reads each candidate back (None: not installed)
 
 
-def resolve(name: str, family: str, what: str) -> Path:
-    """The weights of an installed ``family`` model called ``name``, or a .safetensors path."""
-    from core.weights import WeightsError, resolve_weights
-
-    try:
-        return resolve_weights(name, (family,), what)
-    except WeightsError as exc:
-        raise JobError(str(exc)) from None
-
-
-def _load(path: Path, ctx: Context, cls: type, what: str) -> tuple[Any, str]:
-    """(net, sha256) through the job's model cache; JobError for bad or other weights."""
-    from core.weights import WeightsError, load_checked
-
-    try:
-        net, card = load_checked(path, cls, what, ctx.device, ctx.models)
-    except WeightsError as exc:
-        raise JobError(str(exc)) from None
-    return net, card.sha256
-
-
 def installed_priors() -> list[dict[str, Any]]:
     """Every usable scene prior: name, source (shipped/user), path, and from its card the
     words it knows (vocab) and how many it reads (text_len), so a prompt box can check words
@@ -172,11 +152,11 @@ def installed_priors() -> list[dict[str, Any]]:
 def load_models(spec: SceneSpec, ctx: Context) -> SceneModels:
     """The spec's prior, the VQ-VAE it was trained on (hash-checked), the reranker and the
     upscaler when they are installed (missing ones become notes)."""
-    prior_path = resolve(spec.model, "prior", "scene model")
-    prior, prior_sha = _load(prior_path, ctx, ScenePrior, "scene prior")
+    prior_path = job_weights(spec.model, "prior", "scene model")
+    prior, prior_sha = job_model(prior_path, ctx, ScenePrior, "scene prior")
     cfg = prior.config
-    vq_path = resolve(cfg.vqvae, "vqvae", "VQ-VAE")
-    vq, vq_sha = _load(vq_path, ctx, VQVAE, "VQ-VAE")
+    vq_path = job_weights(cfg.vqvae, "vqvae", "VQ-VAE")
+    vq, vq_sha = job_model(vq_path, ctx, VQVAE, "VQ-VAE")
     if cfg.vqvae_sha256 and vq_sha != cfg.vqvae_sha256:
         raise JobError(f"The scene model {prior_path.stem} was trained on the codes of another "
                        f"{cfg.vqvae} (sha256 {cfg.vqvae_sha256[:12]}); the installed one is "
@@ -186,8 +166,8 @@ def load_models(spec: SceneSpec, ctx: Context) -> SceneModels:
     reranker = upscaler = None
     if spec.rerank:
         try:
-            rr_path = resolve(DEFAULT_RERANKER, "reranker", "reranker")
-            reranker, hashes[rr_path.stem] = _load(rr_path, ctx, Reranker, "reranker")
+            rr_path = job_weights(DEFAULT_RERANKER, "reranker", "reranker")
+            reranker, hashes[rr_path.stem] = job_model(rr_path, ctx, Reranker, "reranker")
         except JobError as exc:
             notes.append(f"Not reranked: {exc}")
     if spec.upscale:
@@ -195,7 +175,7 @@ def load_models(spec: SceneSpec, ctx: Context) -> SceneModels:
         from core.pipelines.upscale import resolve_model
 
         try:
-            upscaler, hashes[DEFAULT_UPSCALER] = _load(resolve_model(DEFAULT_UPSCALER), ctx,
+            upscaler, hashes[DEFAULT_UPSCALER] = job_model(resolve_model(DEFAULT_UPSCALER), ctx,
                                                        Upscaler, "upscale model")
         except JobError as exc:
             notes.append(f"Not upscaled: {exc}")
@@ -210,7 +190,7 @@ def _scenes_judge(ctx: Context) -> Any:
     for info in list_models("judge"):
         if info.card is not None and info.card.config.get("world") == "scenes":
             try:
-                return _load(info.path, ctx, Judge, "judge")[0]
+                return job_model(info.path, ctx, Judge, "judge")[0]
             except JobError:
                 return None
     return None

@@ -116,7 +116,7 @@ def test_empty_full_and_mismatched_masks_are_job_errors():
         run(spec_for(img, np.zeros((32, 40), np.uint8)))
     with pytest.raises(JobError, match="mask is empty"):
         run(spec_for(img, None))
-    with pytest.raises(JobError, match="whole image"):
+    with pytest.raises(JobError, match="covers the whole picture"):
         run(spec_for(img, np.full((32, 40), 255, np.uint8)))
     with pytest.raises(JobError, match="30x20.*40x32"):
         run(spec_for(img, np.full((20, 30), 255, np.uint8)))
@@ -166,3 +166,129 @@ def test_the_fill_runs_on_one_thread_and_restores_the_count():
             lambda p: during.append(torch.get_num_threads()))
     assert set(during[1:]) == {1}  # busy machines slow multi-threaded gathers badly
     assert torch.get_num_threads() == before
+
+
+# --------------------------------------------------------------------------- diffusion engine
+
+
+@pytest.fixture
+def diffusion_models(tmp_path, monkeypatch):
+    from tests import diffusion_models
+
+    monkeypatch.setenv("EASEL_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("EASEL_WEIGHTS", str(tmp_path / "no-shipped-weights"))
+    return diffusion_models.install(tmp_path / "home")
+
+
+def face(size: int = 48) -> np.ndarray:
+    from core.data.worlds import get_world
+
+    return get_world("faces").render(5, size=size).image
+
+
+@pytest.mark.parametrize("model", ["diffusion_faces", "tiny_pixel_diffusion"])
+def test_diffusion_fills_only_the_mask_with_seeded_variations(diffusion_models, model):
+    img, mask = face(), box(48, 48, 28, 40, 14, 34)
+    spec = spec_for(img, mask, engine="diffusion", model=model, steps=6, variations=3, seed=4)
+    seen: list[Progress] = []
+    res = run(spec, seen.append)
+    hole = mask > 0
+    assert len(res.images) == 3
+    for out in res.images:
+        np.testing.assert_array_equal(out[~hole], img[~hole])
+        assert (out[hole] != img[hole]).mean() > 0.5
+    assert not np.array_equal(res.images[0], res.images[1])  # variations differ
+    again = run(spec)
+    assert all(np.array_equal(a, b) for a, b in zip(res.images, again.images, strict=True))
+    previews = [p.preview for p in seen if p.preview is not None]
+    assert len(previews) == 6 and previews[-1].shape == img.shape
+    assert set(res.info["models"]) >= {model} and res.info["steps"] == 6
+
+
+def test_diffusion_resampling_strength_and_a_full_mask(diffusion_models):
+    img = face()
+    full = np.full((48, 48), 255, np.uint8)
+    with pytest.raises(JobError, match="covers the whole picture"):
+        run(spec_for(img, full))  # PatchMatch has nothing to copy from
+    out = run(spec_for(img, full, engine="diffusion", steps=4)).images[0]
+    assert (out != img).mean() > 0.9  # diffusion draws a whole new picture
+    mask = box(48, 48, 10, 30, 10, 30)
+    seen: list[Progress] = []
+    run(spec_for(img, mask, engine="diffusion", steps=8, jump=2, resample=3), seen.append)
+    assert seen[-1].total == 8 + 3 * 2 * 2  # jump points after 2, 4, 6 steps, twice each
+    pixel = {"engine": "diffusion", "model": "tiny_pixel_diffusion", "steps": 8}
+    weak = run(spec_for(img, mask, strength=0.2, **pixel)).images[0]
+    strong = run(spec_for(img, mask, **pixel)).images[0]
+    hole = mask > 0
+    err = [np.abs(o.astype(float) - img)[hole].mean() for o in (weak, strong)]
+    assert err[0] < err[1]  # a low strength keeps more of what was there
+
+
+def test_diffusion_refuses_missing_or_mismatched_models(diffusion_models, tmp_path):
+    import torch
+
+    from core.nets.autoencoder import Autoencoder, AutoencoderConfig
+    from core.weights import ModelCard, read_card, save_model
+    from tests.diffusion_models import AE_NAME
+
+    img, mask = face(), box(48, 48, 10, 20, 10, 20)
+    with pytest.raises(JobError, match="No diffusion model called 'nope'.*diffusion_faces"):
+        run(spec_for(img, mask, engine="diffusion", model="nope"))
+    card = read_card(diffusion_models[AE_NAME])
+    torch.manual_seed(1)
+    other = Autoencoder(AutoencoderConfig(**card.config))
+    save_model(diffusion_models[AE_NAME].parent, AE_NAME, other,
+               ModelCard(name=AE_NAME, family="autoencoder", architecture="autoencoder",
+                         config=card.config))
+    with pytest.raises(JobError, match="latent space of another tiny_ae_faces"):
+        run(spec_for(img, mask, engine="diffusion"))
+
+
+def test_a_picture_far_from_the_models_world_gets_a_note(tmp_path, monkeypatch):
+    from tests import diffusion_models
+
+    monkeypatch.setenv("EASEL_WEIGHTS", str(tmp_path / "none"))
+    mask = box(48, 48, 20, 30, 20, 30)
+    for threshold, noted in ((1e-9, True), (1e9, False)):
+        home = tmp_path / f"home{threshold}"
+        monkeypatch.setenv("EASEL_HOME", str(home))
+        diffusion_models.install(home, metrics={"ood_threshold": threshold})
+        notes = run(spec_for(noise(48, 48), mask, engine="diffusion", steps=2)).info["notes"]
+        assert any("far from what diffusion_faces was trained on (faces)" in n
+                   for n in notes) == noted
+
+
+def test_outpaint_extends_the_canvas_and_keeps_the_picture(diffusion_models):
+    from core.pipelines.inpaint import OutpaintSpec
+
+    img = face(40)
+    rgba = np.dstack([img, np.full((40, 40), 200, np.uint8)])
+    for engine in ("patchmatch", "diffusion"):
+        spec = OutpaintSpec(image=ImageRef.of(rgba), engine=engine, steps=3, left=8, top=4,
+                            right=12)
+        res = run_job(spec, Context.for_spec(spec, device="cpu"))
+        (out,) = res.images
+        assert out.shape == (44, 60, 3) and res.info["size"] == [60, 44]
+        np.testing.assert_array_equal(out[4:, 8:48], img)
+        assert res.alpha.shape == (44, 60) and (res.alpha[4:, 8:48] == 200).all()
+        assert (res.alpha[:4] == 255).all()
+    with pytest.raises(JobError, match="at least one side"):
+        run_job(OutpaintSpec(image=ImageRef.of(img)), Context.for_spec(OutpaintSpec()))
+    with pytest.raises(JobError, match="Extend left by 0 to"):
+        bad = OutpaintSpec(image=ImageRef.of(img), left=-3)
+        run_job(bad, Context.for_spec(bad))
+
+
+def test_cancelling_a_diffusion_fill_stops_within_a_step(diffusion_models):
+    spec = spec_for(face(), box(48, 48, 10, 30, 10, 30), engine="diffusion", steps=50)
+    ctx = Context.for_spec(spec, device="cpu")
+    seen = []
+
+    def progress(p):
+        seen.append(p)
+        if len(seen) == 3:
+            ctx.cancel_event.set()
+
+    with pytest.raises(Cancelled):
+        run_job(spec, ctx, progress)
+    assert len(seen) == 3
