@@ -124,6 +124,8 @@ class MainWindow(QMainWindow):
             panel.cancelRequested.connect(lambda spec, p=panel: self.cancel_panel_jobs(p, spec))
             panel.resultToCanvas.connect(self.send_to_canvas)
             panel.pictureEdited.connect(self.replace_picture)
+            if hasattr(panel, "showOriginal"):
+                panel.showOriginal.connect(self.show_original)
         self.panels_dock = self._add_dock("Panels", self.panel_tabs,
                                           Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("Tools", self._build_tools(), Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -612,9 +614,13 @@ class MainWindow(QMainWindow):
             self.doc.add_result(image, spec, f"{self._title_of(spec)} #{spec.get('seed', '')}")
         self.results.select_last()
         secs = result.info.get("seconds")
+        notes = [str(n) for n in result.info.get("notes", [])]
+        for note in notes:
+            log.info("job %d: %s", job_id, note)
         self.statusBar().showMessage(
             "Done" + (f" in {secs:.1f} s" if isinstance(secs, float) else "")
-            + ": double-click the result to apply it (or press Enter).", 8000)
+            + ": double-click the result to apply it (or press Enter)."
+            + "".join(f" Note: {n}" for n in notes), 8000 + 4000 * len(notes))
 
     def _job_failed(self, job_id: int, message: str, details: str) -> None:
         if self._panel_job_event(job_id, "failed", message, details):
@@ -727,11 +733,28 @@ class MainWindow(QMainWindow):
         self.scene.set_compare_image(None)
         self.statusBar().showMessage(f"Applied {label} (Ctrl+Z undoes it).", 5000)
 
+    def show_original(self, held: bool) -> None:
+        """While ``held``, the picture itself instead of the compared result (or a preview)."""
+        if held:
+            self.scene.set_compare_image(None)
+            self.scene.set_mask_visible(False)
+        else:
+            self.compare_result(self.results.currentRow())
+
     def keyPressEvent(self, event) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.results.currentRow() >= 0:
             self.apply_result(self.results.currentRow())
             return
+        if event.key() == Qt.Key.Key_Backslash and not event.isAutoRepeat():
+            self.show_original(True)
+            return
         super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event) -> None:
+        if event.key() == Qt.Key.Key_Backslash and not event.isAutoRepeat():
+            self.show_original(False)
+            return
+        super().keyReleaseEvent(event)
 
     # ---------------------------------------------------------------- drag and drop
 

@@ -170,6 +170,15 @@ def _patchmatch_fill(rgb: np.ndarray, hole: np.ndarray, spec: InpaintSpec, ctx: 
 # --------------------------------------------------------------------------- diffusion
 
 
+def installed_models() -> list[dict[str, str]]:
+    """Every usable diffusion model (shipped first, then the user's): name, source, and the
+    data it was trained on, from the cards alone (no weights are loaded)."""
+    from core.weights import list_models
+
+    return [{"name": m.name, "source": m.source, "data": data_of(m.card.data)}
+            for m in list_models(DIFFUSION_FAMILY) if m.card is not None]
+
+
 @dataclass
 class DiffusionModels:
     model: Any  # core.pipelines.diffusion.DiffusionModel
@@ -202,8 +211,12 @@ def load_diffusion(name: str, ctx: Context) -> DiffusionModels:
         hashes[ae_path.stem] = ae_sha
     card = read_card(path)
     threshold = float(card.metrics.get("ood_threshold", 0) or 0)
-    return DiffusionModels(DiffusionModel(unet, ae), hashes, card.data or "its training data",
-                           threshold)
+    return DiffusionModels(DiffusionModel(unet, ae), hashes, data_of(card.data), threshold)
+
+
+def data_of(card_data: str) -> str:
+    """A card's data line cut to what it names ("faces world, 64 px, ..." -> "faces world")."""
+    return card_data.split(",")[0].strip() or "unknown data"
 
 
 def crop_box(hole: np.ndarray, frame: int) -> tuple[int, int, int]:

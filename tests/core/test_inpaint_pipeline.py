@@ -254,7 +254,7 @@ def test_a_picture_far_from_the_models_world_gets_a_note(tmp_path, monkeypatch):
         monkeypatch.setenv("EASEL_HOME", str(home))
         diffusion_models.install(home, metrics={"ood_threshold": threshold})
         notes = run(spec_for(noise(48, 48), mask, engine="diffusion", steps=2)).info["notes"]
-        assert any("far from what diffusion_faces was trained on (faces)" in n
+        assert any("far from what diffusion_faces was trained on (faces" in n
                    for n in notes) == noted
 
 

@@ -1,0 +1,174 @@
+"""The Inpaint panel with both engines through the real service: diffusion variations and step
+previews, mask tools as undoable edits, "hold to see original", outpainting, settings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from window_helpers import open_window
+
+from core import imageio
+from core.data.worlds import get_world
+from core.jobs import JobError, spec_from_dict
+from desktop.window import MainWindow
+
+
+@pytest.fixture
+def win(qtbot, tmp_path, monkeypatch):
+    from tests import diffusion_models
+
+    monkeypatch.setenv("EASEL_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("EASEL_WEIGHTS", str(tmp_path / "no-shipped-weights"))
+    diffusion_models.install(tmp_path / "home")
+    w = open_window(qtbot, tmp_path)
+    path = tmp_path / "face.png"
+    imageio.save_png(str(path), get_world("faces").render(3, size=48).image)
+    w.open_paths([str(path)])
+    yield w
+    w.close()
+    assert not w.service.thread().isRunning()
+
+
+def mouth_mask() -> np.ndarray:
+    m = np.zeros((48, 48), np.uint8)
+    m[30:40, 14:34] = 255
+    return m
+
+
+def run_panel(qtbot, w: MainWindow, outpaint: bool = False) -> None:
+    panel = w.panels[0]
+    panel.random_seed.setChecked(False)
+    count = len(w.doc.results)
+    with qtbot.waitSignal(w.service.finished, timeout=60_000):
+        if outpaint:
+            panel.outpaint_button.click()
+        else:
+            panel.run_button.click()
+    qtbot.waitUntil(lambda: len(w.doc.results) > count, timeout=5000)
+
+
+def test_diffusion_variations_previews_apply_and_undo(qtbot, win):
+    panel = win.panels[0]
+    panel.engine.setCurrentIndex(panel.engine.findData("diffusion"))
+    assert panel.diffusion_box.isVisibleTo(panel) and not panel.patchmatch_box.isVisibleTo(panel)
+    names = [panel.model.itemData(i) for i in range(panel.model.count())]
+    assert names == ["diffusion_faces", "tiny_pixel_diffusion"]
+    panel.steps.setValue(5)
+    panel.variations.setValue(3)
+    win.doc.set_mask(mouth_mask())
+    original = win.doc.image_array().copy()
+    previews = []
+    win.service.preview.connect(lambda job, a: previews.append(a))
+    run_panel(qtbot, win)
+    assert len(win.doc.results) == 3 and previews  # rate-limited: at least one arrives
+    hole = mouth_mask() > 0
+    for entry in win.doc.results:
+        assert np.array_equal(entry.rgb[~hole], original[~hole])
+        assert entry.spec["engine"] == "diffusion" and entry.spec["variations"] == 3
+    win.apply_result(1)
+    assert np.array_equal(win.doc.image_array(), win.doc.results[1].rgb)
+    win.doc.undo_stack.undo()
+    assert np.array_equal(win.doc.image_array(), original)
+
+
+def test_mask_tools_are_undoable_edits(win):
+    panel = win.panels[0]
+    win.doc.set_mask(mouth_mask())
+    before = win.doc.mask_array() >= 128
+    panel.mask_px.setValue(3)
+    panel.edit_mask("grow")
+    grown = win.doc.mask_array() >= 128
+    assert grown.sum() > before.sum() and grown[before].all()
+    panel.edit_mask("shrink")
+    panel.edit_mask("shrink")
+    assert (win.doc.mask_array() >= 128).sum() < before.sum()
+    panel.edit_mask("invert")
+    inverted = win.doc.mask_array() >= 128
+    assert inverted[0, 0] and not inverted[35, 24]
+    win.doc.undo_stack.undo()
+    win.doc.undo_stack.undo()
+    win.doc.undo_stack.undo()
+    assert np.array_equal(win.doc.mask_array() >= 128, grown)
+    panel.edit_mask("clear")
+    assert win.doc.mask_is_empty()
+    panel.edit_mask("grow")
+    assert "mask is empty" in panel.message.text()
+
+
+def test_hold_to_see_original_hides_the_compared_result(qtbot, win):
+    panel = win.panels[0]
+    win.doc.set_mask(mouth_mask())
+    run_panel(qtbot, win)
+    win.results.setCurrentRow(0)
+    compare = win.scene._compare
+    assert compare.isVisible()
+    panel.original_button.pressed.emit()
+    assert not compare.isVisible()
+    panel.original_button.released.emit()
+    assert compare.isVisible()
+
+
+def test_outpaint_extends_the_canvas_as_an_undoable_edit(qtbot, win):
+    panel = win.panels[0]
+    panel.extend["right"].setValue(16)
+    panel.extend["top"].setValue(8)
+    original = win.doc.image_array().copy()
+    run_panel(qtbot, win, outpaint=True)
+    result = win.doc.results[-1]
+    assert result.rgb.shape[:2] == (56, 64) and result.spec["kind"] == "outpaint"
+    assert np.array_equal(result.rgb[8:, :48], original)
+    win.apply_result(len(win.doc.results) - 1)
+    assert win.doc.image_array().shape[:2] == (56, 64)
+    win.doc.undo_stack.undo()
+    assert np.array_equal(win.doc.image_array(), original)
+    for box in panel.extend.values():
+        box.setValue(0)
+    with pytest.raises(JobError, match="at least one side"):
+        panel._outpaint_next = True
+        try:
+            panel.build_spec(win.doc)
+        finally:
+            panel._outpaint_next = False
+
+
+def test_settings_round_trip_through_a_spec(win):
+    panel = win.panels[0]
+    panel.engine.setCurrentIndex(panel.engine.findData("diffusion"))
+    panel.model.setCurrentIndex(panel.model.findData("tiny_pixel_diffusion"))
+    panel.steps.setValue(33)
+    panel.strength.setValue(0.6)
+    panel.resample.setValue(3)
+    win.doc.set_mask(mouth_mask())
+    spec = panel.build_spec(win.doc).to_dict()
+    assert spec_from_dict(spec).model == "tiny_pixel_diffusion"
+    panel.engine.setCurrentIndex(0)
+    panel.steps.setValue(20)
+    panel.strength.setValue(1.0)
+    assert panel.restore(spec) == []
+    assert panel.engine.currentData() == "diffusion" and panel.steps.value() == 33
+    assert panel.model.currentData() == "tiny_pixel_diffusion"
+    assert panel.strength.value() == pytest.approx(0.6) and panel.resample.value() == 3
+    spec["model"] = "gone"
+    assert any("not installed" in p for p in panel.restore(spec))
+
+
+def test_no_diffusion_model_installed_is_explained(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("EASEL_HOME", str(tmp_path / "empty-home"))
+    monkeypatch.setenv("EASEL_WEIGHTS", str(tmp_path / "none"))
+    w = open_window(qtbot, tmp_path, name="empty.ini")
+    try:
+        panel = w.panels[0]
+        panel.engine.setCurrentIndex(panel.engine.findData("diffusion"))
+        assert "No diffusion model is installed" in panel.message.text()
+        w.open_paths([_write(tmp_path)])
+        w.doc.set_mask(mouth_mask())
+        with pytest.raises(JobError, match="No diffusion model"):
+            panel.build_spec(w.doc)
+    finally:
+        w.close()
+
+
+def _write(tmp_path) -> str:
+    path = tmp_path / "plain.png"
+    imageio.save_png(str(path), np.full((48, 48, 3), 120, np.uint8))
+    return str(path)
