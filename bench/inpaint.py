@@ -16,8 +16,17 @@ the hole's pixels. A texture has one right answer up to a shift, so high scores 
 there; a photo's hole has no single right answer, so its scores say little beyond "close in
 colour and smoothness" - which favours the smooth diffusion methods.
 
-Run: python bench/inpaint.py [--quick] [--out FILE.md]   (needs the dev extras: opencv-python-
-headless and scikit-image).
+World renders (the diffusion engine): WORLD_IMAGES held-out renders per world at 64 px, each
+with three masks (a centred box of 25%, brush strokes of 15%, a random 50% of the pixels; the
+strokes and pixels seeded by the image, the same for every method). Methods: the diffusion
+engine with the world's shipped model (20 DDIM steps, through the inpaint pipeline), PatchMatch
+(the pipeline) and the three classical peers. Scores: hole PSNR/SSIM as above, and FJD (the
+Frechet distance in the world judge's feature space) between the filled pictures and the
+originals. A second table times one 64 px diffusion inpaint at 20 and 50 steps and with RePaint
+resampling, on one torch thread as the app runs it.
+
+Run: python bench/inpaint.py [--quick] [--out FILE.md] [--worlds-only] [--write-card]
+(needs the dev extras: opencv-python-headless and scikit-image).
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +47,9 @@ from core.device import torch_threads
 from core.imageio import atomic_write
 
 SIZE = 512
+WORLD_SIZE = 64
+WORLD_IMAGES = 200
+WORLDS = ("faces", "scenes")
 
 
 # --------------------------------------------------------------------------- images
@@ -136,6 +149,31 @@ def stroke_mask(n: int, fraction: float = 0.12, seed: int = 1) -> np.ndarray:
     return m
 
 
+def world_strokes(n: int, fraction: float, seed: int) -> np.ndarray:
+    """Brush strokes for a small picture: polylines 2-4 px wide until they cover ``fraction``."""
+    rng = np.random.default_rng(seed)
+    m = np.zeros((n, n), bool)
+    while m.mean() < fraction:
+        line = np.zeros((n, n), bool)
+        p = rng.uniform(0.1, 0.9, 2) * n
+        for _ in range(rng.integers(2, 5)):
+            angle = rng.uniform(0, 2 * np.pi)
+            q = np.clip(p + rng.uniform(0.1, 0.3) * n * np.array([np.sin(angle),
+                                                                   np.cos(angle)]), 0, n - 1)
+            t = np.linspace(0.0, 1.0, int(np.hypot(*(q - p))) + 2)[:, None]
+            pts = np.rint(p + t * (q - p)).astype(int)
+            line[pts[:, 0], pts[:, 1]] = True
+            p = q
+        m |= mask_ops.grow(line, int(rng.integers(1, 3))) > 0
+    return m
+
+
+def world_masks(n: int, index: int) -> dict[str, np.ndarray]:
+    """The three mask kinds for the ``index``-th picture (the same for every method)."""
+    return {"box 25%": box_mask(n, 0.25), "strokes 15%": world_strokes(n, 0.15, index),
+            "random 50%": np.random.default_rng(index).random((n, n)) < 0.5}
+
+
 # --------------------------------------------------------------------------- methods
 
 
@@ -170,6 +208,23 @@ def biharmonic(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
 
     out = inpaint_biharmonic(img.astype(np.float64) / 255.0, hole, channel_axis=-1)
     return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+
+
+def pipeline_fill(**settings) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """A fill through the inpaint pipeline (what the app and `easel inpaint` run), the models
+    loaded once."""
+    from core.jobs import Context, ImageRef, run_job
+    from core.pipelines.inpaint import InpaintSpec
+    from core.weights import ModelCache
+
+    cache = ModelCache()
+
+    def run(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        spec = InpaintSpec(image=ImageRef.of(img), seed=0, **settings,
+                           mask=ImageRef.of(hole.astype(np.uint8) * 255, embed=True))
+        return run_job(spec, Context.for_spec(spec, device="cpu", models=cache)).images[0]
+
+    return run
 
 
 METHODS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
@@ -248,6 +303,74 @@ def quality(quick: bool) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
+def world_inpainting(quick: bool) -> tuple[list[str], list[list[str]], dict[str, Any]]:
+    """Diffusion against PatchMatch and the classical peers on held-out world renders."""
+    from core.evaluation.evaluate import _render
+    from core.evaluation.judges import features, load_judge
+    from core.evaluation.metrics import fjd_from_features
+
+    n_images = 20 if quick else WORLD_IMAGES
+    headers = ["world", "mask", "method", "s/image", "hole PSNR dB", "hole SSIM", "FJD"]
+    rows: list[list[str]] = []
+    figures: dict[str, Any] = {}
+    for world in WORLDS:
+        judge = load_judge(world)
+        images = [s.image for s in _render(world, n_images, WORLD_SIZE)]
+        real = features(judge, np.stack(images))
+        methods = {f"diffusion (easel, diffusion_{world}, 20 steps)":
+                   pipeline_fill(engine="diffusion", model=f"diffusion_{world}", steps=20),
+                   "patchmatch (easel)": pipeline_fill(engine="patchmatch"),
+                   **{k: v for k, v in METHODS.items() if k != "patchmatch (easel)"}}
+        for kind in ("box 25%", "strokes 15%", "random 50%"):
+            for method, run in methods.items():
+                outs, psnrs, ssims, secs = [], [], [], []
+                for i, img in enumerate(images):
+                    hole = world_masks(WORLD_SIZE, i)[kind]
+                    t0 = time.perf_counter()
+                    out = run(img, hole)
+                    secs.append(time.perf_counter() - t0)
+                    if "easel" in method and not np.array_equal(out[~hole], img[~hole]):
+                        raise RuntimeError(f"{method} changed pixels outside the hole")
+                    outs.append(out)
+                    psnrs.append(hole_psnr(img, out, hole))
+                    ssims.append(hole_ssim(img, out, hole))
+                fjd = fjd_from_features(features(judge, np.stack(outs)), real)
+                row = [world, kind, method, f"{np.mean(secs):.3f}", f"{np.mean(psnrs):.2f}",
+                       f"{np.mean(ssims):.3f}", f"{fjd:.3f}"]
+                rows.append(row)
+                print("  " + "  ".join(row), flush=True)
+                key = method.split(" (")[0]
+                figures.setdefault(world, {}).setdefault(kind, {})[key] = {
+                    "hole_psnr": float(np.mean(psnrs)), "hole_ssim": float(np.mean(ssims)),
+                    "fjd": float(fjd), "seconds": float(np.mean(secs))}
+    return headers, rows, figures
+
+
+def diffusion_times(repeats: int = 7) -> tuple[list[str], list[list[str]], dict[str, Any]]:
+    """Median seconds of one 64 px diffusion inpaint (box 25%) through the pipeline."""
+    from core.evaluation.evaluate import _render
+
+    img = _render("faces", 1, WORLD_SIZE)[0].image
+    hole = box_mask(WORLD_SIZE, 0.25)
+    headers = ["setting", "denoising passes", "median s", "target"]
+    rows, figures = [], {}
+    for label, settings, passes, target in (
+            ("20 DDIM steps", {"steps": 20}, 20, "< 1.5 s"),
+            ("50 DDIM steps", {"steps": 50}, 50, ""),
+            ("20 steps, RePaint jump 5 x resample 3", {"steps": 20, "jump": 5, "resample": 3},
+             20 + 3 * 5 * 2, "")):
+        run = pipeline_fill(engine="diffusion", model="diffusion_faces", **settings)
+        run(img, hole)  # load the models
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            run(img, hole)
+            times.append(time.perf_counter() - t0)
+        rows.append([label, str(passes), f"{np.median(times):.3f}", target])
+        figures[label] = float(np.median(times))
+    return headers, rows, figures
+
+
 def scaling(quick: bool) -> tuple[list[str], list[list[str]]]:
     headers = ["size", "hole px", "scales*rounds", "seconds", "image Mpx/s", "hole kpx/s"]
     rows = []
@@ -280,6 +403,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="three images and two sizes only")
     ap.add_argument("--out", type=Path, help="also write the tables as markdown to this file")
+    ap.add_argument("--worlds-only", action="store_true",
+                    help="only the world renders (diffusion against its peers) and its timing")
+    ap.add_argument("--write-card", action="store_true",
+                    help="write the world figures into the diffusion models' cards")
     args = ap.parse_args(argv)
 
     import torch
@@ -290,6 +417,33 @@ def main(argv: list[str] | None = None) -> int:
               f"{os.cpu_count()} CPUs, torch {torch.__version__} with "
               f"{torch.get_num_threads()} threads, load average {load:.1f} at start")
     print(header, flush=True)
+    torch.set_num_threads(1)  # as the app runs a job (core.device.torch_threads)
+    print(f"\n## Diffusion and its peers on held-out world renders ({WORLD_SIZE} px)\n")
+    w_headers, w_rows, w_figures = world_inpainting(args.quick)
+    print(text_table(w_headers, w_rows))
+    t_headers, t_rows, t_figures = diffusion_times()
+    print(f"\n## One {WORLD_SIZE} px diffusion inpaint (diffusion_faces, box 25%)\n")
+    print(text_table(t_headers, t_rows))
+    world_md = [(f"## Diffusion and its peers on held-out world renders ({WORLD_SIZE} px, "
+                f"{20 if args.quick else WORLD_IMAGES} per world)"),
+                markdown_table(w_headers, w_rows),
+                f"## One {WORLD_SIZE} px diffusion inpaint (diffusion_faces, box 25%)",
+                markdown_table(t_headers, t_rows)]
+    if args.write_card and not args.quick:
+        from core.evaluation.evaluate import write_metrics
+        from core.weights import find_model
+
+        for world, figures in w_figures.items():
+            info = find_model(f"diffusion_{world}", ("diffusion",))
+            extra = {"inpaint_seconds_64px": t_figures} if world == "faces" else {}
+            write_metrics(info.path, {"inpaint_bench": figures, **extra})
+            print(f"wrote the figures into {info.path.with_suffix('.json')}")
+    if args.worlds_only:
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(args.out, ("\n\n".join([header, *world_md]) + "\n").encode("utf-8"))
+            print(f"\nwrote {args.out}")
+        return 0
     q_headers, q_rows = quality(args.quick)
     s_headers, s_rows = scaling(args.quick)
 
@@ -307,7 +461,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n## GUI responsiveness while a 512x512 PatchMatch job runs (5 ms QTimer probe)\n")
     print(text_table(g_headers, g_rows))
     if args.out:
-        md = "\n\n".join([header, "## Quality and time per image", markdown_table(q_headers, q_rows),
+        md = "\n\n".join([header, *world_md,
+                          "## Quality and time per image", markdown_table(q_headers, q_rows),
                           notes, "## PatchMatch scaling (astronaut, centred box of 6%)",
                           markdown_table(s_headers, s_rows),
                           "## GUI responsiveness (5 ms QTimer probe)",

@@ -28,7 +28,11 @@ def install(home: Path, metrics: dict | None = None) -> dict[str, Path]:
     models = home / "models"
     ae_cfg = AutoencoderConfig(image_size=32, base=8, downsample=4, latent_channels=4,
                                res_blocks=1)
-    out = {AE_NAME: save_model(models / "autoencoder", AE_NAME, Autoencoder(ae_cfg).eval(),
+    ae = Autoencoder(ae_cfg)
+    with torch.no_grad():  # untrained decoders draw nearly flat grey: make this one draw
+        ae.decoder[-1].weight.mul_(20)
+        ae.latent_std.fill_(0.13)  # the spread of its encoder's means on pictures
+    out = {AE_NAME: save_model(models / "autoencoder", AE_NAME, ae.eval(),
                                _card(AE_NAME, "autoencoder", "autoencoder", ae_cfg))}
     unet_cfg = UNetConfig(image_size=8, channels=4, base=8, mults=[1, 2], attention=[4],
                           timesteps=100, autoencoder=AE_NAME,

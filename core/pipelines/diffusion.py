@@ -93,16 +93,18 @@ class DiffusionModel:
             return self.ae.decode(x) if self.ae is not None else x.clamp(-1, 1)
 
     def scheduler(self, sampler: str = "ddim", eta: float = 0.0) -> Scheduler:
+        clip = self.ae is None  # pixels lie in [-1, 1]; latents do not
         if sampler == "ddim":
-            return DDIMScheduler(self.schedule, eta)
+            return DDIMScheduler(self.schedule, eta, clip=clip)
         if sampler == "ddpm":
-            return DDPMScheduler(self.schedule)
+            return DDPMScheduler(self.schedule, clip=clip)
         raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
 
     def denoise(self, n: int, steps: int, generator: torch.Generator,
                 known: torch.Tensor | None = None, keep: torch.Tensor | None = None,
                 strength: float = 1.0, jump: int = 1, resample: int = 1,
                 sampler: str = "ddim", eta: float = 0.0,
+                guide: Callable[[torch.Tensor], torch.Tensor] | None = None,
                 check: Callable[[], None] | None = None
                 ) -> Generator[tuple[int, int, torch.Tensor], None, torch.Tensor]:
         """Draw ``n`` samples in model space, yielding (move, moves, predicted x0) after each
@@ -112,7 +114,8 @@ class DiffusionModel:
         known: after every move the known part is replaced by ``known`` noised to the same
         level (RePaint eq. 8), so only the rest is generated. ``strength`` < 1 starts from
         ``known`` noised to that share of the schedule instead of from pure noise (the whole
-        grid then starts from ``known``).
+        grid then starts from ``known``). ``guide`` corrects every prediction of the clean
+        sample before the step is taken (inpainting puts the known pixels back into it).
         """
         if not 0 < strength <= 1:
             raise ValueError(f"strength must lie in (0, 1], not {strength}")
@@ -148,7 +151,9 @@ class DiffusionModel:
             with torch.no_grad():
                 eps = self.unet(x, torch.full((n,), move.t, device=dev))
             x0 = sched.predict_x0(eps, move.t, x)
-            x = sched.step(eps, move.t, x, generator)
+            if guide is not None:
+                x0 = guide(x0)
+            x = sched.step_x0(x0, move.t, x, generator)
             done += 1
             yield done, total, x0
         if known is not None:

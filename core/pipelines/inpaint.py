@@ -255,6 +255,15 @@ def _resize(a: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(a).resize((size, size), Image.Resampling.LANCZOS))
 
 
+def _resize_mask(unknown: np.ndarray, frame: int) -> np.ndarray:
+    """HxW bool -> frame x frame bool: a pixel is unknown when any part of it is."""
+    import torch
+    import torch.nn.functional as F
+
+    m = torch.from_numpy(unknown.astype(np.float32))[None, None]
+    return (F.interpolate(m, size=(frame, frame), mode="area") > 0)[0, 0].numpy()
+
+
 def model_grid_mask(unknown: np.ndarray, frame: int, cell: int) -> np.ndarray:
     """HxW bool of what the model must draw (in the crop) -> (grid, grid) float32 "keep" mask
     at the model's resolution: a cell is kept only when none of its pixels, nor those of its
@@ -262,9 +271,8 @@ def model_grid_mask(unknown: np.ndarray, frame: int, cell: int) -> np.ndarray:
     import torch
     import torch.nn.functional as F
 
-    m = torch.from_numpy(unknown.astype(np.float32))[None, None]
-    m = F.interpolate(m, size=(frame, frame), mode="area")  # any part of a pixel counts
-    m = F.max_pool2d((m > 0).float(), cell) if cell > 1 else (m > 0).float()
+    m = torch.from_numpy(_resize_mask(unknown, frame).astype(np.float32))[None, None]
+    m = F.max_pool2d(m, cell) if cell > 1 else m
     m = F.max_pool2d(m, 3, stride=1, padding=1)
     return (1 - m)[0, 0].numpy()
 
@@ -322,7 +330,20 @@ def _diffusion_fill(rgb: np.ndarray, hole: np.ndarray, spec: InpaintSpec, ctx: C
         notes.append(f"The model draws {frame} px pictures: the fill was drawn at {frame} px "
                      f"for a {side} px square and scaled up.")
     with _threads(model.device):
-        known = model.encode(to_tensor(crop).to(model.device))
+        pixels = to_tensor(crop).to(model.device)
+        known = model.encode(pixels)
+        guide = None
+        if model.ae is not None:
+            # Latent cells mix known and unknown pixels (a scattered mask leaves no cell wholly
+            # known), so each step's guess of the clean picture also gets the known pixels put
+            # back in image space and is encoded again.
+            keep_px = torch.from_numpy(~_resize_mask(unknown, frame))[None, None].float()
+            keep_px = keep_px.to(model.device)
+
+            def guide(x0: torch.Tensor) -> torch.Tensor:
+                drawn = model.decode(x0)
+                return model.encode(keep_px * pixels + (1 - keep_px) * drawn)
+
         if models.ood_threshold and keep.sum() > 0:
             err = denoising_error(model, known, keep, torch.Generator().manual_seed(0))
             if err > models.ood_threshold:
@@ -330,7 +351,7 @@ def _diffusion_fill(rgb: np.ndarray, hole: np.ndarray, spec: InpaintSpec, ctx: C
                              f"({models.world}); the fill may not fit it.")
         run = model.denoise(int(spec.variations), int(spec.steps), ctx.generator, known=known,
                             keep=keep, strength=float(spec.strength), jump=int(spec.jump),
-                            resample=int(spec.resample), check=ctx.check)
+                            resample=int(spec.resample), guide=guide, check=ctx.check)
         while True:
             try:
                 done, total, x0 = next(run)

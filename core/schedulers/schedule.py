@@ -77,10 +77,15 @@ class NoiseSchedule:
 
 
 class Scheduler:
-    """Shared by DDPM and DDIM: the schedule, the chosen timesteps, the forward jump."""
+    """Shared by DDPM and DDIM: the schedule, the chosen timesteps, the forward jump.
 
-    def __init__(self, schedule: NoiseSchedule) -> None:
+    ``clip`` keeps predictions of x0 in the image range [-1, 1]; latent diffusion turns it off
+    (latents are not bounded there).
+    """
+
+    def __init__(self, schedule: NoiseSchedule, clip: bool = True) -> None:
         self.schedule = schedule
+        self.clip = clip
         self.timesteps: list[int] = []
 
     def set_timesteps(self, n: int) -> list[int]:
@@ -99,9 +104,11 @@ class Scheduler:
         return self.timesteps[i + 1] if i + 1 < len(self.timesteps) else -1
 
     def predict_x0(self, eps: torch.Tensor, t: int, sample: torch.Tensor) -> torch.Tensor:
-        """x0 implied by a noise prediction (Ho et al. eq. 15), clipped to the image range."""
+        """x0 implied by a noise prediction (Ho et al. eq. 15), clipped to the image range
+        unless ``clip`` is off."""
         a = self.schedule.alpha_bar(t, sample)
-        return ((sample - (1 - a).sqrt() * eps) / a.sqrt()).clamp(-1, 1)
+        x0 = (sample - (1 - a).sqrt() * eps) / a.sqrt()
+        return x0.clamp(-1, 1) if self.clip else x0
 
     def renoise(self, sample: torch.Tensor, t_from: int, t_to: int,
                 generator: torch.Generator | None = None) -> torch.Tensor:
@@ -118,6 +125,13 @@ class Scheduler:
 
     def step(self, eps: torch.Tensor, t: int, sample: torch.Tensor,
              generator: torch.Generator | None = None) -> torch.Tensor:
+        """x_prev from the network's noise prediction ``eps`` at ``t``."""
+        return self.step_x0(self.predict_x0(eps, t, sample), t, sample, generator)
+
+    def step_x0(self, x0: torch.Tensor, t: int, sample: torch.Tensor,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        """x_prev from a prediction of the clean picture ``x0`` (both samplers are functions
+        of x0 and x_t alone), so a caller may correct x0 first (inpainting's known pixels)."""
         raise NotImplementedError
 
 
@@ -132,12 +146,11 @@ class DDPMScheduler(Scheduler):
     """Ancestral sampling of Ho et al. 2020 (eq. 6-7), on any sub-sequence of timesteps: the
     posterior q(x_prev | x_t, x0) with x0 predicted from eps, variance beta-tilde."""
 
-    def step(self, eps: torch.Tensor, t: int, sample: torch.Tensor,
-             generator: torch.Generator | None = None) -> torch.Tensor:
+    def step_x0(self, x0: torch.Tensor, t: int, sample: torch.Tensor,
+                generator: torch.Generator | None = None) -> torch.Tensor:
         prev = self.previous(t)
         a_t, a_prev = self.schedule.alpha_bar(t, sample), self.schedule.alpha_bar(prev, sample)
         beta = 1 - a_t / a_prev  # the effective beta of the jump t -> prev
-        x0 = self.predict_x0(eps, t, sample)
         # Posterior mean (eq. 7): coefficients of x0 and x_t.
         mean = (a_prev.sqrt() * beta / (1 - a_t)) * x0 + \
             ((1 - beta).sqrt() * (1 - a_prev) / (1 - a_t)) * sample
@@ -150,18 +163,17 @@ class DDPMScheduler(Scheduler):
 class DDIMScheduler(Scheduler):
     """Song et al. 2021, eq. 12: deterministic with ``eta`` = 0; eta = 1 is DDPM's variance."""
 
-    def __init__(self, schedule: NoiseSchedule, eta: float = 0.0) -> None:
-        super().__init__(schedule)
+    def __init__(self, schedule: NoiseSchedule, eta: float = 0.0, clip: bool = True) -> None:
+        super().__init__(schedule, clip)
         if eta < 0:
             raise ValueError(f"eta must not be negative, not {eta}")
         self.eta = eta
 
-    def step(self, eps: torch.Tensor, t: int, sample: torch.Tensor,
-             generator: torch.Generator | None = None) -> torch.Tensor:
+    def step_x0(self, x0: torch.Tensor, t: int, sample: torch.Tensor,
+                generator: torch.Generator | None = None) -> torch.Tensor:
         prev = self.previous(t)
         a_t, a_prev = self.schedule.alpha_bar(t, sample), self.schedule.alpha_bar(prev, sample)
-        x0 = self.predict_x0(eps, t, sample)
-        # The eps consistent with the clipped x0, so the step stays on the data manifold.
+        # The eps consistent with the (clipped) x0, so the step stays on the data manifold.
         eps = (sample - a_t.sqrt() * x0) / (1 - a_t).sqrt()
         sigma = self.eta * ((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)).sqrt()
         direction = (1 - a_prev - sigma ** 2).clamp(min=0).sqrt() * eps

@@ -85,6 +85,22 @@ def test_inpainting_keeps_the_known_part_exactly_and_draws_the_rest(sampler):
                                atol=1e-4, rtol=0)
 
 
+def test_a_guide_corrects_every_guess_of_the_clean_picture():
+    target, fixed = picture(1), picture(4)
+    seen = []
+
+    def guide(x0):
+        seen.append(x0.clone())
+        return fixed.expand_as(x0)
+
+    model = DiffusionModel(Oracle(target))
+    out, steps = run_all(model.denoise(2, 5, torch.Generator().manual_seed(0), guide=guide))
+    assert len(seen) == 5
+    torch.testing.assert_close(seen[0], target.expand(2, -1, -1, -1), atol=1e-4, rtol=0)
+    torch.testing.assert_close(out, fixed.expand(2, -1, -1, -1))  # the last step lands on it
+    torch.testing.assert_close(steps[-1][2], fixed.expand(2, -1, -1, -1))
+
+
 def test_strength_skips_the_noisiest_steps_and_needs_a_picture():
     oracle = Oracle(picture(1))
     model = DiffusionModel(oracle)
