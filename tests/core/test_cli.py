@@ -277,6 +277,37 @@ def test_inpaint_bad_input_is_one_line_exit_2(tmp_path, capsys, problem):
     assert not out.exists()
 
 
+def test_diffusion_inpaint_writes_variations_and_outpaint_extends(tmp_path, capsys):
+    from tests import diffusion_models
+
+    diffusion_models.install(tmp_path / "home")
+    img, msk, rgb, mask = make_inputs(tmp_path)
+    out = tmp_path / "fill.png"
+    assert cli.main(["inpaint", str(img), "--mask", str(msk), "-o", str(out), "--engine",
+                     "diffusion", "--model", "tiny_pixel_diffusion", "--steps", "4",
+                     "--strength", "0.9", "--variations", "2", "--device", "cpu"]) == 0
+    assert "1 more variations beside it: fill-2.png" in capsys.readouterr().out
+    for path in (out, tmp_path / "fill-2.png"):
+        assert np.array_equal(pixels(path)[mask == 0], rgb[mask == 0])
+    spec = imageio.read_metadata(out)["spec"]
+    assert (spec["engine"], spec["steps"], spec["strength"]) == ("diffusion", 4, 0.9)
+    assert set(imageio.read_metadata(out)["models"]) == {"tiny_pixel_diffusion"}
+    again = tmp_path / "again.png"
+    assert cli.main(["rerun", str(out), "-o", str(again)]) == 0
+    assert np.array_equal(pixels(again), pixels(out))
+
+    wide = tmp_path / "wide.png"
+    assert cli.main(["outpaint", str(img), "--left", "6", "--bottom", "4", "-o", str(wide)]) == 0
+    h, w = rgb.shape[:2]
+    assert pixels(wide).shape[:2] == (h + 4, w + 6)
+    assert np.array_equal(pixels(wide)[:h, 6:], rgb)
+    assert cli.main(["outpaint", str(img), "-o", str(tmp_path / "none.png")]) == 2
+    assert "at least one side" in one_error_line(capsys.readouterr().err)
+    assert cli.main(["inpaint", str(img), "--mask", str(msk), "-o", str(tmp_path / "x.png"),
+                     "--steps", "5"]) == 2
+    assert "--engine diffusion" in one_error_line(capsys.readouterr().err)
+
+
 # --------------------------------------------------------------------------- info & models
 
 
