@@ -219,6 +219,20 @@ def data_of(card_data: str) -> str:
     return card_data.split(",")[0].strip() or "unknown data"
 
 
+def matching_upscaler(world: str, ctx: Context) -> tuple[Any, str, str] | None:
+    """(upscaler, name, sha256) of an installed x4 upscaler trained on the same data as the
+    diffusion model (its card's data line), or None: a fill for a crop larger than the model's
+    frame is then only resized."""
+    from core.nets.upscale import Upscaler
+    from core.weights import list_models
+
+    for m in list_models("upscale"):
+        if m.card is not None and data_of(m.card.data) == world:
+            net, sha = job_model(m.path, ctx, Upscaler, "upscaler")
+            return net, m.name, sha
+    return None
+
+
 def crop_box(hole: np.ndarray, frame: int) -> tuple[int, int, int]:
     """(top, left, side) of the square the diffusion model sees: the mask's bounding box with
     half its size of context on every side, at least the picture's short side (the worlds'
@@ -326,7 +340,12 @@ def _diffusion_fill(rgb: np.ndarray, hole: np.ndarray, spec: InpaintSpec, ctx: C
     keep = torch.from_numpy(model_grid_mask(unknown, frame, cell))[None, None]
     seam = max(int(spec.feather), math.ceil(side / frame))
     notes: list[str] = []
-    if side > frame:
+    upscaler = matching_upscaler(models.world, ctx) if side > frame else None
+    if upscaler is not None:
+        notes.append(f"The model draws {frame} px pictures: the fill was drawn at {frame} px "
+                     f"for a {side} px square and upscaled with {upscaler[1]}.")
+        models.hashes[upscaler[1]] = upscaler[2]
+    elif side > frame:
         notes.append(f"The model draws {frame} px pictures: the fill was drawn at {frame} px "
                      f"for a {side} px square and scaled up.")
     with _threads(model.device):
@@ -361,7 +380,12 @@ def _diffusion_fill(rgb: np.ndarray, hole: np.ndarray, spec: InpaintSpec, ctx: C
             preview = to_uint8(model.decode(x0[:1]))[0]
             yield Progress(done, total, f"Denoising step {done} of {total}",
                            paste(rgb, hole, preview, box, seam, match_colour=False))
-        drawn = to_uint8(model.decode(final))
+        images = model.decode(final)
+        if upscaler is not None:
+            from core.pipelines.upscale import upscale_tensor
+
+            images = upscale_tensor(upscaler[0], images)
+        drawn = to_uint8(images)
     ctx.check()
     fills = [paste(rgb, hole, d, box, seam) for d in drawn]
     info = {"model": spec.model, "models": models.hashes, "steps": int(spec.steps),

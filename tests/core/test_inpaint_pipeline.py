@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -257,6 +259,24 @@ def test_a_picture_far_from_the_models_world_gets_a_note(tmp_path, monkeypatch):
         notes = run(spec_for(noise(48, 48), mask, engine="diffusion", steps=2)).info["notes"]
         assert any("far from what diffusion_faces was trained on (faces" in n
                    for n in notes) == noted
+
+
+def test_a_fill_larger_than_the_models_frame_goes_through_the_worlds_upscaler(
+        diffusion_models, tmp_path):
+    from core.nets.upscale import UpscaleConfig, Upscaler
+    from core.weights import ModelCard, save_model
+
+    img, mask = face(), box(48, 48, 28, 40, 14, 34)  # a 48 px square for a 32 px model
+    spec = spec_for(img, mask, engine="diffusion", steps=3)
+    assert "scaled up" in run(spec).info["notes"][0]
+    cfg = UpscaleConfig(scale=4, channels=4, blocks=1)
+    save_model(tmp_path / "home" / "models" / "upscale", "up_faces", Upscaler(cfg).eval(),
+               ModelCard(name="up_faces", family="upscale", architecture="upscale",
+                         config=dataclasses.asdict(cfg), data="faces, 128 px"))
+    res = run(spec)
+    assert "upscaled with up_faces" in res.info["notes"][0] and "up_faces" in res.info["models"]
+    hole = mask > 0
+    np.testing.assert_array_equal(res.images[0][~hole], img[~hole])
 
 
 def test_outpaint_extends_the_canvas_and_keeps_the_picture(diffusion_models):
