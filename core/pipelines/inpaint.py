@@ -332,8 +332,7 @@ def _diffusion_fill(rgb: np.ndarray, hole: np.ndarray, spec: InpaintSpec, ctx: C
     h, w = hole.shape
     crop = _resize(_window(rgb, top, left, side), frame)
     # To draw: the hole and whatever of the square lies past the picture's edges.
-    outside = np.ones((h, w), bool)
-    unknown = ~_window(~hole & outside, top, left, side)
+    unknown = _window(hole, top, left, side)
     if top < 0 or left < 0 or top + side > h or left + side > w:
         ys, xs = np.arange(top, top + side), np.arange(left, left + side)
         unknown |= ~(((ys >= 0) & (ys < h))[:, None] & ((xs >= 0) & (xs < w))[None, :])
