@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
 from window_helpers import open_window
 
 from core import imageio
@@ -105,6 +107,10 @@ def test_hold_to_see_original_hides_the_compared_result(qtbot, win):
     panel.original_button.pressed.emit()
     assert not compare.isVisible()
     panel.original_button.released.emit()
+    assert compare.isVisible()
+    QTest.keyPress(win, Qt.Key.Key_Backslash)  # the same while the \\ key is held
+    assert not compare.isVisible()
+    QTest.keyRelease(win, Qt.Key.Key_Backslash)
     assert compare.isVisible()
 
 
