@@ -108,7 +108,7 @@ def test_hold_to_see_original_hides_the_compared_result(qtbot, win):
     assert not compare.isVisible()
     panel.original_button.released.emit()
     assert compare.isVisible()
-    QTest.keyPress(win, Qt.Key.Key_Backslash)  # the same while the \\ key is held
+    QTest.keyPress(win, Qt.Key.Key_Backslash)  # the backslash key is held
     assert not compare.isVisible()
     QTest.keyRelease(win, Qt.Key.Key_Backslash)
     assert compare.isVisible()
