@@ -129,48 +129,35 @@ def box_mask(n: int, fraction: float = 0.06) -> np.ndarray:
     return m
 
 
-def stroke_mask(n: int, fraction: float = 0.12, seed: int = 1) -> np.ndarray:
-    """Thick random polylines, added one at a time until they cover ``fraction``."""
+def stroke_mask(n: int, fraction: float = 0.12, seed: int = 1,
+                length: tuple[float, float] = (40, 120), width: tuple[int, int] = (5, 13),
+                segments: tuple[int, int] = (2, 6), unit: float | None = None) -> np.ndarray:
+    """Thick random polylines, added one at a time until they cover ``fraction``: 2-5
+    ``segments`` of ``length`` each, grown by a radius drawn from ``width``, all in units of
+    ``unit`` pixels (n / 512 by default, so a mask looks the same at every size)."""
     rng = np.random.default_rng(seed)
     m = np.zeros((n, n), bool)
-    scale = n / 512
+    scale = n / 512 if unit is None else unit
     while m.mean() < fraction:
         line = np.zeros((n, n), bool)
         p = rng.uniform(0.1, 0.9, 2) * n
-        for _ in range(rng.integers(2, 6)):
+        for _ in range(rng.integers(*segments)):
             angle = rng.uniform(0, 2 * np.pi)
-            q = np.clip(p + rng.uniform(40, 120) * scale * np.array([np.sin(angle),
+            q = np.clip(p + rng.uniform(*length) * scale * np.array([np.sin(angle),
                                                                       np.cos(angle)]), 0, n - 1)
             t = np.linspace(0.0, 1.0, int(np.hypot(*(q - p))) + 2)[:, None]
             pts = np.rint(p + t * (q - p)).astype(int)
             line[pts[:, 0], pts[:, 1]] = True
             p = q
-        m |= mask_ops.grow(line, int(rng.integers(5, 13) * scale)) > 0
-    return m
-
-
-def world_strokes(n: int, fraction: float, seed: int) -> np.ndarray:
-    """Brush strokes for a small picture: polylines 2-4 px wide until they cover ``fraction``."""
-    rng = np.random.default_rng(seed)
-    m = np.zeros((n, n), bool)
-    while m.mean() < fraction:
-        line = np.zeros((n, n), bool)
-        p = rng.uniform(0.1, 0.9, 2) * n
-        for _ in range(rng.integers(2, 5)):
-            angle = rng.uniform(0, 2 * np.pi)
-            q = np.clip(p + rng.uniform(0.1, 0.3) * n * np.array([np.sin(angle),
-                                                                   np.cos(angle)]), 0, n - 1)
-            t = np.linspace(0.0, 1.0, int(np.hypot(*(q - p))) + 2)[:, None]
-            pts = np.rint(p + t * (q - p)).astype(int)
-            line[pts[:, 0], pts[:, 1]] = True
-            p = q
-        m |= mask_ops.grow(line, int(rng.integers(1, 3))) > 0
+        m |= mask_ops.grow(line, int(rng.integers(*width) * scale)) > 0
     return m
 
 
 def world_masks(n: int, index: int) -> dict[str, np.ndarray]:
     """The three mask kinds for the ``index``-th picture (the same for every method)."""
-    return {"box 25%": box_mask(n, 0.25), "strokes 15%": world_strokes(n, 0.15, index),
+    strokes = stroke_mask(n, 0.15, index, length=(0.1 * n, 0.3 * n), width=(1, 3),
+                          segments=(2, 5), unit=1.0)  # 1-2 px radius: a brush on 64 px
+    return {"box 25%": box_mask(n, 0.25), "strokes 15%": strokes,
             "random 50%": np.random.default_rng(index).random((n, n)) < 0.5}
 
 
