@@ -180,8 +180,8 @@ def _report(args: argparse.Namespace, out: Path, result: Any) -> None:
 # --------------------------------------------------------------------------- subcommands
 
 
-FILL_OPTIONS = ("seed", "engine", "patch_size", "iterations", "feather", "model", "steps",
-                "strength", "variations", "jump", "resample")
+DIFFUSION_OPTIONS = ("model", "sampler", "steps", "strength", "variations", "jump", "resample")
+FILL_OPTIONS = ("seed", "engine", "patch_size", "iterations", "feather", *DIFFUSION_OPTIONS)
 
 
 def cmd_inpaint(args: argparse.Namespace) -> int:
@@ -226,8 +226,7 @@ def _fill_options(args: argparse.Namespace, extra: tuple[str, ...]) -> dict[str,
     if args.engine is not None and args.engine not in ENGINES:
         raise CliError(f"unknown engine {args.engine!r}; choose one of {', '.join(ENGINES)}.")
     if args.engine != "diffusion":
-        used = [k for k in ("model", "steps", "strength", "variations", "jump", "resample")
-                if getattr(args, k) is not None]
+        used = [k for k in DIFFUSION_OPTIONS if getattr(args, k) is not None]
         if used:
             raise CliError(f"--{used[0]} is a setting of the diffusion engine: add "
                            "--engine diffusion.")
@@ -427,8 +426,10 @@ def _add_fill_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--model", default=None, metavar="NAME",
                    help="an installed diffusion model or a .safetensors path "
                    "(default: diffusion_faces)")
+    g.add_argument("--sampler", default=None, choices=("ddim", "ddpm"),
+                   help="ddim (the default) or ddpm")
     g.add_argument("--steps", type=_int_at_least(1), default=None, metavar="N",
-                   help="DDIM steps (default 20)")
+                   help="sampling steps (default 20)")
     g.add_argument("--strength", type=float, default=None, metavar="S",
                    help="1 (the default) draws the masked area anew; less keeps some of it")
     g.add_argument("--variations", type=_int_at_least(1), default=None, metavar="N",

@@ -41,6 +41,7 @@ from core.jobs import (
     job_weights,
     pipeline,
 )
+from core.pipelines.diffusion import SAMPLERS
 
 ENGINES = ("patchmatch", "diffusion")
 DEFAULT_MODEL = "diffusion_faces"
@@ -68,7 +69,8 @@ class InpaintSpec(JobSpec):
     grow: int = 0  # dilate the mask by this many pixels before filling
     feather: int = 0  # blend the fill into the surround over this many pixels (inside the mask)
     model: str = DEFAULT_MODEL  # diffusion: an installed model's name or a .safetensors path
-    steps: int = 20  # diffusion: DDIM steps
+    sampler: str = "ddim"  # diffusion: "ddim" (Song et al. 2021) or "ddpm" (Ho et al. 2020)
+    steps: int = 20  # diffusion: sampling steps
     strength: float = 1.0  # diffusion: 1 draws the masked area anew; less keeps some of it
     variations: int = 1  # diffusion: fills drawn at once, one result each
     jump: int = 5  # RePaint jump length (steps)
@@ -369,7 +371,8 @@ def _diffusion_fill(rgb: np.ndarray, hole: np.ndarray, spec: InpaintSpec, ctx: C
                              f"({models.world}); the fill may not fit it.")
         run = model.denoise(int(spec.variations), int(spec.steps), ctx.generator, known=known,
                             keep=keep, strength=float(spec.strength), jump=int(spec.jump),
-                            resample=int(spec.resample), guide=guide, check=ctx.check)
+                            resample=int(spec.resample), sampler=spec.sampler, guide=guide,
+                            check=ctx.check)
         while True:
             try:
                 done, total, x0 = next(run)
@@ -388,6 +391,7 @@ def _diffusion_fill(rgb: np.ndarray, hole: np.ndarray, spec: InpaintSpec, ctx: C
     ctx.check()
     fills = [paste(rgb, hole, d, box, seam) for d in drawn]
     info = {"model": spec.model, "models": models.hashes, "steps": int(spec.steps),
+            "sampler": spec.sampler,
             "crop": [left, top, side], "seam_px": seam, "notes": notes}
     return fills, info
 
@@ -450,6 +454,9 @@ def _check_settings(spec: InpaintSpec) -> None:
     if spec.engine not in ENGINES:
         raise JobError(f"Unknown inpaint engine {spec.engine!r}; choose one of: "
                        f"{', '.join(ENGINES)}.")
+    if spec.sampler not in SAMPLERS:
+        raise JobError(f"Unknown sampler {spec.sampler!r}; choose one of: "
+                       f"{', '.join(SAMPLERS)}.")
     lo, hi = PATCH_SIZES
     size = spec.patch_size
     if isinstance(size, bool) or not isinstance(size, int | np.integer) \

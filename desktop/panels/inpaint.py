@@ -73,8 +73,13 @@ class InpaintPanel(Panel):
         self.patch = _spin(*PATCH_SIZES, 7, "Patch size in pixels: larger keeps bigger structures, "
                            "smaller follows fine detail.", step=2)
         self.iterations = _spin(1, MAX_ITERATIONS, 4, "Search-and-vote rounds per scale.")
-        self.steps = _spin(1, MAX_STEPS, 20, "Denoising steps (DDIM): more is slower and "
-                           "usually cleaner.")
+        self.sampler = QComboBox()
+        self.sampler.addItem("DDIM (deterministic)", "ddim")
+        self.sampler.addItem("DDPM (stochastic)", "ddpm")
+        self.sampler.setToolTip("DDIM follows one path from the seed's noise; DDPM adds fresh "
+                                "noise at every step and usually needs more steps.")
+        self.steps = _spin(1, MAX_STEPS, 20, "Denoising steps: more is slower and usually "
+                           "cleaner.")
         self.strength = QDoubleSpinBox()
         self.strength.setRange(0.05, 1.0)
         self.strength.setSingleStep(0.05)
@@ -119,6 +124,7 @@ class InpaintPanel(Panel):
         pm.addRow("Iterations", self.iterations)
         self.diffusion_box = QGroupBox("Diffusion")
         df = QFormLayout(self.diffusion_box)
+        df.addRow("Sampler", self.sampler)
         df.addRow("Steps", self.steps)
         df.addRow("Strength", self.strength)
         df.addRow("Variations", self.variations)
@@ -262,6 +268,7 @@ class InpaintPanel(Panel):
             "iterations": self.iterations.value(),
             "feather": self.feather.value(),
             "model": self.model.currentData() or DEFAULT_MODEL,
+            "sampler": self.sampler.currentData(),
             "steps": self.steps.value(),
             "strength": round(self.strength.value(), 3),
             "variations": self.variations.value() if diffusion else 1,
@@ -300,6 +307,11 @@ class InpaintPanel(Panel):
         strength = spec.get("strength")
         if isinstance(strength, int | float) and not isinstance(strength, bool):
             self.strength.setValue(float(strength))
+        index = self.sampler.findData(spec.get("sampler", "ddim"))
+        if index >= 0:
+            self.sampler.setCurrentIndex(index)
+        else:
+            problems.append(f"Sampler {spec.get('sampler')!r} is not available here.")
         self.random_seed.setChecked(False)  # a restored run should reproduce as it was
         return problems
 
@@ -308,6 +320,7 @@ class InpaintPanel(Panel):
         settings.setValue("engine", self.engine.currentData())
         settings.setValue("model", self.model.currentData() or "")
         settings.setValue("strength", self.strength.value())
+        settings.setValue("sampler", self.sampler.currentData())
         for key, box in self._spins().items():
             settings.setValue(key, box.value())
         settings.setValue("random_seed", self.random_seed.isChecked())
@@ -324,6 +337,8 @@ class InpaintPanel(Panel):
             value = settings.value(key)
             if value is not None:
                 box.setValue(int(value))
+        self.sampler.setCurrentIndex(max(0, self.sampler.findData(settings.value("sampler",
+                                                                                 "ddim"))))
         strength = settings.value("strength")
         if strength is not None:
             self.strength.setValue(float(strength))

@@ -220,6 +220,12 @@ def test_diffusion_resampling_strength_and_a_full_mask(diffusion_models):
     run(spec_for(img, mask, engine="diffusion", steps=8, jump=2, resample=3), seen.append)
     assert seen[-1].total == 8 + 3 * 2 * 2  # jump points after 2, 4, 6 steps, twice each
     pixel = {"engine": "diffusion", "model": "tiny_pixel_diffusion", "steps": 8}
+    ddpm = run(spec_for(img, mask, sampler="ddpm", seed=1, **pixel))
+    assert ddpm.info["sampler"] == "ddpm"
+    assert np.array_equal(ddpm.images[0], run(spec_for(img, mask, sampler="ddpm", seed=1,
+                                                       **pixel)).images[0])
+    with pytest.raises(JobError, match="Unknown sampler 'euler'"):
+        run(spec_for(img, mask, sampler="euler", **pixel))
     weak = run(spec_for(img, mask, strength=0.2, **pixel)).images[0]
     strong = run(spec_for(img, mask, **pixel)).images[0]
     hole = mask > 0

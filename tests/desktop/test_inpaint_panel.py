@@ -144,6 +144,7 @@ def test_settings_round_trip_through_a_spec(win):
     panel.steps.setValue(33)
     panel.strength.setValue(0.6)
     panel.resample.setValue(3)
+    panel.sampler.setCurrentIndex(panel.sampler.findData("ddpm"))
     win.doc.set_mask(mouth_mask())
     spec = panel.build_spec(win.doc).to_dict()
     assert spec_from_dict(spec).model == "tiny_pixel_diffusion"
@@ -154,6 +155,7 @@ def test_settings_round_trip_through_a_spec(win):
     assert panel.engine.currentData() == "diffusion" and panel.steps.value() == 33
     assert panel.model.currentData() == "tiny_pixel_diffusion"
     assert panel.strength.value() == pytest.approx(0.6) and panel.resample.value() == 3
+    assert spec["sampler"] == "ddpm" and panel.sampler.currentData() == "ddpm"
     spec["model"] = "gone"
     assert any("not installed" in p for p in panel.restore(spec))
 
