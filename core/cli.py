@@ -437,7 +437,7 @@ def _add_fill_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--jump", type=_int_at_least(1), default=None, metavar="N",
                    help="RePaint jump length in steps (default 5)")
     g.add_argument("--resample", type=_int_at_least(1), default=None, metavar="N",
-                   help="RePaint resample count (default 1: no resampling)")
+                   help="RePaint resample count (default 3; 1: no resampling)")
     _add_run_options(p)
 
 

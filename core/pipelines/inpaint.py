@@ -74,7 +74,9 @@ class InpaintSpec(JobSpec):
     strength: float = 1.0  # diffusion: 1 draws the masked area anew; less keeps some of it
     variations: int = 1  # diffusion: fills drawn at once, one result each
     jump: int = 5  # RePaint jump length (steps)
-    resample: int = 1  # RePaint resample count; 1 = plain known-region replacement
+    # RePaint resample count; 1 = plain known-region replacement. 3 (with jump 5) keeps a fill's
+    # colours with its surround far better for ~2.5x the time (bench/inpaint.py).
+    resample: int = 3
 
 
 @dataclass(frozen=True)

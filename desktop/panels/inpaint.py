@@ -90,7 +90,7 @@ class InpaintPanel(Panel):
                                 "result strip.")
         self.jump = _spin(1, MAX_JUMP, 5, "RePaint: steps jumped back each time the fill is "
                           "reconciled with its surround.", suffix=" steps")
-        self.resample = _spin(1, MAX_RESAMPLE, 1, "RePaint: times each jump is redone (1 = "
+        self.resample = _spin(1, MAX_RESAMPLE, 3, "RePaint: times each jump is redone (1 = "
                               "off). More blends the fill better and takes longer.")
         self.grow = _spin(0, MAX_RADIUS, 0, "Grow the mask by this many pixels before filling, so "
                           "the fill covers the object's edge too.", suffix=" px")

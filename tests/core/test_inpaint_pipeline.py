@@ -191,7 +191,8 @@ def face(size: int = 48) -> np.ndarray:
 @pytest.mark.parametrize("model", ["diffusion_faces", "tiny_pixel_diffusion"])
 def test_diffusion_fills_only_the_mask_with_seeded_variations(diffusion_models, model):
     img, mask = face(), box(48, 48, 28, 40, 14, 34)
-    spec = spec_for(img, mask, engine="diffusion", model=model, steps=6, variations=3, seed=4)
+    spec = spec_for(img, mask, engine="diffusion", model=model, steps=6, variations=3, seed=4,
+                    resample=1)
     seen: list[Progress] = []
     res = run(spec, seen.append)
     hole = mask > 0
