@@ -425,7 +425,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    header = (f"# Inpainting benchmark ({SIZE}x{SIZE}{', quick' if args.quick else ''})\n"
+    what = f"{WORLD_SIZE} px world renders" if args.worlds_only else f"{SIZE}x{SIZE}"
+    header = (f"# Inpainting benchmark ({what}{', quick' if args.quick else ''})\n"
               f"{platform.platform()}, Python {platform.python_version()}, "
               f"{os.cpu_count()} CPUs, torch {torch.__version__} with "
               f"{torch.get_num_threads()} threads, load average {load:.1f} at start")
