@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TypeVar
 
 import torch
@@ -93,3 +93,9 @@ def torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def small_net_threads(device: torch.device) -> AbstractContextManager:
+    """One intra-op thread on the CPU for the small nets of a job (see :func:`torch_threads`:
+    a second thread mostly fights other work); no change on other devices."""
+    return torch_threads(1) if device.type == "cpu" else nullcontext()

@@ -21,7 +21,7 @@ from core.evaluation import metrics
 from core.evaluation.evaluate import BATCH, _fjd, _render, _world_of, evaluator
 from core.evaluation.judges import to_tensor
 from core.training.task import to_uint8
-from core.weights import ModelCard, find_model, load_model
+from core.weights import ModelCard, load_model
 
 FJD_STEPS = (10, 20, 50)
 OOD_IMAGES = 200
@@ -43,17 +43,11 @@ def evaluate_autoencoder(path: Path, card: ModelCard, n: int, device: torch.devi
 
 
 def diffusion_model(path: Path, device: torch.device) -> Any:
-    """A saved UNet with its autoencoder (looked up by name) as a DiffusionModel."""
-    from core.pipelines.diffusion import DiffusionModel
+    """A saved UNet with its autoencoder, loaded and hash-checked as the inpaint job does."""
+    from core.jobs import Context
+    from core.pipelines.inpaint import load_diffusion
 
-    unet = load_model(path, device)
-    ae = None
-    if unet.config.autoencoder:
-        found = find_model(unet.config.autoencoder, ("autoencoder",))
-        if found is None:
-            raise ValueError(f"the autoencoder {unet.config.autoencoder} is not installed")
-        ae = load_model(found.path, device)
-    return DiffusionModel(unet, ae)
+    return load_diffusion(str(path), Context(device, None, np.random.default_rng(0))).model
 
 
 @evaluator("diffusion")

@@ -163,9 +163,6 @@ class DiffusionModel:
     def generate(self, n: int, steps: int, generator: torch.Generator, **options
                  ) -> torch.Tensor:
         """``n`` new pictures (N, 3, S, S) in [-1, 1]."""
-        run = self.denoise(n, steps, generator, **options)
-        while True:
-            try:
-                next(run)
-            except StopIteration as finished:
-                return self.decode(finished.value)
+        from core.jobs import yield_from
+
+        return self.decode(yield_from(self.denoise(n, steps, generator, **options), None))

@@ -18,7 +18,6 @@ canvas and fills the new area with the same engines.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections.abc import Generator
@@ -28,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from core.algorithms import masks, patchmatch
-from core.device import torch_threads
+from core.device import small_net_threads, torch_threads
 from core.jobs import (
     Context,
     ImageRef,
@@ -351,7 +350,7 @@ def _diffusion_fill(rgb: np.ndarray, hole: np.ndarray, spec: InpaintSpec, ctx: C
     elif side > frame:
         notes.append(f"The model draws {frame} px pictures: the fill was drawn at {frame} px "
                      f"for a {side} px square and scaled up.")
-    with _threads(model.device):
+    with small_net_threads(model.device):
         pixels = to_tensor(crop).to(model.device)
         known = model.encode(pixels)
         guide = None
@@ -414,10 +413,6 @@ def denoising_error(model: Any, known: Any, keep: Any, generator: Any,
             pred = model.unet(xt, torch.full((len(known),), t, device=known.device))
             errs.append(float(((pred - eps) ** 2 * k).sum() / (k.sum() * known.shape[1])))
     return float(np.mean(errs))
-
-
-def _threads(device: Any) -> contextlib.AbstractContextManager:
-    return torch_threads(1) if device.type == "cpu" else contextlib.nullcontext()
 
 
 def composite(original: np.ndarray, filled: np.ndarray, hole: np.ndarray,

@@ -21,7 +21,6 @@ Jobs (all with ``panel = "latent"``):
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import threading
@@ -36,7 +35,7 @@ import torch.nn.functional as F
 
 from core import paths
 from core.algorithms import directions as dirs
-from core.device import torch_threads
+from core.device import small_net_threads
 from core.evaluation.judges import to_tensor
 from core.jobs import Context, ImageRef, JobError, JobSpec, Progress, Result, input_image, pipeline
 from core.training.task import to_uint8
@@ -442,7 +441,7 @@ def _decode(model: LatentModel, z: np.ndarray, ctx: Context, upscale: bool,
     # One thread on the CPU: both nets are small, and a second thread only fights whatever
     # else the machine runs (the upscaler measured 15 ms with 1 thread, ~400 ms with 2, next
     # to a training run; see core.device.torch_threads).
-    threads = torch_threads(1) if model.device.type == "cpu" else contextlib.nullcontext()
+    threads = small_net_threads(model.device)
     with threads, torch.no_grad():
         x = model.decode_tensor(torch.as_tensor(np.asarray(z, np.float32)))
         if upscale:

@@ -20,7 +20,6 @@ the prompt, and the new region is pasted into the untouched picture with a feath
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageFilter
 
-from core.device import torch_threads
+from core.device import small_net_threads
 from core.evaluation.judges import to_tensor
 from core.jobs import (
     Context,
@@ -315,12 +314,6 @@ def code_logprobs(prior: ScenePrior, text: torch.Tensor, codes: torch.Tensor) ->
     return logits.gather(-1, codes.long()[..., None]).squeeze(-1)
 
 
-def _threads(device: torch.device) -> contextlib.AbstractContextManager:
-    # One CPU thread: these nets are small and a second thread mostly fights other work (see
-    # core.device.torch_threads).
-    return torch_threads(1) if device.type == "cpu" else contextlib.nullcontext()
-
-
 def _decode(models: SceneModels, codes: torch.Tensor) -> torch.Tensor:
     g = models.prior.config.grid
     return models.vq.decode(codes.view(-1, g, g)).float().clamp(-1, 1)
@@ -386,7 +379,7 @@ def run_scene(spec: SceneSpec, ctx: Context) -> Generator[Progress, None, Result
     reading = read_prompt(spec.prompt, prior.tokenizer, prior.config.text_len)
     total = prior.config.image_len
     info = _info(reading, models)
-    with _threads(ctx.device), torch.no_grad():
+    with small_net_threads(ctx.device), torch.no_grad():
         text = prior.tokenizer.batch([reading.text] * spec.n, prior.config.text_len).to(
             ctx.device)
         codes = yield from _sample(spec, prior, text, ctx, None, "Drawing")
@@ -442,7 +435,7 @@ def run_edit(spec: SceneEditSpec, ctx: Context) -> Generator[Progress, None, Res
     total = prior.config.image_len
     info = _info(reading, models)
     cells = region_cells(spec.box, g)
-    with _threads(ctx.device), torch.no_grad():
+    with small_net_threads(ctx.device), torch.no_grad():
         if spec.codes:
             if len(spec.codes) != total or max(spec.codes) >= prior.config.codebook_size \
                     or min(spec.codes) < 0:

@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from core.jobs import yield_from
 from core.nets.autoencoder import Autoencoder, AutoencoderConfig
 from core.nets.unet import UNet, UNetConfig
 from core.pipelines.diffusion import DiffusionModel, repaint_path
@@ -44,12 +45,9 @@ def picture(seed: int, size: int = 8) -> torch.Tensor:
 
 
 def run_all(gen):
+    """(the generator's result, everything it yielded)."""
     steps = []
-    while True:
-        try:
-            steps.append(next(gen))
-        except StopIteration as done:
-            return done.value, steps
+    return yield_from(gen, steps.append), steps
 
 
 def test_repaint_path_walks_down_and_jumps_back_by_the_jump_length():
