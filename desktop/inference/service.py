@@ -26,6 +26,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from core.jobs import Cancelled, Context, JobSpec, Progress, Result, pipeline_for, yield_from
+from desktop.inference import collector
 
 log = logging.getLogger("easel.inference")
 
@@ -97,6 +98,7 @@ class InferenceService(QObject):
         # Queued explicitly, never direct: the worker re-emits _wake to itself between jobs,
         # and that must go through its event loop (where quit() is seen), not recurse.
         self._wake.connect(self._on_wake, Qt.ConnectionType.QueuedConnection)
+        collector.install()  # cycles holding GUI objects must never be freed in the worker
         self.start()
 
     # ------------------------------------------------------------------ GUI-thread API

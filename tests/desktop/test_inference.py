@@ -6,6 +6,7 @@ inpaint pipeline end to end.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -57,6 +58,20 @@ class NumpySpec(JobSpec):
 
     steps: int = 20
     size: int = 192
+
+
+@dataclass(frozen=True)
+class AllocateSpec(JobSpec):
+    kind = "test-allocate"
+
+    objects: int = 0
+
+
+@pipeline("test-allocate")
+def run_allocate(spec: AllocateSpec, ctx: Context) -> Generator[Progress, None, Result]:
+    kept = [[i] for i in range(spec.objects)]  # tracked containers: they count towards a GC
+    yield Progress(1, 1, f"{len(kept)} objects")
+    return Result(images=[], spec=spec)
 
 
 @pipeline("test-count")
@@ -331,6 +346,28 @@ def test_gui_thread_stays_responsive_during_a_job(qtbot, service, rec):
 def test_service_refuses_a_parent():
     with pytest.raises(ValueError, match="parent"):
         InferenceService(parent=QObject())
+
+
+def test_cycles_are_freed_in_the_gui_thread_never_in_the_worker(qtbot, service):
+    """A cycle holding a GUI object freed by a collection in the worker thread would destroy it
+    there while the GUI thread dispatches its events: so the GUI thread does all collecting."""
+    assert not gc.isenabled()
+    freed_in: list[threading.Thread] = []
+
+    class Cycle:
+        def __init__(self) -> None:
+            self.me = self
+
+        def __del__(self) -> None:
+            freed_in.append(threading.current_thread())
+
+    gc.collect()
+    for _ in range(100):
+        Cycle()
+    # The worker allocates far past the first threshold, and still never collects.
+    service.submit(AllocateSpec(objects=20 * gc.get_threshold()[0]))
+    qtbot.waitUntil(lambda: len(freed_in) == 100 and not service.is_busy(), timeout=WAIT_MS)
+    assert set(freed_in) == {threading.main_thread()}
 
 
 def test_real_inpaint_pipeline_through_the_service(qtbot, service, rec):
