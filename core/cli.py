@@ -180,7 +180,8 @@ def _report(args: argparse.Namespace, out: Path, result: Any) -> None:
 # --------------------------------------------------------------------------- subcommands
 
 
-DIFFUSION_OPTIONS = ("model", "sampler", "steps", "strength", "variations", "jump", "resample")
+DIFFUSION_OPTIONS = ("model", "sampler", "steps", "strength", "variations", "jump", "resample",
+                     "attribute", "guidance")
 FILL_OPTIONS = ("seed", "engine", "patch_size", "iterations", "feather", *DIFFUSION_OPTIONS)
 
 
@@ -438,6 +439,11 @@ def _add_fill_options(p: argparse.ArgumentParser) -> None:
                    help="RePaint jump length in steps (default 5)")
     g.add_argument("--resample", type=_int_at_least(1), default=None, metavar="N",
                    help="RePaint resample count (default 3; 1: no resampling)")
+    g.add_argument("--attribute", default=None, metavar="NAME=CLASS",
+                   help="ask the fill for something the model's world names, e.g. "
+                   "smiling=smiling: the world's judge steers every step")
+    g.add_argument("--guidance", type=float, default=None, metavar="G",
+                   help="how hard --attribute steers (default 0.2)")
     _add_run_options(p)
 
 

@@ -155,6 +155,19 @@ def job_model(path: Path, ctx: Context, cls: type, what: str) -> tuple[Any, str]
     return net, card.sha256
 
 
+def job_judge(world: str, ctx: Context) -> tuple[Any, str, str] | None:
+    """(net, name, sha256) of the installed judge of ``world`` ("faces", "scenes") through the
+    job's model cache; None when none is installed, JobError when it is broken."""
+    from core.nets.judge import Judge
+    from core.weights import list_models
+
+    for info in list_models("judge"):
+        if info.card is not None and info.card.config.get("world") == world:
+            net, sha = job_model(info.path, ctx, Judge, "judge")
+            return net, info.name, sha
+    return None
+
+
 def pixel_hash(a: np.ndarray) -> str:
     h = hashlib.sha256()
     h.update(str(a.shape).encode() + str(a.dtype).encode())

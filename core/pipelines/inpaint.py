@@ -9,7 +9,9 @@ Engines:
   context, resized to the model's frame; the known part is replaced at every step and RePaint
   resampling (``jump``, ``resample``) lets the two agree. The result is resized back, its
   colour matched to the picture in a ring just outside the mask, and pasted with a feathered
-  seam. ``variations`` draws several fills at once (one result each).
+  seam. ``variations`` draws several fills at once (one result each). ``attribute`` asks for
+  something the model's world has a name for ("smiling=smiling"): the world's judge steers
+  every denoising step towards it.
 
 Whatever the engine, pixels outside the (grown) mask are bit-identical to the input;
 ``feather`` only blends the fill towards the original inside the mask. Outpainting pads the
@@ -36,6 +38,7 @@ from core.jobs import (
     Progress,
     Result,
     input_image,
+    job_judge,
     job_model,
     job_weights,
     pipeline,
@@ -50,6 +53,8 @@ MAX_RADIUS = 512  # grow / feather, pixels
 MAX_STEPS = 250  # diffusion sampling steps
 MAX_VARIATIONS = 8
 MAX_JUMP = 10  # RePaint jump length, steps
+DEFAULT_GUIDANCE = 0.2  # chosen on held-out faces: clear smiles without the marks only a judge reads
+MAX_GUIDANCE = 1.0
 MAX_RESAMPLE = 10  # RePaint resample count
 MAX_EXTEND = 2048  # outpainting, pixels per side
 DIFFUSION_FAMILY = "diffusion"
@@ -76,6 +81,10 @@ class InpaintSpec(JobSpec):
     # RePaint resample count; 1 = plain known-region replacement. 3 (with jump 5) keeps a fill's
     # colours with its surround far better for ~2.5x the time (bench/inpaint.py).
     resample: int = 3
+    # diffusion: "head=class" of the model's world ("smiling=smiling"), asked of the fill: the
+    # world's judge steers every step towards it; "" asks for nothing.
+    attribute: str = ""
+    guidance: float = DEFAULT_GUIDANCE  # how hard it steers (latent standard deviations a step)
 
 
 @dataclass(frozen=True)
@@ -173,13 +182,27 @@ def _patchmatch_fill(rgb: np.ndarray, hole: np.ndarray, spec: InpaintSpec, ctx: 
 # --------------------------------------------------------------------------- diffusion
 
 
-def installed_models() -> list[dict[str, str]]:
-    """Every usable diffusion model (shipped first, then the user's): name, source, and the
-    data it was trained on, from the cards alone (no weights are loaded)."""
+def installed_models() -> list[dict[str, Any]]:
+    """Every usable diffusion model (shipped first, then the user's): name, source, the data it
+    was trained on, and the attributes that can be asked of its fills ("smiling=smiling"; only
+    for a world's models), from the cards alone (no weights are loaded)."""
     from core.weights import list_models
 
-    return [{"name": m.name, "source": m.source, "data": data_of(m.card.data)}
+    return [{"name": m.name, "source": m.source, "data": data_of(m.card.data),
+             "attributes": world_attributes(data_of(m.card.data))}
             for m in list_models(DIFFUSION_FAMILY) if m.card is not None]
+
+
+def world_attributes(data: str) -> list[str]:
+    """"head=class" for every class a world names ("faces world" -> "smiling=smiling", ...);
+    none for other data (a user's folder)."""
+    from core.data.worlds import get_world, world_names
+
+    name = data.removesuffix(" world")
+    if name not in world_names():
+        return []
+    attributes = get_world(name).attributes
+    return [f"{head}={cls}" for head, classes in attributes.items() for cls in classes]
 
 
 @dataclass
@@ -365,6 +388,11 @@ def _diffusion_fill(rgb: np.ndarray, hole: np.ndarray, spec: InpaintSpec, ctx: C
                 drawn = model.decode(x0)
                 return model.encode(keep_px * pixels + (1 - keep_px) * drawn)
 
+        if spec.attribute:
+            steer = attribute_guide(model, models, spec, 1 - keep, ctx)
+            restore = guide
+            guide = steer if restore is None else (lambda x0: restore(steer(restore(x0))))
+
         if models.ood_threshold and keep.sum() > 0:
             err = denoising_error(model, known, keep, torch.Generator().manual_seed(0))
             if err > models.ood_threshold:
@@ -392,9 +420,31 @@ def _diffusion_fill(rgb: np.ndarray, hole: np.ndarray, spec: InpaintSpec, ctx: C
     ctx.check()
     fills = [paste(rgb, hole, d, box, seam) for d in drawn]
     info = {"model": spec.model, "models": models.hashes, "steps": int(spec.steps),
-            "sampler": spec.sampler,
+            "sampler": spec.sampler, "attribute": spec.attribute,
             "crop": [left, top, side], "seam_px": seam, "notes": notes}
     return fills, info
+
+
+def attribute_guide(model: Any, models: DiffusionModels, spec: InpaintSpec, where: Any,
+                    ctx: Context) -> Any:
+    """The guide that steers a fill towards ``spec.attribute`` ("smiling=smiling") with the
+    judge of the model's world (its hash joins ``models.hashes``); JobError when the world has
+    no judge installed or the judge no such attribute."""
+    world = models.world.removesuffix(" world")
+    found = job_judge(world, ctx)
+    if found is None:
+        raise JobError(f"Asking for {spec.attribute!r} needs a judge of what {spec.model} was "
+                       f"trained on ({models.world}), and none is installed. Clear the "
+                       "attribute, or use a model of the faces or scenes world.")
+    judge, name, sha = found
+    head, _, cls = spec.attribute.partition("=")
+    classes = judge.config.heads.get(head, [])
+    if cls not in classes:
+        known = ", ".join(f"{h}={c}" for h, cs in judge.config.heads.items() for c in cs)
+        raise JobError(f"The {world} judge has no attribute {spec.attribute!r}; it knows: "
+                       f"{known}.")
+    models.hashes[name] = sha
+    return model.attribute_guide(judge, head, classes.index(cls), float(spec.guidance), where)
 
 
 def denoising_error(model: Any, known: Any, keep: Any, generator: Any,
@@ -477,3 +527,15 @@ def _check_settings(spec: InpaintSpec) -> None:
     if isinstance(strength, bool) or not isinstance(strength, int | float) \
             or not 0 < strength <= 1:
         raise JobError(f"Strength must lie above 0 and at most 1, got {strength!r}.")
+    guidance = spec.guidance
+    if isinstance(guidance, bool) or not isinstance(guidance, int | float) \
+            or not 0 <= guidance <= MAX_GUIDANCE:
+        raise JobError(f"Guidance must lie from 0 to {MAX_GUIDANCE:g}, got {guidance!r}.")
+    if spec.attribute:
+        head, eq, cls = str(spec.attribute).partition("=")
+        if not (eq and head and cls):
+            raise JobError(f"An attribute is asked for as name=class (smiling=smiling), not "
+                           f"{spec.attribute!r}.")
+        if spec.engine != "diffusion":
+            raise JobError("Asking for an attribute needs the diffusion engine: PatchMatch "
+                           "only copies what the picture already has.")

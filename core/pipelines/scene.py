@@ -39,6 +39,7 @@ from core.jobs import (
     Progress,
     Result,
     input_image,
+    job_judge,
     job_model,
     job_weights,
     pipeline,
@@ -183,15 +184,11 @@ def load_models(spec: SceneSpec, ctx: Context) -> SceneModels:
 
 def _scenes_judge(ctx: Context) -> Any:
     """The installed scenes judge through the model cache, or None (its verdicts are extra)."""
-    from core.nets.judge import Judge
-    from core.weights import list_models
-
-    for info in list_models("judge"):
-        if info.card is not None and info.card.config.get("world") == "scenes":
-            try:
-                return job_model(info.path, ctx, Judge, "judge")[0]
-            except JobError:
-                return None
+    try:
+        found = job_judge("scenes", ctx)
+    except JobError:
+        return None
+    return found[0] if found is not None else None
     return None
 
 

@@ -31,8 +31,10 @@ from PySide6.QtWidgets import (
 from core.algorithms import masks
 from core.jobs import MAX_SEED, ImageRef, JobError, JobSpec
 from core.pipelines.inpaint import (
+    DEFAULT_GUIDANCE,
     DEFAULT_MODEL,
     MAX_EXTEND,
+    MAX_GUIDANCE,
     MAX_ITERATIONS,
     MAX_JUMP,
     MAX_RADIUS,
@@ -68,6 +70,17 @@ class InpaintPanel(Panel):
         self.model = QComboBox()
         self.model.setToolTip("The diffusion model: each knows the kind of pictures it was "
                               "trained on")
+        self._attributes: dict[str, list[str]] = {}  # model name -> what can be asked of it
+        self.attribute = QComboBox()
+        self.attribute.setToolTip("Ask the fill for something the model's world has a name for "
+                                  "(a smile, glasses...): the world's judge steers every step")
+        self.guidance = QDoubleSpinBox()
+        self.guidance.setRange(0.0, MAX_GUIDANCE)
+        self.guidance.setSingleStep(0.05)
+        self.guidance.setValue(DEFAULT_GUIDANCE)
+        self.guidance.setToolTip("How hard the fill is steered towards what is asked for; too "
+                                 "high draws marks only the judge reads")
+        self.model.currentIndexChanged.connect(self._model_changed)
         self.refresh_models()
 
         self.patch = _spin(*PATCH_SIZES, 7, "Patch size in pixels: larger keeps bigger structures, "
@@ -128,6 +141,8 @@ class InpaintPanel(Panel):
         df.addRow("Steps", self.steps)
         df.addRow("Strength", self.strength)
         df.addRow("Variations", self.variations)
+        df.addRow("Ask for", self.attribute)
+        df.addRow("Guidance", self.guidance)
         df.addRow("Jump length", self.jump)
         df.addRow("Resample", self.resample)
 
@@ -196,11 +211,25 @@ class InpaintPanel(Panel):
     def refresh_models(self) -> None:
         """List the installed diffusion models (shipped and the user's) again."""
         current = self.model.currentData() or DEFAULT_MODEL
+        models = installed_models()
+        self._attributes = {m["name"]: m["attributes"] for m in models}
         self.model.clear()
-        for m in installed_models():
+        for m in models:
             self.model.addItem(f"{m['name']} ({m['data']}, {m['source']})", m["name"])
         index = self.model.findData(current)
         self.model.setCurrentIndex(max(0, index))
+        self._model_changed()
+
+    def _model_changed(self) -> None:
+        """List what can be asked of the chosen model's fills, keeping the choice if it can."""
+        current = self.attribute.currentData() or ""
+        self.attribute.clear()
+        self.attribute.addItem("Nothing in particular", "")
+        for item in self._attributes.get(self.model.currentData(), []):
+            head, _, cls = item.partition("=")
+            self.attribute.addItem(f"{head.replace('_', ' ')}: {cls}", item)
+        self.attribute.setCurrentIndex(max(0, self.attribute.findData(current)))
+        self.attribute.setEnabled(self.attribute.count() > 1)
 
     def edit_mask(self, op: str) -> None:
         """Grow, shrink, invert or clear the document's mask, as one undoable step."""
@@ -274,6 +303,8 @@ class InpaintPanel(Panel):
             "variations": self.variations.value() if diffusion else 1,
             "jump": self.jump.value(),
             "resample": self.resample.value(),
+            "attribute": (self.attribute.currentData() or "") if diffusion else "",
+            "guidance": round(self.guidance.value(), 3),
         }
         self.show_message("")
         if outpaint:
@@ -304,9 +335,17 @@ class InpaintPanel(Panel):
                                 f"{box.minimum()}..{box.maximum()}; kept {box.value()}.")
                 continue
             box.setValue(value)
-        strength = spec.get("strength")
-        if isinstance(strength, int | float) and not isinstance(strength, bool):
-            self.strength.setValue(float(strength))
+        for key, box in (("strength", self.strength), ("guidance", self.guidance)):
+            value = spec.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                box.setValue(float(value))
+        attribute = spec.get("attribute") or ""
+        index = self.attribute.findData(attribute)
+        if index >= 0:
+            self.attribute.setCurrentIndex(index)
+        else:
+            problems.append(f"{attribute!r} cannot be asked of this model; asked for nothing.")
+            self.attribute.setCurrentIndex(0)
         index = self.sampler.findData(spec.get("sampler", "ddim"))
         if index >= 0:
             self.sampler.setCurrentIndex(index)
@@ -320,6 +359,8 @@ class InpaintPanel(Panel):
         settings.setValue("engine", self.engine.currentData())
         settings.setValue("model", self.model.currentData() or "")
         settings.setValue("strength", self.strength.value())
+        settings.setValue("guidance", self.guidance.value())
+        settings.setValue("attribute", self.attribute.currentData() or "")
         settings.setValue("sampler", self.sampler.currentData())
         for key, box in self._spins().items():
             settings.setValue(key, box.value())
@@ -339,9 +380,12 @@ class InpaintPanel(Panel):
                 box.setValue(int(value))
         self.sampler.setCurrentIndex(max(0, self.sampler.findData(settings.value("sampler",
                                                                                  "ddim"))))
-        strength = settings.value("strength")
-        if strength is not None:
-            self.strength.setValue(float(strength))
+        for key, box in (("strength", self.strength), ("guidance", self.guidance)):
+            value = settings.value(key)
+            if value is not None:
+                box.setValue(float(value))
+        self.attribute.setCurrentIndex(max(0, self.attribute.findData(
+            settings.value("attribute", ""))))
         self.random_seed.setChecked(str(settings.value("random_seed", "true")).lower()
                                     in ("true", "1"))
         settings.endGroup()

@@ -306,6 +306,9 @@ def test_diffusion_inpaint_writes_variations_and_outpaint_extends(tmp_path, caps
     assert cli.main(["inpaint", str(img), "--mask", str(msk), "-o", str(tmp_path / "x.png"),
                      "--steps", "5"]) == 2
     assert "--engine diffusion" in one_error_line(capsys.readouterr().err)
+    assert cli.main(["inpaint", str(img), "--mask", str(msk), "-o", str(tmp_path / "x.png"),
+                     "--engine", "diffusion", "--attribute", "smiling"]) == 2
+    assert "as name=class (smiling=smiling)" in one_error_line(capsys.readouterr().err)
 
 
 # --------------------------------------------------------------------------- info & models

@@ -12,6 +12,7 @@ from torch import nn
 
 from core.jobs import yield_from
 from core.nets.autoencoder import Autoencoder, AutoencoderConfig
+from core.nets.judge import Judge, JudgeConfig
 from core.nets.unet import UNet, UNetConfig
 from core.pipelines.diffusion import DiffusionModel, repaint_path
 from core.schedulers import NoiseSchedule
@@ -97,6 +98,39 @@ def test_a_guide_corrects_every_guess_of_the_clean_picture():
     torch.testing.assert_close(seen[0], target.expand(2, -1, -1, -1), atol=1e-4, rtol=0)
     torch.testing.assert_close(out, fixed.expand(2, -1, -1, -1))  # the last step lands on it
     torch.testing.assert_close(steps[-1][2], fixed.expand(2, -1, -1, -1))
+
+
+def test_attribute_guide_climbs_the_judges_reading_only_where_allowed():
+    torch.manual_seed(0)
+    ae = Autoencoder(AutoencoderConfig(image_size=32, base=8, downsample=4, latent_channels=4,
+                                       res_blocks=1)).eval()
+    with torch.no_grad():  # an untrained decoder draws nearly flat grey: make this one draw
+        ae.decoder[-1].weight.mul_(20)
+    unet = UNet(UNetConfig(image_size=8, channels=4, base=8, mults=[1], attention=[],
+                           timesteps=100, autoencoder="ae")).eval()
+    judge = Judge(JudgeConfig(heads={"smiling": ["neutral", "smiling"]}, width=8,
+                              size=64)).eval()  # another size than the pictures: resized
+    model = DiffusionModel(unet, ae)
+    where = torch.zeros(1, 1, 8, 8)
+    where[..., 4:, 2:6] = 1
+    x0 = torch.randn(3, 4, 8, 8)
+
+    def smiling(z):
+        with torch.no_grad():
+            image = nn.functional.interpolate(ae.decode(z), size=(64, 64), mode="bilinear")
+            return torch.log_softmax(judge(image)["smiling"], -1)[:, 1]
+
+    for index, scale in ((1, 0.2), (0, 0.5)):
+        y = model.attribute_guide(judge, "smiling", index, scale, where)(x0)
+        assert torch.equal(y * (1 - where), x0 * (1 - where))  # nothing moves outside
+        # Each of the two gradient steps has RMS ``scale`` over the cells that may change.
+        norms = ((y - x0) * where).pow(2).sum(dim=(1, 2, 3)).sqrt()
+        assert (norms > 0).all() and (norms <= 2 * scale * (where.sum() * 4).sqrt() + 1e-4).all()
+        if index == 1:
+            assert (smiling(y) > smiling(x0)).all()
+        else:
+            assert (smiling(y) < smiling(x0)).all()  # asking for "neutral" goes the other way
+    assert torch.equal(model.attribute_guide(judge, "smiling", 1, 0.0)(x0), x0)
 
 
 def test_strength_skips_the_noisiest_steps_and_needs_a_picture():

@@ -134,6 +134,9 @@ def test_empty_full_and_mismatched_masks_are_job_errors():
     ({"iterations": 0}, "Iterations"),
     ({"grow": -1}, "Grow"),
     ({"feather": 7.5}, "whole number"),
+    ({"guidance": -0.1}, "Guidance must lie from 0 to 1"),
+    ({"attribute": "smiling"}, "name=class \\(smiling=smiling\\)"),
+    ({"attribute": "smiling=smiling"}, "needs the diffusion engine"),
 ])
 def test_bad_settings_are_job_errors(changes, message):
     img = checker(32, 32)
@@ -252,6 +255,55 @@ def test_diffusion_refuses_missing_or_mismatched_models(diffusion_models, tmp_pa
                          config=card.config))
     with pytest.raises(JobError, match="latent space of another tiny_ae_faces"):
         run(spec_for(img, mask, engine="diffusion"))
+
+
+def test_asking_for_an_attribute_needs_the_worlds_judge_and_one_it_knows(diffusion_models,
+                                                                          tmp_path):
+    from tests.shipped_weights import copy_judges
+
+    img, mask = face(), box(48, 48, 28, 40, 14, 34)
+    ask = {"engine": "diffusion", "steps": 3, "resample": 1, "attribute": "smiling=smiling"}
+    with pytest.raises(JobError, match="needs a judge of what diffusion_faces was trained on "
+                                       "\\(faces\\), and none is installed"):
+        run(spec_for(img, mask, **ask))
+    copy_judges(tmp_path / "no-shipped-weights")  # EASEL_WEIGHTS of the fixture
+    with pytest.raises(JobError, match="no attribute 'smiling=grinning'; it knows: "
+                                       "smiling=neutral, smiling=smiling, glasses=none"):
+        run(spec_for(img, mask, **{**ask, "attribute": "smiling=grinning"}))
+    res = run(spec_for(img, mask, **ask))
+    assert res.info["attribute"] == "smiling=smiling" and "judge_faces" in res.info["models"]
+    np.testing.assert_array_equal(res.images[0][mask == 0], img[mask == 0])
+
+
+def test_what_can_be_asked_of_a_model_comes_from_its_world():
+    from core.pipelines.inpaint import world_attributes
+
+    faces = world_attributes("faces world")
+    assert faces[:2] == ["smiling=neutral", "smiling=smiling"] and "hat=hat" in faces
+    assert all(a.startswith("background=") for a in world_attributes("scenes world"))
+    assert world_attributes("my sketches folder") == []
+
+
+@pytest.mark.slow
+def test_asking_the_shipped_faces_model_for_a_smile_draws_one():
+    """The acceptance case: a neutral face's mouth masked, filled by the shipped models with
+    and without asking for a smile, read by the shipped faces judge."""
+    from core.data.worlds import get_world
+    from core.evaluation.judges import load_judge, outputs
+
+    judge = load_judge("faces")
+    smiling = judge.config.heads["smiling"].index("smiling")
+    p_smile = []
+    for attribute in ("", "smiling=smiling"):
+        fills = []
+        for seed in (2000000004, 2000000023):
+            img = get_world("faces").render(seed, smiling="neutral").image
+            mask = box(64, 64, 39, 49, 23, 41)
+            fills += run(spec_for(img, mask, engine="diffusion", model="diffusion_faces",
+                                  steps=10, resample=1, variations=4, seed=7,
+                                  attribute=attribute)).images
+        p_smile.append(outputs(judge, np.stack(fills))["smiling"].softmax(-1)[:, smiling])
+    assert p_smile[0].mean() < 0.2 and p_smile[1].mean() > 0.6
 
 
 def test_a_picture_far_from_the_models_world_gets_a_note(tmp_path, monkeypatch):

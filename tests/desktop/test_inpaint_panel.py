@@ -160,6 +160,36 @@ def test_settings_round_trip_through_a_spec(win):
     assert any("not installed" in p for p in panel.restore(spec))
 
 
+def test_asking_for_a_smile_lists_the_worlds_attributes_runs_and_round_trips(qtbot, win,
+                                                                              tmp_path):
+    from tests.shipped_weights import copy_judges
+
+    panel = win.panels[0]
+    panel.engine.setCurrentIndex(panel.engine.findData("diffusion"))
+    items = [panel.attribute.itemData(i) for i in range(panel.attribute.count())]
+    assert items[0] == "" and {"smiling=smiling", "glasses=glasses"} <= set(items)
+    assert panel.attribute.itemText(panel.attribute.findData("hair_colour=red")) == \
+        "hair colour: red"
+    panel.attribute.setCurrentIndex(panel.attribute.findData("smiling=smiling"))
+    panel.guidance.setValue(0.35)
+    panel.steps.setValue(3)
+    panel.resample.setValue(1)
+    panel.variations.setValue(1)
+    win.doc.set_mask(mouth_mask())
+    copy_judges(tmp_path / "no-shipped-weights")  # the faces judge steers the fill
+    run_panel(qtbot, win)
+    spec = win.doc.results[-1].spec
+    assert spec["attribute"] == "smiling=smiling" and spec["guidance"] == 0.35
+    panel.attribute.setCurrentIndex(0)
+    panel.guidance.setValue(0.2)
+    assert panel.restore(spec) == []
+    assert panel.attribute.currentData() == "smiling=smiling"
+    assert panel.guidance.value() == pytest.approx(0.35)
+    spec["attribute"] = "smiling=grinning"
+    assert any("cannot be asked" in p for p in panel.restore(spec))
+    assert panel.attribute.currentData() == ""
+
+
 def test_no_diffusion_model_installed_is_explained(qtbot, tmp_path, monkeypatch):
     monkeypatch.setenv("EASEL_HOME", str(tmp_path / "empty-home"))
     monkeypatch.setenv("EASEL_WEIGHTS", str(tmp_path / "none"))
