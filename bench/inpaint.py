@@ -26,7 +26,16 @@ over all images' holes, hole SSIM as above, and FJD (the Frechet distance in the
 judge's feature space) between the filled pictures and the originals. A second table times one 64 px diffusion inpaint at 20 and 50 steps and with RePaint
 resampling, on one torch thread as the app runs it.
 
+Asking for a smile (--smile): SMILE_FACES held-out faces rendered neutral, the mouth masked (the
+box the acceptance screenshot uses), SMILE_VARIATIONS fills each through the pipeline's default
+settings, without and with ``attribute="smiling=smiling"`` at several guidance strengths. A
+fill counts as smiling when a judge gives it P(smiling) > 0.5: the shipped faces judge (which
+also steers, so it can be fooled) and, with --reader, a second faces judge that never steers
+(train it with `easel train judge_faces --seed 1 --name judge_faces_seed1`). The true
+smiling render of each face gives a hole PSNR for scale.
+
 Run: python bench/inpaint.py [--quick] [--out FILE.md] [--worlds-only] [--write-card]
+     python bench/inpaint.py --smile [--reader JUDGE.safetensors] [--write-card] [--out FILE.md]
 (needs the dev extras: opencv-python-headless and scikit-image).
 """
 
@@ -51,6 +60,9 @@ SIZE = 512
 WORLD_SIZE = 64
 WORLD_IMAGES = 200
 WORLDS = ("faces", "scenes")
+SMILE_FACES = 24
+SMILE_VARIATIONS = 4
+SMILE_GUIDANCE = (0.1, 0.2, 0.4)
 
 
 # --------------------------------------------------------------------------- images
@@ -384,6 +396,54 @@ def diffusion_times(repeats: int = 7) -> tuple[list[str], list[list[str]], dict[
     return headers, rows, figures
 
 
+def asking_for_a_smile(reader: str | None, n_faces: int = SMILE_FACES
+                       ) -> tuple[list[str], list[list[str]], dict[str, Any]]:
+    """Smile rates of mouth fills on neutral held-out faces, without and with asking."""
+    from core.data.worlds import get_world, split_seeds
+    from core.evaluation.judges import load_judge, outputs
+    from core.jobs import Context, ImageRef, run_job
+    from core.pipelines.inpaint import DEFAULT_GUIDANCE, InpaintSpec
+    from core.weights import ModelCache
+
+    world = get_world("faces")
+    seeds = split_seeds("held_out", n_faces, 50_000)
+    neutral = [world.render(s, size=WORLD_SIZE, smiling="neutral").image for s in seeds]
+    truth = [world.render(s, size=WORLD_SIZE, smiling="smiling").image for s in seeds]
+    hole = np.zeros((WORLD_SIZE, WORLD_SIZE), bool)
+    hole[39:49, 23:41] = True
+    judges = {"judge_faces (steers)": load_judge("faces")}
+    if reader:
+        judges[f"{Path(reader).stem} (never steers)"] = load_judge(reader)
+    cache = ModelCache()
+    headers = ["asked for", "guidance", "fills", *[f"smiling by {n}" for n in judges],
+               "hole PSNR vs the smiling render dB", "s/fill"]
+    rows, figures = [], {}
+    for attribute, guidance in (("", 0.0), *(("smiling=smiling", g) for g in SMILE_GUIDANCE)):
+        fills, errs, t0 = [], [], time.perf_counter()
+        for img, smile in zip(neutral, truth, strict=True):
+            spec = InpaintSpec(image=ImageRef.of(img), engine="diffusion",
+                               model="diffusion_faces", variations=SMILE_VARIATIONS, seed=0,
+                               mask=ImageRef.of(hole.astype(np.uint8) * 255, embed=True),
+                               attribute=attribute, guidance=guidance or DEFAULT_GUIDANCE)
+            for out in run_job(spec, Context.for_spec(spec, device="cpu", models=cache)).images:
+                fills.append(out)
+                errs.append(((smile.astype(np.float64) - out)[hole] ** 2).mean())
+        seconds = (time.perf_counter() - t0) / len(fills)
+        rates = {}
+        for name, judge in judges.items():
+            k = judge.config.heads["smiling"].index("smiling")
+            p = outputs(judge, np.stack(fills))["smiling"].softmax(-1)[:, k].numpy()
+            rates[name.split()[0]] = float((p > 0.5).mean())
+        psnr = 10 * np.log10(255.0 ** 2 / float(np.mean(errs)))
+        label = attribute or "nothing"
+        rows.append([label, f"{guidance:g}" if attribute else "-", str(len(fills)),
+                     *[f"{r:.2f}" for r in rates.values()], f"{psnr:.2f}", f"{seconds:.2f}"])
+        figures[f"{label} {guidance:g}" if attribute else label] = {
+            "smile_rate": rates, "hole_psnr_vs_smiling": round(psnr, 2),
+            "seconds_per_fill": round(seconds, 3)}
+    return headers, rows, figures
+
+
 def scaling(quick: bool) -> tuple[list[str], list[list[str]]]:
     headers = ["size", "hole px", "scales*rounds", "seconds", "image Mpx/s", "hole kpx/s"]
     rows = []
@@ -420,18 +480,24 @@ def main(argv: list[str] | None = None) -> int:
                     help="only the world renders (diffusion against its peers) and its timing")
     ap.add_argument("--write-card", action="store_true",
                     help="write the world figures into the diffusion models' cards")
+    ap.add_argument("--smile", action="store_true",
+                    help="only asking diffusion_faces for a smile (smile rates of mouth fills)")
+    ap.add_argument("--reader", help="a second faces judge (.safetensors) that reads the smiles "
+                    "without steering")
     args = ap.parse_args(argv)
 
     import torch
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    what = f"{WORLD_SIZE} px world renders" if args.worlds_only else f"{SIZE}x{SIZE}"
+    what = f"{WORLD_SIZE} px world renders" if args.worlds_only or args.smile else f"{SIZE}x{SIZE}"
     header = (f"# Inpainting benchmark ({what}{', quick' if args.quick else ''})\n"
               f"{platform.platform()}, Python {platform.python_version()}, "
               f"{os.cpu_count()} CPUs, torch {torch.__version__} with "
               f"{torch.get_num_threads()} threads, load average {load:.1f} at start")
     print(header, flush=True)
     torch.set_num_threads(1)  # as the app runs a job (core.device.torch_threads)
+    if args.smile:
+        return smile_only(args, header)
     print(f"\n## Diffusion and its peers on held-out world renders ({WORLD_SIZE} px)\n")
     w_headers, w_rows, w_figures = world_inpainting(args.quick)
     print(text_table(w_headers, w_rows))
@@ -482,6 +548,27 @@ def main(argv: list[str] | None = None) -> int:
                           "## GUI responsiveness (5 ms QTimer probe)",
                           markdown_table(g_headers, g_rows)]) + "\n"
         args.out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(args.out, md.encode("utf-8"))
+        print(f"\nwrote {args.out}")
+    return 0
+
+
+def smile_only(args: argparse.Namespace, header: str) -> int:
+    title = (f"## Asking diffusion_faces for a smile ({SMILE_FACES} neutral held-out faces, "
+             f"mouth masked, {SMILE_VARIATIONS} fills each, 20 steps, RePaint 5x3)")
+    headers, rows, figures = asking_for_a_smile(args.reader)
+    print(f"\n{title}\n")
+    print(text_table(headers, rows))
+    if args.write_card:
+        from core.evaluation.evaluate import write_metrics
+        from core.weights import find_model
+
+        info = find_model("diffusion_faces", ("diffusion",))
+        write_metrics(info.path, {"smile_bench": figures})
+        print(f"wrote the figures into {info.path.with_suffix('.json')}")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        md = "\n\n".join([header, title, markdown_table(headers, rows)]) + "\n"
         atomic_write(args.out, md.encode("utf-8"))
         print(f"\nwrote {args.out}")
     return 0

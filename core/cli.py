@@ -529,7 +529,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_scene_arguments(sub, _int_at_least, _add_run_options)
 
-    # Later: style, outpaint, each a cmd_<name>(args) -> int.
+    from core.cli_style import add_arguments as add_style_arguments  # no torch import
+
+    add_style_arguments(sub, _int_at_least, _add_run_options)
     return parser
 
 

@@ -219,7 +219,7 @@ class JobSpec:
         d: dict[str, Any] = {"kind": self.kind}
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            d[f.name] = v.to_dict() if isinstance(v, ImageRef) else _jsonable(v)
+            d[f.name] = _jsonable(v)
         return d
 
     def __post_init__(self) -> None:
@@ -241,10 +241,12 @@ class JobSpec:
             if f.name not in d:
                 continue
             v = d[f.name]
-            if "ImageRef" in str(f.type):
-                if v is not None and not (isinstance(v, dict) and "sha256" in v):
-                    raise JobError(f"The job's {f.name!r} is not an image reference.")
-                v = None if v is None else ImageRef.from_dict(v)
+            if str(f.type).startswith("tuple[ImageRef"):  # several images (style transfer)
+                if not isinstance(v, list):
+                    raise JobError(f"The job's {f.name!r} is not a list of image references.")
+                v = tuple(_image_ref(f.name, x) for x in v)
+            elif "ImageRef" in str(f.type):
+                v = None if v is None else _image_ref(f.name, v)
             elif isinstance(v, list):
                 v = tuple(v)
             kwargs[f.name] = v
@@ -268,7 +270,15 @@ def spec_class(kind: object) -> type[JobSpec] | None:
     return _SPEC_KINDS.get(kind) if isinstance(kind, str) else None
 
 
+def _image_ref(name: str, v: Any) -> ImageRef:
+    if not (isinstance(v, dict) and "sha256" in v):
+        raise JobError(f"The job's {name!r} is not an image reference.")
+    return ImageRef.from_dict(v)
+
+
 def _jsonable(v: Any) -> Any:
+    if isinstance(v, ImageRef):
+        return v.to_dict()
     if isinstance(v, tuple | list):
         return [_jsonable(x) for x in v]
     if isinstance(v, np.generic):

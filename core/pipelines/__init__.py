@@ -1,3 +1,3 @@
 """One module per panel. Importing this package registers every pipeline with core.jobs."""
 
-from core.pipelines import inpaint, latent, scene, upscale  # noqa: F401
+from core.pipelines import inpaint, latent, scene, style, upscale  # noqa: F401

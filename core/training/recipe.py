@@ -183,7 +183,8 @@ def find_recipe(name_or_path: str) -> Path:
     path = Path(name_or_path).expanduser()
     if path.is_file():
         return path
-    bundled = RECIPES_DIR / f"{name_or_path}.toml"
+    # "style-fast" names the recipe style_fast.toml, as the command line is usually typed.
+    bundled = RECIPES_DIR / f"{name_or_path.replace('-', '_')}.toml"
     if "/" not in name_or_path and bundled.is_file():
         return bundled
     known = ", ".join(bundled_recipes())

@@ -7,6 +7,7 @@ from core.training.families import (  # noqa: F401
     judge,
     prior,
     reranker,
+    style,
     upscale,
     vae,
     vqvae,

@@ -1,0 +1,105 @@
+"""``easel style CONTENT STYLE [STYLE...] -o OUT``: style transfer, headless.
+
+Optimises the content picture towards the style images with random-weight features, or, with
+``--fast NAME``, restyles it in one pass with a fast style model (then no STYLE is needed).
+Kept free of torch at import time (``easel --help``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def add_arguments(sub: Any, int_at_least: Callable[..., Any],
+                  add_run_options: Callable[[argparse.ArgumentParser], None]) -> None:
+    from core.jobs import MAX_SEED
+
+    p = sub.add_parser("style", help="restyle a picture after one or more paintings")
+    p.add_argument("content", metavar="CONTENT", help="the picture to restyle")
+    p.add_argument("styles", metavar="STYLE", nargs="*",
+                   help="style images (paintings); not needed with --fast")
+    p.add_argument("--weights", default=None, metavar="W1,W2,...",
+                   help="one weight per style image (default: equal)")
+    p.add_argument("--size", type=int_at_least(64, 2048), default=None, metavar="PX",
+                   help="long side the style is worked at (default 512; never enlarges)")
+    p.add_argument("--steps", type=int_at_least(1, 2000), default=None, metavar="N",
+                   help="optimisation steps over the whole pyramid (default 150)")
+    p.add_argument("--optimizer", choices=("lbfgs", "adam"), default=None)
+    p.add_argument("--strength", type=float, default=None, metavar="S",
+                   help="weight of the style (default 10; the content weighs 1)")
+    p.add_argument("--preserve-color", nargs="?", const="luminance", default=None,
+                   choices=("luminance", "histogram"),
+                   help="keep the picture's colours (luminance: the default when given; "
+                   "histogram: recolour the styles to the picture first)")
+    p.add_argument("--mask", default=None, metavar="MASK",
+                   help="restyle only where this mask (white) is painted")
+    p.add_argument("--feather", type=int_at_least(0, 256), default=None, metavar="PX")
+    p.add_argument("--fast", default=None, metavar="NAME",
+                   help="a fast style model (style_fast_brush, ...): one pass, no STYLE")
+    p.add_argument("--seed", type=int_at_least(0, MAX_SEED), default=0)
+    add_run_options(p)
+    p.set_defaults(func=run)
+
+
+def _weights(text: str | None, n: int) -> tuple[float, ...]:
+    from core.cli import CliError
+
+    if text is None:
+        return ()
+    try:
+        weights = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        weights = ()
+    if len(weights) != n:
+        raise CliError(f"--weights takes one number per style image ({n}), e.g. 2,1.")
+    return weights
+
+
+def _rgba(loaded: Any) -> Any:
+    """A style image's pixels with its transparency (the job composites it over white)."""
+    import numpy as np
+
+    return loaded.rgb if loaded.alpha is None else np.dstack([loaded.rgb, loaded.alpha])
+
+
+def run(args: argparse.Namespace) -> int:
+    from core import imageio
+    from core.cli import CliError, _check_output, _report, _run, _write_result
+    from core.jobs import ImageRef
+    from core.pipelines.style import StyleSpec
+
+    if not args.styles and not args.fast:
+        raise CliError("give at least one STYLE image, or a fast style with --fast NAME.")
+    content_path = Path(args.content).expanduser().resolve()
+    style_paths = [Path(s).expanduser().resolve() for s in args.styles]
+    mask_path = Path(args.mask).expanduser().resolve() if args.mask else None
+    inputs = [content_path, *style_paths, *([mask_path] if mask_path else [])]
+    out = _check_output(args.output, inputs, args.overwrite)
+    loaded = imageio.load_image(content_path)
+    h, w = loaded.rgb.shape[:2]
+    styles = tuple(ImageRef.of(_rgba(imageio.load_image(p)), path=str(p)) for p in style_paths)
+    options: dict[str, Any] = {k: v for k in ("size", "steps", "optimizer", "strength",
+                                                "feather")
+                               if (v := getattr(args, k)) is not None}
+    if args.preserve_color:
+        options["preserve_color"] = args.preserve_color
+    if args.fast:
+        options["fast"] = args.fast
+    mask = None
+    if mask_path is not None:
+        mask = ImageRef.of(imageio.load_mask(mask_path, size=(w, h)), path=str(mask_path),
+                           embed=True)
+    spec = StyleSpec(image=ImageRef.of(loaded.rgb, path=str(content_path)), styles=styles,
+                     style_weights=_weights(args.weights, len(styles)), mask=mask,
+                     seed=args.seed, **options)
+    result = _run(spec, args.device)
+    _write_result(out, result, result.alpha if result.alpha is not None else loaded.alpha,
+                  edited=True)
+    for note in result.info.get("notes", []):
+        print(f"note: {note}", file=sys.stderr)
+    _report(args, out, result)
+    return 0

@@ -1,0 +1,351 @@
+"""Style transfer on any picture: neural style with random-weight features, or a fast style net.
+
+Optimisation path (Gatys et al. 2016, with the random features of core/nets/features.py): the
+picture starts as the content and is optimised (L-BFGS or Adam) so that its features' Gram
+matrices (and, optionally, per-channel means and deviations) match the style images', while
+its deeper features stay close to the content's and total variation stays low. It runs coarse
+to fine over an image pyramid (a quarter, half, then the full size), each level starting from
+the one before, so the large structures settle cheaply. Every style term is relative (divided
+by the style's own statistic), so layers and styles weigh alike.
+
+Options: several style images with weights; ``strength`` scales the style term; colours kept
+from the content (``luminance``: style transferred on luminance only, then the content's
+colour put back; ``histogram``: the style images recoloured to the content's histogram first);
+a region mask from the canvas, so only the painted area is restyled (worked on its bounding box
+with a margin, pasted with a feathered seam; pixels outside the mask stay bit-identical).
+
+Fast path (``fast``): a feed-forward transform net trained for one style (core/nets/transform,
+`easel train style_fast_brush`) restyles the picture in one pass.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from core.algorithms import colour, masks
+from core.jobs import (
+    Context,
+    ImageRef,
+    JobError,
+    JobSpec,
+    Progress,
+    Result,
+    input_image,
+    job_model,
+    job_weights,
+    pipeline,
+)
+from core.nets.features import FeatureConfig, RandomFeatures, StyleLoss
+
+OPTIMIZERS = ("lbfgs", "adam")
+COLOUR_MODES = ("", "luminance", "histogram")
+MIN_SIZE, MAX_SIZE = 64, 2048  # long side of the picture the style is worked at
+MAX_STEPS = 2000
+MAX_STYLES = 8
+SMALL_STYLE = 0.5  # a style image under this share of the working long side gets a note
+LEVEL_SHARES = (0.5, 0.3, 0.2)  # of the steps, coarse to fine (the fine level costs most)
+MARGIN = 16  # pixels of context around a region mask's box
+MAX_FEATHER = 256
+FAMILY = "style_fast"  # weights/style_fast/<name>.safetensors
+TV_SCALE = 1e-2  # tv_weight 10 -> 0.1 x the mean squared neighbour difference
+
+
+@dataclass(frozen=True)
+class StyleSpec(JobSpec):
+    kind = "style"
+    panel = "style"
+
+    image: ImageRef | None = None  # the content, HxWx3|4 uint8
+    styles: tuple[ImageRef, ...] = ()  # one or more style images
+    style_weights: tuple[float, ...] = ()  # one per style; empty: equal
+    mask: ImageRef | None = None  # HxW uint8, nonzero = restyle here only (embedded)
+    size: int = 512  # long side the style is worked at (the content is never enlarged)
+    steps: int = 150  # optimisation steps over the whole pyramid
+    optimizer: str = "lbfgs"
+    strength: float = 10.0  # weight of the style term (the content term weighs 1)
+    content_weight: float = 1.0
+    tv_weight: float = 50.0  # total variation: less speckle
+    moments: bool = True  # also match per-channel means and deviations
+    preserve_color: str = ""  # "", "luminance" or "histogram"
+    feather: int = 8  # a region mask's seam, pixels
+    feature_seed: int = 0  # the random feature network's seed
+    fast: str = ""  # a fast style model's name: one pass instead of optimising
+
+
+@pipeline("style")
+def run(spec: StyleSpec, ctx: Context) -> Generator[Progress, None, Result]:
+    t0 = time.perf_counter()
+    content, alpha, mask = _validate(spec)
+    notes: list[str] = []
+    yield Progress(0, 1, "Preparing")
+    region = _region(mask, int(spec.feather)) if mask is not None else None
+    work = content if region is None else content[region[0]:region[1], region[2]:region[3]]
+    work = _fit(work, int(spec.size), notes,
+                "The picture" if region is None else "The painted region's box")
+    hashes: dict[str, str] = {}
+    if spec.fast:
+        styled = yield from _fast(spec, work, ctx, hashes)
+    else:
+        styles = _styles(spec, work, notes)
+        styled = yield from optimise(work, styles, _weights(spec), spec, ctx)
+    if spec.preserve_color == "luminance":
+        styled = colour.keep_colours(styled, work)
+    ctx.check()
+    if region is None:
+        out = styled
+        out_alpha = None if alpha is None else _resize(alpha, *out.shape[:2])
+    else:
+        out = _paste(content, styled, mask, region, int(spec.feather))
+        out_alpha = alpha
+    info = {"notes": notes, "models": hashes, "size": list(out.shape[1::-1]),
+            "seconds": round(time.perf_counter() - t0, 3)}
+    return Result(images=[out], spec=spec, alpha=out_alpha, info=info)
+
+
+# --------------------------------------------------------------------------- optimisation
+
+
+def optimise(content: np.ndarray, styles: list[np.ndarray], weights: list[float],
+             spec: StyleSpec, ctx: Context) -> Generator[Progress, None, np.ndarray]:
+    """The content picture optimised towards the styles, coarse to fine; yields each step."""
+    net = RandomFeatures(FeatureConfig(seed=int(spec.feature_seed))).to(ctx.device)
+    h, w = content.shape[:2]
+    levels = pyramid(max(h, w))
+    shares = LEVEL_SHARES[-len(levels):]
+    budget = [max(1, round(int(spec.steps) * s / sum(shares))) for s in shares]
+    total, done = sum(budget), 0
+    x = None
+    for k, (side, steps) in enumerate(zip(levels, budget, strict=True)):
+        size = _scaled(h, w, side)
+        c = _tensor(_resize(content, *size), ctx.device)
+        objective = Objective(net, c, [_tensor(_resize_long(s, side), ctx.device)
+                                       for s in styles], weights, spec)
+        x = c.clone() if x is None else F.interpolate(x, size=c.shape[-2:], mode="bilinear",
+                                                      align_corners=False)
+        x = x.detach().requires_grad_(True)
+        opt = _optimizer(spec.optimizer, x)
+        closure = _closure(opt, objective, x)
+        for i in range(steps):
+            ctx.check()
+            loss = float(opt.step(closure).detach())
+            with torch.no_grad():
+                x.clamp_(-1, 1)
+            done += 1
+            yield Progress(done, total, f"Level {k + 1} of {len(levels)} ({size[0]}x{size[1]}): "
+                           f"step {i + 1} of {steps}, loss {loss:.3f}",
+                           preview=_uint8(x) if i == steps - 1 or i % 5 == 0 else None)
+    return _uint8(x)
+
+
+class Objective:
+    """The weighted sum of the style, content and total-variation terms for one level."""
+
+    def __init__(self, net: RandomFeatures, content: torch.Tensor, styles: list[torch.Tensor],
+                 weights: list[float], spec: StyleSpec) -> None:
+        self.loss = StyleLoss(net, styles, weights, bool(spec.moments))
+        self.content = self.loss.content_targets(content)
+        self.spec = spec
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        feats = self.loss.net(x)
+        s = self.spec
+        return (float(s.strength) * self.loss.style(feats)
+                + float(s.content_weight) * self.loss.content(feats, self.content)
+                + float(s.tv_weight) * TV_SCALE * self.loss.tv(x))
+
+
+def _closure(opt: torch.optim.Optimizer, objective: Objective, x: torch.Tensor) -> Any:
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = objective(x)
+        loss.backward()
+        return loss
+
+    return closure
+
+
+def _optimizer(name: str, x: torch.Tensor) -> torch.optim.Optimizer:
+    if name == "adam":
+        return torch.optim.Adam([x], lr=0.02)
+    return torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=20)
+
+
+def pyramid(long_side: int) -> list[int]:
+    """Long sides of the levels, coarse to fine: a quarter, half and the full size, keeping only
+    levels of at least MIN_SIZE px (a small picture is worked at its own size alone)."""
+    return [s for s in (long_side // 4, long_side // 2) if s >= MIN_SIZE * 2] + [long_side]
+
+
+# --------------------------------------------------------------------------- fast path
+
+
+def installed_fast_styles() -> list[dict[str, str]]:
+    """Every usable fast style (shipped first, then the user's): name, source and the style
+    image it learnt, from the cards alone (no weights are loaded)."""
+    from core.weights import list_models
+
+    return [{"name": m.name, "source": m.source,
+             "style": str(m.card.config.get("style", "")).removeprefix("procedural:")}
+            for m in list_models(FAMILY) if m.card is not None]
+
+
+def _fast(spec: StyleSpec, content: np.ndarray, ctx: Context, hashes: dict[str, str]
+          ) -> Generator[Progress, None, np.ndarray]:
+    from core.nets.transform import TransformNet
+
+    path = job_weights(spec.fast, FAMILY, "fast style")
+    net, sha = job_model(path, ctx, TransformNet, "fast style")
+    hashes[path.stem] = sha
+    yield Progress(0, 1, f"Applying {path.stem}")
+    with torch.no_grad():
+        out = net(_tensor(content, ctx.device))
+    yield Progress(1, 1, f"Applied {path.stem}")
+    return _uint8(out)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _validate(spec: StyleSpec) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    image = input_image(spec.image, "No picture to restyle: open one first.")
+    h, w = image.shape[:2]
+    rgb = np.ascontiguousarray(image[..., :3])
+    alpha = np.ascontiguousarray(image[..., 3]) if image.shape[2] == 4 else None
+    if not spec.fast and not spec.styles:
+        raise JobError("Add a style image (drop a painting into the style tray) or pick a fast "
+                       "style.")
+    if len(spec.styles) > MAX_STYLES:
+        raise JobError(f"At most {MAX_STYLES} style images, got {len(spec.styles)}.")
+    if spec.style_weights and len(spec.style_weights) != len(spec.styles):
+        raise JobError(f"{len(spec.style_weights)} style weights for {len(spec.styles)} style "
+                       "images: give one weight per style.")
+    if any(not isinstance(v, int | float) or isinstance(v, bool) or v < 0
+           for v in spec.style_weights) or (spec.style_weights and sum(spec.style_weights) <= 0):
+        raise JobError("Style weights must be zero or more, and not all zero.")
+    for name, lo, hi in (("size", MIN_SIZE, MAX_SIZE), ("steps", 1, MAX_STEPS),
+                         ("feather", 0, MAX_FEATHER)):
+        value = getattr(spec, name)
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) \
+                or not lo <= value <= hi:
+            raise JobError(f"{name.capitalize()} must be a whole number from {lo} to {hi}, "
+                           f"got {value!r}.")
+    for name in ("strength", "content_weight", "tv_weight"):
+        value = getattr(spec, name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise JobError(f"{name.replace('_', ' ').capitalize()} must be zero or more, got "
+                           f"{value!r}.")
+    if spec.optimizer not in OPTIMIZERS:
+        raise JobError(f"Unknown optimiser {spec.optimizer!r}; choose {' or '.join(OPTIMIZERS)}.")
+    if spec.preserve_color not in COLOUR_MODES:
+        raise JobError(f"Unknown colour mode {spec.preserve_color!r}; choose luminance or "
+                       "histogram (or leave it empty).")
+    mask = None
+    if spec.mask is not None:
+        m = np.asarray(spec.mask.array())
+        if m.ndim != 2 or m.shape != (h, w):
+            size = f"{m.shape[1]}x{m.shape[0]}" if m.ndim >= 2 else str(m.shape)
+            raise JobError(f"The mask is {size} but the picture is {w}x{h}: they must match.")
+        mask = m > 0
+        if not mask.any():
+            raise JobError("The mask is empty: paint the area to restyle, or turn the mask "
+                           "off to restyle the whole picture.")
+        if mask.all():
+            mask = None  # the whole picture: no seam to make
+    return rgb, alpha, mask
+
+
+def _styles(spec: StyleSpec, work: np.ndarray, notes: list[str]) -> list[np.ndarray]:
+    """The style images as RGB: alpha composited over white, recoloured or reduced to
+    luminance as the colour mode asks; a note for one much smaller than the picture."""
+    out = []
+    long_side = max(work.shape[:2])
+    for k, ref in enumerate(spec.styles, 1):
+        img = input_image(ref, "A style image is missing.")
+        if img.shape[2] == 4:
+            a = img[..., 3:].astype(np.float32) / 255.0
+            img = (img[..., :3] * a + 255.0 * (1 - a)).round().astype(np.uint8)
+        name = ref.path or f"style image {k}"
+        if max(img.shape[:2]) < SMALL_STYLE * long_side:
+            notes.append(f"{name} is {img.shape[1]}x{img.shape[0]}, much smaller than the "
+                         f"{long_side} px picture: it was upscaled, so its strokes come out "
+                         "larger and softer.")
+        if spec.preserve_color == "histogram":
+            img = colour.match_histograms(img, work)
+        elif spec.preserve_color == "luminance":
+            img = colour.luminance_rgb(img, like=work)
+        out.append(img)
+    if spec.preserve_color == "luminance":
+        notes.append("Colours kept from the picture: the style was transferred on luminance.")
+    return out
+
+
+def _weights(spec: StyleSpec) -> list[float]:
+    w = [float(v) for v in spec.style_weights] or [1.0] * len(spec.styles)
+    return [v / sum(w) for v in w]
+
+
+def _fit(img: np.ndarray, size: int, notes: list[str], what: str) -> np.ndarray:
+    h, w = img.shape[:2]
+    if max(h, w) <= size:
+        return img
+    nh, nw = _scaled(h, w, size)
+    notes.append(f"{what} ({w}x{h}) was restyled at {nw}x{nh} (the size setting).")
+    return _resize(img, nh, nw)
+
+
+def _region(mask: np.ndarray, feather: int) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of the mask's box grown by the seam and a margin."""
+    ys, xs = np.nonzero(mask)
+    pad = feather + MARGIN
+    h, w = mask.shape
+    return (max(0, ys.min() - pad), min(h, ys.max() + 1 + pad),
+            max(0, xs.min() - pad), min(w, xs.max() + 1 + pad))
+
+
+def _paste(content: np.ndarray, styled: np.ndarray, mask: np.ndarray,
+           region: tuple[int, int, int, int], feather: int) -> np.ndarray:
+    """The styled box put back at full size inside the (feathered) mask; the rest untouched."""
+    top, bottom, left, right = region
+    box = _resize(styled, bottom - top, right - left)
+    alpha = masks.feather(mask, feather)[top:bottom, left:right, None]
+    out = content.copy()
+    window = out[top:bottom, left:right].astype(np.float32)
+    blended = window * (1 - alpha) + box.astype(np.float32) * alpha
+    out[top:bottom, left:right] = np.where(alpha > 0, blended.round(), window).astype(np.uint8)
+    return out
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _scaled(h: int, w: int, long_side: int) -> tuple[int, int]:
+    s = long_side / max(h, w)
+    return max(1, round(h * s)), max(1, round(w * s))
+
+
+def _resize(img: np.ndarray, h: int, w: int) -> np.ndarray:
+    if img.shape[:2] == (h, w):
+        return img
+    return np.asarray(Image.fromarray(img).resize((w, h), Image.LANCZOS))
+
+
+def _resize_long(img: np.ndarray, long_side: int) -> np.ndarray:
+    return _resize(img, *_scaled(*img.shape[:2], long_side))
+
+
+def _tensor(img: np.ndarray, device: torch.device) -> torch.Tensor:
+    t = torch.from_numpy(np.array(img, np.float32)).permute(2, 0, 1) / 127.5 - 1
+    return t.unsqueeze(0).contiguous().to(device)
+
+
+def _uint8(x: torch.Tensor) -> np.ndarray:
+    a = x.detach()[0].clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+    return a.permute(1, 2, 0).cpu().numpy()
