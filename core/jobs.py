@@ -114,6 +114,9 @@ class ImageRef:
 
             loaded = load_image(path)
             pixels = loaded.rgb
+            shape = d.get("shape") or ()
+            if len(shape) == 3 and shape[2] == 4 and loaded.alpha is not None:
+                pixels = np.dstack([loaded.rgb, loaded.alpha])  # recorded with its alpha
             if d.get("sha256") and pixel_hash(pixels) != d["sha256"]:
                 raise JobError(f"{path} changed since the run was recorded (pixel hash differs).")
         return ImageRef(pixels=pixels, path=path, sha256=d.get("sha256", ""), embed=False)

@@ -29,6 +29,8 @@ def add_arguments(p: argparse.ArgumentParser, int_at_least: Callable[[int], Any]
                    help="where the final weights go (default: the run folder)")
     p.add_argument("--progress", choices=("bar", "jsonl"), default="bar",
                    help="jsonl: one JSON event per line on stdout")
+    p.add_argument("--style", default=None, metavar="IMAGE",
+                   help="the painting a fast style learns (style-fast; sets task.style)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="override a recipe key, e.g. --set train.lr=1e-3 (repeatable)")
     p.add_argument("--device", default=argparse.SUPPRESS, help="auto, cuda, mps or cpu")
@@ -37,7 +39,7 @@ def add_arguments(p: argparse.ArgumentParser, int_at_least: Callable[[int], Any]
 def _command(args: argparse.Namespace) -> str:
     """The command line that reproduces this run (for the model card)."""
     parts = ["easel", "train", args.recipe]
-    for flag, value in (("--data", args.data), ("--steps", args.steps),
+    for flag, value in (("--data", args.data), ("--style", args.style), ("--steps", args.steps),
                         ("--batch-size", args.batch_size), ("--seed", args.seed),
                         ("--name", args.name), ("--device", args.device)):
         if value is not None:
@@ -59,7 +61,10 @@ def run_train(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.data is not None and Path(args.data).expanduser().is_dir():
         args.data = str(Path(args.data).expanduser().resolve())  # the card names the folder
-    for key, value in (("data.source", args.data), ("train.steps", args.steps),
+    if args.style is not None:
+        args.style = str(Path(args.style).expanduser().resolve())  # the card names the file
+    for key, value in (("data.source", args.data), ("task.style", args.style),
+                       ("train.steps", args.steps),
                        ("train.batch_size", args.batch_size), ("seed", args.seed)):
         if value is not None:
             # A quoted TOML string keeps a path like C:\\images or 2024 a string.

@@ -379,3 +379,31 @@ def test_models_list_and_verify(tmp_path, capsys):
     assert not report["ok"] and "modified or is corrupt" in report["models"][1]["message"]
     assert cli.main(["info"]) == 0
     assert "FAIL  misc/bad (user)" in capsys.readouterr().out
+
+
+def test_style_writes_a_restyled_picture_with_its_spec_and_refuses_bad_input(tmp_path, capsys):
+    from core.data.styles import render_style
+
+    img, msk, rgb, mask = make_inputs(tmp_path, 64)
+    style = tmp_path / "mosaic.png"
+    Image.fromarray(np.dstack([render_style("mosaic", 0, 20),
+                               np.full((20, 20), 200, np.uint8)])).save(style)  # RGBA, small
+    out = tmp_path / "styled.png"
+    assert cli.main(["style", str(img), str(style), "-o", str(out), "--steps", "3",
+                     "--mask", str(msk), "--preserve-color", "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    assert "much smaller" in captured.err and "Wrote" in captured.out
+    styled = pixels(out)
+    assert np.array_equal(styled[mask == 0], rgb[mask == 0])  # only the painted area changed
+    spec = imageio.read_metadata(out)["spec"]
+    assert spec["kind"] == "style" and spec["preserve_color"] == "luminance"
+    again = tmp_path / "again.png"
+    assert cli.main(["rerun", str(out), "-o", str(again)]) == 0
+    assert np.array_equal(pixels(again), styled)
+    assert cli.main(["style", str(img), "-o", str(tmp_path / "x.png")]) == 2
+    assert "at least one STYLE image" in one_error_line(capsys.readouterr().err)
+    assert cli.main(["style", str(img), "-o", str(tmp_path / "x.png"), "--fast", "nope"]) == 2
+    assert "No fast style called 'nope'" in one_error_line(capsys.readouterr().err)
+    assert cli.main(["style", str(img), str(style), str(style), "--weights", "1",
+                     "-o", str(tmp_path / "x.png")]) == 2
+    assert "one number per style image (2)" in one_error_line(capsys.readouterr().err)
