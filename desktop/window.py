@@ -56,6 +56,7 @@ from desktop.panels.base import ComingPanel, Panel
 from desktop.panels.inpaint import InpaintPanel
 from desktop.panels.latent import LatentPanel
 from desktop.panels.scene import ScenePanel
+from desktop.panels.style import StylePanel
 from desktop.widgets.progress import JobProgress
 from desktop.widgets.result_strip import ResultStrip
 
@@ -83,8 +84,7 @@ def make_panels() -> list[Panel]:
         InpaintPanel(),
         LatentPanel(),
         ScenePanel(),
-        ComingPanel("style", "Style", "Style transfer from any painting onto any photo, "
-                    "with region masks and fast per-style models."),
+        StylePanel(),
         ComingPanel("train", "Train", "Drag a folder in and train a model on your own "
                     "images, then use it in every panel."),
     ]

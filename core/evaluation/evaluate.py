@@ -369,3 +369,4 @@ def evaluate_upscale(path: Path, card: ModelCard, n: int, device: torch.device
 # the helpers above).
 from core.evaluation import diffusion as _diffusion  # noqa: F401
 from core.evaluation import scene as _scene  # noqa: F401
+from core.evaluation import style as _style  # noqa: F401

@@ -99,15 +99,13 @@ def run(spec: StyleSpec, ctx: Context) -> Generator[Progress, None, Result]:
     if spec.preserve_color == "luminance":
         styled = colour.keep_colours(styled, work)
     ctx.check()
-    if region is None:
-        out = styled
-        out_alpha = None if alpha is None else _resize(alpha, *out.shape[:2])
+    if region is None:  # back at the picture's own size, so applying it keeps the size
+        out = _resize(styled, *content.shape[:2])
     else:
         out = _paste(content, styled, mask, region, int(spec.feather))
-        out_alpha = alpha
     info = {"notes": notes, "models": hashes, "size": list(out.shape[1::-1]),
             "seconds": round(time.perf_counter() - t0, 3)}
-    return Result(images=[out], spec=spec, alpha=out_alpha, info=info)
+    return Result(images=[out], spec=spec, alpha=alpha, info=info)
 
 
 # --------------------------------------------------------------------------- optimisation
@@ -297,7 +295,8 @@ def _fit(img: np.ndarray, size: int, notes: list[str], what: str) -> np.ndarray:
     if max(h, w) <= size:
         return img
     nh, nw = _scaled(h, w, size)
-    notes.append(f"{what} ({w}x{h}) was restyled at {nw}x{nh} (the size setting).")
+    notes.append(f"{what} ({w}x{h}) was restyled at {nw}x{nh} (the size setting) and scaled "
+                 "back to its size.")
     return _resize(img, nh, nw)
 
 

@@ -47,7 +47,13 @@ from core.pipelines.inpaint import (
     installed_models,
 )
 from desktop.canvas import Document
-from desktop.panels.base import Panel, message_label, refresh_button
+from desktop.panels.base import (
+    Panel,
+    message_label,
+    refresh_button,
+    restore_spins,
+    spin,
+)
 
 ENGINES = [("PatchMatch (no model, any photo)", "patchmatch"),
            ("Diffusion (a trained model)", "diffusion")]
@@ -83,15 +89,15 @@ class InpaintPanel(Panel):
         self.model.currentIndexChanged.connect(self._model_changed)
         self.refresh_models()
 
-        self.patch = _spin(*PATCH_SIZES, 7, "Patch size in pixels: larger keeps bigger structures, "
+        self.patch = spin(*PATCH_SIZES, 7, "Patch size in pixels: larger keeps bigger structures, "
                            "smaller follows fine detail.", step=2)
-        self.iterations = _spin(1, MAX_ITERATIONS, 4, "Search-and-vote rounds per scale.")
+        self.iterations = spin(1, MAX_ITERATIONS, 4, "Search-and-vote rounds per scale.")
         self.sampler = QComboBox()
         self.sampler.addItem("DDIM (deterministic)", "ddim")
         self.sampler.addItem("DDPM (stochastic)", "ddpm")
         self.sampler.setToolTip("DDIM follows one path from the seed's noise; DDPM adds fresh "
                                 "noise at every step and usually needs more steps.")
-        self.steps = _spin(1, MAX_STEPS, 20, "Denoising steps: more is slower and usually "
+        self.steps = spin(1, MAX_STEPS, 20, "Denoising steps: more is slower and usually "
                            "cleaner.")
         self.strength = QDoubleSpinBox()
         self.strength.setRange(0.05, 1.0)
@@ -99,17 +105,17 @@ class InpaintPanel(Panel):
         self.strength.setValue(1.0)
         self.strength.setToolTip("1 draws the masked area anew; lower keeps more of what is "
                                  "there (its shapes and colours).")
-        self.variations = _spin(1, MAX_VARIATIONS, 4, "Fills drawn at once; each goes to the "
+        self.variations = spin(1, MAX_VARIATIONS, 4, "Fills drawn at once; each goes to the "
                                 "result strip.")
-        self.jump = _spin(1, MAX_JUMP, 5, "RePaint: steps jumped back each time the fill is "
+        self.jump = spin(1, MAX_JUMP, 5, "RePaint: steps jumped back each time the fill is "
                           "reconciled with its surround.", suffix=" steps")
-        self.resample = _spin(1, MAX_RESAMPLE, 3, "RePaint: times each jump is redone (1 = "
+        self.resample = spin(1, MAX_RESAMPLE, 3, "RePaint: times each jump is redone (1 = "
                               "off). More blends the fill better and takes longer.")
-        self.grow = _spin(0, MAX_RADIUS, 0, "Grow the mask by this many pixels before filling, so "
+        self.grow = spin(0, MAX_RADIUS, 0, "Grow the mask by this many pixels before filling, so "
                           "the fill covers the object's edge too.", suffix=" px")
-        self.feather = _spin(0, MAX_RADIUS, 0, "Blend the fill into its surround over this many "
+        self.feather = spin(0, MAX_RADIUS, 0, "Blend the fill into its surround over this many "
                              "pixels (inside the mask).", suffix=" px")
-        self.seed = _spin(0, MAX_SEED, 1, "Same seed, same settings: same result.")
+        self.seed = spin(0, MAX_SEED, 1, "Same seed, same settings: same result.")
         self.random_seed = QCheckBox("New seed each run")
         self.random_seed.setChecked(True)
 
@@ -148,7 +154,7 @@ class InpaintPanel(Panel):
 
         mask_box = QGroupBox("Mask")
         mk = QFormLayout(mask_box)
-        self.mask_px = _spin(1, MAX_RADIUS, 4, "Pixels to grow or shrink the mask by",
+        self.mask_px = spin(1, MAX_RADIUS, 4, "Pixels to grow or shrink the mask by",
                              suffix=" px")
         tools = QHBoxLayout()
         for text, tip, slot in (
@@ -177,7 +183,7 @@ class InpaintPanel(Panel):
         ob = QFormLayout(out_box)
         self.extend = {}
         for side in SIDES:
-            self.extend[side] = _spin(0, MAX_EXTEND, 0, f"Pixels to add on the {side}",
+            self.extend[side] = spin(0, MAX_EXTEND, 0, f"Pixels to add on the {side}",
                                       suffix=" px")
             ob.addRow(side.capitalize(), self.extend[side])
         self.outpaint_button = QPushButton("Outpaint")
@@ -325,16 +331,7 @@ class InpaintPanel(Panel):
                 self.model.setCurrentIndex(index)
             else:
                 problems.append(f"The diffusion model {spec['model']!r} is not installed.")
-        for key, box in self._spins().items():
-            value = spec.get(key)
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) \
-                    or not box.minimum() <= value <= box.maximum():
-                problems.append(f"{key.replace('_', ' ').capitalize()} {value!r} is outside "
-                                f"{box.minimum()}..{box.maximum()}; kept {box.value()}.")
-                continue
-            box.setValue(value)
+        problems += restore_spins(spec, self._spins())
         for key, box in (("strength", self.strength), ("guidance", self.guidance)):
             value = spec.get(key)
             if isinstance(value, int | float) and not isinstance(value, bool):
@@ -409,11 +406,3 @@ def document_image_ref(doc: Document) -> ImageRef:
     return ref
 
 
-def _spin(lo: int, hi: int, value: int, tip: str, step: int = 1, suffix: str = "") -> QSpinBox:
-    box = QSpinBox()
-    box.setRange(lo, hi)
-    box.setSingleStep(step)
-    box.setValue(value)
-    box.setToolTip(tip)
-    box.setSuffix(suffix)
-    return box

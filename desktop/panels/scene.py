@@ -40,7 +40,12 @@ from core.pipelines.scene import (
     installed_priors,
 )
 from desktop.canvas import Document
-from desktop.panels.base import Panel, message_label, refresh_button
+from desktop.panels.base import (
+    Panel,
+    double_spin,
+    message_label,
+    refresh_button,
+)
 from desktop.widgets.prompt_box import PromptBox
 from desktop.widgets.thumbnail_list import ThumbnailList
 
@@ -122,16 +127,16 @@ class ScenePanel(Panel):
         self.advanced = QWidget()
         self.advanced.setVisible(False)
         d = SceneSpec()  # the job's defaults are the panel's
-        self.temperature = _dspin(0.05, 5, d.temperature, 0.05, "Below 1: safer, more alike "
+        self.temperature = double_spin(0.05, 5, d.temperature, 0.05, "Below 1: safer, more alike "
                                   "candidates; above 1: more varied and more often wrong")
         self.top_k = QSpinBox()
         self.top_k.setRange(0, MAX_TOP_K)
         self.top_k.setSpecialValueText("off")
         self.top_k.setValue(d.top_k)
         self.top_k.setToolTip("Draw each code from the k likeliest only (0: off)")
-        self.top_p = _dspin(0.01, 1, d.top_p, 0.05, "Draw each code from the likeliest codes "
+        self.top_p = double_spin(0.01, 1, d.top_p, 0.05, "Draw each code from the likeliest codes "
                             "that together reach this probability (1: off)")
-        self.guidance = _dspin(0, 20, d.guidance, 0.5, "Classifier-free guidance: above 1 "
+        self.guidance = double_spin(0, 20, d.guidance, 0.5, "Classifier-free guidance: above 1 "
                                "follows the prompt more closely at some cost in variety (1: "
                                "off, twice as fast)")
         self.rerank = QCheckBox("Rank by fit to the prompt")
@@ -487,11 +492,3 @@ def _selection_box(doc: Document) -> tuple[float, float, float, float] | None:
     return (xs.min() / w, ys.min() / h, (xs.max() + 1) / w, (ys.max() + 1) / h)
 
 
-def _dspin(lo: float, hi: float, value: float, step: float, tip: str) -> QDoubleSpinBox:
-    box = QDoubleSpinBox()
-    box.setRange(lo, hi)
-    box.setDecimals(2)
-    box.setSingleStep(step)
-    box.setValue(value)
-    box.setToolTip(tip)
-    return box

@@ -1,0 +1,537 @@
+"""The Style panel: restyle the picture after one or more paintings, or with a fast style model.
+
+The content is the canvas picture. Style images go into the tray (drop files on it, or "Add
+style image…"), each with a weight; or a fast style (a model trained for one style) restyles
+in one pass. Strength, colour keeping, "only the painted area" (the document's mask, with a
+feathered seam), the working resolution, steps and the optimiser are the main settings; the
+result goes to the result strip, where a double-click applies it as an undoable edit. The
+optimisation's steps are shown on the canvas while it runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QImage, QStandardItemModel
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core import imageio
+from core.jobs import MAX_SEED, ImageRef, JobError, JobSpec, pixel_hash
+from core.pipelines.style import (
+    COLOUR_MODES,
+    MAX_FEATHER,
+    MAX_SIZE,
+    MAX_STEPS,
+    MAX_STYLES,
+    MIN_SIZE,
+    OPTIMIZERS,
+    StyleSpec,
+    installed_fast_styles,
+)
+from desktop.canvas import Document
+from desktop.panels.base import (
+    Panel,
+    double_spin,
+    message_label,
+    refresh_button,
+    restore_spins,
+    spin,
+)
+from desktop.panels.inpaint import document_image_ref
+from desktop.widgets.style_tray import MAX_WEIGHT, StyleImage, StyleTray, pixels_of_qimage
+
+COLOURS = [("Off", ""), ("Keep colours (luminance)", "luminance"),
+           ("Keep colours (histogram)", "histogram")]
+OPTIMIZER_NAMES = {"lbfgs": "L-BFGS (fewer steps)", "adam": "Adam (steady)"}
+STRENGTH_SCALE = 10  # slider units per unit of strength (0.1 steps)
+MAX_STRENGTH = 20.0
+MAX_CONTENT_WEIGHT = 100.0
+MAX_TV_WEIGHT = 1000.0
+DEFAULTS = StyleSpec()
+
+
+class StylePanel(Panel):
+    name = "style"
+    title = "Style"
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        assert set(COLOUR_MODES) == {key for _, key in COLOURS}
+        assert set(OPTIMIZERS) == set(OPTIMIZER_NAMES)
+
+        # ---- style sources
+        self.tray = StyleTray()
+        self.tray.filesDropped.connect(self.add_style_files)
+        self.tray.imageDropped.connect(self.add_style_qimage)
+        self.tray.changed.connect(self._update_state)
+        self.add_button = QPushButton("Add style image…")
+        self.add_button.setToolTip("Choose paintings (or any pictures) whose style to take")
+        self.add_button.clicked.connect(self.choose_style_files)
+        self.clear_button = QPushButton("Clear")
+        self.clear_button.setToolTip("Take every style image out of the tray")
+        self.clear_button.clicked.connect(self.tray.clear)
+        self.fast = QComboBox()
+        self.fast.setToolTip("A fast style model restyles in one pass, after the painting it "
+                             "was trained on (easel train style_fast_…); “None” optimises "
+                             "towards the tray's images instead")
+        self.fast.currentIndexChanged.connect(self._update_state)
+
+        # ---- look
+        self.strength = QSlider(Qt.Orientation.Horizontal)
+        self.strength.setRange(0, int(MAX_STRENGTH * STRENGTH_SCALE))
+        self.strength.setValue(round(DEFAULTS.strength * STRENGTH_SCALE))
+        self.strength.setToolTip("How strongly the style is painted over the picture's own "
+                                 "look (the content weighs 1)")
+        self.strength_label = QLabel()
+        self.strength_label.setMinimumWidth(36)
+        self.strength.valueChanged.connect(self._strength_changed)
+        self._strength_changed()
+        self.colour = QComboBox()
+        for text, key in COLOURS:
+            self.colour.addItem(text, key)
+        self.colour.setToolTip("Keep the picture's own colours: “luminance” transfers the "
+                               "brushwork only; “histogram” recolours the style images to the "
+                               "picture's palette first (not for fast styles)")
+        self.only_mask = QCheckBox("Only the painted area")
+        self.only_mask.setToolTip("Restyle only what is painted on the mask (brush B, "
+                                  "rectangle R, lasso L); the rest stays exactly as it is")
+        self.feather = spin(0, MAX_FEATHER, DEFAULTS.feather, "The seam between the restyled "
+                             "area and the rest, in pixels", suffix=" px")
+        self.only_mask.toggled.connect(self._update_state)
+
+        # ---- quality
+        self.size = spin(MIN_SIZE, MAX_SIZE, DEFAULTS.size, "The long side the style is worked "
+                          "at: larger is finer and slower (a smaller picture stays its size)",
+                          step=64, suffix=" px")
+        self.steps = spin(1, MAX_STEPS, DEFAULTS.steps, "Optimisation steps over the coarse-to-"
+                           "fine levels: more is slower and settles the style further")
+        self.optimizer = QComboBox()
+        for key in OPTIMIZERS:
+            self.optimizer.addItem(OPTIMIZER_NAMES[key], key)
+        self.optimizer.setToolTip("L-BFGS settles in fewer steps; Adam is steadier on some "
+                                  "pictures")
+        self.seed = spin(0, MAX_SEED, 1, "Recorded with the result: the same settings and seed "
+                          "give the same pixels")
+
+        # ---- advanced
+        self.content_weight = double_spin(0.0, MAX_CONTENT_WEIGHT, DEFAULTS.content_weight, 0.1,
+                                     "How much the picture's shapes are kept")
+        self.tv_weight = double_spin(0.0, MAX_TV_WEIGHT, DEFAULTS.tv_weight, 5.0,
+                                "Smoothness: higher gives less speckle and softer strokes")
+        self.moments = QCheckBox("Match colour statistics too")
+        self.moments.setChecked(DEFAULTS.moments)
+        self.moments.setToolTip("Also match each feature's mean and spread, not only their "
+                                "correlations: usually closer to the painting's palette")
+        self.feature_seed = spin(0, MAX_SEED, DEFAULTS.feature_seed, "Another random feature "
+                                  "network sees the style differently: try a few for other "
+                                  "takes on the same painting")
+
+        self.run_button = QPushButton("Restyle")
+        self.run_button.setToolTip("Restyle the picture (Ctrl+Enter)")
+        self.run_button.clicked.connect(self.runRequested)
+        self.message = message_label()
+
+        # ---- layout
+        hint = QLabel("Drop one or more paintings into the tray (or pick a fast style), then "
+                      "press Restyle. Results go to the strip below the canvas; double-click "
+                      "one to apply it.")
+        hint.setWordWrap(True)
+        styles_box = QGroupBox("Style")
+        sb = QVBoxLayout(styles_box)
+        sb.addWidget(self.tray)
+        tray_buttons = QHBoxLayout()
+        tray_buttons.addWidget(self.add_button, 1)
+        tray_buttons.addWidget(self.clear_button)
+        sb.addLayout(tray_buttons)
+        fast_form = QFormLayout()
+        fast_row = QHBoxLayout()
+        fast_row.addWidget(self.fast, 1)
+        fast_row.addWidget(refresh_button(self.refresh_fast_styles))
+        fast_form.addRow("Fast style", fast_row)
+        sb.addLayout(fast_form)
+
+        look_box = QGroupBox("Look")
+        lk = QFormLayout(look_box)
+        strength_row = QHBoxLayout()
+        strength_row.addWidget(self.strength, 1)
+        strength_row.addWidget(self.strength_label)
+        lk.addRow("Strength", strength_row)
+        lk.addRow("Colours", self.colour)
+        lk.addRow(self.only_mask)
+        lk.addRow("Feather", self.feather)
+
+        self.quality_box = QGroupBox("Quality")
+        qb = QFormLayout(self.quality_box)
+        qb.addRow("Resolution", self.size)
+        qb.addRow("Steps", self.steps)
+        qb.addRow("Optimiser", self.optimizer)
+        qb.addRow("Seed", self.seed)
+
+        self.advanced_box = QGroupBox("Advanced")
+        self.advanced_box.setCheckable(True)
+        self.advanced_box.setChecked(False)
+        self.advanced_box.setToolTip("Show the optimisation's finer settings")
+        ab = QFormLayout()
+        ab.addRow("Content weight", self.content_weight)
+        ab.addRow("Smoothness", self.tv_weight)
+        ab.addRow(self.moments)
+        ab.addRow("Feature network", self.feature_seed)
+        self.advanced_body = QWidget()
+        self.advanced_body.setLayout(ab)
+        ab.setContentsMargins(0, 0, 0, 0)
+        adv = QVBoxLayout(self.advanced_box)
+        adv.addWidget(self.advanced_body)
+        self.advanced_box.toggled.connect(self.advanced_body.setVisible)
+        self.advanced_body.setVisible(False)
+        self.refresh_fast_styles()
+
+        lay = QVBoxLayout(self)
+        lay.addWidget(hint)
+        lay.addWidget(styles_box)
+        lay.addWidget(look_box)
+        lay.addWidget(self.quality_box)
+        lay.addWidget(self.advanced_box)
+        lay.addWidget(self.run_button)
+        lay.addWidget(self.message)
+        lay.addStretch(1)
+        self._update_state()
+
+    # ---------------------------------------------------------------- style images
+
+    def choose_style_files(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Add style images", str(Path.home()),
+                                                imageio.IMAGE_FILE_FILTER)
+        if paths:
+            self.add_style_files(paths)
+
+    def add_style_files(self, paths: list[str]) -> int:
+        """Load ``paths`` into the tray (safe intake); the ones that cannot be used are named
+        in the panel's message and the others are kept. Returns how many were added."""
+        problems: list[str] = []
+        added = 0
+        for k, path in enumerate(paths):
+            if self.tray.count() >= MAX_STYLES:
+                rest = [Path(p).name for p in paths[k:]]
+                problems.append(f"The tray holds at most {MAX_STYLES} style images; not added: "
+                                f"{', '.join(rest)}.")
+                break
+            try:
+                pixels = _load_pixels(path)
+            except imageio.ImageError as exc:
+                problems.append(str(exc))
+                continue
+            if self._add_pixels(pixels, path, problems):
+                added += 1
+        self.show_message(" ".join(problems))
+        return added
+
+    def add_style_qimage(self, image: QImage) -> bool:
+        """A dropped image without a file (e.g. from a browser) into the tray."""
+        problems: list[str] = []
+        if image.isNull():
+            problems.append("The dropped image could not be read.")
+        elif image.width() * image.height() > imageio.max_pixels_setting():
+            problems.append(f"The dropped image is {image.width()}x{image.height()}: larger "
+                            "than the pixel limit.")
+        elif self.tray.count() >= MAX_STYLES:
+            problems.append(f"The tray holds at most {MAX_STYLES} style images.")
+        ok = not problems and self._add_pixels(pixels_of_qimage(image), None, problems)
+        self.show_message(" ".join(problems))
+        return ok
+
+    def _add_pixels(self, pixels: np.ndarray, path: str | None, problems: list[str],
+                    weight: float = 1.0) -> bool:
+        sha = pixel_hash(pixels)
+        if self.tray.has(sha):
+            problems.append(f"{Path(path).name if path else 'That image'} is already in the "
+                            "tray.")
+            return False
+        self.tray.add(StyleImage(pixels, path, sha), weight)
+        return True
+
+    # ---------------------------------------------------------------- fast styles
+
+    def refresh_fast_styles(self) -> None:
+        """List the installed fast style models (shipped and the user's) again."""
+        current = self.fast.currentData() or ""
+        self.fast.blockSignals(True)
+        self.fast.clear()
+        self.fast.addItem("None (optimise towards the tray)", "")
+        for m in installed_fast_styles():
+            style = f"{m['style']}, " if m["style"] else ""
+            self.fast.addItem(f"{m['name']} ({style}{m['source']})", m["name"])
+        self.fast.setCurrentIndex(max(0, self.fast.findData(current)))
+        self.fast.blockSignals(False)
+        self._update_state()
+
+    # ---------------------------------------------------------------- state
+
+    def show_message(self, text: str) -> None:
+        self.message.setText(text)
+        self.message.setVisible(bool(text))
+
+    def _strength_changed(self) -> None:
+        self.strength_label.setText(f"{self._strength():g}")
+
+    def _strength(self) -> float:
+        return round(self.strength.value() / STRENGTH_SCALE, 3)
+
+    def _update_state(self) -> None:
+        """Enable what the current choice uses: a fast style ignores the tray, the strength,
+        steps and optimiser; the feather needs the mask."""
+        fast = bool(self.fast.currentData())
+        for w in (self.tray, self.add_button, self.clear_button, self.strength, self.steps,
+                  self.optimizer, self.advanced_box):
+            w.setEnabled(not fast)
+        self.clear_button.setEnabled(not fast and self.tray.count() > 0)
+        self.add_button.setEnabled(not fast and self.tray.count() < MAX_STYLES)
+        self.feather.setEnabled(self.only_mask.isChecked())
+        model = self.colour.model()
+        if isinstance(model, QStandardItemModel):  # histogram matching recolours style images
+            item = model.item(self.colour.findData("histogram"))
+            item.setEnabled(not fast)
+            item.setToolTip("Fast styles keep colours by luminance only" if fast else "")
+        if fast and self.colour.currentData() == "histogram":
+            self.colour.setCurrentIndex(self.colour.findData("luminance"))
+
+    # ---------------------------------------------------------------- Panel API
+
+    def build_spec(self, doc: Document) -> JobSpec:
+        if doc.is_empty():
+            raise JobError("Open an image first (File > Open, drag one in, or paste).")
+        fast = self.fast.currentData() or ""
+        images = [] if fast else self.tray.images()
+        weights = [] if fast else self.tray.weights()
+        if not fast and not images:
+            raise JobError("Add a style image (drop a painting into the style tray) or pick a "
+                           "fast style.")
+        if weights and sum(weights) <= 0:
+            raise JobError("Every style image has weight 0: give at least one a weight above "
+                           "0.")
+        mask = None
+        if self.only_mask.isChecked():
+            if doc.mask_is_empty():
+                raise JobError("Paint the area to restyle first, or untick 'Only the painted "
+                               "area'.")
+            m = (doc.mask_array() >= 128).astype(np.uint8) * 255
+            mask = ImageRef.of(m, embed=True)
+        self.show_message("")
+        return StyleSpec(
+            seed=self.seed.value(),
+            image=document_image_ref(doc),
+            styles=tuple(ImageRef.of(i.pixels, path=i.path) for i in images),
+            style_weights=tuple(weights),
+            mask=mask,
+            size=self.size.value(),
+            steps=self.steps.value(),
+            optimizer=self.optimizer.currentData(),
+            strength=self._strength(),
+            content_weight=round(self.content_weight.value(), 3),
+            tv_weight=round(self.tv_weight.value(), 3),
+            moments=self.moments.isChecked(),
+            preserve_color=self.colour.currentData(),
+            feather=self.feather.value(),
+            feature_seed=self.feature_seed.value(),
+            fast=fast,
+        )
+
+    def restore(self, spec: dict[str, Any]) -> list[str]:
+        problems: list[str] = []
+        fast = spec.get("fast") or ""
+        if isinstance(fast, str) and (not fast or self.fast.findData(fast) >= 0):
+            self.fast.setCurrentIndex(max(0, self.fast.findData(fast)))
+        else:
+            problems.append(f"The fast style {fast!r} is not installed; optimising instead.")
+            self.fast.setCurrentIndex(0)
+        problems += restore_spins(spec, self._spins(), _label)
+        for key, box in (("content_weight", self.content_weight),
+                         ("tv_weight", self.tv_weight)):
+            value = spec.get(key)
+            if value is None:
+                continue
+            if not _number(value) or not box.minimum() <= value <= box.maximum():
+                problems.append(f"{_label(key)} {value!r} is outside {box.minimum():g}.."
+                                f"{box.maximum():g}; kept {box.value():g}.")
+                continue
+            box.setValue(float(value))
+        strength = spec.get("strength")
+        if strength is not None:
+            if not _number(strength) or not 0 <= strength <= MAX_STRENGTH:
+                problems.append(f"Strength {strength!r} is outside 0..{MAX_STRENGTH:g}; kept "
+                                f"{self._strength():g}.")
+            else:
+                self.strength.setValue(round(strength * STRENGTH_SCALE))
+                if abs(self._strength() - strength) > 1e-6:
+                    problems.append(f"Strength {strength:g} was set to {self._strength():g} "
+                                    "(the slider's nearest step).")
+        if isinstance(spec.get("moments"), bool):
+            self.moments.setChecked(spec["moments"])
+        for key, combo, what in (("optimizer", self.optimizer, "Optimiser"),
+                                 ("preserve_color", self.colour, "Colour mode")):
+            if key not in spec:
+                continue
+            index = combo.findData(spec[key])
+            if index >= 0:
+                combo.setCurrentIndex(index)
+            else:
+                problems.append(f"{what} {spec[key]!r} is not available here.")
+        self.only_mask.setChecked(spec.get("mask") is not None)
+        if spec.get("mask") is not None:
+            self.restore_mask(spec["mask"], problems)
+        styles = spec.get("styles")
+        if isinstance(styles, list) and styles:
+            self.restore_styles(styles, spec.get("style_weights"), problems)
+        self._update_state()
+        return problems
+
+    def restore_mask(self, value: Any, problems: list[str]) -> None:
+        """Put the spec's (embedded) region mask on the document (an undoable edit) when the
+        document has none painted and it fits the picture."""
+        doc = self.doc
+        if doc is None or doc.is_empty() or not doc.mask_is_empty():
+            return  # no picture, or the artist's own painting stays
+        try:
+            mask = np.asarray(ImageRef.from_dict(value).array()) if isinstance(value, dict) \
+                else None
+        except JobError as exc:
+            problems.append(f"The painted area could not be restored: {exc}")
+            return
+        if mask is None or mask.ndim != 2 or mask.shape != doc.image_array().shape[:2]:
+            problems.append("The painted area recorded with this run does not fit the picture; "
+                            "paint it again.")
+            return
+        doc.set_mask(mask > 0, "Restore the styled area")
+
+    def restore_styles(self, styles: list[Any], weights: Any, problems: list[str]) -> None:
+        """Load the spec's style images into the tray (replacing what is there) with their
+        weights; the ones that cannot be found again are named in ``problems``."""
+        if not (isinstance(weights, list) and len(weights) == len(styles)
+                and all(_number(w) and 0 <= w <= MAX_WEIGHT for w in weights)):
+            if weights:
+                problems.append("The style weights could not be restored; each is 1.")
+            weights = [1.0] * len(styles)
+        self.tray.clear()
+        for k, (d, weight) in enumerate(zip(styles, weights, strict=True), 1):
+            if self.tray.count() >= MAX_STYLES:
+                problems.append(f"Only {MAX_STYLES} style images fit in the tray.")
+                break
+            if not isinstance(d, dict):
+                problems.append(f"Style image {k} is not an image reference.")
+                continue
+            pixels, path = None, d.get("path")
+            try:
+                if "png" in d:
+                    pixels = ImageRef.from_dict(d).array()
+                elif isinstance(path, str) and path:
+                    pixels = _load_pixels(path)
+            except (imageio.ImageError, JobError) as exc:
+                problems.append(f"Style image {k} could not be loaded: {exc}")
+                continue
+            if pixels is None:
+                problems.append(f"Style image {k} was not saved with the run (it had no file); "
+                                "drop it into the tray again.")
+                continue
+            if d.get("sha256") and pixel_hash(pixels) != d["sha256"]:
+                problems.append(f"{path} changed since the run (its pixels differ); the tray "
+                                "has it as it is now.")
+            self._add_pixels(pixels, path if isinstance(path, str) else None, problems,
+                             float(weight))
+
+    def save_settings(self, settings: QSettings) -> None:
+        settings.beginGroup("style")
+        settings.setValue("fast", self.fast.currentData() or "")
+        settings.setValue("strength", self._strength())
+        settings.setValue("preserve_color", self.colour.currentData())
+        settings.setValue("only_mask", self.only_mask.isChecked())
+        settings.setValue("optimizer", self.optimizer.currentData())
+        settings.setValue("content_weight", self.content_weight.value())
+        settings.setValue("tv_weight", self.tv_weight.value())
+        settings.setValue("moments", self.moments.isChecked())
+        settings.setValue("advanced", self.advanced_box.isChecked())
+        for key, box in self._spins().items():
+            settings.setValue(key, box.value())
+        settings.endGroup()
+
+    def load_settings(self, settings: QSettings) -> None:
+        settings.beginGroup("style")
+        try:
+            self.fast.setCurrentIndex(max(0, self.fast.findData(settings.value("fast", ""))))
+            for key, box in self._spins().items():
+                value = _float(settings.value(key))
+                if value is not None:
+                    box.setValue(int(value))
+            value = _float(settings.value("strength"))
+            if value is not None:
+                self.strength.setValue(round(value * STRENGTH_SCALE))
+            for key, box in (("content_weight", self.content_weight),
+                             ("tv_weight", self.tv_weight)):
+                value = _float(settings.value(key))
+                if value is not None:
+                    box.setValue(value)
+            for key, combo in (("preserve_color", self.colour), ("optimizer", self.optimizer)):
+                index = combo.findData(settings.value(key, combo.currentData()) or "")
+                if index >= 0:
+                    combo.setCurrentIndex(index)
+            for key, box, default in (("only_mask", self.only_mask, False),
+                                      ("moments", self.moments, DEFAULTS.moments),
+                                      ("advanced", self.advanced_box, False)):
+                box.setChecked(_bool(settings.value(key), default))
+        finally:
+            settings.endGroup()
+        self._update_state()
+
+    def set_busy(self, busy: bool) -> None:
+        self.run_button.setEnabled(not busy)
+
+    def _spins(self) -> dict[str, QSpinBox]:
+        return {"size": self.size, "steps": self.steps, "feather": self.feather,
+                "seed": self.seed, "feature_seed": self.feature_seed}
+
+
+def _load_pixels(path: str) -> np.ndarray:
+    """A style image file as HxWx3 uint8, or HxWx4 when it has alpha (ImageError if unusable)."""
+    loaded = imageio.load_image(path)
+    return loaded.rgb if loaded.alpha is None else np.dstack([loaded.rgb, loaded.alpha])
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and bool(np.isfinite(v))
+
+
+def _float(v: Any) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if np.isfinite(f) else None
+
+
+def _bool(v: Any, default: bool) -> bool:
+    if v is None:
+        return default
+    return str(v).lower() in ("true", "1")
+
+
+def _label(key: str) -> str:
+    return {"size": "Resolution", "feature_seed": "Feature network seed",
+            "tv_weight": "Smoothness"}.get(key, key.replace("_", " ").capitalize())
+
+
+
+
