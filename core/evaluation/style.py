@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from core.evaluation import metrics
 from core.evaluation.evaluate import EvaluationError, _render, _world_of, evaluator
 from core.nets.features import FeatureConfig, RandomFeatures, gram
+from core.pipelines.style import resize_long, to_tensor
 from core.weights import ModelCard, load_model
 
 HELD_OUT_SEEDS = (101, 102, 103, 104, 105)
@@ -40,27 +41,13 @@ def _net(seed: int) -> RandomFeatures:
     return _NETS[seed]
 
 
-def _tensor(img: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.array(img, np.float32)).permute(2, 0, 1)[None] / 127.5 - 1
-
-
-def _resize_long(img: np.ndarray, long_side: int) -> np.ndarray:
-    from PIL import Image
-
-    h, w = img.shape[:2]
-    s = long_side / max(h, w)
-    size = (max(1, round(w * s)), max(1, round(h * s)))
-    return img if size == (w, h) else np.asarray(Image.fromarray(img).resize(size,
-                                                                              Image.LANCZOS))
-
-
 @torch.no_grad()
 def gram_distance(image: np.ndarray, style: np.ndarray,
                   seeds: tuple[int, ...] = HELD_OUT_SEEDS) -> float:
     """Mean over the held-out networks and their style layers of
     ||G(image) - G(style)||^2 / ||G(style)||^2, the style resized to the image's long side
     (as the style pipeline sizes it)."""
-    x, s = _tensor(image), _tensor(_resize_long(style, max(image.shape[:2])))
+    x, s = to_tensor(image), to_tensor(resize_long(style, max(image.shape[:2])))
     total, count = 0.0, 0
     for seed in seeds:
         net = _net(seed)
@@ -97,7 +84,7 @@ def edges(image: np.ndarray) -> np.ndarray:
 
 def edge_ssim(image: np.ndarray, content: np.ndarray) -> float:
     """SSIM of the two pictures' luminance edge maps (the content resized to the image)."""
-    return metrics.ssim(edges(image)[None], edges(_resize_long(content, max(image.shape[:2])))[
+    return metrics.ssim(edges(image)[None], edges(resize_long(content, max(image.shape[:2])))[
         None])
 
 
@@ -118,9 +105,9 @@ def evaluate_fast_style(path: Path, card: ModelCard, n: int, device: torch.devic
     contents = [s.image for s in _render(world, n, EVAL_SIZE)]
     styled = []
     for img in contents:
-        out = net(_tensor(img).to(device))[0].clamp(-1, 1).add(1).mul(127.5).round()
+        out = net(to_tensor(img).to(device))[0].clamp(-1, 1).add(1).mul(127.5).round()
         styled.append(out.byte().permute(1, 2, 0).cpu().numpy())
-    big = _tensor(_resize_long(contents[0], 512)).to(device)
+    big = to_tensor(resize_long(contents[0], 512)).to(device)
     net(big)  # warm-up
     times = []
     for _ in range(3):

@@ -123,8 +123,8 @@ def optimise(content: np.ndarray, styles: list[np.ndarray], weights: list[float]
     x = None
     for k, (side, steps) in enumerate(zip(levels, budget, strict=True)):
         size = _scaled(h, w, side)
-        c = _tensor(_resize(content, *size), ctx.device)
-        objective = Objective(net, c, [_tensor(_resize_long(s, side), ctx.device)
+        c = to_tensor(_resize(content, *size), ctx.device)
+        objective = Objective(net, c, [to_tensor(resize_long(s, side), ctx.device)
                                        for s in styles], weights, spec)
         x = c.clone() if x is None else F.interpolate(x, size=c.shape[-2:], mode="bilinear",
                                                       align_corners=False)
@@ -139,8 +139,8 @@ def optimise(content: np.ndarray, styles: list[np.ndarray], weights: list[float]
             done += 1
             yield Progress(done, total, f"Level {k + 1} of {len(levels)} ({size[0]}x{size[1]}): "
                            f"step {i + 1} of {steps}, loss {loss:.3f}",
-                           preview=_uint8(x) if i == steps - 1 or i % 5 == 0 else None)
-    return _uint8(x)
+                           preview=to_uint8(x) if i == steps - 1 or i % 5 == 0 else None)
+    return to_uint8(x)
 
 
 class Objective:
@@ -204,9 +204,9 @@ def _fast(spec: StyleSpec, content: np.ndarray, ctx: Context, hashes: dict[str, 
     hashes[path.stem] = sha
     yield Progress(0, 1, f"Applying {path.stem}")
     with torch.no_grad():
-        out = net(_tensor(content, ctx.device))
+        out = net(to_tensor(content, ctx.device))
     yield Progress(1, 1, f"Applied {path.stem}")
-    return _uint8(out)
+    return to_uint8(out)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -336,15 +336,17 @@ def _resize(img: np.ndarray, h: int, w: int) -> np.ndarray:
     return np.asarray(Image.fromarray(img).resize((w, h), Image.LANCZOS))
 
 
-def _resize_long(img: np.ndarray, long_side: int) -> np.ndarray:
+def resize_long(img: np.ndarray, long_side: int) -> np.ndarray:
+    """Long side to ``long_side`` (Lanczos), as style images are sized to the picture."""
     return _resize(img, *_scaled(*img.shape[:2], long_side))
 
 
-def _tensor(img: np.ndarray, device: torch.device) -> torch.Tensor:
+def to_tensor(img: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """uint8 HxWx3 -> (1, 3, H, W) float in [-1, 1]."""
     t = torch.from_numpy(np.array(img, np.float32)).permute(2, 0, 1) / 127.5 - 1
     return t.unsqueeze(0).contiguous().to(device)
 
 
-def _uint8(x: torch.Tensor) -> np.ndarray:
+def to_uint8(x: torch.Tensor) -> np.ndarray:
     a = x.detach()[0].clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
     return a.permute(1, 2, 0).cpu().numpy()
