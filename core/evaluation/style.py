@@ -14,6 +14,7 @@ same for the unstyled renders (for scale), and the seconds one 512 px picture ta
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ EVAL_IMAGES = 100  # restyled renders per evaluation (n is capped to this)
 EVAL_SIZE = 128
 
 _NETS: dict[int, RandomFeatures] = {}
+_GRAMS: dict[tuple[Any, ...], list[torch.Tensor]] = {}
 
 
 def _net(seed: int) -> RandomFeatures:
@@ -42,18 +44,31 @@ def _net(seed: int) -> RandomFeatures:
 
 
 @torch.no_grad()
+def _style_grams(style: np.ndarray, long_side: int, seed: int) -> list[torch.Tensor]:
+    """The style's Gram matrices on net ``seed`` at ``long_side`` (cached: a benchmark or an
+    evaluation compares many pictures with the same few styles)."""
+    key = (hashlib.sha1(np.ascontiguousarray(style).tobytes()).hexdigest(), style.shape,
+           long_side, seed)
+    if key not in _GRAMS:
+        net = _net(seed)
+        f = net(to_tensor(resize_long(style, long_side)))
+        _GRAMS[key] = [gram(f[i]) for i in net.config.style_layers]
+    return _GRAMS[key]
+
+
+@torch.no_grad()
 def gram_distance(image: np.ndarray, style: np.ndarray,
                   seeds: tuple[int, ...] = HELD_OUT_SEEDS) -> float:
     """Mean over the held-out networks and their style layers of
     ||G(image) - G(style)||^2 / ||G(style)||^2, the style resized to the image's long side
     (as the style pipeline sizes it)."""
-    x, s = to_tensor(image), to_tensor(resize_long(style, max(image.shape[:2])))
+    x = to_tensor(image)
     total, count = 0.0, 0
     for seed in seeds:
         net = _net(seed)
-        fx, fs = net(x), net(s)
-        for i in net.config.style_layers:
-            gs = gram(fs[i])
+        fx = net(x)
+        for i, gs in zip(net.config.style_layers,
+                         _style_grams(style, max(image.shape[:2]), seed), strict=True):
             total += float((gram(fx[i]) - gs).pow(2).sum() / gs.pow(2).sum().clamp(min=1e-12))
             count += 1
     return total / count
