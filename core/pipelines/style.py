@@ -20,6 +20,7 @@ Fast path (``fast``): a feed-forward transform net trained for one style (core/n
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ MIN_SIZE, MAX_SIZE = 64, 2048  # long side of the picture the style is worked at
 MAX_STEPS = 2000
 MAX_STYLES = 8
 SMALL_STYLE = 0.5  # a style image under this share of the working long side gets a note
+BLOW_UP = 1.5  # a loss this many times the best so far undoes the step before it
 LEVEL_SHARES = (0.5, 0.3, 0.2)  # of the steps, coarse to fine (the fine level costs most)
 MARGIN = 16  # pixels of context around a region mask's box
 MAX_FEATHER = 256
@@ -69,7 +71,7 @@ class StyleSpec(JobSpec):
     mask: ImageRef | None = None  # HxW uint8, nonzero = restyle here only (embedded)
     size: int = 512  # long side the style is worked at (the content is never enlarged)
     steps: int = 150  # optimisation steps over the whole pyramid
-    optimizer: str = "lbfgs"
+    optimizer: str = "lbfgs"  # or "adam" (bench/style.py: L-BFGS a little more faithful)
     strength: float = 10.0  # weight of the style term (the content term weighs 1)
     content_weight: float = 1.0
     tv_weight: float = 50.0  # total variation: less speckle
@@ -131,10 +133,19 @@ def optimise(content: np.ndarray, styles: list[np.ndarray], weights: list[float]
         x = x.detach().requires_grad_(True)
         opt = _optimizer(spec.optimizer, x)
         closure = _closure(opt, objective, x)
+        best, kept = math.inf, x.detach().clone()
         for i in range(steps):
             ctx.check()
-            loss = float(opt.step(closure).detach())
+            before = x.detach().clone()
+            loss = float(opt.step(closure).detach())  # the loss of ``before``
             with torch.no_grad():
+                if math.isfinite(loss) and loss <= BLOW_UP * best:
+                    if loss < best:
+                        best, kept = loss, before
+                else:  # the last step overshot (L-BFGS without a line search can): undo it
+                    x.copy_(kept)
+                    opt = _optimizer(spec.optimizer, x)
+                    closure = _closure(opt, objective, x)
                 x.clamp_(-1, 1)
             done += 1
             yield Progress(done, total, f"Level {k + 1} of {len(levels)} ({size[0]}x{size[1]}): "
