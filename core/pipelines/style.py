@@ -71,7 +71,7 @@ class StyleSpec(JobSpec):
     mask: ImageRef | None = None  # HxW uint8, nonzero = restyle here only (embedded)
     size: int = 512  # long side the style is worked at (the content is never enlarged)
     steps: int = 150  # optimisation steps over the whole pyramid
-    optimizer: str = "lbfgs"  # or "adam" (bench/style.py: L-BFGS a little more faithful)
+    optimizer: str = "adam"  # or "lbfgs": faster per step, but it can overshoot (bench/style.py)
     strength: float = 10.0  # weight of the style term (the content term weighs 1)
     content_weight: float = 1.0
     tv_weight: float = 50.0  # total variation: less speckle
