@@ -58,7 +58,7 @@ from desktop.widgets.style_tray import MAX_WEIGHT, StyleImage, StyleTray, pixels
 
 COLOURS = [("Off", ""), ("Keep colours (luminance)", "luminance"),
            ("Keep colours (histogram)", "histogram")]
-OPTIMIZER_NAMES = {"lbfgs": "L-BFGS (fewer steps)", "adam": "Adam (steady)"}
+OPTIMIZER_NAMES = {"lbfgs": "L-BFGS", "adam": "Adam (steady, the default)"}
 STRENGTH_SCALE = 10  # slider units per unit of strength (0.1 steps)
 MAX_STRENGTH = 20.0
 MAX_CONTENT_WEIGHT = 100.0
@@ -124,8 +124,9 @@ class StylePanel(Panel):
         self.optimizer = QComboBox()
         for key in OPTIMIZERS:
             self.optimizer.addItem(OPTIMIZER_NAMES[key], key)
-        self.optimizer.setToolTip("L-BFGS settles in fewer steps; Adam is steadier on some "
-                                  "pictures")
+        self.optimizer.setToolTip("Adam never overshoots; L-BFGS can match a style more "
+                                  "closely in the same steps but may overshoot on some "
+                                  "paintings")
         self.seed = spin(0, MAX_SEED, 1, "Recorded with the result: the same settings and seed "
                           "give the same pixels")
 
