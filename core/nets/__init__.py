@@ -6,6 +6,7 @@ from core.nets import (  # noqa: F401
     judge,
     prior,
     reranker,
+    transform,
     unet,
     upscale,
     vae,

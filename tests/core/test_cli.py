@@ -147,6 +147,17 @@ def test_subcommands_never_import_qt(tmp_path):
     assert proc.returncode == 0, proc.stderr
 
 
+def test_every_shipped_model_verifies_in_a_fresh_process(tmp_path):
+    """What an installed app sees: no test has imported anything first, so each shipped
+    model's architecture must be registered by core.nets alone, and each hash must match."""
+    env = {k: v for k, v in os.environ.items() if k != "EASEL_WEIGHTS"}
+    env["EASEL_HOME"] = str(tmp_path / "home")
+    proc = subprocess.run([sys.executable, "-m", "core", "models", "verify"], cwd=REPO,
+                          env=env, check=False, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "style_fast/style_fast_mosaic (shipped): ok" in proc.stdout
+
+
 def test_progress_bar_draws_percent_eta_and_message():
     out = io.StringIO()
     bar = cli.ProgressBar(out, width=10)
