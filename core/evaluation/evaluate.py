@@ -97,8 +97,10 @@ def evaluate(model_path: str | os.PathLike, n: int = 2000,
     with torch.random.fork_rng(devices=[]):  # evaluation never disturbs the caller's RNG
         torch.manual_seed(0)
         result = fn(path, card, n, torch.device(device))
-    return {"model": card.name, "family": card.family, "path": str(path), "n": n,
-            "metrics": result, "seconds": round(time.perf_counter() - t0, 2)}
+    # An evaluator that measures fewer images than asked (fast styles) says how many it used.
+    return {"model": card.name, "family": card.family, "path": str(path),
+            "n": int(result.get("images", n)), "metrics": result,
+            "seconds": round(time.perf_counter() - t0, 2)}
 
 
 def write_metrics(model_path: str | os.PathLike, new: dict[str, Any]) -> Path:

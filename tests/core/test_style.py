@@ -223,7 +223,9 @@ def test_the_tiny_fast_style_recipe_trains_a_net_that_restyles_in_one_pass(tmp_p
     assert "tiny_style_fast" in res.info["models"]
     from core.evaluation.evaluate import evaluate
 
-    metrics = evaluate(models / "tiny_style_fast.safetensors", n=2)["metrics"]
+    report = evaluate(models / "tiny_style_fast.safetensors", n=3)
+    metrics = report["metrics"]
+    assert report["n"] == metrics["images"] == 3  # the report names what was measured
     assert metrics["heldout_gram_distance"] >= 0 and 0 <= metrics["colour_distance"] <= 2
     assert -1 <= metrics["content_edge_ssim"] <= 1 and metrics["seconds_512px"] > 0
     with pytest.raises(RecipeError, match="name a style image"):
