@@ -296,6 +296,26 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dataset(args: argparse.Namespace) -> int:
+    from core.data.report import folder_report
+
+    report = folder_report(args.folder)
+    if args.json:
+        print(json.dumps(report.to_dict()))
+        return 0
+    spread = report.spread()
+    print(f"{report.root}: {report.count} usable images")
+    if report.count:
+        print(f"  sides {spread['min_side']}..{spread['max_side']} px (median "
+              f"{spread['median_side']}); {spread['square']} square, {spread['landscape']} "
+              f"landscape, {spread['portrait']} portrait")
+    for group in report.duplicates:
+        print(f"  near-duplicates: {', '.join(group)}")
+    for skipped in report.skipped:
+        print(f"  skipped {skipped['path']}: {skipped['reason']}")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from core import paths
     from core.device import available_devices, describe, pick_device
@@ -493,6 +513,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("png", metavar="PNG")
     _add_run_options(p)
     p.set_defaults(func=cmd_rerun)
+
+    p = sub.add_parser("dataset", help="what a folder holds as a training set: usable images, "
+                       "skipped files, near-duplicates, sizes")
+    p.add_argument("folder", metavar="FOLDER")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_dataset)
 
     p = sub.add_parser("info", help="versions, devices, folders and models")
     p.add_argument("--json", action="store_true")

@@ -61,3 +61,21 @@ def test_folder_report_counts_skips_groups_and_spreads(tmp_path):
     assert report.to_dict()["count"] == 4
     with pytest.raises(FolderError, match="does not exist"):
         folder_report(tmp_path / "nope")
+
+
+def test_easel_dataset_prints_the_report_and_refuses_a_missing_folder(tmp_path, capsys):
+    import json
+
+    from core import cli
+
+    Image.fromarray(face(1)).save(tmp_path / "a.png")
+    Image.fromarray(face(1)).save(tmp_path / "b.png")
+    (tmp_path / "c.png").write_bytes(b"broken")
+    assert cli.main(["dataset", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "2 usable images" in out and "near-duplicates: a.png, b.png" in out
+    assert "skipped c.png" in out
+    assert cli.main(["dataset", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["duplicates"] == [["a.png", "b.png"]]
+    assert cli.main(["dataset", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
