@@ -170,7 +170,7 @@ def ustyuzhaninov(content: np.ndarray, style: np.ndarray, budget_s: float) -> Ou
     t0 = time.perf_counter()
     with torch.no_grad():
         target = gram(net(to_tensor(resize_long(style, max(content.shape[:2]))))[0])
-    x = to_tensor(content).contiguous().requires_grad_(True)
+    x = to_tensor(content).requires_grad_(True)
     opt = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=20)
 
     def closure() -> torch.Tensor:

@@ -80,3 +80,12 @@ def keep_colours(styled: np.ndarray, content: np.ndarray) -> np.ndarray:
     yiq = to_yiq(content)
     yiq[..., 0] = to_yiq(styled)[..., 0]
     return from_yiq(yiq)
+
+
+def over_white(image: np.ndarray) -> np.ndarray:
+    """An RGBA picture composited over white (a painting's transparent parts read as paper);
+    RGB is returned as it is."""
+    if image.shape[2] == 3:
+        return image
+    a = image[..., 3:].astype(np.float32) / 255.0
+    return (image[..., :3] * a + 255.0 * (1 - a)).round().astype(np.uint8)

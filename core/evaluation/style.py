@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from core.evaluation import metrics
 from core.evaluation.evaluate import EvaluationError, _render, _world_of, evaluator
 from core.nets.features import FeatureConfig, RandomFeatures, gram
-from core.pipelines.style import resize_long, to_tensor
+from core.pipelines.style import resize_long, to_tensor, to_uint8
 from core.weights import ModelCard, load_model
 
 HELD_OUT_SEEDS = (101, 102, 103, 104, 105)
@@ -120,9 +120,8 @@ def evaluate_fast_style(path: Path, card: ModelCard, n: int, device: torch.devic
     contents = [s.image for s in _render(world, n, EVAL_SIZE)]
     styled = []
     for img in contents:
-        out = net(to_tensor(img).to(device))[0].clamp(-1, 1).add(1).mul(127.5).round()
-        styled.append(out.byte().permute(1, 2, 0).cpu().numpy())
-    big = to_tensor(resize_long(contents[0], 512)).to(device)
+        styled.append(to_uint8(net(to_tensor(img, device))))
+    big = to_tensor(resize_long(contents[0], 512), device)
     net(big)  # warm-up
     times = []
     for _ in range(3):

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# ImageNet-free input normalisation: pictures come in [-1, 1]; nothing else is assumed.
+TV_SCALE = 1e-2  # tv_weight 10 -> 0.1 x the mean squared neighbour difference
 
 
 @dataclass(frozen=True)
@@ -197,6 +197,19 @@ class StyleLoss:
     @staticmethod
     def content(feats: list[torch.Tensor], targets: dict[int, torch.Tensor]) -> torch.Tensor:
         return sum(relative(feats[i], t) for i, t in targets.items()) / len(targets)
+
+    def terms(self, x: torch.Tensor, content: dict[int, torch.Tensor], strength: float,
+              content_weight: float, tv_weight: float) -> dict[str, torch.Tensor]:
+        """Each term for the picture(s) ``x`` and their weighted sum (``loss``): the style term
+        times ``strength``, the content term (against ``content``, from
+        :meth:`content_targets`) times ``content_weight``, the TV term times
+        ``tv_weight * TV_SCALE``."""
+        feats = self.net(x)
+        out = {"style": self.style(feats), "content": self.content(feats, content),
+               "tv": self.tv(x)}
+        out["loss"] = (strength * out["style"] + content_weight * out["content"]
+                       + tv_weight * TV_SCALE * out["tv"])
+        return out
 
     @staticmethod
     def tv(x: torch.Tensor) -> torch.Tensor:

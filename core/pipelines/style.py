@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from core.algorithms import colour, masks
+from core.evaluation import judges
 from core.jobs import (
     Context,
     ImageRef,
@@ -45,6 +46,7 @@ from core.jobs import (
     pipeline,
 )
 from core.nets.features import FeatureConfig, RandomFeatures, StyleLoss
+from core.training.task import to_uint8 as training_uint8
 
 OPTIMIZERS = ("lbfgs", "adam")
 COLOUR_MODES = ("", "luminance", "histogram")
@@ -57,7 +59,6 @@ LEVEL_SHARES = (0.5, 0.3, 0.2)  # of the steps, coarse to fine (the fine level c
 MARGIN = 16  # pixels of context around a region mask's box
 MAX_FEATHER = 256
 FAMILY = "style_fast"  # weights/style_fast/<name>.safetensors
-TV_SCALE = 1e-2  # tv_weight 10 -> 0.1 x the mean squared neighbour difference
 
 
 @dataclass(frozen=True)
@@ -164,11 +165,9 @@ class Objective:
         self.spec = spec
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        feats = self.loss.net(x)
         s = self.spec
-        return (float(s.strength) * self.loss.style(feats)
-                + float(s.content_weight) * self.loss.content(feats, self.content)
-                + float(s.tv_weight) * TV_SCALE * self.loss.tv(x))
+        return self.loss.terms(x, self.content, float(s.strength), float(s.content_weight),
+                               float(s.tv_weight))["loss"]
 
 
 def _closure(opt: torch.optim.Optimizer, objective: Objective, x: torch.Tensor) -> Any:
@@ -277,10 +276,7 @@ def _styles(spec: StyleSpec, work: np.ndarray, notes: list[str]) -> list[np.ndar
     out = []
     long_side = max(work.shape[:2])
     for k, ref in enumerate(spec.styles, 1):
-        img = input_image(ref, "A style image is missing.")
-        if img.shape[2] == 4:
-            a = img[..., 3:].astype(np.float32) / 255.0
-            img = (img[..., :3] * a + 255.0 * (1 - a)).round().astype(np.uint8)
+        img = colour.over_white(input_image(ref, "A style image is missing."))
         name = ref.path or f"style image {k}"
         if max(img.shape[:2]) < SMALL_STYLE * long_side:
             notes.append(f"{name} is {img.shape[1]}x{img.shape[0]}, much smaller than the "
@@ -353,11 +349,11 @@ def resize_long(img: np.ndarray, long_side: int) -> np.ndarray:
 
 
 def to_tensor(img: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-    """uint8 HxWx3 -> (1, 3, H, W) float in [-1, 1]."""
-    t = torch.from_numpy(np.array(img, np.float32)).permute(2, 0, 1) / 127.5 - 1
-    return t.unsqueeze(0).contiguous().to(device)
+    """uint8 HxWx3 -> (1, 3, H, W) float in [-1, 1], contiguous (L-BFGS views the gradient of
+    the picture it optimises as one flat vector)."""
+    return judges.to_tensor(img).contiguous().to(device)
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
-    a = x.detach()[0].clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
-    return a.permute(1, 2, 0).cpu().numpy()
+    """(1, 3, H, W) in [-1, 1] -> HxWx3 uint8."""
+    return training_uint8(x)[0]

@@ -19,13 +19,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.algorithms.colour import over_white
 from core.nets.features import FeatureConfig, RandomFeatures, StyleLoss
 from core.nets.transform import TransformConfig, TransformNet
+from core.pipelines.style import resize_long, to_tensor
 from core.training.recipe import RecipeError
 from core.training.task import Batch, Task, image_grid, register_task
 
 PROCEDURAL = "procedural:"
-TV_SCALE = 1e-2  # as core/pipelines/style.py: tv_weight 10 -> 0.1 x the mean squared difference
 
 
 @dataclass
@@ -47,8 +48,6 @@ class StyleOptions:
 def style_image(style: str, size: int) -> np.ndarray:
     """The style image as uint8 RGB with its long side ``size`` (procedural ones are rendered
     at that size; files are loaded through the safe image intake, alpha over white)."""
-    from PIL import Image
-
     if style.startswith(PROCEDURAL):
         from core.data.styles import render_style
 
@@ -62,14 +61,8 @@ def style_image(style: str, size: int) -> np.ndarray:
         loaded = load_image(Path(style).expanduser())
     except ImageError as exc:
         raise RecipeError(f"the style image cannot be used: {exc}") from None
-    rgb = loaded.rgb
-    if loaded.alpha is not None:
-        a = loaded.alpha[..., None].astype(np.float32) / 255.0
-        rgb = (rgb * a + 255.0 * (1 - a)).round().astype(np.uint8)
-    h, w = rgb.shape[:2]
-    s = size / max(h, w)
-    return np.asarray(Image.fromarray(rgb).resize((max(1, round(w * s)), max(1, round(h * s))),
-                                                  Image.LANCZOS))
+    rgba = loaded.rgb if loaded.alpha is None else np.dstack([loaded.rgb, loaded.alpha])
+    return resize_long(over_white(rgba), size)
 
 
 @register_task("style_fast")
@@ -86,8 +79,7 @@ class StyleTask(Task):
         self.features = RandomFeatures(FeatureConfig(seed=self.options.feature_seed)).to(device)
         # The style at the training pictures' size, as the optimisation path sizes it.
         style = style_image(self.options.style, recipe.data.size)
-        t = torch.from_numpy(np.array(style, np.float32)).permute(2, 0, 1)[None] / 127.5 - 1
-        self.loss = StyleLoss(self.features, [t.contiguous().to(device)], [1.0],
+        self.loss = StyleLoss(self.features, [to_tensor(style, device)], [1.0],
                               self.options.moments)
         self._grid: torch.Tensor | None = None
 
@@ -103,17 +95,13 @@ class StyleTask(Task):
     def training_step(self, batch: Batch, step: int) -> dict[str, torch.Tensor]:
         x = batch.images.float().contiguous()
         out = self.net("transform")(x)
-        feats = self.features(out)
-        style = self.loss.style(feats)
-        content = self.loss.content(feats, self.loss.content_targets(x))
-        tv = self.loss.tv(out)
         o = self.options
-        loss = o.strength * style + content + o.tv_weight * TV_SCALE * tv
-        self.optimizer_step("transform", loss)
+        terms = self.loss.terms(out, self.loss.content_targets(x), o.strength, 1.0,
+                                o.tv_weight)
+        self.optimizer_step("transform", terms["loss"])
         if self._grid is None and self.rank == 0:
             self._grid = x[:self.recipe.train.sample_count].detach().clone()
-        return {"loss": loss.detach(), "style": style.detach(), "content": content.detach(),
-                "tv": tv.detach()}
+        return {k: v.detach() for k, v in terms.items()}
 
     def sample_grid(self, n: int) -> np.ndarray | None:
         """Pairs of columns: each picture, then the net's restyling of it."""
