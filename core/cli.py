@@ -401,7 +401,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     try:
         path = ev.resolve_model(args.model)
-        result = ev.evaluate(path, n=args.n, device=pick_device(args.device))
+        result = ev.evaluate(path, n=args.n, device=pick_device(args.device), judge=args.judge)
     except ev.EvaluationError as exc:
         raise CliError(str(exc)) from None
     if args.write_card:
@@ -538,6 +538,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--write-card", action="store_true",
                    help="store the metrics in the model card")
+    p.add_argument("--judge", choices=("faces", "scenes"), default=None,
+                   help="for a model trained on a folder: the world whose judge computes FJD")
     p.add_argument("--device", default=argparse.SUPPRESS, help="auto, cuda, mps or cpu")
     p.set_defaults(func=cmd_eval)
 

@@ -52,11 +52,12 @@ from desktop.canvas import (
     qimage_from_array,
 )
 from desktop.inference import InferenceService
-from desktop.panels.base import ComingPanel, Panel
+from desktop.panels.base import Panel
 from desktop.panels.inpaint import InpaintPanel
 from desktop.panels.latent import LatentPanel
 from desktop.panels.scene import ScenePanel
 from desktop.panels.style import StylePanel
+from desktop.panels.train import TrainPanel
 from desktop.widgets.progress import JobProgress
 from desktop.widgets.result_strip import ResultStrip
 
@@ -85,8 +86,7 @@ def make_panels() -> list[Panel]:
         LatentPanel(),
         ScenePanel(),
         StylePanel(),
-        ComingPanel("train", "Train", "Drag a folder in and train a model on your own "
-                    "images, then use it in every panel."),
+        TrainPanel(),
     ]
 
 
@@ -126,6 +126,10 @@ class MainWindow(QMainWindow):
             panel.pictureEdited.connect(self.replace_picture)
             if hasattr(panel, "showOriginal"):
                 panel.showOriginal.connect(self.show_original)
+        self.train_panel = next(p for p in self.panels if isinstance(p, TrainPanel))
+        self.train_panel.modelsChanged.connect(self.refresh_models)
+        self.train_panel.useModel.connect(self.use_model)
+        self.train_panel.set_devices(available_devices())
         self.panels_dock = self._add_dock("Panels", self.panel_tabs,
                                           Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("Tools", self._build_tools(), Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -156,6 +160,12 @@ class MainWindow(QMainWindow):
         self._update_title()
         self._update_device_label()
         self.statusBar().showMessage("Open an image: File > Open, drag it in, or paste.", 8000)
+        left = self.train_panel.resume_left_runs()
+        if left is not None:
+            what = {"paused": "is paused", "killed": "stopped unexpectedly"}.get(
+                left.state, "is still training")
+            self.statusBar().showMessage(f"The training run {left.name} {what}: see the Train "
+                                         "panel.", 15000)
 
     # ---------------------------------------------------------------- building
 
@@ -262,6 +272,12 @@ class MainWindow(QMainWindow):
         action(m, "&Run panel", self.run_current_panel, "Ctrl+Return")
         action(m, "&Cancel job", self.cancel_job, "Esc")
 
+        m = bar.addMenu("&Models")
+        action(m, "&Manage models…", lambda: self.train_panel.manage_models(), "Ctrl+Shift+M",
+               "Shipped and your own models: rename, delete, import, export, check")
+        action(m, "&Train a model…", lambda: self.show_panel(self.train_panel))
+        action(m, "&List models again", self.refresh_models)
+
         m = bar.addMenu("&Settings")
         devices = m.addMenu("&Device")
         self.device_actions = QActionGroup(self)
@@ -309,6 +325,9 @@ class MainWindow(QMainWindow):
         if not paths:
             return
         path = paths[0]
+        if Path(path).is_dir():
+            self.open_folder(path)
+            return
         if len(paths) > 1:
             self.statusBar().showMessage("Opened the first of the dropped files.", 5000)
         if not self._confirm_discard():
@@ -317,6 +336,34 @@ class MainWindow(QMainWindow):
             self.open_document(path)
         else:
             self.open_image(path)
+
+    def open_folder(self, path: str) -> None:
+        """A dropped folder is a training set: the Train panel reads it."""
+        self.show_panel(self.train_panel)
+        self.train_panel.set_folder(path)
+
+    def show_panel(self, panel: Panel) -> None:
+        self.panel_tabs.setCurrentIndex(self.panels.index(panel))
+        self.panels_dock.show()
+        self.panels_dock.raise_()
+
+    def refresh_models(self) -> None:
+        """Every panel lists its installed models again (a model was trained or changed)."""
+        for panel in self.panels:
+            refresh = getattr(panel, "refresh_models", None)
+            if refresh is not None:
+                refresh()
+
+    def use_model(self, family: str, name: str) -> None:
+        """Open a newly trained latent model in the Latent panel."""
+        latent = next((p for p in self.panels if isinstance(p, LatentPanel)), None)
+        if latent is None:
+            return
+        self.refresh_models()
+        if latent.set_model(name):
+            self.show_panel(latent)
+        else:
+            self.statusBar().showMessage(f"The Latent panel cannot open {family} {name}.", 8000)
 
     def open_image(self, path: str) -> bool:
         try:
@@ -501,7 +548,7 @@ class MainWindow(QMainWindow):
     def run_current_panel(self) -> int | None:
         """Build the current panel's spec and submit it; returns the job id (None if refused)."""
         panel = self.current_panel()
-        if isinstance(panel, ComingPanel) or panel.run_in_panel():
+        if panel.run_in_panel():
             return None
         if self._job_id is not None:
             self.statusBar().showMessage("A job is running: wait for it or cancel it (Esc).",
@@ -795,6 +842,17 @@ class MainWindow(QMainWindow):
         except DeviceError as exc:
             self.device_label.setText(f"Device: {exc}")
 
+    def _confirm_training(self) -> bool:
+        """A training run goes on: pause it (resumable later) or leave it training."""
+        if not self.train_panel.is_running():
+            return True
+        answer = self.ask("Training", f"{self.train_panel.state.name} is still training. Pause "
+                          "it (Resume continues it later), or leave it training after Easel "
+                          "closes?", ("Pause training", "Leave it training", "Cancel"))
+        if answer == "Pause training":
+            self.train_panel.pause()
+        return answer in ("Pause training", "Leave it training")
+
     def _confirm_discard(self) -> bool:
         """Ask before an open replaces a picture with unsaved edits."""
         if self.doc.is_empty() or not self.doc.is_dirty():
@@ -843,11 +901,12 @@ class MainWindow(QMainWindow):
         if self._closing:
             event.accept()
             return
-        if not self._confirm_discard():
+        if not self._confirm_discard() or not self._confirm_training():
             event.ignore()
             return
         self._closing = True
         self.save_settings()
+        self.train_panel.shutdown()
         self.service.shutdown()
         self.autosave.finish()
         event.accept()

@@ -13,6 +13,7 @@ cache, so later epochs never decode again unless the cache was too small to hold
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections import OrderedDict
@@ -235,6 +236,16 @@ class FolderWorld:
         while self._cached_bytes > self.cache_bytes:
             _, old = self._cache.popitem(last=False)
             self._cached_bytes -= old.nbytes
+
+
+def is_held_out(relative_path: str, fraction: float) -> bool:
+    """Whether a file belongs to a folder's held-out split: a fixed function of its relative
+    path (SHA-1, not Python's salted hash), so the split is the same in every process and
+    adding or removing other pictures never moves a file across it."""
+    if fraction <= 0:
+        return False
+    digest = hashlib.sha1(relative_path.encode("utf-8")).digest()
+    return int.from_bytes(digest[:4], "big") < fraction * 2 ** 32
 
 
 def _relative(file: Path, root: Path) -> str:

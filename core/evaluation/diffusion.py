@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from core.evaluation import metrics
-from core.evaluation.evaluate import BATCH, _fjd, _render, _world_of, evaluator
+from core.evaluation.evaluate import BATCH, evaluator, held_out_of
 from core.evaluation.judges import to_tensor
 from core.training.task import to_uint8
 from core.weights import ModelCard, load_model
@@ -31,15 +31,17 @@ OOD_IMAGES = 200
 @torch.no_grad()
 def evaluate_autoencoder(path: Path, card: ModelCard, n: int, device: torch.device
                          ) -> dict[str, Any]:
-    world = _world_of(card)
+    held = held_out_of(card)
     ae = load_model(path, device)
-    real = np.stack([s.image for s in _render(world, n, ae.config.image_size)])
+    real = held.images(n, ae.config.image_size)
+    n = len(real)
     recon = np.concatenate([to_uint8(ae.decode(ae.encode(to_tensor(real[i:i + BATCH])
                                                          .to(device))))
                             for i in range(0, n, BATCH)])
-    return {"recon_psnr": metrics.psnr(real, recon), "recon_ssim": metrics.ssim(real, recon),
-            "recon_fjd": _fjd(world, recon, n, device)["fjd"],
-            "latent_std": float(ae.latent_std)}
+    out = {"recon_psnr": metrics.psnr(real, recon), "recon_ssim": metrics.ssim(real, recon),
+           "latent_std": float(ae.latent_std), "images": n}
+    fjd = held.fjd(recon, None if held.is_world else real, device)
+    return {**out, "recon_fjd": fjd["fjd"]} if fjd else out
 
 
 def diffusion_model(path: Path, device: torch.device) -> Any:
@@ -56,19 +58,21 @@ def evaluate_diffusion(path: Path, card: ModelCard, n: int, device: torch.device
                        ) -> dict[str, Any]:
     from core.pipelines.inpaint import denoising_error
 
-    world = _world_of(card)
+    held = held_out_of(card)
     model = diffusion_model(path, device)
     out: dict[str, Any] = {}
-    for steps in FJD_STEPS:
+    real = None if held.is_world else held.images(n, model.image_size)
+    n = n if real is None else len(real)
+    for steps in FJD_STEPS if held.judge else ():
         g = torch.Generator().manual_seed(0)
         images = np.concatenate([to_uint8(model.generate(min(BATCH, n - i), steps, g))
                                  for i in range(0, n, BATCH)])
-        out[f"fjd_ddim{steps}"] = _fjd(world, images, n, device)["fjd"]
+        out[f"fjd_ddim{steps}"] = held.fjd(images, real, device)["fjd"]
     t0 = time.perf_counter()
     model.generate(1, 20, torch.Generator().manual_seed(1))
     out["sample_seconds_20_steps"] = time.perf_counter() - t0
     # Denoising error on held-out renders with a centred box unknown, as the pipeline measures it.
-    real = np.stack([s.image for s in _render(world, OOD_IMAGES, model.image_size)])
+    real = held.images(OOD_IMAGES, model.image_size)
     grid = model.unet.config.image_size
     keep = torch.ones(1, 1, grid, grid)
     keep[..., grid // 4:3 * grid // 4, grid // 4:3 * grid // 4] = 0

@@ -16,6 +16,7 @@ import math
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,15 +81,20 @@ def resolve_model(model: str) -> Path:
 
 
 def evaluate(model_path: str | os.PathLike, n: int = 2000,
-             device: str | torch.device = "cpu") -> dict[str, Any]:
+             device: str | torch.device = "cpu", judge: str | None = None) -> dict[str, Any]:
     """Measure the model at ``model_path`` on ``n`` held-out images. Returns
-    ``{"model", "family", "path", "n", "metrics": {...}, "seconds"}``."""
+    ``{"model", "family", "path", "n", "metrics": {...}, "seconds"}``. ``judge`` (a world)
+    computes FJD for a model trained on a folder of pictures like that world's."""
     if n < 2:
         raise EvaluationError("evaluation needs n >= 2 images")
     path = Path(model_path).with_suffix(SUFFIX)
     from core.weights import read_card
 
     card = read_card(path)
+    if judge is not None:
+        if judge not in ("faces", "scenes"):
+            raise EvaluationError(f"no judge for {judge!r}; the judges know faces and scenes.")
+        card.extra["judge"] = judge
     fn = EVALUATORS.get(card.family)
     if fn is None:
         raise EvaluationError(f"no evaluation for the {card.family!r} family yet (known: "
@@ -238,13 +244,84 @@ def evaluate_judge(path: Path, card: ModelCard, n: int, device: torch.device) ->
 
 def _world_of(card: ModelCard) -> str:
     """The world a model was trained on, from the resolved recipe the trainer stores."""
-    recipe = card.extra.get("recipe_resolved", {})
-    data = recipe.get("data", {}).get("source", "") if isinstance(recipe, dict) else ""
-    data = data or (card.data.split() or [""])[0]
+    data = _source_of(card)
     if data not in ("faces", "scenes"):
         raise EvaluationError(f"{card.name} was trained on {data!r}; FJD needs the judge of a "
                               "procedural world (faces or scenes).")
     return data
+
+
+def _source_of(card: ModelCard) -> str:
+    recipe = card.extra.get("recipe_resolved", {})
+    data = recipe.get("data", {}).get("source", "") if isinstance(recipe, dict) else ""
+    return data or (card.data.split() or [""])[0]
+
+
+@dataclass
+class HeldOut:
+    """What a model is measured on: held-out renders of the world it was trained on, or the
+    held-out files of its folder (core.data.folder.is_held_out). ``judge`` names the world
+    whose judge computes FJD; None for a folder unless one was asked for (``easel eval
+    --judge``), since a judge only knows its own world."""
+
+    source: str
+    judge: str | None
+    fit: str = "crop"
+    fraction: float = 0.0
+
+    @property
+    def is_world(self) -> bool:
+        return self.source in ("faces", "scenes")
+
+    def images(self, n: int, size: int) -> np.ndarray:
+        """Up to ``n`` held-out pictures at ``size`` (a folder may hold fewer)."""
+        if self.is_world:
+            return np.stack([s.image for s in _render(self.source, n, size)])
+        from core.data.folder import FolderError, FolderWorld, is_held_out
+
+        try:
+            folder = FolderWorld(self.source, size=size, fit=self.fit, flip=False,
+                                 cache_bytes=0)
+        except FolderError as exc:
+            raise EvaluationError(f"cannot read the training folder: {exc}") from None
+        picks = [i for i, f in enumerate(folder.files)
+                 if is_held_out(f.relative_to(folder.root).as_posix(), self.fraction)][:n]
+        if len(picks) < 2:
+            raise EvaluationError(f"{self.source} has {len(picks)} held-out file(s); "
+                                  "evaluation needs at least 2.")
+        return np.stack([folder.load(i).image for i in picks])
+
+    def fjd(self, generated: np.ndarray, real: np.ndarray | None, device: torch.device
+            ) -> dict[str, Any]:
+        """FJD of ``generated`` by the judge (empty when none applies): against the held-out
+        files of a folder (``real``), or fresh held-out renders of a world."""
+        if self.judge is None:
+            return {}
+        if self.is_world or real is None:
+            return _fjd(self.judge, generated, len(generated), device)
+        judge = load_judge(self.judge, device)
+        value = metrics.fjd_from_features(features(judge, generated), features(judge, real))
+        return {"fjd": value, "fjd_note": metrics.FJD_NOTE + f" (real: {len(real)} held-out "
+                f"files, judge: {self.judge})"}
+
+
+def held_out_of(card: ModelCard) -> HeldOut:
+    """The held-out data of a model's card (its resolved recipe's data section)."""
+    source = _source_of(card)
+    if source in ("faces", "scenes"):
+        return HeldOut(source, source)
+    recipe = card.extra.get("recipe_resolved", {})
+    data = recipe.get("data", {}) if isinstance(recipe, dict) else {}
+    fraction = float(data.get("held_out", 0.0) or 0.0)
+    if not source or not Path(source).is_dir():
+        raise EvaluationError(f"{card.name} was trained on {source!r}, which is not a world "
+                              "and not a folder here.")
+    if fraction <= 0:
+        raise EvaluationError(f"{card.name} was trained on every file of {source}; nothing was "
+                              "held out to measure on.")
+    judge = card.extra.get("judge")
+    return HeldOut(source, judge if judge in ("faces", "scenes") else None,
+                   str(data.get("fit", "crop")), fraction)
 
 
 def _fjd(world: str, generated: np.ndarray, n: int, device: torch.device) -> dict[str, Any]:
@@ -258,29 +335,37 @@ def _fjd(world: str, generated: np.ndarray, n: int, device: torch.device) -> dic
 @torch.no_grad()
 def evaluate_dcgan(path: Path, card: ModelCard, n: int, device: torch.device
                    ) -> dict[str, Any]:
-    """FJD of n samples (fixed noise) against n held-out renders of its world."""
-    world = _world_of(card)
+    """FJD of n samples (fixed noise) against n held-out renders of its world (or held-out
+    files of its folder, when a judge is named)."""
+    held = held_out_of(card)
+    if held.judge is None:
+        raise EvaluationError(f"{card.name} learned from a folder: a GAN has no reconstruction "
+                              "or likelihood to measure, and FJD needs a judge (--judge faces "
+                              "or scenes, when the pictures are like that world's).")
     g = load_model(path, device)
+    real = None if held.is_world else held.images(n, g.config.image_size)
+    n = n if real is None else len(real)
     gen = torch.Generator().manual_seed(0)
     parts = []
     for i in range(0, n, BATCH):
         z = torch.randn(min(BATCH, n - i), g.config.z_dim, generator=gen).to(device)
         parts.append(to_uint8(g(z)))
-    out = _fjd(world, np.concatenate(parts), n, device)
-    return {**out, **_latent_figures(path, world, device)}
+    out = held.fjd(np.concatenate(parts), real, device)
+    return {**out, **_latent_figures(path, held.source, device)}
 
 
 @evaluator("vae")
 @torch.no_grad()
 def evaluate_vae(path: Path, card: ModelCard, n: int, device: torch.device) -> dict[str, Any]:
-    """FJD of n prior samples; reconstruction PSNR/SSIM (posterior means) and bits per
-    dimension from the negative ELBO (one posterior sample per image; an upper bound on the
-    NLL in expectation) on n held-out renders."""
-    world = _world_of(card)
+    """FJD of n prior samples (when a judge applies); reconstruction PSNR/SSIM (posterior
+    means) and bits per dimension from the negative ELBO (one posterior sample per image; an
+    upper bound on the NLL in expectation) on n held-out renders or files."""
+    held = held_out_of(card)
     vae = load_model(path, device)
     gen = torch.Generator().manual_seed(0)
     samples, recons = [], []
-    real = np.stack([s.image for s in _render(world, n, vae.config.image_size)])
+    real = held.images(n, vae.config.image_size)
+    n = len(real)
     nelbo = 0.0
     from core.nets.vae import kl_divergence
 
@@ -296,10 +381,11 @@ def evaluate_vae(path: Path, card: ModelCard, n: int, device: torch.device) -> d
     # values (uniform dequantisation), so bits/dim is comparable with other likelihood models.
     bpd = metrics.bits_per_dim(nelbo / n + dims * math.log(127.5), dims)
     recon_all = np.concatenate(recons)
-    out = _fjd(world, np.concatenate(samples), n, device)
+    out = held.fjd(np.concatenate(samples), None if held.is_world else real, device)
     out.update({"recon_psnr": metrics.psnr(real, recon_all),
-                "recon_ssim": metrics.ssim(real, recon_all), "bits_per_dim_elbo": bpd})
-    if world == "faces":  # what the Latent panel's grid draws: the fitted Gaussian
+                "recon_ssim": metrics.ssim(real, recon_all), "bits_per_dim_elbo": bpd,
+                "images": n})
+    if held.source == "faces":  # what the Latent panel's grid draws: the fitted Gaussian
         from core.pipelines.latent import attribute_directions, open_model
 
         fitted = attribute_directions(open_model(path, device))
@@ -307,8 +393,8 @@ def evaluate_vae(path: Path, card: ModelCard, n: int, device: torch.device) -> d
         z = torch.from_numpy(fitted.sample_fit(eps.numpy())).float()
         drawn = np.concatenate([to_uint8(vae.decode(z[i:i + BATCH].to(device)))
                                 for i in range(0, n, BATCH)])
-        out["fjd_fitted_prior"] = _fjd(world, drawn, n, device)["fjd"]
-    return {**out, **_latent_figures(path, world, device)}
+        out["fjd_fitted_prior"] = _fjd("faces", drawn, n, device)["fjd"]
+    return {**out, **_latent_figures(path, held.source, device)}
 
 
 def _latent_figures(path: Path, world: str, device: torch.device) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from core.data.captions import (
 )
 from core.data.worlds import split_seeds
 from core.evaluation import metrics
-from core.evaluation.evaluate import BATCH, _fjd, _render, evaluator
+from core.evaluation.evaluate import BATCH, _fjd, _render, evaluator, held_out_of
 from core.evaluation.judges import read_scenes, to_tensor
 from core.training.task import to_uint8
 from core.weights import ModelCard, load_model
@@ -48,8 +48,10 @@ CAPTION_OFFSET = 20_000_000  # held-out seeds whose captions drive samples for F
 @evaluator("vqvae")
 @torch.no_grad()
 def evaluate_vqvae(path: Path, card: ModelCard, n: int, device: torch.device) -> dict[str, Any]:
+    held = held_out_of(card)
     vq = load_model(path, device)
-    real = np.stack([s.image for s in _render("scenes", n, vq.config.image_size)])
+    real = held.images(n, vq.config.image_size)
+    n = len(real)
     recons, codes = [], []
     for i in range(0, n, BATCH):
         c = vq.encode(to_tensor(real[i:i + BATCH]).to(device))
@@ -59,8 +61,10 @@ def evaluate_vqvae(path: Path, card: ModelCard, n: int, device: torch.device) ->
     usage = metrics.codebook_usage(torch.cat(codes), vq.config.codebook_size)
     out = {"recon_psnr": metrics.psnr(real, recon), "recon_ssim": metrics.ssim(real, recon),
            "codebook_perplexity": usage["perplexity"], "codebook_used": usage["used_share"],
-           "grid": vq.config.grid}
-    out["recon_fjd"] = _fjd("scenes", recon, n, device)["fjd"]
+           "grid": vq.config.grid, "images": n}
+    fjd = held.fjd(recon, None if held.is_world else real, device)
+    if fjd:
+        out["recon_fjd"] = fjd["fjd"]
     return out
 
 

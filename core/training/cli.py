@@ -19,6 +19,15 @@ def add_arguments(p: argparse.ArgumentParser, int_at_least: Callable[[int], Any]
     p.add_argument("--data", default=None, metavar="SOURCE",
                    help="a world (faces, scenes) or an image folder (sets data.source)")
     p.add_argument("--steps", type=int_at_least(1), default=None, metavar="N")
+    p.add_argument("--minutes", type=float, default=None, metavar="M",
+                   help="a time budget: stop and export after M minutes of training")
+    p.add_argument("--size", type=int_at_least(8), default=None, metavar="PX",
+                   help="the picture size (sets data.size and the model's image_size)")
+    p.add_argument("--eval", type=int_at_least(0), default=0, metavar="N", dest="eval_n",
+                   help="after training, measure the model on up to N held-out images "
+                        "(easel eval) and write the figures into its card")
+    p.add_argument("--judge", choices=("faces", "scenes"), default=None,
+                   help="with --eval, for a folder: the world whose judge computes FJD")
     p.add_argument("--batch-size", type=int_at_least(1), default=None, metavar="N")
     p.add_argument("--seed", type=int_at_least(0), default=None)
     p.add_argument("--out", default=None, metavar="DIR",
@@ -40,6 +49,7 @@ def _command(args: argparse.Namespace) -> str:
     """The command line that reproduces this run (for the model card)."""
     parts = ["easel", "train", args.recipe]
     for flag, value in (("--data", args.data), ("--style", args.style), ("--steps", args.steps),
+                        ("--minutes", args.minutes), ("--size", args.size),
                         ("--batch-size", args.batch_size), ("--seed", args.seed),
                         ("--name", args.name), ("--device", args.device)):
         if value is not None:
@@ -50,6 +60,10 @@ def _command(args: argparse.Namespace) -> str:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    if args.out:  # before the heavy imports: the Train panel learns the process id at once
+        from core.training.runs import record_process
+
+        record_process(Path(args.out).expanduser())
     from core.cli import CliError
     from core.training.checkpoint import read_recipe
     from core.training.progress import BarSink, JsonlSink
@@ -63,8 +77,11 @@ def run_train(args: argparse.Namespace) -> int:
         args.data = str(Path(args.data).expanduser().resolve())  # the card names the folder
     if args.style is not None:
         args.style = str(Path(args.style).expanduser().resolve())  # the card names the file
+    if args.minutes is not None and not args.minutes > 0:
+        raise CliError("--minutes must be a positive number of minutes.")
     for key, value in (("data.source", args.data), ("task.style", args.style),
-                       ("train.steps", args.steps),
+                       ("train.steps", args.steps), ("train.minutes", args.minutes),
+                       ("data.size", args.size),
                        ("train.batch_size", args.batch_size), ("seed", args.seed)):
         if value is not None:
             # A quoted TOML string keeps a path like C:\\images or 2024 a string.
@@ -76,10 +93,15 @@ def run_train(args: argparse.Namespace) -> int:
         # A resumed run keeps the settings it was started with; new overrides apply on top.
         base = read_recipe(Path(args.out).expanduser()) if args.resume else None
         recipe = load_recipe(args.recipe, overrides, base=base)
+        if args.size is not None and "image_size" in recipe.model:
+            recipe = load_recipe(args.recipe, [*overrides, f"model.image_size={args.size}"],
+                                 base=base)
         out = args.out or default_out(recipe)
         result = Trainer(recipe, out, resume=args.resume, device=args.device,
                          command=_command(args), name=args.name, weights_dir=args.weights_dir,
                          emit=sink).run()
+        if result.weights is not None and args.eval_n:
+            evaluate_into_card(result.weights, args.eval_n, args.judge, args.device, sink)
     except TrainingError as exc:
         if isinstance(sink, JsonlSink) and not sink.errored:
             sink({"event": "error", "message": " ".join(str(exc).split())})
@@ -94,6 +116,24 @@ def run_train(args: argparse.Namespace) -> int:
               f"--out {shlex.quote(str(result.out))} --resume", file=sys.stderr)
         return 130
     return 0
+
+
+def evaluate_into_card(weights: Path, n: int, judge: str | None, device: str | None,
+                       sink: Callable[[dict[str, Any]], None]) -> None:
+    """``easel eval`` of a freshly trained model, its figures written into the card; an
+    ``eval`` event says what was measured (or why nothing could be: the model stays)."""
+    from core.device import pick_device
+    from core.evaluation import evaluate as ev
+
+    sink({"event": "evaluating", "weights": str(weights), "n": n})
+    try:
+        result = ev.evaluate(weights, n=n, device=pick_device(device), judge=judge)
+    except (ev.EvaluationError, ValueError) as exc:
+        sink({"event": "eval", "metrics": {}, "message": " ".join(str(exc).split())})
+        return
+    ev.write_metrics(weights, result["metrics"])
+    sink({"event": "eval", "metrics": ev.json_safe(result["metrics"]), "n": result["n"],
+          "seconds": result["seconds"]})
 
 
 def _toml_string(value: str) -> str:

@@ -62,10 +62,13 @@ class FolderSource:
     """A user's image folder through core.data.folder (squared, resized, captions).
 
     Flips are the trainer's (``data.flip``), so the folder's own random flip is not used.
+    Files of the held-out split (``held_out``, :func:`core.data.folder.is_held_out`) are never
+    trained on: evaluation measures on them.
     """
 
-    def __init__(self, path: str, size: int, fit: str = "crop") -> None:
-        from core.data.folder import FolderError, FolderWorld
+    def __init__(self, path: str, size: int, fit: str = "crop", held_out: float = 0.0,
+                 min_images: int = 0) -> None:
+        from core.data.folder import FolderError, FolderWorld, is_held_out
 
         self.name = path
         self.size = size
@@ -73,24 +76,38 @@ class FolderSource:
             self.folder = FolderWorld(path, size=size, fit=fit, flip=False)
         except FolderError as exc:
             raise RecipeError(str(exc)) from None
+        root = self.folder.root
+        self.train_index = [i for i, f in enumerate(self.folder.files)
+                            if not is_held_out(f.relative_to(root).as_posix(), held_out)]
+        self.held_out = len(self.folder) - len(self.train_index)
+        if len(self.train_index) < max(min_images, 1):
+            skipped = self.folder.scan.summary()
+            kept = f", {self.held_out} of them kept apart for evaluation" if self.held_out \
+                else ""
+            raise RecipeError(
+                f"{path} has {len(self.folder)} usable image"
+                f"{'s' if len(self.folder) != 1 else ''}{kept}; training needs at least "
+                f"{max(min_images, 1)}" + (f" ({skipped})" if skipped else "") + ".")
 
     def __len__(self) -> int:
-        return len(self.folder)
+        return len(self.train_index)
 
     def item(self, index: int) -> Item:
-        s = self.folder.load(index, self.size)
+        s = self.folder.load(self.train_index[index], self.size)
         return Item(s.image, dict(s.labels), s.caption, index)
 
 
-def open_source(source: str, size: int, fit: str = "crop") -> WorldSource | FolderSource:
-    """``source`` is a world name ("faces", "scenes") or a folder path (squared by ``fit``)."""
+def open_source(source: str, size: int, fit: str = "crop", held_out: float = 0.0,
+                min_images: int = 0) -> WorldSource | FolderSource:
+    """``source`` is a world name ("faces", "scenes") or a folder path (squared by ``fit``,
+    without its ``held_out`` split, refused below ``min_images`` training images)."""
     from core.data.worlds import world_names
 
     if source in world_names():
         return WorldSource(source, size)
     path = Path(source).expanduser()
     if path.is_dir():
-        return FolderSource(str(path.resolve()), size, fit)
+        return FolderSource(str(path.resolve()), size, fit, held_out, min_images)
     raise RecipeError(f"data source {source!r} is neither a world ({', '.join(world_names())}) "
                       "nor a folder.")
 
@@ -123,7 +140,8 @@ class StepBatches(torch.utils.data.Dataset):
     @property
     def source(self) -> WorldSource | FolderSource:
         if self._source is None:
-            self._source = open_source(self.data.source, self.data.size, self.data.fit)
+            d = self.data
+            self._source = open_source(d.source, d.size, d.fit, d.held_out, d.min_images)
         return self._source
 
     def __len__(self) -> int:  # steps are unbounded; the sampler says which to render

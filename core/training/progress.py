@@ -26,11 +26,19 @@ class JsonlSink:
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
         self.errored = False
+        self.closed = False
 
     def __call__(self, event: dict[str, Any]) -> None:
         self.errored |= event.get("event") == "error"
-        self.stream.write(json.dumps(_finite(event)) + "\n")
-        self.stream.flush()
+        if self.closed:
+            return
+        try:
+            self.stream.write(json.dumps(_finite(event)) + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):
+            # The reader went away (the app closed, a full disk under a redirected stdout):
+            # training goes on; its checkpoints and losses.csv still tell how it went.
+            self.closed = True
 
 
 class BarSink:

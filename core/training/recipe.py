@@ -53,6 +53,10 @@ class DataSection:
     fit: str = "crop"  # a folder's non-square pictures: "crop" (centre) or "pad" (to a square)
     workers: int = 1  # background processes rendering batches ahead (0: in the loop)
     prefetch: int = 4  # batches rendered ahead per worker
+    # A folder's files set aside for evaluation (a fixed fraction, chosen by a hash of each
+    # file's relative path, so adding pictures never moves an old one across the split).
+    held_out: float = 0.0
+    min_images: int = 0  # a folder with fewer usable training images is refused (0: any)
 
 
 @dataclass
@@ -71,6 +75,9 @@ class TrainSection:
     sample_every: int = 500
     sample_count: int = 16
     log_every: int = 10
+    # A time budget: stop (and export) once the run's wall time, over every session of a
+    # resumed run, reaches this many minutes; 0 = none. ``steps`` still caps the run.
+    minutes: float = 0.0
 
 
 @dataclass
@@ -287,7 +294,10 @@ def _check_values(r: Recipe) -> None:
                           f"not {t.betas}.")
     if not t.lr > 0:
         raise RecipeError(f"recipe key 'train.lr' must be positive, not {t.lr}.")
-    for key, value in {"train.weight_decay": t.weight_decay,
+    if not 0.0 <= d.held_out < 1.0:
+        raise RecipeError(f"recipe key 'data.held_out' must be in [0, 1), not {d.held_out}.")
+    for key, value in {"train.weight_decay": t.weight_decay, "train.minutes": t.minutes,
+                       "data.min_images": d.min_images,
                        "train.grad_clip": t.grad_clip}.items():
         if value < 0:
             raise RecipeError(f"recipe key {key!r} must not be negative, not {value}.")

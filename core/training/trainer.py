@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import math
 import os
@@ -43,6 +44,7 @@ from core.training import checkpoint as ckpt
 from core.training import distributed
 from core.training.data import FolderSource, StepBatches, batches, to_batch
 from core.training.recipe import Recipe
+from core.training.runs import CONTROL, FINISH, PAUSE
 from core.training.task import Task, TrainingError, get_task
 
 Emit = Callable[[dict[str, Any]], None]
@@ -86,6 +88,7 @@ class Trainer:
         self._wall_before = 0.0  # wall time of earlier sessions of a resumed run
         self._device = torch.device("cpu")  # the device picked in _run (for error messages)
         self._data: dict[str, Any] | None = None  # a folder source's scan summary
+        self._saved_step = 0  # the step of the last checkpoint written (or resumed from)
 
     # ------------------------------------------------------------------ events and files
 
@@ -96,6 +99,21 @@ class Trainer:
     def request_stop(self) -> None:
         """Stop after the current step with a checkpoint (what SIGTERM and Ctrl-C do)."""
         self._stop.set()
+
+    def _requested(self) -> str:
+        """What ``<out>/control`` asks for (:data:`PAUSE` or :data:`FINISH`), read and removed;
+        "" when nothing. A file, not a signal: the Train panel pauses and stops runs the
+        same way on every system, also runs it started in an earlier session."""
+        path = self.out / CONTROL
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except (FileNotFoundError, UnicodeDecodeError):
+            return ""
+        except OSError:
+            return ""
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return text if text in (PAUSE, FINISH) else ""
 
     @contextlib.contextmanager
     def _signals(self) -> Iterator[None]:
@@ -155,6 +173,7 @@ class Trainer:
                     batch_size, "wall_time_s": wall}
             path = ckpt.save_checkpoint(self.out, task, optimizers, step, self.recipe.to_dict(),
                                         data)
+            self._saved_step = step
             self._write_log()
             self.emit({"event": "checkpoint", "step": step, "path": str(path)})
         distributed.barrier(self.dist)
@@ -173,6 +192,12 @@ class Trainer:
                         f"out of memory on {describe(self._device)} at batch size "
                         f"{t.batch_size}; try a smaller batch (--batch-size "
                         f"{max(1, t.batch_size // 2)}).") from None
+                if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    kept = (f"the last good checkpoint (step {self._saved_step}) is kept in "
+                            f"{self.out}; free some space, then resume the run"
+                            if self._saved_step else "no checkpoint was written yet")
+                    raise TrainingError(f"the disk is full (writing {exc.filename or 'a file'})"
+                                        f": {kept}.") from None
                 raise
         except BaseException as exc:
             message = str(exc) or type(exc).__name__
@@ -197,6 +222,8 @@ class Trainer:
             if self.resume and not has_ckpt:
                 raise TrainingError(f"nothing to resume: {self.out} has no {ckpt.NAME}.")
             self.out.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):  # a request the last session left
+                (self.out / CONTROL).unlink()
 
     def _run(self) -> TrainResult:
         r, t = self.recipe, self.recipe.train
@@ -231,6 +258,7 @@ class Trainer:
             meta, tensors = ckpt.read_checkpoint(path)
             ckpt.check_compatible(meta, task, r.to_dict(), path)
             start = ckpt.restore(meta, tensors, task, optimizers, path)
+            self._saved_step = start
             self._wall_before = float(meta.get("data", {}).get("wall_time_s", 0.0))
             if self.dist.is_main:
                 self._read_log(start)
@@ -239,11 +267,14 @@ class Trainer:
         dataset.open()
         self.emit({"event": "start", "recipe": r.name, "family": r.family, "out": str(self.out),
                    "step": start, "total": t.steps, "device": str(device),
-                   "processes": self.dist.world_size, "resumed": self.resume})
+                   "processes": self.dist.world_size, "resumed": self.resume,
+                   "minutes": t.minutes, "elapsed_s": self._wall_before,
+                   "batch_size": t.batch_size})
         self._data = data_summary(dataset)
         if self._data is not None:
             self.emit({"event": "data", **self._data})
         t0 = time.monotonic()
+        budget_s = t.minutes * 60.0
         window = (t0, start)
         losses: dict[str, float] = {}
         step = start
@@ -258,9 +289,15 @@ class Trainer:
                 if task.runtime.ema:
                     task.update_ema(t.ema, step)
                 done = step + 1
-                stop = distributed.any_flag(self._stop.is_set(), self.dist, device)
-                log = done % t.log_every == 0 or done == t.steps
-                save = done % t.checkpoint_every == 0 or done == t.steps or stop
+                request = self._requested() if self.dist.is_main else ""
+                if budget_s and self._wall_before + time.monotonic() - t0 >= budget_s:
+                    request = request or FINISH  # the time budget is spent: export now
+                finish = distributed.any_flag(request == FINISH, self.dist, device)
+                stop = distributed.any_flag(self._stop.is_set() or request == PAUSE,
+                                            self.dist, device) and not finish
+                last = done == t.steps or finish
+                log = done % t.log_every == 0 or last
+                save = done % t.checkpoint_every == 0 or last or stop
                 if log or save:  # the same steps on every rank: mean_losses is collective
                     losses = distributed.mean_losses(
                         {k: float(v) for k, v in raw_losses.items()}, self.dist, device)
@@ -277,13 +314,16 @@ class Trainer:
                     wall = self._wall_before + now - t0
                     self._rows.append({"step": done, "wall_time_s": round(wall, 3),
                                        "images_per_s": round(rate, 2), **losses})
+                    eta = (t.steps - done) * t.batch_size / max(rate, 1e-9)
+                    if budget_s:
+                        eta = min(eta, max(0.0, budget_s - wall))
                     self.emit({"event": "step", "step": done, "total": t.steps,
-                               "losses": losses, "images_per_s": rate,
-                               "eta_s": (t.steps - done) * t.batch_size / max(rate, 1e-9)})
+                               "losses": losses, "images_per_s": rate, "eta_s": eta,
+                               "elapsed_s": wall})
                     if self.dist.is_main and now - last_write > 5:
                         self._write_log()
                         last_write = now
-                if self.dist.is_main and (done % t.sample_every == 0 or done == t.steps):
+                if self.dist.is_main and (done % t.sample_every == 0 or last):
                     self._sample(task, done)
                 if save:
                     wall = self._wall_before + time.monotonic() - t0
@@ -291,6 +331,8 @@ class Trainer:
                 step = done
                 if stop:
                     interrupted = True
+                    break
+                if finish:
                     break
             else:
                 step = max(start, t.steps)
@@ -339,7 +381,8 @@ def data_summary(dataset: StepBatches) -> dict[str, Any] | None:
         return None
     scan = source.folder.scan
     return {"source": str(scan.root), "files": len(scan.files), "used": dataset.finite(),
-            "skipped": scan.skipped_report(), "summary": scan.summary()}
+            "held_out": source.held_out, "skipped": scan.skipped_report(),
+            "summary": scan.summary()}
 
 
 def describe_data(r: Recipe, scan: dict[str, Any] | None = None) -> str:
@@ -349,7 +392,9 @@ def describe_data(r: Recipe, scan: dict[str, Any] | None = None) -> str:
     if scan is not None:
         n = len(scan["skipped"])
         skipped = f", {n} file{'s' if n != 1 else ''} skipped" if n else ""
-        of = f" (of {scan['files']} usable)" if scan["used"] != scan["files"] else ""
+        held = scan.get("held_out", 0)
+        of = (f" (of {scan['files']} usable, {held} held out for evaluation)" if held
+              else f" (of {scan['files']} usable)" if scan["used"] != scan["files"] else "")
         return (f"{scan['used']} images{of} from {scan['source']}, cycled in seeded epochs "
                 f"({d.fit}){skipped}, {d.size} px{flip}, seed {r.seed}")
     from core.data.worlds import world_names

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtWidgets import QDoubleSpinBox, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDoubleSpinBox, QLabel, QPushButton, QSpinBox, QWidget
 
 from core.jobs import JobSpec, Result
 from desktop.canvas import Document
@@ -76,19 +76,6 @@ class Panel(QWidget):
     def job_progress(self, spec: JobSpec, step: int, total: int, message: str,
                      preview: np.ndarray | None) -> None:
         """A job from ``jobRequested`` made progress (``preview``: an image, or None)."""
-
-
-class ComingPanel(Panel):
-    """A placeholder for a panel whose feature has not landed yet."""
-
-    def __init__(self, name: str, title: str, blurb: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.name, self.title = name, title
-        label = QLabel(f"<h3>{title}</h3><p>{blurb}</p><p><i>Coming in a later release.</i></p>")
-        label.setWordWrap(True)
-        lay = QVBoxLayout(self)
-        lay.addWidget(label)
-        lay.addStretch(1)
 
 
 def refresh_button(refresh: Any) -> QPushButton:

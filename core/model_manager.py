@@ -1,0 +1,444 @@
+"""Managing installed models: size, hash status, rename, delete, import and export.
+
+The desktop Model manager dialog is a thin view over these functions, so every rule lives
+here, headless and tested without Qt (core never imports Qt):
+
+- Shipped models (``paths.shipped_weights_dir()``) are read-only: they may be installed in a
+  read-only folder and are reproducible from recipes, so only the user's models (in
+  ``paths.models_dir()``) can be renamed or deleted.
+- A model is up to three files side by side: ``<name>.safetensors``, its card ``<name>.json``
+  and, for latent models, ``<name>.directions.json``. Rename, delete, import and export carry
+  all of them, so no orphan is left behind.
+- Imports never unpickle: a file must be safetensors (a renamed ``.pt``/``.ckpt`` is refused
+  by its magic bytes before anything parses it), and a file that comes with a card must have
+  the sha256 that card states. A file without a card is imported with a minimal card marked
+  ``unverified`` so the listing says so.
+- Every file written goes through ``imageio.atomic_write``: a crash leaves the old state or
+  the new one, never a half-written model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import re
+import zipfile
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from safetensors.torch import load as st_load
+
+from core import paths
+from core.imageio import atomic_write
+from core.weights import SUFFIX, ModelCard, ModelInfo, card_path
+
+DIRECTIONS_SUFFIX = ".directions.json"
+HASH_STATUSES = ("ok", "mismatch", "missing", "unverified")
+MAX_NAME = 100
+# Characters Windows refuses in file names, and names it reserves: a model made on Linux may
+# be exported and imported on Windows.
+_BAD_CHARS = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
+_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
+             *(f"lpt{i}" for i in range(1, 10))}
+
+
+class ModelManagerError(Exception):
+    """A model operation that cannot be done; the message is meant for the user."""
+
+
+class TrashFailed(ModelManagerError):
+    """A file could not be moved to the trash; the caller may ask, then delete for good."""
+
+
+class FamilyRequired(ModelManagerError):
+    """An import without a model card: the caller must say which family the model is."""
+
+
+# --------------------------------------------------------------------------- inspection
+
+
+def directions_path(weights_path: str | os.PathLike) -> Path:
+    """The latent-directions sidecar beside a weights file (it may not exist)."""
+    p = Path(weights_path)
+    return p.with_name(p.stem + DIRECTIONS_SUFFIX)
+
+
+def model_files(info: ModelInfo) -> list[Path]:
+    """The files of ``info`` that exist: weights, card, sidecar (in that order)."""
+    return [p for p in (info.path, card_path(info.path), directions_path(info.path))
+            if p.is_file()]
+
+
+def model_size(info: ModelInfo) -> int:
+    """Bytes of the weights file (0 when it is missing)."""
+    try:
+        return info.path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_hash(info: ModelInfo) -> str:
+    """"ok", "mismatch", "missing" (no weights file) or "unverified" (no usable card, a card
+    without sha256, or one written by an import that came without a card)."""
+    if not info.path.is_file():
+        return "missing"
+    if info.card is None or not info.card.sha256:
+        return "unverified"
+    try:
+        digest = _sha256_file(info.path)
+    except OSError:
+        return "missing"
+    if digest != info.card.sha256.lower():
+        return "mismatch"
+    return "unverified" if info.card.extra.get("unverified") else "ok"
+
+
+# --------------------------------------------------------------------------- names
+
+
+def validate_name(name: str) -> str:
+    """``name`` stripped, or ModelManagerError saying why it cannot be a model's file name."""
+    name = name.strip() if isinstance(name, str) else ""
+    if not name:
+        raise ModelManagerError("A model name cannot be empty.")
+    if _BAD_CHARS.search(name) or os.sep in name or (os.altsep and os.altsep in name):
+        raise ModelManagerError(f"{name!r} cannot be a model name: it becomes a file name, so "
+                                'it cannot contain / \\ : * ? " < > | or control characters.')
+    if name.startswith(".") or name.endswith("."):
+        raise ModelManagerError(f"{name!r} cannot be a model name: it cannot start or end "
+                                "with a dot.")
+    if name.lower().endswith((".directions", ".json", SUFFIX)):
+        raise ModelManagerError(f"{name!r} cannot be a model name: leave out the file "
+                                "extension.")
+    if name.split(".")[0].lower() in _RESERVED:
+        raise ModelManagerError(f"{name!r} cannot be a model name: Windows reserves it.")
+    if len(name) > MAX_NAME:
+        raise ModelManagerError(f"A model name can have at most {MAX_NAME} characters.")
+    return name
+
+
+def _taken(family: str, name: str, ignore: str = "") -> bool:
+    """Whether ``name`` is used in ``family``: by a user model's files (compared without case,
+    as macOS and Windows do), or by a shipped model, which would hide a user model of that name
+    (shipped models are found first)."""
+    key = name.casefold()
+    if ignore and key == ignore.casefold():
+        return False
+    folder = paths.models_dir() / family
+    if folder.is_dir():
+        for p in folder.iterdir():
+            if p.suffix not in (SUFFIX, ".json"):  # e.g. an atomic write's temp file
+                continue
+            stem = p.name.removesuffix(DIRECTIONS_SUFFIX) if p.name.endswith(
+                DIRECTIONS_SUFFIX) else p.stem
+            if stem.casefold() == key:
+                return True
+    shipped = paths.shipped_weights_dir() / family
+    return (shipped / f"{name}{SUFFIX}").exists() or (shipped / f"{name}.json").exists()
+
+
+def _require_user(info: ModelInfo, verb: str) -> None:
+    if info.source != "user":
+        raise ModelManagerError(f"{info.name} is a shipped model; shipped models are read-only "
+                                f"and cannot be {verb}.")
+    root = paths.models_dir().resolve()
+    if not info.path.resolve().is_relative_to(root):
+        raise ModelManagerError(f"{info.path} is not in the user models folder {root}; it "
+                                f"cannot be {verb} here.")
+
+
+def _card_bytes(card: ModelCard) -> bytes:
+    """The card as save_model writes it."""
+    return (json.dumps(card.to_dict(), indent=2) + "\n").encode("utf-8")
+
+
+def _sidecar_bytes(data: bytes, old: str, new: str) -> bytes:
+    """The sidecar with its ``model`` name updated; unchanged when it is not the expected JSON."""
+    try:
+        d = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return data
+    if isinstance(d, dict) and d.get("model") in (old, "") and old != new:
+        d["model"] = new
+        return (json.dumps(d) + "\n").encode("utf-8")
+    return data
+
+
+# --------------------------------------------------------------------------- rename / delete
+
+
+def rename_model(info: ModelInfo, new_name: str) -> Path:
+    """Rename a user model's files and the ``name`` in its card; returns the new weights path.
+
+    The weights bytes do not change, so the card's sha256 stays valid."""
+    _require_user(info, "renamed")
+    new_name = validate_name(new_name)
+    if new_name == info.name:
+        return info.path
+    if _taken(info.family, new_name, ignore=info.name):
+        raise ModelManagerError(f"A {info.family} model called {new_name!r} already exists.")
+    if not info.path.is_file():
+        raise ModelManagerError(f"{info.path} is missing, so {info.name} cannot be renamed; "
+                                "delete it instead.")
+    if info.card is None:
+        raise ModelManagerError(f"The model card of {info.name} cannot be read ({info.error}); "
+                                "it cannot be renamed.")
+    folder = info.path.parent
+    new_path = folder / f"{new_name}{SUFFIX}"
+    old_card, old_dirs = card_path(info.path), directions_path(info.path)
+    card = dataclasses.replace(info.card, name=new_name)
+    try:
+        # Weights first (a rename: same bytes, atomic), then the new card; the model is listed
+        # by its card, so until the old card goes it still shows under its old name.
+        os.replace(info.path, new_path)
+        try:
+            atomic_write(card_path(new_path), _card_bytes(card))
+        except OSError:
+            os.replace(new_path, info.path)
+            raise
+        _drop_old(old_card, card_path(new_path))
+        if old_dirs.is_file():
+            new_dirs = directions_path(new_path)
+            atomic_write(new_dirs, _sidecar_bytes(old_dirs.read_bytes(), info.name, new_name))
+            _drop_old(old_dirs, new_dirs)
+    except OSError as exc:
+        raise ModelManagerError(f"Could not rename {info.name}: {exc}") from None
+    return new_path
+
+
+def _drop_old(old: Path, new: Path) -> None:
+    """Remove ``old`` unless it is ``new`` (a change of case only, on a case-blind disk)."""
+    if old.exists() and not (new.exists() and os.path.samefile(old, new)):
+        old.unlink()
+
+
+def delete_model(info: ModelInfo, trash: Callable[[Path], bool] | None = None) -> None:
+    """Remove a user model's weights, card and sidecar.
+
+    With ``trash`` (the GUI passes a QFile.moveToTrash wrapper) each file is moved to the
+    trash; when it returns False, TrashFailed (a ModelManagerError) is raised so the caller
+    can ask the user and call again with ``trash=None``, which deletes the remaining files for
+    good. The card
+    goes last: while it exists the model stays listed, so a half-done delete can be finished.
+    """
+    _require_user(info, "deleted")
+    files = [p for p in (directions_path(info.path), info.path, card_path(info.path))
+             if p.is_file()]
+    for p in files:
+        if trash is not None:
+            if not trash(p):
+                raise TrashFailed(f"{p.name} could not be moved to the trash.")
+            continue
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise ModelManagerError(f"Could not delete {p}: {exc}") from None
+
+
+# --------------------------------------------------------------------------- import
+
+
+def known_families() -> list[str]:
+    """Model families (folder names) a model can be imported into."""
+    from core.training.task import task_families
+
+    return task_families()
+
+
+def family_architecture(family: str) -> str:
+    """The core.registry architecture the trained models of ``family`` use."""
+    from core import registry
+    from core.training.task import TrainingError, get_task
+
+    try:
+        arch = get_task(family).architecture
+    except TrainingError:
+        raise ModelManagerError(f"{family!r} is not a model family; known: "
+                                f"{', '.join(known_families())}.") from None
+    if arch:
+        return arch
+    if family in registry.names():  # a family whose task leaves the check to its own code
+        return family
+    raise ModelManagerError(f"Easel does not know which architecture {family!r} models use.")
+
+
+def _refuse_pickle(data: bytes, source: Path) -> None:
+    """A torch.save file (a zip of pickles, or a bare pickle) is recognised by its first bytes
+    and refused before anything else looks at it, with a message saying why."""
+    if data[:4] == b"PK\x03\x04" or data[:1] == b"\x80":
+        raise ModelManagerError(
+            f"{source.name} is a PyTorch pickle checkpoint (.pt/.ckpt), not safetensors; "
+            "Easel never loads pickles because opening one can run code. Not imported.")
+
+
+def _check_safetensors(data: bytes, source: Path) -> None:
+    """Parse the header and tensors with the safetensors parser (which never unpickles)."""
+    try:
+        header = int.from_bytes(data[:8], "little")
+        if len(data) < 8 or header > len(data) - 8 or data[8:9] != b"{":
+            raise ValueError("no safetensors header")
+        st_load(data)
+    except Exception as exc:  # noqa: BLE001 - the safetensors parser raises several types
+        raise ModelManagerError(f"{source.name} is not a valid safetensors file ({exc}); "
+                                "not imported.") from None
+
+
+def _parse_card(data: bytes, label: str) -> ModelCard:
+    try:
+        return ModelCard.from_dict(json.loads(data.decode("utf-8")))
+    except (UnicodeDecodeError, ValueError, TypeError) as exc:
+        raise ModelManagerError(f"Model card {label} cannot be read: {exc}") from None
+
+
+def _read_card_file(path: Path) -> ModelCard:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ModelManagerError(f"Model card {path} not found.") from None
+    except OSError as exc:
+        raise ModelManagerError(f"Model card {path} cannot be read: {exc}") from None
+    return _parse_card(data, path.name)
+
+
+def _free_name(family: str, name: str) -> str:
+    """``name``, or ``name-2``, ``name-3``... when it is taken in ``family``."""
+    candidate, n = name, 1
+    while _taken(family, candidate):
+        n += 1
+        candidate = f"{name[:MAX_NAME - 4]}-{n}"
+    return candidate
+
+
+def import_model(weights_path: str | os.PathLike, card: str | os.PathLike | None = None,
+                 family: str | None = None) -> ModelInfo:
+    """Copy a model into ``models_dir()/<family>/`` and return its listing.
+
+    ``weights_path`` is a ``.safetensors`` file or a zip made by :func:`export_model`. The card
+    is ``card``, else ``<stem>.json`` beside the weights; with one, the family is the card's and
+    the file must have the card's sha256. Without one, ``family`` is required (else
+    FamilyRequired) and a minimal card marked unverified is written. A name already in use gets
+    a suffix (``name-2``), since the imported file may well be a copy of an installed model;
+    the returned ModelInfo has the name used.
+    """
+    source = Path(weights_path).expanduser()
+    if not source.is_file():
+        raise ModelManagerError(f"No file at {source}.")
+    if zipfile.is_zipfile(source) and source.suffix.lower() == ".zip":
+        return _import_zip(source, family)
+    card_file = Path(card).expanduser() if card is not None else card_path(source)
+    model_card = _read_card_file(card_file) if card is not None or card_file.is_file() else None
+    sidecar = directions_path(source)
+    return _install(source.read_bytes(), source, model_card, family,
+                    sidecar.read_bytes() if sidecar.is_file() else None)
+
+
+def _import_zip(source: Path, family: str | None) -> ModelInfo:
+    """Read the model out of an exported zip by member name (nothing is extracted to disk)."""
+    try:
+        with zipfile.ZipFile(source) as z:
+            names = z.namelist()
+            weights = [n for n in names if n.endswith(SUFFIX)]
+            if len(weights) != 1:
+                raise ModelManagerError(f"{source.name} must hold exactly one {SUFFIX} file; "
+                                        f"it holds {len(weights)}.")
+            stem = weights[0][:-len(SUFFIX)]
+            data = z.read(weights[0])
+            card = (_parse_card(z.read(f"{stem}.json"), f"{stem}.json")
+                    if f"{stem}.json" in names else None)
+            sidecar = z.read(stem + DIRECTIONS_SUFFIX) if stem + DIRECTIONS_SUFFIX in names \
+                else None
+    except (zipfile.BadZipFile, OSError, KeyError) as exc:
+        raise ModelManagerError(f"Cannot read {source.name}: {exc}") from None
+    return _install(data, source.with_name(Path(weights[0]).name), card, family, sidecar)
+
+
+def _install(data: bytes, source: Path, card: ModelCard | None, family: str | None,
+             sidecar: bytes | None) -> ModelInfo:
+    _refuse_pickle(data, source)
+    digest = hashlib.sha256(data).hexdigest()
+    if card is not None:
+        if family and family != card.family:
+            raise ModelManagerError(f"{source.name}'s model card says it is a {card.family} "
+                                    f"model, not {family}.")
+        family = card.family
+        if family not in known_families():
+            raise ModelManagerError(f"{source.name}'s model card names family {family!r}, "
+                                    "which this version of Easel does not know; not imported.")
+        if not card.sha256 or card.sha256.lower() != digest:
+            raise ModelManagerError(f"{source.name} does not match its model card (sha256 "
+                                    "differs: the file was modified or damaged); not imported.")
+        _check_safetensors(data, source)
+        try:
+            name = validate_name(card.name)
+        except ModelManagerError:
+            name = validate_name(source.stem)
+    else:
+        if not family:
+            raise FamilyRequired(f"{source.name} has no model card beside it; say which "
+                                 "family of model it is.")
+        _check_safetensors(data, source)
+        architecture = family_architecture(family)
+        name = validate_name(source.stem)
+        card = ModelCard(name=name, family=family, architecture=architecture, sha256=digest,
+                         created=datetime.now(UTC).isoformat(timespec="seconds"),
+                         notes="Imported without a model card: its architecture settings are "
+                               "Easel's defaults and its origin is unknown.",
+                         extra={"unverified": True, "imported_from": str(source)})
+    name = _free_name(family, name)
+    folder = paths.models_dir() / family
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}{SUFFIX}"
+    old_name = card.name
+    card = dataclasses.replace(card, name=name)
+    try:
+        # Weights and sidecar first, the card last: the card is what makes the model listed.
+        atomic_write(path, data)
+        if sidecar is not None:
+            atomic_write(directions_path(path), _sidecar_bytes(sidecar, old_name, name))
+        atomic_write(card_path(path), _card_bytes(card))
+    except OSError as exc:
+        raise ModelManagerError(f"Could not import {source.name}: {exc}") from None
+    return ModelInfo(name, family, "user", path, card)
+
+
+# --------------------------------------------------------------------------- export
+
+
+def export_model(info: ModelInfo, zip_path: str | os.PathLike) -> Path:
+    """Write a zip of the model's weights, card and sidecar (flat, by file name), atomically.
+
+    A model whose file is missing or does not match its card is refused: the zip would carry
+    the damage to another machine, where the import refuses it anyway."""
+    status = check_hash(info)
+    if status in ("missing", "mismatch"):
+        what = "is missing" if status == "missing" else "does not match its model card"
+        raise ModelManagerError(f"{info.path.name} {what}; not exported.")
+    if not card_path(info.path).is_file():
+        raise ModelManagerError(f"{info.name} has no model card; not exported.")
+    zip_path = Path(zip_path).expanduser()
+    buf = io.BytesIO()
+    try:
+        with zipfile.ZipFile(buf, "w") as z:
+            for p in model_files(info):
+                # Float weights barely compress; the JSON files do.
+                method = zipfile.ZIP_STORED if p.suffix == SUFFIX else zipfile.ZIP_DEFLATED
+                z.write(p, p.name, compress_type=method)
+        atomic_write(zip_path, buf.getvalue())
+    except OSError as exc:
+        raise ModelManagerError(f"Could not export {info.name} to {zip_path}: {exc}") from None
+    return zip_path
+
