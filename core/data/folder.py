@@ -238,14 +238,22 @@ class FolderWorld:
             self._cached_bytes -= old.nbytes
 
 
-def is_held_out(relative_path: str, fraction: float) -> bool:
-    """Whether a file belongs to a folder's held-out split: a fixed function of its relative
-    path (SHA-1, not Python's salted hash), so the split is the same in every process and
-    adding or removing other pictures never moves a file across it."""
+MIN_HELD_OUT = 2  # a folder of at least 5x this many pictures always holds this many out
+
+
+def held_out_split(relative_paths: list[str], fraction: float) -> set[int]:
+    """The indices of a folder's held-out files: those whose SHA-1 of the relative path
+    falls below ``fraction`` (not Python's salted hash: the split is the same in every
+    process, and adding or removing other pictures never moves a file across it). A small
+    folder still gets :data:`MIN_HELD_OUT` (the lowest hashes), so its model can be measured."""
     if fraction <= 0:
-        return False
-    digest = hashlib.sha1(relative_path.encode("utf-8")).digest()
-    return int.from_bytes(digest[:4], "big") < fraction * 2 ** 32
+        return set()
+    keys = [int.from_bytes(hashlib.sha1(p.encode("utf-8")).digest()[:4], "big")
+            for p in relative_paths]
+    held = {i for i, k in enumerate(keys) if k < fraction * 2 ** 32}
+    if len(held) < MIN_HELD_OUT and len(keys) >= 5 * MIN_HELD_OUT:
+        held = set(sorted(range(len(keys)), key=keys.__getitem__)[:MIN_HELD_OUT])
+    return held
 
 
 def _relative(file: Path, root: Path) -> str:

@@ -260,7 +260,7 @@ def _source_of(card: ModelCard) -> str:
 @dataclass
 class HeldOut:
     """What a model is measured on: held-out renders of the world it was trained on, or the
-    held-out files of its folder (core.data.folder.is_held_out). ``judge`` names the world
+    held-out files of its folder (core.data.folder.held_out_split). ``judge`` names the world
     whose judge computes FJD; None for a folder unless one was asked for (``easel eval
     --judge``), since a judge only knows its own world."""
 
@@ -277,15 +277,16 @@ class HeldOut:
         """Up to ``n`` held-out pictures at ``size`` (a folder may hold fewer)."""
         if self.is_world:
             return np.stack([s.image for s in _render(self.source, n, size)])
-        from core.data.folder import FolderError, FolderWorld, is_held_out
+        from core.data.folder import FolderError, FolderWorld, held_out_split
 
         try:
             folder = FolderWorld(self.source, size=size, fit=self.fit, flip=False,
                                  cache_bytes=0)
         except FolderError as exc:
             raise EvaluationError(f"cannot read the training folder: {exc}") from None
-        picks = [i for i, f in enumerate(folder.files)
-                 if is_held_out(f.relative_to(folder.root).as_posix(), self.fraction)][:n]
+        held = held_out_split([f.relative_to(folder.root).as_posix() for f in folder.files],
+                              self.fraction)
+        picks = sorted(held)[:n]
         if len(picks) < 2:
             raise EvaluationError(f"{self.source} has {len(picks)} held-out file(s); "
                                   "evaluation needs at least 2.")
@@ -363,12 +364,30 @@ def evaluate_vae(path: Path, card: ModelCard, n: int, device: torch.device) -> d
     held = held_out_of(card)
     vae = load_model(path, device)
     gen = torch.Generator().manual_seed(0)
-    samples, recons = [], []
     real = held.images(n, vae.config.image_size)
     n = len(real)
-    nelbo = 0.0
+    out = vae_figures(vae, real, held, device, gen)
+    if held.source == "faces":  # what the Latent panel's grid draws: the fitted Gaussian
+        from core.pipelines.latent import attribute_directions, open_model
+
+        fitted = attribute_directions(open_model(path, device))
+        eps = torch.randn(n, vae.config.latent_dim, generator=gen, dtype=torch.float64)
+        z = torch.from_numpy(fitted.sample_fit(eps.numpy())).float()
+        drawn = np.concatenate([to_uint8(vae.decode(z[i:i + BATCH].to(device)))
+                                for i in range(0, n, BATCH)])
+        out["fjd_fitted_prior"] = _fjd("faces", drawn, n, device)["fjd"]
+    return {**out, **_latent_figures(path, held.source, device)}
+
+
+@torch.no_grad()
+def vae_figures(vae: Any, real: np.ndarray, held: HeldOut, device: torch.device,
+                gen: torch.Generator) -> dict[str, Any]:
+    """A VAE's reconstruction PSNR/SSIM and bits/dim on the pictures ``real``, and the FJD of
+    as many prior samples (when ``held`` has a judge); ``gen`` draws samples and noise."""
     from core.nets.vae import kl_divergence
 
+    n = len(real)
+    samples, recons, nelbo = [], [], 0.0
     for i in range(0, n, BATCH):
         samples.append(to_uint8(vae.sample(min(BATCH, n - i), gen)))
         x = to_tensor(real[i:i + BATCH]).to(device)
@@ -385,16 +404,7 @@ def evaluate_vae(path: Path, card: ModelCard, n: int, device: torch.device) -> d
     out.update({"recon_psnr": metrics.psnr(real, recon_all),
                 "recon_ssim": metrics.ssim(real, recon_all), "bits_per_dim_elbo": bpd,
                 "images": n})
-    if held.source == "faces":  # what the Latent panel's grid draws: the fitted Gaussian
-        from core.pipelines.latent import attribute_directions, open_model
-
-        fitted = attribute_directions(open_model(path, device))
-        eps = torch.randn(n, vae.config.latent_dim, generator=gen, dtype=torch.float64)
-        z = torch.from_numpy(fitted.sample_fit(eps.numpy())).float()
-        drawn = np.concatenate([to_uint8(vae.decode(z[i:i + BATCH].to(device)))
-                                for i in range(0, n, BATCH)])
-        out["fjd_fitted_prior"] = _fjd("faces", drawn, n, device)["fjd"]
-    return {**out, **_latent_figures(path, held.source, device)}
+    return out
 
 
 def _latent_figures(path: Path, world: str, device: torch.device) -> dict[str, Any]:

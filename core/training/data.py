@@ -62,13 +62,13 @@ class FolderSource:
     """A user's image folder through core.data.folder (squared, resized, captions).
 
     Flips are the trainer's (``data.flip``), so the folder's own random flip is not used.
-    Files of the held-out split (``held_out``, :func:`core.data.folder.is_held_out`) are never
+    Files of the held-out split (``held_out``, :func:`core.data.folder.held_out_split`) are never
     trained on: evaluation measures on them.
     """
 
     def __init__(self, path: str, size: int, fit: str = "crop", held_out: float = 0.0,
                  min_images: int = 0) -> None:
-        from core.data.folder import FolderError, FolderWorld, is_held_out
+        from core.data.folder import FolderError, FolderWorld, held_out_split
 
         self.name = path
         self.size = size
@@ -77,8 +77,9 @@ class FolderSource:
         except FolderError as exc:
             raise RecipeError(str(exc)) from None
         root = self.folder.root
-        self.train_index = [i for i, f in enumerate(self.folder.files)
-                            if not is_held_out(f.relative_to(root).as_posix(), held_out)]
+        held = held_out_split([f.relative_to(root).as_posix() for f in self.folder.files],
+                              held_out)
+        self.train_index = [i for i in range(len(self.folder)) if i not in held]
         self.held_out = len(self.folder) - len(self.train_index)
         if len(self.train_index) < max(min_images, 1):
             skipped = self.folder.scan.summary()

@@ -17,6 +17,7 @@ No Qt here: the panel (desktop/panels/train.py) starts processes and polls these
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -89,6 +90,7 @@ def recipe_of(family: str) -> str:
     return FAMILIES[family][1]
 
 
+@functools.cache
 def min_images(family: str) -> int:
     """The fewest usable images the family's recipe trains on."""
     from core.training.recipe import load_recipe
@@ -336,8 +338,7 @@ def run_state(out: Path) -> RunState:
         elif state.pid is not None:
             state.state = "killed"
             state.message = "The training process ended without finishing or pausing."
-    elif alive and state.state in ("paused", "failed", "new"):
-        state.state = "running"  # a resumed process that has not said anything yet
+    # An alive process after "paused" or "failed" is that process on its way out.
     return state
 
 

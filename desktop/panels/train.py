@@ -47,6 +47,7 @@ from desktop.widgets.loss_plot import LossPlot
 POLL_MS = 300  # how often a followed run's files are read
 LATENT_FAMILIES = ("vae", "dcgan")  # what the Latent panel opens
 LOW_DISK_BYTES = 200 * 1024 * 1024
+ACTIVE = ("new", "running", "evaluating")  # a process works on the run
 STATE_WORDS = {"new": "starting", "running": "training", "evaluating": "measuring the model",
                "paused": "paused", "finished": "finished", "failed": "failed",
                "killed": "stopped unexpectedly"}
@@ -442,7 +443,7 @@ class TrainPanel(Panel):
         self.status.setText(text)
 
     def is_running(self) -> bool:
-        return self.state is not None and self.state.state in ("new", "running", "evaluating")
+        return self.state is not None and self.state.state in ACTIVE
 
     def follow(self, out: Path, fresh: bool = False) -> None:
         """Show the run in ``out`` and keep reading it while it goes."""
@@ -488,8 +489,12 @@ class TrainPanel(Panel):
             self.plot.add(row["step"], {k: v for k, v in row.items() if k != "step"})
         if self._last_sample:
             self._show_sample(self._last_sample)
-        if self.state.state in ("new", "running", "evaluating") and not replay:
-            self._check_alive()
+        if not replay:
+            if self.state.state in ACTIVE:
+                self._check_alive()
+            elif not runs.pid_alive(runs.read_pid(self.out)):
+                self._poll.stop()  # the process has said its last word (an evaluation follows
+                # a finished run's "done" in the same process)
         if not replay and (events or self.state.state != before):
             self._update_view()
             if before != "finished" and self.state.state == "finished":
@@ -564,8 +569,6 @@ class TrainPanel(Panel):
             if free and free < LOW_DISK_BYTES:
                 self.status.setText(text + f"<br>The disk is nearly full ({free // 2 ** 20} MB "
                                     "free).")
-        if s.state not in ("new", "running", "evaluating"):
-            self._poll.stop()
         self._update_buttons()
 
     def _update_buttons(self) -> None:
@@ -601,7 +604,7 @@ class TrainPanel(Panel):
         """At start-up: follow the newest run still going, else the newest one that was
         paused or killed (so Resume is one click away); returns it."""
         found = runs.list_runs()
-        for wanted in (("running", "evaluating", "new"), ("paused", "killed")):
+        for wanted in (ACTIVE, ("paused", "killed")):
             for r in found:
                 if r.state in wanted:
                     self.follow(r.out)
