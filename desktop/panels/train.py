@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -167,9 +168,10 @@ class TrainPanel(Panel):
         self.status = QLabel("No training run yet.")
         self.status.setWordWrap(True)
         self.plot = LossPlot()
+        self.plot.setMinimumHeight(200)
+        self.dataset.setMinimumHeight(220)
         self.sample = QLabel()
         self.sample.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.sample.setMinimumHeight(160)
         self.sample.setToolTip("The latest samples the model draws")
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
@@ -209,6 +211,7 @@ class TrainPanel(Panel):
         form.addRow("Size", self.size)
         form.addRow("Budget", budget_row)
         form.addRow("Painting", self.style_row)
+        self.form = form
         form.addRow("Device", self.device)
         form.addRow("Name", self.name_edit)
         form.addRow("Measure with", self.judge)
@@ -232,11 +235,20 @@ class TrainPanel(Panel):
         run_lay.addWidget(self.use_button)
         run_lay.addWidget(self.log_view)
 
-        lay = QVBoxLayout(self)
-        lay.addWidget(data_box, 2)
+        content = QWidget()
+        lay = QVBoxLayout(content)
+        lay.addWidget(data_box)
         lay.addWidget(settings_box)
-        lay.addWidget(run_box, 3)
+        lay.addWidget(run_box)
         lay.addWidget(self.message)
+        lay.addStretch(1)
+        self.scroll = QScrollArea()  # a narrow dock scrolls rather than squeezing the plot
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.scroll)
 
     # ---------------------------------------------------------------- the folder
 
@@ -319,7 +331,7 @@ class TrainPanel(Panel):
         for px in FAMILIES[family][2]:
             self.size.addItem(f"{px} px", px)
         self.size.setCurrentIndex(max(0, self.size.findData(current if current else 64)))
-        self.style_row.setVisible(family == "style_fast")
+        self.form.setRowVisible(self.style_row, family == "style_fast")
         self.judge.setEnabled(family != "style_fast")
         if self.folder:
             self.name_edit.setText(self._free_name(runs.default_name(family, self.folder)))
@@ -493,8 +505,10 @@ class TrainPanel(Panel):
             if self.state.state in ACTIVE:
                 self._check_alive()
             elif not runs.pid_alive(runs.read_pid(self.out)):
-                self._poll.stop()  # the process has said its last word (an evaluation follows
-                # a finished run's "done" in the same process)
+                # The process has said its last word (an evaluation follows a finished run's
+                # "done" in the same process; a failure's message reaches its log last).
+                self._poll.stop()
+                self._update_view()
         if not replay and (events or self.state.state != before):
             self._update_view()
             if before != "finished" and self.state.state == "finished":
@@ -531,9 +545,11 @@ class TrainPanel(Panel):
         pix = QPixmap(path)
         if pix.isNull():
             return
-        width = max(160, self.sample.width())
-        self.sample.setPixmap(pix.scaled(width, 220, Qt.AspectRatioMode.KeepAspectRatio,
-                                         Qt.TransformationMode.SmoothTransformation))
+        width = max(160, self.plot.width())
+        shown = pix.scaledToWidth(width, Qt.TransformationMode.SmoothTransformation)
+        self.sample.setPixmap(shown)
+        self.sample.setFixedHeight(shown.height())
+        self.sample.setToolTip(f"The samples of step {Path(path).stem.rsplit('_', 1)[-1]}")
 
     def _update_view(self) -> None:
         s = self.state
@@ -561,6 +577,9 @@ class TrainPanel(Panel):
         if s.message:
             text += f"<br>{s.message}"
         self.status.setText(text)
+        i = self.runs.findData(str(s.out))
+        if i >= 0:
+            self.runs.setItemText(i, self._run_label(s))
         if s.state in ("failed", "killed"):
             tail = runs.log_tail(s.out)
             self.log_view.setPlainText("\n".join(tail) or "(the log is empty)")
@@ -590,10 +609,19 @@ class TrainPanel(Panel):
         current = str(self.out) if self.out else ""
         self.runs.clear()
         for r in runs.list_runs():
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.out.stat().st_mtime))
-            self.runs.addItem(f"{r.name} ({STATE_WORDS.get(r.state, r.state)}, {when})",
-                              str(r.out))
+            if self.state is not None and r.out == self.out:
+                r = self.state  # what the panel follows live is newer than the files say
+            self.runs.addItem(self._run_label(r), str(r.out))
         self.runs.setCurrentIndex(max(0, self.runs.findData(current)) if current else -1)
+
+    @staticmethod
+    def _run_label(r: RunState) -> str:
+        try:
+            when = ", " + time.strftime("%Y-%m-%d %H:%M",
+                                        time.localtime(r.out.stat().st_mtime))
+        except OSError:  # the run folder was removed
+            when = ""
+        return f"{r.name} ({STATE_WORDS.get(r.state, r.state)}{when})"
 
     def _run_picked(self, index: int) -> None:
         path = self.runs.itemData(index)

@@ -305,3 +305,21 @@ def test_pid_alive_and_log_tail(tmp_path):
     (tmp_path / runs.LOG).write_text("\n".join(f"line {i}" for i in range(40)) + "\n\n")
     assert runs.log_tail(tmp_path, 3) == ["line 37", "line 38", "line 39"]
     assert runs.log_tail(tmp_path / "none") == []
+
+
+def test_odd_and_huge_pictures_train_or_are_set_aside_with_a_reason(tmp_path, monkeypatch):
+    folder = make_folder(tmp_path / "pics", 8)
+    rgb = np.asarray(Image.open(folder / "p000.jpg").convert("RGB"))
+    Image.fromarray(rgb).convert("P").save(folder / "palette.png")
+    Image.fromarray(rgb).convert("L").save(folder / "grey.png")
+    Image.fromarray(rgb).convert("CMYK").save(folder / "cmyk.jpg")
+    Image.fromarray(rgb).convert("RGBA").save(folder / "alpha.webp")
+    Image.fromarray(rgb[..., 0].astype(np.uint16) * 257).save(folder / "deep.png")
+    Image.new("RGB", (300, 300), (9, 9, 9)).save(folder / "huge.png")
+    monkeypatch.setenv("EASEL_MAX_PIXELS", "50000")  # 300 x 300 is "huge" here
+    events: list[dict] = []
+    Trainer(folder_recipe(folder, "train.steps=2", "data.min_images=8"), tmp_path / "run",
+            device="cpu", emit=events.append).run()
+    data = next(e for e in events if e["event"] == "data")
+    assert data["used"] == 13 and [s["path"] for s in data["skipped"]] == ["huge.png"]
+    assert "pixel" in data["skipped"][0]["reason"] or "large" in data["skipped"][0]["reason"]
