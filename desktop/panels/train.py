@@ -435,6 +435,7 @@ class TrainPanel(Panel):
         self.show_message("")
         self.follow(out, fresh=not resumed)
         self.state.state = "new"  # until the process speaks
+        QTimer.singleShot(50, self._show_run_view)
         self._started_at = time.monotonic()
         self._update_view()
 
@@ -547,9 +548,18 @@ class TrainPanel(Panel):
             return
         width = max(160, self.plot.width())
         shown = pix.scaledToWidth(width, Qt.TransformationMode.SmoothTransformation)
+        first = self.sample.pixmap().isNull()
         self.sample.setPixmap(shown)
         self.sample.setFixedHeight(shown.height())
+        if first:  # bring the run's view into sight once it has something to show
+            QTimer.singleShot(50, self._show_run_view)
         self.sample.setToolTip(f"The samples of step {Path(path).stem.rsplit('_', 1)[-1]}")
+
+    def _show_run_view(self) -> None:
+        """Scroll the panel to the run: its status, plot and samples are its lower part."""
+        self.scroll.widget().layout().activate()
+        bar = self.scroll.verticalScrollBar()
+        bar.setValue(bar.maximum())
 
     def _update_view(self) -> None:
         s = self.state
