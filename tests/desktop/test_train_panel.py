@@ -201,7 +201,6 @@ def test_closing_the_app_mid_run_pauses_or_leaves_it_training(qtbot, tmp_path):
     step = panel2.state.step
     wait_steps(qtbot, panel2, step + 5)  # and follows it live
     win2.ask = lambda title, text, buttons: "Pause training"
-    win2.close()
-    assert (out / runs.CONTROL).read_text() == runs.PAUSE
+    win2.close()  # the run reads the request at its next step: it checkpoints and exits
     qtbot.waitUntil(lambda: not runs.pid_alive(runs.read_pid(out)), timeout=RUN_TIMEOUT)
     assert runs.run_state(out).state == "paused"
