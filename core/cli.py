@@ -379,6 +379,18 @@ def _model_row(info: Any, ok: bool, message: str) -> dict[str, Any]:
             "path": str(info.path), "ok": ok, "message": message}
 
 
+def cmd_self_test(args: argparse.Namespace) -> int:
+    """``easel --self-test``: core/selftest.py, one line per check; 1 when any failed."""
+    if args.command is not None:
+        raise CliError(f"--self-test runs on its own, not with the {args.command!r} command.")
+    from core.device import pick_device
+    from core.selftest import run_self_test
+
+    checks = run_self_test(str(pick_device(args.device)),
+                           report=lambda line: print(line, flush=True))
+    return 0 if all(c.ok for c in checks) else 1
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from core.training.cli import run_train
 
@@ -483,6 +495,9 @@ def build_parser() -> argparse.ArgumentParser:
                         version=f"{PROG} {versions()['easel']}")
     parser.add_argument("--device", default=None,
                         help="auto, cuda, mps or cpu (default: $EASEL_DEVICE, else the best)")
+    parser.add_argument("--self-test", action="store_true",
+                        help="verify every installed model and run each panel's engine once on "
+                        "tiny inputs; exit 0 when all pass, else 1 naming what failed")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("inpaint", help="fill the masked part of an image")
@@ -612,6 +627,8 @@ def main(argv: list[str] | None = None) -> int:
             from core.device import pick_device
 
             pick_device(args.device)  # an unknown or missing device is bad input, found early
+        if args.self_test:
+            return cmd_self_test(args)
         if args.command is None:
             return open_gui(argv)
         return args.func(args)
