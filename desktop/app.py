@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -36,6 +37,31 @@ def offer_recovery(window) -> bool:
     return recovered
 
 
+def _probe_shown(window, tries: int = 500) -> None:
+    """``EASEL_STARTUP_PROBE=1`` (bench/startup.py): once the shown window is exposed and the
+    event loop has had a turn to paint it, say so on stdout and close (a cold-start timer)."""
+    handle = window.windowHandle()
+    if tries > 0 and not (handle is not None and handle.isExposed()):
+        QTimer.singleShot(10, lambda: _probe_shown(window, tries - 1))
+        return
+
+    def shown() -> None:
+        print("easel: window shown", flush=True)
+        window.close()
+
+    QTimer.singleShot(0, shown)  # the expose queued a paint; let the loop do it first
+
+
+def app_icon():
+    """The window icon: resources/icons beside the packages (a source checkout) or at the
+    root of a PyInstaller bundle; None when neither has it (e.g. a wheel install)."""
+    from PySide6.QtGui import QIcon
+
+    root = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parent.parent))
+    path = root / "resources" / "icons" / "easel-256.png"
+    return QIcon(str(path)) if path.is_file() else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="easel-gui", description="Easel image studio")
     parser.add_argument("file", nargs="?", help="an image or .easel document to open")
@@ -53,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     log_path = setup_logging()
     app = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
     app.setApplicationName("Easel")
+    icon = app_icon()
+    if icon is not None:
+        app.setWindowIcon(icon)
     app.setOrganizationName("Easel")
     app.setApplicationDisplayName("Easel")
     install_exception_hooks()
@@ -70,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
             window.open_paths([str(Path(args.file).resolve())])
 
     QTimer.singleShot(0, after_show)
+    if os.environ.get("EASEL_STARTUP_PROBE") == "1":
+        QTimer.singleShot(0, lambda: _probe_shown(window))
     code = app.exec()
     log.info("Easel closed (exit code %s)", code)
     return code

@@ -115,9 +115,13 @@ def weights_dir(family: str) -> Path:
 
 
 def program() -> list[str]:
-    """How to call ``easel``: this interpreter with ``-m core``, or a frozen app itself."""
+    """How to call ``easel``: this interpreter with ``-m core``, or in a frozen (PyInstaller)
+    app the console ``easel`` executable beside this one, so the windowed GUI executable
+    starts training with the CLI one (installer/easel.spec builds both into one folder)."""
     if getattr(sys, "frozen", False):
-        return [sys.executable]
+        here = Path(sys.executable).resolve().parent
+        cli = here / ("easel.exe" if sys.platform == "win32" else "easel")
+        return [str(cli)] if cli.is_file() else [sys.executable]
     return [sys.executable, "-m", "core"]
 
 

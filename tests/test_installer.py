@@ -1,0 +1,192 @@
+"""The PyInstaller bundle: what installer/bundle_filter.py leaves out, and (slow) what the
+spec's Analysis would bundle (``EASEL_PYI_ANALYSIS_ONLY=1``: no executables are built)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTALLER = ROOT / "installer"
+
+
+def _bundle_filter():
+    spec = importlib.util.spec_from_file_location("bundle_filter", INSTALLER / "bundle_filter.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+bf = _bundle_filter()
+
+
+@pytest.mark.parametrize("dest", [
+    "torch/include/ATen/core/Tensor.h",
+    "torch/include/c10/util/Half.h",
+    "torch/share/cmake/Torch/TorchConfig.cmake",
+    "torch/test/c10_DeviceGuard_test",
+    "torch/bin/test_api",
+    "torch/bin/protoc",
+    "torch/lib/libtorchbind_test.so",
+    "torch/lib/libjitbackend_test.so",
+    "torch/lib/libtorch_cpu.a",
+    "torch\\lib\\torch_cpu.lib",      # Windows separators and import libraries
+    "torch\\lib\\c10.pdb",
+    "torch/_inductor/codegen/cpp_prefix.h",
+    "torch/csrc/api/include/torch/nn.h",
+    "tests/test_installer.py",
+    "bench/startup.py",
+    "PySide6/Qt/translations/qtbase_de.qm",
+    "PySide6/translations/qtbase_fr.qm",
+    "PySide6/Qt/lib/libQt6WebEngineCore.so.6",
+    "PySide6/Qt3DCore.pyd",
+    "PySide6/Qt/lib/libQt6Quick3D.so.6",
+    "PySide6/Qt/plugins/platforms/libqeglfs.so",
+    "PySide6/Qt/plugins/platformthemes/libqgtk3.so",
+    "libpango-1.0.so.0",
+    "PySide6/QtCore.pyi",
+    "tcl/init.tcl",
+])
+def test_filter_drops_what_the_app_never_uses(dest: str) -> None:
+    assert not bf.keep(dest)
+
+
+@pytest.mark.parametrize("dest", [
+    "torch/lib/libtorch_cpu.so",
+    "torch/lib/libtorch_python.so",
+    "torch/lib/libc10.so",
+    "torch\\lib\\torch_cpu.dll",
+    "torch/lib/libtorch_cpu.dylib",
+    "torch/bin/torch_shm_manager",  # kept although torch/bin/ is dropped
+    "torch/_C.cpython-311-x86_64-linux-gnu.so",
+    "torch/nn/modules/conv.py",     # torch's hook ships sources (TorchScript reads them)
+    "core/training/recipes/tiny_vae.toml",
+    "weights/vae/vae_faces.safetensors",
+    "weights/vae/vae_faces.json",
+    "resources/icons/easel-256.png",
+    "PySide6/Qt/lib/libQt6Widgets.so.6",
+    "PySide6/QtWidgets.abi3.so",
+    "PySide6/Qt/plugins/platforms/libqxcb.so",
+    "PySide6/Qt/plugins/platforms/libqwayland.so",
+    "PySide6/Qt/plugins/platforms/libqoffscreen.so",
+    "PySide6/plugins/platforms/qwindows.dll",
+    "PySide6/Qt/plugins/platforms/libqcocoa.dylib",
+    "PySide6/Qt/plugins/imageformats/libqjpeg.so",
+    "numpy.libs/libscipy_openblas64_-32a4b2a6.so",
+    "libpython3.11.so.1.0",
+    "base_library.zip",
+    "easel-0.1.0.dist-info/METADATA",
+])
+def test_filter_keeps_what_the_app_needs(dest: str) -> None:
+    assert bf.keep(dest)
+
+
+def test_filter_modules_and_toc() -> None:
+    toc = [("torch/include/x.h", "/s/x.h", "DATA"), ("weights/vae/a.json", "/s/a.json", "DATA"),
+           ("./torch/share/cmake/a.cmake", "/s/a.cmake", "DATA")]
+    assert bf.filter_toc(toc) == [toc[1]]
+    mods = [("core.cli", "", "PYMODULE"), ("tests.test_x", "", "PYMODULE"),
+            ("bench.startup", "", "PYMODULE"), ("desktop.app", "", "PYMODULE"),
+            ("tkinter.ttk", "", "PYMODULE"), ("pytest", "", "PYMODULE")]
+    assert [m[0] for m in bf.filter_modules(mods)] == ["core.cli", "desktop.app"]
+
+
+def test_strip_list_never_names_an_auditwheel_library() -> None:
+    # stripping a patchelf-ed library (numpy.libs, pillow.libs) breaks it
+    assert all(p.startswith("torch/lib/") for p in bf.STRIP_AFTER_COLLECT)
+
+
+def test_summary_reports_contents(tmp_path: Path) -> None:
+    f = tmp_path / "w.safetensors"
+    f.write_bytes(b"x" * 2048)
+    s = bf.summary(
+        modules=["core", "core.cli", "desktop", "desktop.app", "torch", "torch.nn"],
+        scripts=["pyi_rth_multiprocessing", "entry_easel", "entry_easel_gui"],
+        datas=[("weights/vae/vae_faces.safetensors", str(f)),
+               ("weights/vae/vae_faces.json", str(f)),
+               ("core/training/recipes/tiny_vae.toml", str(f))],
+        binaries=[("PySide6/QtCore.abi3.so", str(f)), ("torch/include/x.h", str(f))])
+    assert s["core"] and s["desktop"] and s["torch"]
+    assert (s["weights"], s["model_cards"], s["recipes"]) == (1, 1, 1)
+    assert s["pyside6_modules"] == ["PySide6.QtCore"]
+    assert s["tests_excluded"] and s["tkinter_excluded"]
+    assert not s["torch_headers_excluded"]  # the header in binaries is reported
+    assert s["modules"] == 6
+
+
+def test_frozen_program_is_the_console_executable(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The windowed GUI executable starts `easel train` with the console `easel` beside it."""
+    from core.training import runs
+
+    name = "easel.exe" if sys.platform == "win32" else "easel"
+    gui = tmp_path / ("easel-gui.exe" if sys.platform == "win32" else "easel-gui")
+    gui.write_bytes(b"")
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", str(gui))
+    assert runs.program() == [str(gui)]  # no CLI executable beside it: itself
+    (tmp_path / name).write_bytes(b"")
+    assert runs.program() == [str((tmp_path / name).resolve())]
+    monkeypatch.delattr(sys, "frozen")
+    assert runs.program() == [str(gui), "-m", "core"]
+
+
+def test_spec_and_scripts_exist() -> None:
+    spec = (INSTALLER / "easel.spec").read_text(encoding="utf-8")
+    assert "EASEL_PYI_ANALYSIS_ONLY" in spec and "bundle_filter" in spec
+    for script in ("entry_easel.py", "entry_easel_gui.py"):
+        text = (INSTALLER / script).read_text(encoding="utf-8")
+        assert "multiprocessing.freeze_support()" in text
+        # freeze_support must run before the app parses its arguments
+        assert text.index("freeze_support()") < text.index("main()")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_pyinstaller_analysis_bundles_the_app_and_nothing_else(tmp_path: Path) -> None:
+    """``pyinstaller installer/easel.spec`` with EASEL_PYI_ANALYSIS_ONLY=1: the Analysis only
+    (about 1.5 minutes on 2 CPU cores), checked through the summary the spec writes."""
+    pytest.importorskip("PyInstaller", reason="PyInstaller is not installed "
+                        "(pip install 'pyinstaller>=6', or the dev extras)")
+    summary = tmp_path / "summary.json"
+    env = dict(os.environ, EASEL_PYI_ANALYSIS_ONLY="1", EASEL_PYI_SUMMARY=str(summary))
+    proc = subprocess.run(
+        [sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
+         "--workpath", str(tmp_path / "work"), "--distpath", str(tmp_path / "dist"),
+         str(INSTALLER / "easel.spec")],
+        check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=540)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    s = json.loads(summary.read_text(encoding="utf-8"))
+    assert s["core"] and s["desktop"] and s["torch"], s
+    assert s["core_modules"] >= 50 and s["desktop_modules"] >= 20, s
+    assert {"PySide6.QtCore", "PySide6.QtGui", "PySide6.QtWidgets"} <= set(s["pyside6_modules"])
+    assert not {"PySide6.QtWebEngineCore", "PySide6.QtQml", "PySide6.QtQuick",
+                "PySide6.Qt3DCore", "PySide6.QtNetwork"} & set(s["pyside6_modules"]), s
+    shipped = sorted((ROOT / "weights").glob("*/*.safetensors"))
+    assert s["weights"] == len(shipped) > 0, s
+    assert s["model_cards"] >= len(shipped), s
+    assert s["recipes"] == len(list((ROOT / "core/training/recipes").glob("*.toml"))), s
+    assert s["icons"] >= 1, s
+    for key in ("tests_excluded", "tkinter_excluded", "torch_headers_excluded",
+                "static_libs_excluded", "cmake_excluded", "qt_translations_excluded"):
+        assert s[key] is True, (key, s)
+    assert {"entry_easel", "entry_easel_gui", "pyi_rth_multiprocessing"} <= set(s["scripts"])
+    assert s["estimated_mb"] < 900, s
+    assert not (tmp_path / "dist" / "Easel").exists()  # analysis only: nothing collected
+
+
+def test_startup_probe_reports_the_shown_window_and_exits(tmp_path: Path) -> None:
+    """EASEL_STARTUP_PROBE=1 (bench/startup.py times cold starts with it): one line once the
+    main window is shown, then the app closes by itself with exit code 0."""
+    env = dict(os.environ, EASEL_STARTUP_PROBE="1", QT_QPA_PLATFORM="offscreen",
+               EASEL_HOME=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-m", "desktop.app"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.splitlines().count("easel: window shown") == 1, proc.stdout
