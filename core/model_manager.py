@@ -129,7 +129,7 @@ def validate_name(name: str) -> str:
     return name
 
 
-def _taken(family: str, name: str, ignore: str = "") -> bool:
+def name_taken(family: str, name: str, ignore: str = "") -> bool:
     """Whether ``name`` is used in ``family``: by a user model's files (compared without case,
     as macOS and Windows do), or by a shipped model, which would hide a user model of that name
     (shipped models are found first)."""
@@ -187,7 +187,7 @@ def rename_model(info: ModelInfo, new_name: str) -> Path:
     new_name = validate_name(new_name)
     if new_name == info.name:
         return info.path
-    if _taken(info.family, new_name, ignore=info.name):
+    if name_taken(info.family, new_name, ignore=info.name):
         raise ModelManagerError(f"A {info.family} model called {new_name!r} already exists.")
     if not info.path.is_file():
         raise ModelManagerError(f"{info.path} is missing, so {info.name} cannot be renamed; "
@@ -314,10 +314,10 @@ def _read_card_file(path: Path) -> ModelCard:
     return _parse_card(data, path.name)
 
 
-def _free_name(family: str, name: str) -> str:
+def free_name(family: str, name: str) -> str:
     """``name``, or ``name-2``, ``name-3``... when it is taken in ``family``."""
     candidate, n = name, 1
-    while _taken(family, candidate):
+    while name_taken(family, candidate):
         n += 1
         candidate = f"{name[:MAX_NAME - 4]}-{n}"
     return candidate
@@ -398,7 +398,7 @@ def _install(data: bytes, source: Path, card: ModelCard | None, family: str | No
                          notes="Imported without a model card: its architecture settings are "
                                "Easel's defaults and its origin is unknown.",
                          extra={"unverified": True, "imported_from": str(source)})
-    name = _free_name(family, name)
+    name = free_name(family, name)
     folder = paths.models_dir() / family
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}{SUFFIX}"

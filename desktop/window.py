@@ -49,6 +49,7 @@ from desktop.canvas import (
     Document,
     DocumentError,
     array_from_qimage,
+    dropped,
     qimage_from_array,
 )
 from desktop.inference import InferenceService
@@ -810,14 +811,13 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        mime = event.mimeData()
-        files = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
+        files, image = dropped(event.mimeData())
+        if files or image is not None:
+            event.acceptProposedAction()
         if files:
-            event.acceptProposedAction()
             self.open_paths(files)
-        elif mime.hasImage():
-            event.acceptProposedAction()
-            self._set_pasted_picture(QImage(mime.imageData()))
+        elif image is not None:
+            self._set_pasted_picture(image)
 
     # ---------------------------------------------------------------- state
 

@@ -335,15 +335,21 @@ def run_state(out: Path) -> RunState:
     state = RunState(out, "new", dict(launch.get("request") or {}), pid=read_pid(out))
     for event in EventReader(out).read():
         fold(state, event)
-    alive = pid_alive(state.pid)
-    if state.state in ("running", "evaluating", "new") and not alive:
-        if state.state == "evaluating":
-            state.state = "finished"  # the model was written before evaluation began
-        elif state.pid is not None:
-            state.state = "killed"
-            state.message = "The training process ended without finishing or pausing."
-    # An alive process after "paused" or "failed" is that process on its way out.
+    settle(state, pid_alive(state.pid))
     return state
+
+
+def settle(state: RunState, alive: bool) -> None:
+    """What a run is once its process is known dead (``alive`` False) without a last word:
+    killed, or finished when it died measuring a model it had already written. An alive
+    process after "paused" or "failed" is that process on its way out: nothing changes."""
+    if alive or state.state not in ("running", "evaluating", "new"):
+        return
+    if state.state == "evaluating":
+        state.state = "finished"
+    elif state.pid is not None:
+        state.state = "killed"
+        state.message = "The training process ended without finishing or pausing."
 
 
 def list_runs() -> list[RunState]:

@@ -107,9 +107,7 @@ class Trainer:
         path = self.out / CONTROL
         try:
             text = path.read_text(encoding="utf-8").strip()
-        except (FileNotFoundError, UnicodeDecodeError):
-            return ""
-        except OSError:
+        except (OSError, UnicodeDecodeError):  # none yet (or unreadable): carry on
             return ""
         with contextlib.suppress(OSError):
             path.unlink()

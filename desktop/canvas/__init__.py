@@ -6,7 +6,7 @@ See DESIGN.md "Canvas". Every edit of the document is a QUndoCommand on ``Docume
 from desktop.canvas.commands import MaskPatchCommand, Patch, PatchCommand, ReplaceLayersCommand
 from desktop.canvas.document import Document, ResultEntry
 from desktop.canvas.easel_file import DocumentError
-from desktop.canvas.qimage import array_from_qimage, qimage_from_array
+from desktop.canvas.qimage import array_from_qimage, dropped, qimage_from_array
 from desktop.canvas.scene import CanvasScene
 from desktop.canvas.stroke import Stroke
 from desktop.canvas.tools import BrushTool, LassoTool, MoveTool, RectTool, Tool
@@ -29,5 +29,6 @@ __all__ = [
     "Stroke",
     "Tool",
     "array_from_qimage",
+    "dropped",
     "qimage_from_array",
 ]

@@ -9,7 +9,7 @@ the result never shares memory with its source and stays valid however long it l
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QRect
+from PySide6.QtCore import QMimeData, QRect
 from PySide6.QtGui import QImage
 
 RGBA = QImage.Format.Format_RGBA8888
@@ -87,3 +87,12 @@ def changed_bounds(before: np.ndarray, after: np.ndarray) -> tuple[int, int, int
         return None
     cols = np.flatnonzero(diff.any(axis=0))
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def dropped(mime: QMimeData) -> tuple[list[str], QImage | None]:
+    """What a drag carries: its local files (and folders), else a picture (e.g. dragged from
+    a browser or another app), else nothing: ([], None)."""
+    files = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
+    if files:
+        return files, None
+    return [], QImage(mime.imageData()) if mime.hasImage() else None

@@ -13,6 +13,7 @@ requests answered.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -134,3 +135,13 @@ def restore_spins(spec: dict[str, Any], spins: dict[str, QSpinBox],
             continue
         box.setValue(value)
     return problems
+
+
+def setting_number(value: Any) -> float | None:
+    """A number read back from QSettings (which may hand back a string), or None when it is
+    not a finite number, so a panel keeps its default."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None

@@ -51,6 +51,7 @@ from desktop.panels.base import (
     message_label,
     refresh_button,
     restore_spins,
+    setting_number,
     spin,
 )
 from desktop.panels.inpaint import document_image_ref
@@ -474,15 +475,15 @@ class StylePanel(Panel):
         try:
             self.fast.setCurrentIndex(max(0, self.fast.findData(settings.value("fast", ""))))
             for key, box in self._spins().items():
-                value = _float(settings.value(key))
+                value = setting_number(settings.value(key))
                 if value is not None:
                     box.setValue(int(value))
-            value = _float(settings.value("strength"))
+            value = setting_number(settings.value("strength"))
             if value is not None:
                 self.strength.setValue(round(value * STRENGTH_SCALE))
             for key, box in (("content_weight", self.content_weight),
                              ("tv_weight", self.tv_weight)):
-                value = _float(settings.value(key))
+                value = setting_number(settings.value(key))
                 if value is not None:
                     box.setValue(value)
             for key, combo in (("preserve_color", self.colour), ("optimizer", self.optimizer)):
@@ -515,14 +516,6 @@ def _number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and bool(np.isfinite(v))
 
 
-def _float(v: Any) -> float | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if np.isfinite(f) else None
-
-
 def _bool(v: Any, default: bool) -> bool:
     if v is None:
         return default
@@ -532,7 +525,3 @@ def _bool(v: Any, default: bool) -> bool:
 def _label(key: str) -> str:
     return {"size": "Resolution", "feature_seed": "Feature network seed",
             "tv_weight": "Smoothness"}.get(key, key.replace("_", " ").capitalize())
-
-
-
-

@@ -39,9 +39,11 @@ from PySide6.QtWidgets import (
 )
 
 from core.jobs import JobError
+from core.model_manager import free_name, name_taken
 from core.training import runs
 from core.training.runs import FAMILIES, EventReader, RunError, RunState, TrainRequest
-from desktop.panels.base import Panel, message_label
+from desktop.canvas import dropped
+from desktop.panels.base import Panel, message_label, setting_number
 from desktop.widgets.dataset_view import DatasetView
 from desktop.widgets.loss_plot import LossPlot
 
@@ -263,9 +265,9 @@ class TrainPanel(Panel):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        urls = event.mimeData().urls()
-        if urls and urls[0].isLocalFile():
-            self.set_folder(urls[0].toLocalFile())
+        files, _ = dropped(event.mimeData())
+        if files:
+            self.set_folder(files[0])
             event.acceptProposedAction()
 
     def set_folder(self, folder: str) -> None:
@@ -276,7 +278,7 @@ class TrainPanel(Panel):
             return
         self.folder = folder
         self.folder_edit.setText(folder)
-        self.name_edit.setText(self._free_name(runs.default_name(self._family(), folder)))
+        self.name_edit.setText(free_name(self._family(), runs.default_name(self._family(), folder)))
         self.report = None
         self.dataset.clear()
         self.show_message("")
@@ -334,20 +336,10 @@ class TrainPanel(Panel):
         self.form.setRowVisible(self.style_row, family == "style_fast")
         self.judge.setEnabled(family != "style_fast")
         if self.folder:
-            self.name_edit.setText(self._free_name(runs.default_name(family, self.folder)))
+            self.name_edit.setText(free_name(family, runs.default_name(family, self.folder)))
         if self.report is not None:
             self.dataset.set_minimum(self._minimum())
         self._update_buttons()
-
-    def _free_name(self, name: str) -> str:
-        """``name``, or ``name-2``, ... when a model of that name is installed."""
-        from core.weights import list_models
-
-        taken = {m.name for m in list_models()}
-        candidate, n = name, 2
-        while candidate in taken:
-            candidate, n = f"{name}-{n}", n + 1
-        return candidate
 
     def set_devices(self, devices: list[str]) -> None:
         """The devices the window found (core.device.available_devices)."""
@@ -385,6 +377,9 @@ class TrainPanel(Panel):
             req.check()
         except RunError as exc:
             raise JobError(str(exc)) from None
+        if name_taken(req.family, req.name):  # the finished run would replace that model
+            raise JobError(f"A {FAMILIES[req.family][0]} called {req.name!r} is installed; "
+                           "choose another name.")
         return req
 
     # ---------------------------------------------------------------- runs
@@ -526,16 +521,13 @@ class TrainPanel(Panel):
                 return  # still starting (Python and torch take a few seconds)
         elif runs.pid_alive(pid):
             return
-        after = runs.run_state(self.out)  # the events may have grown since the last read
-        self._follow(replay=True)
-        if after.state == "finished" and self.state.state != "finished":
-            self.state.state = "finished"
+        before = self.state.state
+        self._follow(replay=True)  # its last events, written before it died
+        runs.settle(self.state, alive=False)
+        if self.state.state == "new":
+            self.state.state, self.state.message = "killed", "The training process did not start."
+        if before != "finished" and self.state.state == "finished":
             self._finished()
-        else:
-            self.state.state, self.state.message = after.state, after.message
-            if after.state == "new":
-                self.state.state = "killed"
-                self.state.message = "The training process did not start."
         self._update_view()
 
     def _finished(self) -> None:
@@ -691,10 +683,11 @@ class TrainPanel(Panel):
                 i = box.findData(settings.value(key))
                 if i >= 0:
                     box.setCurrentIndex(i)
-            i = self.size.findData(_int(settings.value("size")))
+            size = setting_number(settings.value("size"))
+            i = self.size.findData(int(size) if size is not None else None)
             if i >= 0:
                 self.size.setCurrentIndex(i)
-            budget = _float(settings.value("budget"))
+            budget = setting_number(settings.value("budget"))
             if budget is not None:
                 self.budget.setValue(budget)
             folder = str(settings.value("folder", "") or "")
@@ -714,16 +707,3 @@ def _clock(seconds: float) -> str:
     seconds = max(0, int(seconds))
     h, rest = divmod(seconds, 3600)
     return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
-
-
-def _float(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _int(value: Any) -> int | None:
-    f = _float(value)
-    return int(f) if f is not None else None
-

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.canvas import array_from_qimage
+from desktop.canvas import array_from_qimage, dropped
 from desktop.widgets.thumbnail_list import thumbnail_pixmap
 
 THUMB = 48
@@ -156,14 +156,13 @@ class StyleTray(QFrame):
         event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        mime = event.mimeData()
-        files = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
+        files, image = dropped(event.mimeData())
+        if files or image is not None:
+            event.acceptProposedAction()
         if files:
-            event.acceptProposedAction()
             self.filesDropped.emit(files)
-        elif mime.hasImage():
-            event.acceptProposedAction()
-            self.imageDropped.emit(QImage(mime.imageData()))
+        elif image is not None:
+            self.imageDropped.emit(image)
 
 
 def pixels_of_qimage(image: QImage) -> np.ndarray:

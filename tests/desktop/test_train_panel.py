@@ -204,3 +204,16 @@ def test_closing_the_app_mid_run_pauses_or_leaves_it_training(qtbot, tmp_path):
     win2.close()  # the run reads the request at its next step: it checkpoints and exits
     qtbot.waitUntil(lambda: not runs.pid_alive(runs.read_pid(out)), timeout=RUN_TIMEOUT)
     assert runs.run_state(out).state == "paused"
+
+
+def test_a_name_in_use_is_never_overwritten(qtbot, tmp_path):
+    taken = runs.weights_dir("vae")
+    taken.mkdir(parents=True)
+    (taken / "vae_pics.safetensors").write_bytes(b"an installed model")
+    panel = panel_with_folder(qtbot, picture_folder(tmp_path / "pics", 10), steps=10)
+    assert panel.name_edit.text() == "vae_pics-2"  # the suggested name is a free one
+    panel.name_edit.setText("vae_pics")
+    panel.start()
+    assert not panel.is_running() and "called 'vae_pics' is installed" in panel.message.text()
+    assert (taken / "vae_pics.safetensors").read_bytes() == b"an installed model"
+    close(panel)
