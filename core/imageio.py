@@ -157,6 +157,13 @@ def load_mask(source: str | os.PathLike | bytes,
     return np.where(fill, np.uint8(255), np.uint8(0))
 
 
+def image_size(source: str | os.PathLike | bytes) -> tuple[int, int]:
+    """(width, height) from an image's header, decoding no pixel; ImageError as load_image."""
+    name, path, fp = _open_source(source)
+    with fp, _pil_checks_off(), _identify(fp, name, path) as im:
+        return im.size
+
+
 def _display_name(source: str | os.PathLike | bytes) -> str:
     if isinstance(source, bytes | bytearray | memoryview):
         return "The image data"
@@ -458,8 +465,8 @@ def read_metadata(path: str | os.PathLike | bytes) -> dict[str, Any] | None:
         return None
     try:
         meta = json.loads(raw)
-    except ValueError:
-        log.warning("%s has unreadable Easel metadata; ignoring it.", name)
+    except (ValueError, RecursionError):  # RecursionError: crafted, deeply nested JSON
+        log.info("%s has unreadable Easel metadata; ignoring it.", name)
         return None
     return meta if isinstance(meta, dict) else None
 

@@ -99,20 +99,27 @@ class ImageRef:
         return d
 
     @staticmethod
-    def from_dict(d: dict[str, Any]) -> ImageRef:
-        pixels = None
+    def from_dict(d: dict[str, Any], load: bool = True) -> ImageRef:
+        """The reference a (checked: core.spec_check) dict describes, its image read back
+        unless ``load`` is False; JobError when the image cannot be had as it was."""
+        path = d.get("path") or None
+        if not load:
+            return ImageRef(path=path, sha256=d.get("sha256", ""), embed="png" in d)
         if "png" in d:
             pixels = _png_unb64(d["png"])
-            ref = ImageRef.of(pixels, d.get("path"), embed=True)
+            ref = ImageRef.of(pixels, path, embed=True)
             if d.get("sha256") and ref.sha256 != d["sha256"]:
                 raise JobError("An embedded image in the job's metadata is damaged "
                                "(its hash does not match).")
             return ref
-        path = d.get("path")
+        pixels = None
         if path:
-            from core.imageio import load_image  # local: jobs must stay import-light
+            from core.imageio import ImageError, load_image  # local: jobs stays import-light
 
-            loaded = load_image(path)
+            try:
+                loaded = load_image(path)
+            except ImageError as exc:
+                raise JobError(str(exc)) from None
             pixels = loaded.rgb
             shape = d.get("shape") or ()
             if len(shape) == 3 and shape[2] == 4 and loaded.alpha is not None:
@@ -174,7 +181,7 @@ def job_judge(world: str, ctx: Context) -> tuple[Any, str, str] | None:
 def pixel_hash(a: np.ndarray) -> str:
     h = hashlib.sha256()
     h.update(str(a.shape).encode() + str(a.dtype).encode())
-    h.update(np.ascontiguousarray(a).tobytes())
+    h.update(np.ascontiguousarray(a).reshape(-1).view(np.uint8))  # no copy of a big picture
     return h.hexdigest()
 
 
@@ -232,34 +239,53 @@ class JobSpec:
                            f"got {self.seed!r}.")
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> JobSpec:
-        """The spec a dict describes (as read back from a PNG): JobError if it is not one."""
-        if not isinstance(d, dict) or not isinstance(d.get("kind", ""), str):
-            raise JobError("The job settings are not in Easel's format.")
-        target = _SPEC_KINDS.get(d.get("kind", "")) if cls is JobSpec else cls
-        if target is None:
-            raise JobError(f"Unknown job kind {d.get('kind')!r}.")
+    def from_dict(cls, d: dict[str, Any], load_images: bool = True) -> JobSpec:
+        """The spec a dict describes (as read back from a PNG): JobError if it is not one.
+
+        The dict is checked whole (core.spec_check: types, sizes, which files it may name)
+        before any image is read or decoded. Without ``load_images`` its image references
+        keep their path and hash only and nothing is read (a panel restoring settings).
+        """
+        from core.spec_check import check_image_files
+
+        target = check_spec(d, None if cls is JobSpec else cls)
+        fields = dataclasses.fields(target)
+        if load_images:
+            check_image_files(d, fields)
         kwargs: dict[str, Any] = {}
-        for f in dataclasses.fields(target):
+        for f in fields:
             if f.name not in d:
                 continue
             v = d[f.name]
             if str(f.type).startswith("tuple[ImageRef"):  # several images (style transfer)
-                if not isinstance(v, list):
-                    raise JobError(f"The job's {f.name!r} is not a list of image references.")
-                v = tuple(_image_ref(f.name, x) for x in v)
+                v = tuple(ImageRef.from_dict(x, load_images) for x in v)
             elif "ImageRef" in str(f.type):
-                v = None if v is None else _image_ref(f.name, v)
+                v = None if v is None else ImageRef.from_dict(v, load_images)
             elif isinstance(v, list):
-                v = tuple(v)
+                v = tuple(tuple(x) if isinstance(x, list) else x for x in v)
             kwargs[f.name] = v
         try:
             return target(**kwargs)
-        except TypeError as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise JobError(f"The job settings do not fit a {target.kind!r} job: {exc}") from exc
 
     def replace(self, **changes: Any) -> JobSpec:
         return dataclasses.replace(self, **changes)
+
+
+def check_spec(d: Any, cls: type[JobSpec] | None = None) -> type[JobSpec]:
+    """The spec class of dict ``d`` (``cls`` when given) once the dict's shape, types and
+    sizes fit it (core.spec_check); JobError otherwise. Reads no file, decodes no image, and
+    leaves the ranges of settings to the spec (a panel adjusts what is out of its range)."""
+    from core.spec_check import check_spec_dict
+
+    if not isinstance(d, dict) or not isinstance(d.get("kind", ""), str):
+        raise JobError("The job settings are not in Easel's format.")
+    target = cls or _SPEC_KINDS.get(d.get("kind", ""))
+    if target is None:
+        raise JobError(f"Unknown job kind {d.get('kind')!r}.")
+    check_spec_dict(d, dataclasses.fields(target))
+    return target
 
 
 def spec_from_dict(d: dict[str, Any]) -> JobSpec:
@@ -271,12 +297,6 @@ def spec_class(kind: object) -> type[JobSpec] | None:
     import core.pipelines  # noqa: F401  (importing registers every spec kind)
 
     return _SPEC_KINDS.get(kind) if isinstance(kind, str) else None
-
-
-def _image_ref(name: str, v: Any) -> ImageRef:
-    if not (isinstance(v, dict) and "sha256" in v):
-        raise JobError(f"The job's {name!r} is not an image reference.")
-    return ImageRef.from_dict(v)
 
 
 def _jsonable(v: Any) -> Any:

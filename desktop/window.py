@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
 
 from core import imageio
 from core.device import DeviceError, available_devices, describe, pick_device
-from core.jobs import JobError, JobSpec, Result, spec_class
+from core.jobs import JobError, JobSpec, Result, check_spec, spec_class
 from desktop.autosave import Autosave
 from desktop.canvas import (
     CanvasScene,
@@ -453,6 +453,12 @@ class MainWindow(QMainWindow):
         """Show the panel that made ``spec`` with its settings (a dropped Easel PNG)."""
         panel = self.panel_for(spec)
         if panel is None:
+            return
+        try:  # the whole dict, before a panel reads any of it (no file is read here)
+            check_spec(spec)
+        except JobError as exc:
+            self.inform("Settings not restored", "The settings saved in this image cannot be "
+                        f"used: {exc}")
             return
         self.panel_tabs.setCurrentWidget(panel)
         problems = panel.restore(spec)
@@ -906,7 +912,8 @@ class MainWindow(QMainWindow):
             return
         self._closing = True
         self.save_settings()
-        self.train_panel.shutdown()
+        for panel in self.panels:
+            panel.shutdown()
         self.service.shutdown()
         self.autosave.finish()
         event.accept()

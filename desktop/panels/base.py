@@ -62,6 +62,9 @@ class Panel(QWidget):
     def load_settings(self, settings: QSettings) -> None:
         """Restore the panel's controls from the last session."""
 
+    def shutdown(self) -> None:
+        """The app is closing: stop what the panel runs itself (reads, processes)."""
+
     def set_busy(self, busy: bool) -> None:
         """A job of this panel is running (or not)."""
 

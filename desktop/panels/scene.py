@@ -424,7 +424,7 @@ class ScenePanel(Panel):
         if cls is None:
             return [f"A {spec.get('kind')} job has nothing the Scene panel can show."]
         try:
-            parsed = cls.from_dict(spec)
+            parsed = cls.from_dict(spec, load_images=False)  # settings only: reads no file
         except JobError as exc:
             return [str(exc)]
         problems = []

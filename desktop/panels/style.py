@@ -10,6 +10,7 @@ optimisation's steps are shown on the canvas while it runs.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ from core.pipelines.style import (
     StyleSpec,
     installed_fast_styles,
 )
+from desktop.background import BackgroundReader
 from desktop.canvas import Document
 from desktop.panels.base import (
     Panel,
@@ -78,6 +80,8 @@ class StylePanel(Panel):
 
         # ---- style sources
         self.tray = StyleTray()
+        self.reader = BackgroundReader(self)  # reads a restored run's images off the GUI thread
+        self._restoring = 0  # the latest restore; an older one's images are dropped
         self.tray.filesDropped.connect(self.add_style_files)
         self.tray.imageDropped.connect(self.add_style_qimage)
         self.tray.changed.connect(self._update_state)
@@ -394,66 +398,54 @@ class StylePanel(Panel):
             else:
                 problems.append(f"{what} {spec[key]!r} is not available here.")
         self.only_mask.setChecked(spec.get("mask") is not None)
-        if spec.get("mask") is not None:
-            self.restore_mask(spec["mask"], problems)
-        styles = spec.get("styles")
-        if isinstance(styles, list) and styles:
-            self.restore_styles(styles, spec.get("style_weights"), problems)
+        styles = spec.get("styles") if isinstance(spec.get("styles"), list) else []
+        if spec.get("mask") is not None or styles:
+            self.restore_images(spec.get("mask"), styles, spec.get("style_weights"), problems)
         self._update_state()
         return problems
 
-    def restore_mask(self, value: Any, problems: list[str]) -> None:
-        """Put the spec's (embedded) region mask on the document (an undoable edit) when the
-        document has none painted and it fits the picture."""
-        doc = self.doc
-        if doc is None or doc.is_empty() or not doc.mask_is_empty():
-            return  # no picture, or the artist's own painting stays
-        try:
-            mask = np.asarray(ImageRef.from_dict(value).array()) if isinstance(value, dict) \
-                else None
-        except JobError as exc:
-            problems.append(f"The painted area could not be restored: {exc}")
-            return
-        if mask is None or mask.ndim != 2 or mask.shape != doc.image_array().shape[:2]:
-            problems.append("The painted area recorded with this run does not fit the picture; "
-                            "paint it again.")
-            return
-        doc.set_mask(mask > 0, "Restore the styled area")
-
-    def restore_styles(self, styles: list[Any], weights: Any, problems: list[str]) -> None:
-        """Load the spec's style images into the tray (replacing what is there) with their
-        weights; the ones that cannot be found again are named in ``problems``."""
+    def restore_images(self, mask: Any, styles: list[Any], weights: Any,
+                       problems: list[str]) -> None:
+        """Read a restored run's region mask and style images off the GUI thread, then put
+        the mask on the document (an undoable edit, when the artist has painted none and it
+        fits the picture) and the style images in the tray (replacing what is there) with their
+        weights. What cannot be had again is named in the panel's message."""
         if not (isinstance(weights, list) and len(weights) == len(styles)
                 and all(_number(w) and 0 <= w <= MAX_WEIGHT for w in weights)):
             if weights:
                 problems.append("The style weights could not be restored; each is 1.")
             weights = [1.0] * len(styles)
-        self.tray.clear()
-        for k, (d, weight) in enumerate(zip(styles, weights, strict=True), 1):
-            if self.tray.count() >= MAX_STYLES:
-                problems.append(f"Only {MAX_STYLES} style images fit in the tray.")
-                break
-            if not isinstance(d, dict):
-                problems.append(f"Style image {k} is not an image reference.")
+        if len(styles) > MAX_STYLES:
+            problems.append(f"Only {MAX_STYLES} style images fit in the tray.")
+        if styles:
+            self.tray.clear()
+        self._restoring += 1
+        ticket, doc = self._restoring, self.doc
+        items = list(zip(styles, weights, strict=True))[:MAX_STYLES]
+        self.show_message("Reading the images this run was made with…")
+        self.reader.read(lambda: read_run_images(mask, items),
+                         lambda read: self._images_read(ticket, doc, read))
+
+    def _images_read(self, ticket: int, doc: Document | None, read: RunImages) -> None:
+        if ticket != self._restoring:
+            return  # another restore came since
+        problems = list(read.problems)
+        if read.mask is not None and doc is self.doc and doc is not None \
+                and not doc.is_empty() and doc.mask_is_empty():
+            if read.mask.shape != doc.image_array().shape[:2]:
+                problems.append("The painted area recorded with this run does not fit the "
+                                "picture; paint it again.")
+            else:
+                doc.set_mask(read.mask > 0, "Restore the styled area")
+        for image, weight in read.styles:
+            if self.tray.has(image.sha256):
                 continue
-            pixels, path = None, d.get("path")
-            try:
-                if "png" in d:
-                    pixels = ImageRef.from_dict(d).array()
-                elif isinstance(path, str) and path:
-                    pixels = _load_pixels(path)
-            except (imageio.ImageError, JobError) as exc:
-                problems.append(f"Style image {k} could not be loaded: {exc}")
-                continue
-            if pixels is None:
-                problems.append(f"Style image {k} was not saved with the run (it had no file); "
-                                "drop it into the tray again.")
-                continue
-            if d.get("sha256") and pixel_hash(pixels) != d["sha256"]:
-                problems.append(f"{path} changed since the run (its pixels differ); the tray "
-                                "has it as it is now.")
-            self._add_pixels(pixels, path if isinstance(path, str) else None, problems,
-                             float(weight))
+            self.tray.add(image, weight)
+        self.show_message(" ".join(problems))
+        self._update_state()
+
+    def shutdown(self) -> None:
+        self.reader.wait()
 
     def save_settings(self, settings: QSettings) -> None:
         settings.beginGroup("style")
@@ -504,6 +496,55 @@ class StylePanel(Panel):
     def _spins(self) -> dict[str, QSpinBox]:
         return {"size": self.size, "steps": self.steps, "feather": self.feather,
                 "seed": self.seed, "feature_seed": self.feature_seed}
+
+
+@dataclass
+class RunImages:
+    """What :func:`read_run_images` could read of a restored run."""
+
+    mask: np.ndarray | None = None
+    styles: list[tuple[StyleImage, float]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def read_run_images(mask: Any, styles: list[tuple[Any, float]]) -> RunImages:
+    """A run's embedded region mask and its style images with their weights, read and hashed
+    (off the GUI thread: it touches no widget). The spec dict was checked as a whole before
+    (core.spec_check), so what it names is bounded."""
+    out = RunImages()
+    if isinstance(mask, dict):
+        try:
+            m = np.asarray(ImageRef.from_dict(mask).array())
+            out.mask = m if m.ndim == 2 else None
+        except JobError as exc:
+            out.problems.append(f"The painted area could not be restored: {exc}")
+        if out.mask is None and not out.problems:
+            out.problems.append("The painted area recorded with this run is not a mask; "
+                                "paint it again.")
+    for k, (d, weight) in enumerate(styles, 1):
+        if not isinstance(d, dict):
+            out.problems.append(f"Style image {k} is not an image reference.")
+            continue
+        pixels, path = None, d.get("path")
+        try:
+            if "png" in d:
+                pixels = ImageRef.from_dict(d).array()
+            elif isinstance(path, str) and path:
+                pixels = _load_pixels(path)
+        except (imageio.ImageError, JobError) as exc:
+            out.problems.append(f"Style image {k} could not be loaded: {exc}")
+            continue
+        if pixels is None:
+            out.problems.append(f"Style image {k} was not saved with the run (it had no file); "
+                                "drop it into the tray again.")
+            continue
+        sha = pixel_hash(pixels)
+        if d.get("sha256") and sha != d["sha256"]:
+            out.problems.append(f"{path} changed since the run (its pixels differ); the tray "
+                                "has it as it is now.")
+        out.styles.append((StyleImage(pixels, path if isinstance(path, str) else None, sha),
+                           float(weight)))
+    return out
 
 
 def _load_pixels(path: str) -> np.ndarray:

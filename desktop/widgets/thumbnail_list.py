@@ -37,6 +37,8 @@ def thumbnail_pixmap(rgb: np.ndarray | None, size: int) -> QPixmap:
         pix = QPixmap(size, size)
         pix.fill(QColor(90, 90, 90))
         return pix
+    step = max(1, max(rgb.shape[:2]) // (4 * size))  # a big picture: scale a strided copy
+    rgb = np.ascontiguousarray(rgb[::step, ::step])
     # Small model outputs (16-64 px) stay crisp when enlarged without smoothing.
     mode = (Qt.TransformationMode.FastTransformation if rgb.shape[0] < size
             else Qt.TransformationMode.SmoothTransformation)

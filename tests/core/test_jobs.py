@@ -72,7 +72,7 @@ def test_a_changed_source_image_is_refused(tmp_path):
 @pytest.mark.parametrize("change, message", [
     ({"seed": -5}, "seed must be a whole number"),
     ({"seed": MAX_SEED + 1}, "seed must be a whole number"),
-    ({"seed": "7"}, "seed must be a whole number"),
+    ({"seed": "7"}, "seed.? must be a whole number"),
     ({"mask": "hello"}, "not an image reference"),
     ({"mask": {"sha256": "0" * 64, "png": "not base64!"}}, "cannot be read"),
     ({"kind": 5}, "not in Easel's format"),

@@ -188,6 +188,7 @@ def test_restore_brings_back_settings_style_images_and_weights(qtbot, win, tmp_p
     qtbot.addWidget(fresh)
     fresh.set_document(win.doc)
     assert fresh.restore(spec) == []
+    qtbot.waitUntil(lambda: not fresh.reader.busy(), timeout=10_000)  # read off the GUI thread
     assert [i.path for i in fresh.tray.images()] == [plain, cut_out]
     assert fresh.tray.weights() == [0.5, 3.0]
     restored = fresh.tray.images()[1]
@@ -204,15 +205,17 @@ def test_restore_brings_back_settings_style_images_and_weights(qtbot, win, tmp_p
     spec["fast"] = "gone"
     spec["size"] = 5
     problems = fresh.restore(spec)
-    assert any("plain.png" in p for p in problems)
-    assert any("not saved with the run" in p for p in problems)
+    qtbot.waitUntil(lambda: not fresh.reader.busy(), timeout=10_000)
+    assert "plain.png" in fresh.message.text()
+    assert "not saved with the run" in fresh.message.text()
     assert any("'gone' is not installed" in p for p in problems)
     assert any("Resolution 5" in p for p in problems)
     assert [i.path for i in fresh.tray.images()] == [cut_out]
     assert fresh.tray.weights() == [3.0] and fresh.size.value() == 320
 
 
-def test_restoring_a_region_run_puts_its_area_back_on_an_unpainted_picture(win, tmp_path):
+def test_restoring_a_region_run_puts_its_area_back_on_an_unpainted_picture(qtbot, win,
+                                                                           tmp_path):
     panel = panel_of(win)
     panel.add_style_files([write_style(tmp_path, "s.png", 8)])
     mask = np.zeros((40, 56), np.uint8)
@@ -223,6 +226,7 @@ def test_restoring_a_region_run_puts_its_area_back_on_an_unpainted_picture(win, 
     win.doc.clear_mask()
     panel.only_mask.setChecked(False)
     assert panel.restore(spec) == []
+    qtbot.waitUntil(lambda: not panel.reader.busy(), timeout=10_000)
     assert panel.only_mask.isChecked()
     assert np.array_equal(win.doc.mask_array() >= 128, mask > 0)
     win.doc.undo_stack.undo()  # an ordinary, undoable edit
