@@ -15,12 +15,12 @@ packet with the IPTC DigitalSourceType that marks the image as made by a trained
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import logging
 import os
 import platform
-import secrets
 import stat
 import sys
 import tempfile
@@ -37,6 +37,7 @@ import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin
 
 from core import pngcheck
+from core.paths import temp_name
 
 if TYPE_CHECKING:
     from core.jobs import JobSpec
@@ -350,15 +351,18 @@ def _grey_to_uint8(a: np.ndarray, mode: str) -> np.ndarray:
 # --------------------------------------------------------------------------- writing
 
 
-def atomic_write(path: str | os.PathLike, data: bytes) -> None:
+def atomic_write(path: str | os.PathLike, data: bytes, *, overwrite: bool = True) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
 
-    The bytes go to a temp file in the same folder (same file system, so the rename is atomic),
-    are fsynced, and then os.replace puts the file in place. On any failure the temp file is
-    removed and the existing file is untouched.
+    The bytes go to a temp file in the same folder (same file system, so the rename is atomic;
+    named by core.paths.temp_name, so a killed write's leftover is recognised and cleaned), are
+    fsynced, and then os.replace puts the file in place. With ``overwrite=False`` the file is
+    linked into place instead, which fails with FileExistsError when ``path`` exists, even when
+    another process created it a moment ago. On any failure the temp file is removed and an
+    existing file is untouched.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    tmp = temp_name(path)
     # O_EXCL: never write through an existing file or link; 0o666 lets the umask decide, as for
     # an ordinary new file (mkstemp would make it private).
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
@@ -368,12 +372,32 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _place_new(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     _fsync_folder(path.parent)
+
+
+def _place_new(tmp: Path, path: Path) -> None:
+    """Put ``tmp`` at ``path`` only if nothing is there: FileExistsError otherwise."""
+    try:
+        os.link(tmp, path)  # atomic, and never replaces
+    except FileExistsError:
+        raise FileExistsError(errno.EEXIST, "already exists", str(path)) from None
+    except OSError:  # a file system without hard links
+        if os.name == "nt":
+            os.rename(tmp, path)  # on Windows, rename never replaces: FileExistsError
+            return
+        if os.path.lexists(path):
+            raise FileExistsError(errno.EEXIST, "already exists", str(path)) from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -390,11 +414,12 @@ def _fsync_folder(folder: Path) -> None:
 
 def save_png(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | None = None, *,
              spec: dict[str, Any] | JobSpec | None = None, extra: dict[str, Any] | None = None,
-             edited: bool = False) -> None:
+             edited: bool = False, overwrite: bool = True) -> None:
     """Write RGB (plus optional alpha) as a PNG with Easel's metadata, atomically.
 
     ``spec`` is the job spec (or its dict); ``extra`` is merged into the ``easel`` JSON (e.g.
     ``{"models": {name: sha256}}``); ``edited=True`` marks an edit of the user's own image.
+    ``overwrite=False``: FileExistsError rather than replace a file (see atomic_write).
     """
     rgb = np.asarray(rgb)
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
@@ -417,7 +442,7 @@ def save_png(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | None 
 
     buf = io.BytesIO()
     im.save(buf, format="PNG", pnginfo=info)
-    atomic_write(path, buf.getvalue())
+    atomic_write(path, buf.getvalue(), overwrite=overwrite)
 
 
 def parameters_text(spec: dict[str, Any] | None) -> str:
@@ -564,7 +589,7 @@ ANIMATION_FORMATS = {".gif": "GIF", ".webp": "WEBP"}
 
 
 def save_animation(path: str | os.PathLike, frames: list[np.ndarray], frame_ms: int = 100,
-                   loop: bool = True) -> None:
+                   loop: bool = True, overwrite: bool = True) -> None:
     """Write HxWx3 uint8 frames as an animated GIF or WebP (by the suffix), atomically.
 
     WebP is lossless here; GIF gets a per-frame adaptive palette, which suits the few colours of
@@ -582,4 +607,4 @@ def save_animation(path: str | os.PathLike, frames: list[np.ndarray], frame_ms: 
     if fmt == "WEBP":
         options["lossless"] = True
     ims[0].save(buf, format=fmt, **options)
-    atomic_write(path, buf.getvalue())
+    atomic_write(path, buf.getvalue(), overwrite=overwrite)
