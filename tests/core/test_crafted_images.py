@@ -258,3 +258,42 @@ def test_pil_limits_are_restored():
     before = Image.MAX_IMAGE_PIXELS, PngImagePlugin.MAX_TEXT_CHUNK
     load_image(MODE_FILES["RGB"])
     assert (Image.MAX_IMAGE_PIXELS, PngImagePlugin.MAX_TEXT_CHUNK) == before
+
+
+# --------------------------------------------------------------------------- tiny pictures
+
+
+def _commands(img: str, style: str) -> dict[str, list[str]]:
+    return {
+        "inpaint": ["inpaint", img, "--mask", img.replace("pic", "mask")],
+        "outpaint": ["outpaint", img, "--right", "3"],
+        "upscale": ["upscale", img],
+        "style": ["style", img, style, "--steps", "2"],
+        "style --fast": ["style", img, "--fast", "style_fast_brush"],
+        "latent edit": ["latent", "edit", img, "--model", "vae_faces"],
+        "scene --edit": ["scene", "a red circle", "--edit", img, "--box", "0,0,1,1", "--n", "1"],
+    }
+
+
+@pytest.mark.parametrize("size", [(1, 1), (2, 2), (1, 40), (40, 1)], ids=str)
+@pytest.mark.parametrize("command", list(_commands("", "")))
+def test_every_command_handles_or_refuses_tiny_pictures(tmp_path, capsys, command, size):
+    from core import cli
+
+    w, h = size
+    img, style = tmp_path / "pic.png", tmp_path / "style.png"
+    Image.fromarray(gradient(w, h)).save(img)
+    mask = np.zeros((h, w), np.uint8)
+    mask.flat[0] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    Image.fromarray(gradient(24, 24)).save(style)
+    out = tmp_path / "out.png"
+    code = cli.main([*_commands(str(img), str(style))[command], "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code in (0, 2), err
+    if code == 2:  # a clear refusal: one line, nothing written
+        assert err.count("\n") == 1 and err.startswith("easel: error: ") and not out.exists()
+    else:
+        assert load_image(out).size[0] >= w and "Traceback" not in err
+    if command.startswith("style"):  # restyled at its own size, however thin
+        assert code == 0 and load_image(out).size == (w, h)
