@@ -151,11 +151,12 @@ def _image_inputs(spec: Any) -> list[Any]:
     return [r for r in refs if isinstance(r, ImageRef) and r.path and not r.embed]
 
 
-def _write_result(out: Path, result: Any, alpha: Any, edited: bool) -> None:
+def _write_result(out: Path, result: Any, alpha: Any, edited: bool, overwrite: bool) -> None:
     from core.imageio import save_png
 
     save_png(out, result.images[0], alpha=alpha, spec=result.spec.to_dict(),
-             extra={"models": result.info.get("models", {})}, edited=edited)
+             extra={"models": result.info.get("models", {})}, edited=edited,
+             overwrite=overwrite)
 
 
 def _fit_alpha(alpha: Any, image: Any) -> Any:
@@ -248,7 +249,8 @@ def _write_fills(args: argparse.Namespace, spec: Any, out: Path, alpha: Any) -> 
 
     for rgb, path in zip(result.images, paths, strict=True):
         save_png(path, rgb, alpha=alpha, spec=result.spec.to_dict(),
-                 extra={"models": result.info.get("models", {})}, edited=True)
+                 extra={"models": result.info.get("models", {})}, edited=True,
+                 overwrite=args.overwrite)
     for note in result.info.get("notes", []):
         print(f"note: {note}", file=sys.stderr)
     _report(args, out, result)
@@ -270,7 +272,8 @@ def cmd_upscale(args: argparse.Namespace) -> int:
                        model=args.model or DEFAULT_MODEL)
     result = _run(spec, args.device)
     # The spec holds the RGB only (its hash names the input file); the alpha is the file's.
-    _write_result(out, result, _fit_alpha(loaded.alpha, result.images[0]), edited=True)
+    _write_result(out, result, _fit_alpha(loaded.alpha, result.images[0]), edited=True,
+                  overwrite=args.overwrite)
     _report(args, out, result)
     return 0
 
@@ -291,7 +294,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     if alpha is None and refs:
         # the edited image's transparency (resized for a result of another size: upscale)
         alpha = _fit_alpha(imageio.load_image(refs[0].path).alpha, result.images[0])
-    _write_result(out, result, alpha, edited=bool(refs))
+    _write_result(out, result, alpha, edited=bool(refs), overwrite=args.overwrite)
     _report(args, out, result)
     return 0
 
@@ -604,6 +607,14 @@ def _is_cancel(exc: BaseException) -> bool:
                                                   and isinstance(exc, jobs.Cancelled))
 
 
+def _remove_stale_temps() -> None:
+    """Clean what a killed write left in Easel's folders; never a reason to fail a command."""
+    from core.paths import remove_stale_temps
+
+    with contextlib.suppress(Exception):  # a cleanup must not stop the command asked for
+        remove_stale_temps()
+
+
 def _opens_a_file(argv: list[str], commands: set[str]) -> bool:
     """``easel picture.png`` opens the picture in the app, like ``easel-gui picture.png``."""
     return bool(argv) and argv[0] not in commands and not argv[0].startswith("-") \
@@ -631,6 +642,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_self_test(args)
         if args.command is None:
             return open_gui(argv)
+        _remove_stale_temps()
         return args.func(args)
     except BaseException as exc:  # every failure becomes one line and an exit code
         if isinstance(exc, SystemExit):
@@ -640,6 +652,10 @@ def main(argv: list[str] | None = None) -> int:
         if _is_cancel(exc):
             _error("cancelled.")
             return 130
+        if isinstance(exc, FileExistsError) and exc.filename:
+            # a file that appeared while the job ran: nothing was replaced
+            _error(f"{exc.filename} already exists; pass --overwrite to replace it.")
+            return 2
         if isinstance(exc, _bad_input_types()):
             _error(str(exc) or type(exc).__name__)
             return 2

@@ -133,10 +133,12 @@ def _moves(edits: list[str]) -> tuple[tuple[str, float], ...]:
     return tuple(out)
 
 
-def write_latent_png(out: Path, rgb: Any, spec: Any, latent: list[float]) -> None:
+def write_latent_png(out: Path, rgb: Any, spec: Any, latent: list[float],
+                     overwrite: bool = True) -> None:
     from core.imageio import save_png
 
-    save_png(out, rgb, spec=spec, extra={"latent": [float(v) for v in latent]})
+    save_png(out, rgb, spec=spec, extra={"latent": [float(v) for v in latent]},
+             overwrite=overwrite)
 
 
 def _folder(out: str, overwrite: bool) -> Path:
@@ -169,7 +171,7 @@ def _sample(args: argparse.Namespace) -> int:
     for i, (rgb, z) in enumerate(zip(result.images, result.info["latents"], strict=True)):
         path = folder / f"sample_{i:03d}.png"
         write_latent_png(path, rgb, LatentEditSpec(model=model, a=(z,), upscale=False,
-                                                   seed=args.seed), z)
+                                                   seed=args.seed), z, args.overwrite)
         files.append(str(path))
     _print(args, {"outputs": files, "latents": result.info["latents"], "model": model},
            f"Wrote {len(files)} samples to {folder}")
@@ -189,7 +191,7 @@ def _arith(args: argparse.Namespace) -> int:
     spec = LatentEditSpec(model=model, directions=_moves(args.edit), method=args.method,
                           upscale=not args.no_upscale, seed=args.seed, **latents)
     result = _run(spec, args.device)
-    write_latent_png(out, result.images[0], result.spec, result.info["latent"])
+    write_latent_png(out, result.images[0], result.spec, result.info["latent"], args.overwrite)
     note = result.info.get("note")
     _print(args, {"output": str(out), "spec": result.spec.to_dict(),
                   "latent": result.info["latent"], "note": note,
@@ -215,14 +217,14 @@ def _walk(args: argparse.Namespace) -> int:
                           upscale=not args.no_upscale, seed=args.seed)
     result = _run(spec, args.device)
     if animated:
-        save_animation(out, result.images, args.frame_ms)
+        save_animation(out, result.images, args.frame_ms, overwrite=args.overwrite)
         files = [str(out)]
     else:
         files = []
         for i, (rgb, z) in enumerate(zip(result.images, result.info["latents"], strict=True)):
             path = out / f"frame_{i:03d}.png"
             frame = LatentEditSpec(model=model, a=(tuple(z),), upscale=spec.upscale)
-            write_latent_png(path, rgb, frame, z)
+            write_latent_png(path, rgb, frame, z, args.overwrite)
             files.append(str(path))
     _print(args, {"outputs": files, "spec": result.spec.to_dict(),
                   "seconds": result.info.get("seconds")},

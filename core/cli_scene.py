@@ -96,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
     for rank, (rgb, path) in enumerate(zip(result.images, paths, strict=False), 1):
         save_png(path, rgb, spec=result.spec.to_dict(), edited=bool(inputs),
                  extra={"models": info.get("models", {}), "codes": info["codes"][rank - 1],
-                        "rank": rank, "score": info["scores"][rank - 1]})
+                        "rank": rank, "score": info["scores"][rank - 1]},
+                 overwrite=args.overwrite)
         files.append(str(path))
     notices = info.get("notices", [])
     if args.json:

@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
                      seed=args.seed, **options)
     result = _run(spec, args.device)
     _write_result(out, result, result.alpha if result.alpha is not None else loaded.alpha,
-                  edited=True)
+                  edited=True, overwrite=args.overwrite)
     for note in result.info.get("notes", []):
         print(f"note: {note}", file=sys.stderr)
     _report(args, out, result)

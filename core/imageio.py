@@ -15,15 +15,17 @@ packet with the IPTC DigitalSourceType that marks the image as made by a trained
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import logging
 import os
 import platform
-import secrets
 import stat
 import sys
+import tempfile
 import threading
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -34,10 +36,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin
 
+from core import pngcheck
+from core.paths import temp_name
+
 if TYPE_CHECKING:
     from core.jobs import JobSpec
 
 log = logging.getLogger(__name__)
+# PIL logs damage it finds (e.g. "More samples per pixel than can be decoded") at error level;
+# with no handler configured (the CLI) Python would print that beside Easel's own message. The
+# NullHandler stops that fallback; an app that configures logging still receives the records.
+logging.getLogger("PIL").addHandler(logging.NullHandler())
 
 ALLOWED_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")
 DEFAULT_MAX_PIXELS = 80_000_000
@@ -60,6 +69,9 @@ TRAINED = SOURCE_TYPE_URI + "trainedAlgorithmicMedia"
 COMPOSITE = SOURCE_TYPE_URI + "compositeWithTrainedAlgorithmicMedia"
 XMP_KEY = "XML:com.adobe.xmp"  # the iTXt keyword the XMP spec (part 3) assigns to PNG
 EASEL_KEY = "easel"
+# Easel's metadata is a job spec (an embedded mask at most) and versions: a few KB, rarely a
+# few hundred. More than this is not read, so a crafted chunk costs no memory or time.
+MAX_METADATA_BYTES = 8 << 20
 PARAMETERS_KEY = "parameters"
 
 
@@ -112,13 +124,17 @@ def load_image(source: str | os.PathLike | bytes, max_pixels: int | None = None)
     """Read an image file (or its bytes) into RGB uint8 plus optional alpha, or raise ImageError."""
     limit = max_pixels_setting() if max_pixels is None else int(max_pixels)
     name, path, fp = _open_source(source)
-    with fp, _pil_checks_off():
+    with fp, _pil_checks_off(), _decoder_notes_to_log(name):
         im = _identify(fp, name, path)
         try:
             with im:
                 _check_pixels(im.size, limit, name, path)
                 fmt, mode = im.format or "", im.mode
-                im.load()  # decodes the first frame only (GIF, APNG, WebP, TIFF pages)
+                if fmt == "PNG":
+                    pngcheck.verify(fp)  # Pillow skips the pixel data's checksums
+                # libtiff prints its complaints on stderr; they go to the log instead
+                with _native_stderr_to_log(name) if fmt == "TIFF" else contextlib.nullcontext():
+                    im.load()  # decodes the first frame only (GIF, APNG, WebP, TIFF pages)
                 _check_pixels(im.size, limit, name, path)
                 rgb, alpha = _normalise(_upright(im))
         except ImageError:
@@ -126,6 +142,9 @@ def load_image(source: str | os.PathLike | bytes, max_pixels: int | None = None)
         except MemoryError:
             raise ImageError(f"{name} is too large to open with the memory available.",
                              path) from None
+        except pngcheck.PngDamage as e:
+            log.debug("%s: %s", name, e)
+            raise ImageError(f"{name} is truncated or corrupt and cannot be read.", path) from e
         except Exception as e:
             # The decoders are C code fed untrusted bytes; they report damage as OSError,
             # ValueError, SyntaxError, struct.error, EOFError, IndexError and more. Whatever the
@@ -226,18 +245,58 @@ def _check_pixels(size: tuple[int, int], limit: int, name: str, path: str | None
 # wording and its own ~89 MP threshold) inside Image.open and some decoders. Our limit is checked
 # on the header before anything is decoded, so for the length of one load PIL's check is turned
 # off and restored afterwards; the lock keeps concurrent loads from restoring each other's value.
+# Likewise PIL refuses a whole PNG whose one compressed text chunk inflates past 1 MB (often
+# harmless metadata): for a load its per-chunk limit is raised to its limit on all text together
+# (64 MB), which still bounds the memory text can take.
 _PIL_LIMIT_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
 def _pil_checks_off() -> Iterator[None]:
     with _PIL_LIMIT_LOCK:
-        saved = Image.MAX_IMAGE_PIXELS
+        saved = Image.MAX_IMAGE_PIXELS, PngImagePlugin.MAX_TEXT_CHUNK
         Image.MAX_IMAGE_PIXELS = None
+        PngImagePlugin.MAX_TEXT_CHUNK = max(saved[1], PngImagePlugin.MAX_TEXT_MEMORY)
         try:
             yield
         finally:
-            Image.MAX_IMAGE_PIXELS = saved
+            Image.MAX_IMAGE_PIXELS, PngImagePlugin.MAX_TEXT_CHUNK = saved
+
+
+@contextlib.contextmanager
+def _decoder_notes_to_log(name: str) -> Iterator[None]:
+    """PIL's warnings about a damaged file (EXIF, TIFF tags) go to the log, not the terminal."""
+    with warnings.catch_warnings(record=True) as notes:
+        warnings.simplefilter("always")
+        yield
+    for note in notes:
+        log.debug("%s: %s", name, note.message)
+
+
+@contextlib.contextmanager
+def _native_stderr_to_log(name: str) -> Iterator[None]:
+    """Catch what C libraries write on file descriptor 2 meanwhile and log it at debug level.
+
+    libtiff reports damage through its default handlers, which print on stderr beside Easel's
+    own one-line message (and Pillow raises an error of its own as well).
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no usable stderr (a windowed app)
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read(64 * 1024).decode("utf-8", "replace").strip()
+            if text:
+                log.debug("%s: %s", name, text)
 
 
 def _upright(im: Image.Image) -> Image.Image:
@@ -299,15 +358,18 @@ def _grey_to_uint8(a: np.ndarray, mode: str) -> np.ndarray:
 # --------------------------------------------------------------------------- writing
 
 
-def atomic_write(path: str | os.PathLike, data: bytes) -> None:
+def atomic_write(path: str | os.PathLike, data: bytes, *, overwrite: bool = True) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
 
-    The bytes go to a temp file in the same folder (same file system, so the rename is atomic),
-    are fsynced, and then os.replace puts the file in place. On any failure the temp file is
-    removed and the existing file is untouched.
+    The bytes go to a temp file in the same folder (same file system, so the rename is atomic;
+    named by core.paths.temp_name, so a killed write's leftover is recognised and cleaned), are
+    fsynced, and then os.replace puts the file in place. With ``overwrite=False`` the file is
+    linked into place instead, which fails with FileExistsError when ``path`` exists, even when
+    another process created it a moment ago. On any failure the temp file is removed and an
+    existing file is untouched.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    tmp = temp_name(path)
     # O_EXCL: never write through an existing file or link; 0o666 lets the umask decide, as for
     # an ordinary new file (mkstemp would make it private).
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
@@ -317,12 +379,32 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _place_new(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     _fsync_folder(path.parent)
+
+
+def _place_new(tmp: Path, path: Path) -> None:
+    """Put ``tmp`` at ``path`` only if nothing is there: FileExistsError otherwise."""
+    try:
+        os.link(tmp, path)  # atomic, and never replaces
+    except FileExistsError:
+        raise FileExistsError(errno.EEXIST, "already exists", str(path)) from None
+    except OSError:  # a file system without hard links
+        if os.name == "nt":
+            os.rename(tmp, path)  # on Windows, rename never replaces: FileExistsError
+            return
+        if os.path.lexists(path):
+            raise FileExistsError(errno.EEXIST, "already exists", str(path)) from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -339,11 +421,12 @@ def _fsync_folder(folder: Path) -> None:
 
 def save_png(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | None = None, *,
              spec: dict[str, Any] | JobSpec | None = None, extra: dict[str, Any] | None = None,
-             edited: bool = False) -> None:
+             edited: bool = False, overwrite: bool = True) -> None:
     """Write RGB (plus optional alpha) as a PNG with Easel's metadata, atomically.
 
     ``spec`` is the job spec (or its dict); ``extra`` is merged into the ``easel`` JSON (e.g.
     ``{"models": {name: sha256}}``); ``edited=True`` marks an edit of the user's own image.
+    ``overwrite=False``: FileExistsError rather than replace a file (see atomic_write).
     """
     rgb = np.asarray(rgb)
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
@@ -366,7 +449,7 @@ def save_png(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | None 
 
     buf = io.BytesIO()
     im.save(buf, format="PNG", pnginfo=info)
-    atomic_write(path, buf.getvalue())
+    atomic_write(path, buf.getvalue(), overwrite=overwrite)
 
 
 def parameters_text(spec: dict[str, Any] | None) -> str:
@@ -451,17 +534,31 @@ def read_metadata(path: str | os.PathLike | bytes) -> dict[str, Any] | None:
     """The ``easel`` JSON of a PNG written by :func:`save_png`, or None when it has none.
 
     Reads the header chunks only (save_png writes its text before the pixel data), so it is
-    cheap and works on any image size. A non-PNG image gives None; a file that is not an image
-    at all raises ImageError.
+    cheap and works on any image size. A non-PNG image gives None, and so does metadata over
+    :data:`MAX_METADATA_BYTES` (it is not read); a file that is not an image raises ImageError.
     """
+    try:
+        return _metadata(path)
+    except ImageError as e:
+        if not isinstance(e.__cause__, pngcheck.TextTooLarge):
+            raise
+        log.warning("%s", e)
+        return None
+
+
+def _metadata(path: str | os.PathLike | bytes) -> dict[str, Any] | None:
+    """read_metadata, but over-sized metadata is an ImageError saying so."""
     name, abspath, fp = _open_source(path)
-    with fp, _pil_checks_off():
-        im = _identify(fp, name, abspath)
-        with im:
+    with fp, _pil_checks_off(), _decoder_notes_to_log(name):
+        with _identify(fp, name, abspath) as im:
             if im.format != "PNG":
                 return None
-            raw = im.info.get(EASEL_KEY)
-    if not isinstance(raw, str | bytes):
+        try:
+            raw = pngcheck.read_text(fp, EASEL_KEY, MAX_METADATA_BYTES)
+        except pngcheck.TextTooLarge as e:
+            raise ImageError(f"{name} carries Easel metadata over {MAX_METADATA_BYTES >> 20} MiB;"
+                             " Easel does not read it.", abspath) from e
+    if raw is None:
         return None
     try:
         meta = json.loads(raw)
@@ -475,9 +572,10 @@ def read_spec(path: str | os.PathLike | bytes) -> JobSpec | None:
     """The job spec recorded in an Easel PNG, or None when there is none.
 
     Raises JobError for a spec that cannot be rebuilt (unknown kind, a referenced input image
-    that changed) and ImageError for a referenced image that cannot be read.
+    that changed) and ImageError for a referenced image that cannot be read or for metadata too
+    large to read.
     """
-    meta = read_metadata(path)
+    meta = _metadata(path)
     spec = meta.get("spec") if meta else None
     if not isinstance(spec, dict):
         return None
@@ -498,7 +596,7 @@ ANIMATION_FORMATS = {".gif": "GIF", ".webp": "WEBP"}
 
 
 def save_animation(path: str | os.PathLike, frames: list[np.ndarray], frame_ms: int = 100,
-                   loop: bool = True) -> None:
+                   loop: bool = True, overwrite: bool = True) -> None:
     """Write HxWx3 uint8 frames as an animated GIF or WebP (by the suffix), atomically.
 
     WebP is lossless here; GIF gets a per-frame adaptive palette, which suits the few colours of
@@ -516,4 +614,4 @@ def save_animation(path: str | os.PathLike, frames: list[np.ndarray], frame_ms: 
     if fmt == "WEBP":
         options["lossless"] = True
     ims[0].save(buf, format=fmt, **options)
-    atomic_write(path, buf.getvalue())
+    atomic_write(path, buf.getvalue(), overwrite=overwrite)

@@ -3,12 +3,21 @@
 ``$EASEL_HOME`` replaces the base of every per-user folder; tests and portable installs set it
 so nothing is written into the real home folder. User folders are created on first use.
 ``$EASEL_WEIGHTS`` replaces the shipped weights folder (packagers and tests use it).
+
+Easel's temporary files (an atomic write's file before it is renamed into place) are named
+``.<name>.easel-<8 hex>.tmp`` by :func:`temp_name`, so :func:`remove_stale_temps` can tell them
+from anything else when a killed process left one behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import secrets
+import stat
 import sys
+import time
 from pathlib import Path
 
 import platformdirs
@@ -26,19 +35,25 @@ def _ensure(path: Path) -> Path:
     return path
 
 
-def data_dir() -> Path:
-    """The per-user data folder (models, autosaves, history)."""
+def _data_base() -> Path:
     home = _home()
-    base = home if home else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
-    return _ensure(base)
+    return home if home else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def _config_base() -> Path:
+    home = _home()
+    return home / "config" if home else Path(platformdirs.user_config_dir(APP_NAME,
+                                                                        appauthor=False))
+
+
+def data_dir() -> Path:
+    """The per-user data folder (models, autosaves, training runs, history)."""
+    return _ensure(_data_base())
 
 
 def config_dir() -> Path:
     """The per-user settings folder."""
-    home = _home()
-    base = home / "config" if home else Path(platformdirs.user_config_dir(APP_NAME,
-                                                                        appauthor=False))
-    return _ensure(base)
+    return _ensure(_config_base())
 
 
 def log_dir() -> Path:
@@ -73,3 +88,44 @@ def shipped_weights_dir() -> Path:
     if bundle:
         return Path(bundle) / "weights"
     return Path(__file__).resolve().parent.parent / "weights"
+
+
+TEMP_PATTERN = re.compile(r"\..+\.easel-[0-9a-f]{8}\.tmp")
+STALE_AFTER_S = 3600.0  # a write that old is not in progress any more: its process died
+_TEMP_DEPTH = 3  # data/models/<family>/file and data/runs/<run>/file are the deepest
+
+
+def temp_name(path: Path) -> Path:
+    """Where an atomic write of ``path`` puts its bytes before renaming them into place."""
+    return path.with_name(f".{path.name}.easel-{secrets.token_hex(4)}.tmp")
+
+
+def remove_stale_temps(now: float | None = None) -> list[Path]:
+    """Delete Easel's temporary files left over an hour ago (a killed write) in Easel's own
+    folders: the data folder (models, autosaves, training runs) and the settings folder.
+
+    Only names made by :func:`temp_name`, only regular files, never through a link and never
+    outside those folders, a few levels deep, so it is cheap to call at every start. Returns
+    what it removed; a file it cannot remove is left alone.
+    """
+    cutoff = (time.time() if now is None else now) - STALE_AFTER_S
+    removed: list[Path] = []
+    for root in {_data_base(), _config_base()}:
+        _remove_temps_in(root, cutoff, _TEMP_DEPTH, removed)
+    return removed
+
+
+def _remove_temps_in(folder: Path, cutoff: float, depth: int, removed: list[Path]) -> None:
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:  # missing or unreadable: nothing of ours to clean
+        return
+    for entry in entries:
+        with contextlib.suppress(OSError):
+            st = entry.stat(follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode) and depth > 1:
+                _remove_temps_in(Path(entry.path), cutoff, depth - 1, removed)
+            elif (stat.S_ISREG(st.st_mode) and st.st_mtime < cutoff
+                  and TEMP_PATTERN.fullmatch(entry.name)):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))

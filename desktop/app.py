@@ -62,6 +62,17 @@ def app_icon():
     return QIcon(str(path)) if path.is_file() else None
 
 
+def _remove_stale_temps() -> None:
+    """Clean what a killed write left in Easel's folders (logged; never stops the start)."""
+    from core.paths import remove_stale_temps
+
+    try:
+        for path in remove_stale_temps():
+            log.info("removed a leftover temporary file %s", path)
+    except Exception:
+        log.warning("could not clean leftover temporary files", exc_info=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="easel-gui", description="Easel image studio")
     parser.add_argument("file", nargs="?", help="an image or .easel document to open")
@@ -77,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
 
     log_path = setup_logging()
+    _remove_stale_temps()
     app = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
     app.setApplicationName("Easel")
     icon = app_icon()

@@ -99,7 +99,7 @@ class RandomFeatures(nn.Module):
         for conv, pool in zip(self.convs, self.pool_after, strict=True):
             x = F.relu(conv(x))
             out.append(x)
-            if pool and x.shape[-1] >= 2 and x.shape[-2] >= 2:
+            if pool and min(x.shape[-2:]) >= 4:  # a pooled side under 2 cannot be padded
                 x = F.avg_pool2d(x, 2)
         return out
 

@@ -57,6 +57,7 @@ SMALL_STYLE = 0.5  # a style image under this share of the working long side get
 BLOW_UP = 1.5  # a loss this many times the best so far undoes the step before it
 LEVEL_SHARES = (0.5, 0.3, 0.2)  # of the steps, coarse to fine (the fine level costs most)
 MARGIN = 16  # pixels of context around a region mask's box
+MIN_SIDE = 16  # a thinner picture is worked with its edges repeated out to this, then cropped
 MAX_FEATHER = 256
 FAMILY = "style_fast"  # weights/style_fast/<name>.safetensors
 
@@ -94,11 +95,17 @@ def run(spec: StyleSpec, ctx: Context) -> Generator[Progress, None, Result]:
     work = _fit(work, int(spec.size), notes,
                 "The picture" if region is None else "The painted region's box")
     hashes: dict[str, str] = {}
+    # The nets' reflection padding and pooling need a few pixels each way; a 1x1 or one-pixel
+    # line is worked with its edge pixels repeated, and the result is cropped back.
+    thin = work.shape[:2]
+    pad = [(0, max(0, MIN_SIDE - n)) for n in thin] + [(0, 0)]
+    work = np.pad(work, pad, mode="edge")
     if spec.fast:
         styled = yield from _fast(spec, work, ctx, hashes)
     else:
         styles = _styles(spec, work, notes)
         styled = yield from optimise(work, styles, _weights(spec), spec, ctx)
+    work, styled = work[:thin[0], :thin[1]], styled[:thin[0], :thin[1]]
     if spec.preserve_color == "luminance":
         styled = colour.keep_colours(styled, work)
     ctx.check()
@@ -334,7 +341,7 @@ def _paste(content: np.ndarray, styled: np.ndarray, mask: np.ndarray,
 
 def _scaled(h: int, w: int, long_side: int) -> tuple[int, int]:
     s = long_side / max(h, w)
-    return max(1, round(h * s)), max(1, round(w * s))
+    return max(2, round(h * s)), max(2, round(w * s))  # 2: what reflection padding needs
 
 
 def _resize(img: np.ndarray, h: int, w: int) -> np.ndarray:

@@ -418,3 +418,46 @@ def test_style_writes_a_restyled_picture_with_its_spec_and_refuses_bad_input(tmp
     assert cli.main(["style", str(img), str(style), str(style), "--weights", "1",
                      "-o", str(tmp_path / "x.png")]) == 2
     assert "one number per style image (2)" in one_error_line(capsys.readouterr().err)
+
+
+def test_an_output_that_appears_during_the_run_is_not_replaced(tmp_path, capsys, monkeypatch):
+    # Two runs aimed at the same new file: the one that finishes second must not replace the
+    # first one's result, and must say so.
+    img, msk, _, _ = make_inputs(tmp_path)
+    out = tmp_path / "out.png"
+    real_run = cli._run
+
+    def other_run_finishes_first(spec, device):
+        result = real_run(spec, device)
+        out.write_bytes(b"the other run's picture")
+        return result
+
+    monkeypatch.setattr(cli, "_run", other_run_finishes_first)
+    assert cli.main(["inpaint", str(img), "--mask", str(msk), "-o", str(out)]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert line == f"easel: error: {out} already exists; pass --overwrite to replace it."
+    assert out.read_bytes() == b"the other run's picture"
+    assert not list(tmp_path.glob(".*.tmp"))  # no temp file left behind
+    assert cli.main(["inpaint", str(img), "--mask", str(msk), "-o", str(out),
+                     "--overwrite"]) == 0  # asked to replace it: replaced
+    assert imageio.read_metadata(out)["spec"]["kind"] == "inpaint"
+
+
+def test_a_command_removes_stale_temporary_files_only(tmp_path, monkeypatch):
+    from core import paths
+
+    models = paths.models_dir() / "vae"
+    models.mkdir()
+    stale = models / ".faces.safetensors.easel-0123abcd.tmp"
+    fresh = paths.autosave_dir() / ".doc.easel.easel-89abcdef.tmp"
+    other = paths.data_dir() / ".notes.txt.0123abcd.tmp"  # not a name Easel makes
+    outside = tmp_path / "pictures" / ".photo.png.easel-0123abcd.tmp"
+    outside.parent.mkdir()
+    for f in (stale, fresh, other, outside):
+        f.write_bytes(b"half a file")
+    hours_ago = os.path.getmtime(fresh) - 2 * 3600
+    for f in (stale, other, outside):
+        os.utime(f, (hours_ago, hours_ago))
+    assert cli.main(["info", "--json"]) == 0
+    assert not stale.exists()
+    assert fresh.exists() and other.exists() and outside.exists()

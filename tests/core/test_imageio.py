@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -530,3 +531,23 @@ def test_suffixes_and_no_torch_import():
                          cwd=Path(__file__).resolve().parents[2], timeout=60, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_exclusive_write_never_replaces_and_names_its_temp_files(tmp_path, monkeypatch):
+    target = tmp_path / "result.png"
+    seen = []
+    real_fsync = os.fsync
+
+    def spy(fd):  # the temp file exists while its bytes are being synced
+        seen.extend(p.name for p in tmp_path.iterdir())
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    atomic_write(target, b"first", overwrite=False)
+    assert target.read_bytes() == b"first"
+    assert re.fullmatch(r"\.result\.png\.easel-[0-9a-f]{8}\.tmp", seen[0])
+    with pytest.raises(FileExistsError) as err:
+        save_png(target, blocks(), spec=SPEC, overwrite=False)
+    assert err.value.filename == str(target)
+    assert target.read_bytes() == b"first"
+    assert os.listdir(tmp_path) == ["result.png"]
