@@ -247,7 +247,10 @@ class MainWindow(QMainWindow):
         undo = self.undo_group.createUndoAction(self, "&Undo")
         undo.setShortcut(QKeySequence.StandardKey.Undo)
         redo = self.undo_group.createRedoAction(self, "&Redo")
-        redo.setShortcuts([QKeySequence.StandardKey.Redo, QKeySequence("Ctrl+Shift+Z")])
+        # Both common redo keys on every platform. Not StandardKey.Redo: its first binding is
+        # Ctrl+Y on some platforms and Ctrl+Shift+Z on others (X11, GNOME, KDE), so adding the
+        # other key to it bound one key twice there, and Qt ignores an ambiguous shortcut.
+        redo.setShortcuts([QKeySequence("Ctrl+Y"), QKeySequence("Ctrl+Shift+Z")])
         m.addAction(undo)
         m.addAction(redo)
         m.addSeparator()

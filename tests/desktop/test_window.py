@@ -281,3 +281,32 @@ def test_settings_outside_the_panel_range_are_reported(make_window, tmp_path):
     panel = win.panels[0]
     assert panel.iterations.value() == 7
     assert "Seed" in win.messages[-1] and "Patch size" in win.messages[-1]
+
+
+def bound_keys(win: MainWindow) -> list[str]:
+    """Every key sequence the window's actions and shortcuts answer to, once per binding."""
+    from PySide6.QtGui import QAction, QShortcut
+
+    keys = [k.toString() for a in win.findChildren(QAction) for k in a.shortcuts()]
+    keys += [s.key().toString() for s in win.findChildren(QShortcut) if not s.key().isEmpty()]
+    return keys
+
+
+@pytest.mark.parametrize("key", [
+    (Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier),
+    (Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)])
+def test_both_redo_keys_redo(qtbot, make_window, key):
+    win = make_window()
+    win.doc.set_image(stripes(32, 32))
+    mask = np.zeros((32, 32), np.uint8)
+    mask[4:12, 4:12] = 255
+    win.doc.set_mask(mask)
+    win.activateWindow()
+    qtbot.waitUntil(win.isActiveWindow, timeout=5000)  # shortcuts reach the active window
+    QTest.keyClick(win.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert win.doc.mask_is_empty()
+    QTest.keyClick(win.view, *key)
+    assert np.array_equal(win.doc.mask_array(), mask)
+    keys = bound_keys(win)
+    assert keys.count("Ctrl+Y") == 1 and keys.count("Ctrl+Shift+Z") == 1
+    assert len(keys) == len(set(keys)), "a key bound twice does nothing (ambiguous shortcut)"
