@@ -59,6 +59,7 @@ from desktop.panels.latent import LatentPanel
 from desktop.panels.scene import ScenePanel
 from desktop.panels.style import StylePanel
 from desktop.panels.train import TrainPanel
+from desktop.settings import app_settings
 from desktop.widgets.progress import JobProgress
 from desktop.widgets.result_strip import ResultStrip
 
@@ -97,7 +98,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle("Easel")
         self.setAcceptDrops(True)
-        self.settings = settings or QSettings("Easel", "Easel")
+        self.settings = settings or app_settings()
         self.service = service or InferenceService(
             device=str(self.settings.value("device", "")) or None)
         self.autosave = autosave or Autosave()

@@ -310,3 +310,33 @@ def test_both_redo_keys_redo(qtbot, make_window, key):
     keys = bound_keys(win)
     assert keys.count("Ctrl+Y") == 1 and keys.count("Ctrl+Shift+Z") == 1
     assert len(keys) == len(set(keys)), "a key bound twice does nothing (ambiguous shortcut)"
+
+
+@pytest.fixture
+def native_settings(tmp_path):
+    """The platform's own settings store, moved into tmp_path for the test (Linux, where
+    QSettings' native store is a file), so no test writes the real one."""
+    from PySide6.QtCore import QSettings, QStandardPaths
+
+    fmt, scope = QSettings.Format.NativeFormat, QSettings.Scope.UserScope
+    QSettings.setPath(fmt, scope, str(tmp_path / "native"))
+    yield tmp_path / "native"
+    QSettings.setPath(fmt, scope, QStandardPaths.writableLocation(
+        QStandardPaths.StandardLocation.GenericConfigLocation))
+
+
+def test_settings_live_under_easel_home(qtbot, tmp_path, monkeypatch, native_settings):
+    from desktop.autosave import Autosave
+    from desktop.inference import InferenceService
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("EASEL_HOME", str(home))
+    win = MainWindow(service=InferenceService(device="cpu"), autosave=Autosave())
+    qtbot.addWidget(win)
+    win.set_device("cpu")
+    win.close()  # saves the window's settings too
+    files = list(home.rglob("*.ini"))
+    assert files and all(f.is_relative_to(home / "config") for f in files)
+    text = "".join(f.read_text() for f in files)
+    assert "device=cpu" in text and "geometry" in text
+    assert not native_settings.exists()
