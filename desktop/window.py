@@ -27,11 +27,15 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QComboBox,
     QDockWidget,
     QFileDialog,
+    QFrame,
     QLabel,
     QMainWindow,
     QMessageBox,
+    QScrollArea,
+    QSizePolicy,
     QSlider,
     QTabWidget,
     QToolButton,
@@ -66,6 +70,8 @@ from desktop.widgets.result_strip import ResultStrip
 log = logging.getLogger("easel.window")
 
 DOC_FILTER = "Easel documents (*.easel)"
+FIRST_SIZE = (1200, 800)  # the first window's size, on a screen with room for it
+CANVAS_SHARE = 0.62  # of the first window's width; the docks share the rest
 TOOLS = [("brush", "Brush", "B"), ("eraser", "Eraser", "E"), ("rect", "Rectangle", "R"),
          ("lasso", "Lasso", "L"), ("move", "Pan", "H")]
 
@@ -128,13 +134,24 @@ class MainWindow(QMainWindow):
             panel.pictureEdited.connect(self.replace_picture)
             if hasattr(panel, "showOriginal"):
                 panel.showOriginal.connect(self.show_original)
+        for box in self.panel_tabs.findChildren(QComboBox):
+            # Long entries (model names) must not widen the dock: the list shows them whole.
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(8)
         self.train_panel = next(p for p in self.panels if isinstance(p, TrainPanel))
         self.train_panel.modelsChanged.connect(self.refresh_models)
         self.train_panel.useModel.connect(self.use_model)
         self.train_panel.set_devices(available_devices())
-        self.panels_dock = self._add_dock("Panels", self.panel_tabs,
+        # Scrolled, so that a panel taller or wider than a small screen never makes the window
+        # too big for it, and the dock can stay narrow beside the canvas.
+        panels_scroll = QScrollArea()
+        panels_scroll.setWidgetResizable(True)
+        panels_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        panels_scroll.setWidget(self.panel_tabs)
+        self.panels_dock = self._add_dock("Panels", panels_scroll,
                                           Qt.DockWidgetArea.RightDockWidgetArea)
-        self._add_dock("Tools", self._build_tools(), Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.tools_dock = self._add_dock("Tools", self._build_tools(),
+                                         Qt.DockWidgetArea.LeftDockWidgetArea)
         self.results = ResultStrip()
         self.results.compareRequested.connect(self.compare_result)
         self.results.applyRequested.connect(self.apply_result)
@@ -194,7 +211,7 @@ class MainWindow(QMainWindow):
             btn = QToolButton()
             btn.setDefaultAction(act)
             btn.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-            btn.setMinimumWidth(90)
+            btn.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
             lay.addWidget(btn)
         self.tool_actions.actions()[0].setChecked(True)
 
@@ -872,9 +889,8 @@ class MainWindow(QMainWindow):
         geometry = self.settings.value("geometry")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
-        else:  # first run: room for the Latent panel's three slots side by side
-            self.resize(1500, 940)
-            self.resizeDocks([self.panels_dock], [640], Qt.Orientation.Horizontal)
+        else:
+            self._first_layout()
         state = self.settings.value("window_state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
@@ -889,6 +905,19 @@ class MainWindow(QMainWindow):
             panel.load_settings(self.settings)
             if panel.name == tab:
                 self.panel_tabs.setCurrentIndex(i)
+
+    def _first_layout(self) -> None:
+        """The first window: FIRST_SIZE, or 90% of the screen where that is smaller, centred,
+        with the canvas CANVAS_SHARE of its width and the docks sharing the rest."""
+        screen = self.screen().availableGeometry()
+        w = min(FIRST_SIZE[0], int(screen.width() * 0.9))
+        h = min(FIRST_SIZE[1], int(screen.height() * 0.9))
+        self.setGeometry(screen.x() + (screen.width() - w) // 2,
+                         screen.y() + (screen.height() - h) // 2, w, h)
+        tools = self.tools_dock.minimumSizeHint().width()
+        docks = int(w * (1 - CANVAS_SHARE)) - 16  # the dock separators and frames
+        self.resizeDocks([self.tools_dock, self.panels_dock], [tools, max(docks - tools, 80)],
+                         Qt.Orientation.Horizontal)
 
     def save_settings(self) -> None:
         s = self.settings

@@ -340,3 +340,13 @@ def test_settings_live_under_easel_home(qtbot, tmp_path, monkeypatch, native_set
     text = "".join(f.read_text() for f in files)
     assert "device=cpu" in text and "geometry" in text
     assert not native_settings.exists()
+
+
+def test_first_window_fits_the_screen_and_the_canvas_has_most_of_it(qtbot, make_window):
+    win = make_window()  # fresh settings: no saved geometry
+    qtbot.waitExposed(win)
+    screen = win.screen().availableGeometry()
+    assert win.size().toTuple() == (min(1200, int(screen.width() * 0.9)),
+                                    min(800, int(screen.height() * 0.9)))
+    assert screen.contains(win.frameGeometry().topLeft())
+    assert win.view.width() >= 0.6 * win.width()
