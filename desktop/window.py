@@ -424,9 +424,10 @@ class MainWindow(QMainWindow):
             return
         self._set_pasted_picture(clip.image())
 
-    def _set_picture(self, rgba: np.ndarray, path: str | None) -> None:
+    def _set_picture(self, rgba: np.ndarray, path: str | None,
+                     spec: dict[str, Any] | None = None) -> None:
         self._abandon_job()
-        self.doc.set_image(rgba, source_path=path)
+        self.doc.set_image(rgba, source_path=path, spec=spec)
         self.view.fit()
         self._update_title()
 
@@ -775,7 +776,8 @@ class MainWindow(QMainWindow):
         self.results.select_last()
         if self.doc.is_empty():
             kept = [(r.rgb, r.spec, r.label) for r in self.doc.results]
-            self._set_picture(rgb, None)  # "open" clears the strip: keep what it held
+            # "open" clears the strip: keep what it held
+            self._set_picture(rgb, None, spec=spec)
             for entry in kept:
                 self.doc.add_result(*entry)
             self.statusBar().showMessage(f"{label} is the picture now.", 5000)

@@ -1,7 +1,8 @@
 """The ``.easel`` document file: a zip of PNGs and one JSON file.
 
     document.json     {"format": "easel", "version": 1, "source_path", "source_sha256",
-                       "width", "height", "results": [{"label", "spec", "channels"}]}
+                       "width", "height", "results": [{"label", "spec", "channels"}],
+                       "picture_spec"}  (the job spec of the result the picture shows, or null)
     image.png         the picture (RGBA)
     mask.png          the mask (8-bit grey coverage, see brush.py)
     results/<i>.png   one per result, in order
@@ -48,6 +49,7 @@ class Contents:
     results: list[tuple[np.ndarray, dict[str, Any], str]] = field(default_factory=list)
     source_path: str | None = None
     source_sha256: str | None = None
+    picture_spec: dict[str, Any] | None = None
 
 
 def encode(contents: Contents) -> bytes:
@@ -61,6 +63,7 @@ def encode(contents: Contents) -> bytes:
         "height": contents.image.height(),
         "results": [{"label": label, "spec": spec, "channels": int(rgb.shape[2])}
                     for rgb, spec, label in contents.results],
+        "picture_spec": contents.picture_spec,
     }
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
@@ -120,7 +123,9 @@ def _decode(z: zipfile.ZipFile, name: str) -> Contents:
         results.append((rgb, entry.get("spec", {}), entry.get("label", "")))
     return Contents(image=image, mask=mask, results=results,
                     source_path=_optional_str(meta.get("source_path")),
-                    source_sha256=_optional_str(meta.get("source_sha256")))
+                    source_sha256=_optional_str(meta.get("source_sha256")),
+                    picture_spec=spec if isinstance(spec := meta.get("picture_spec"), dict)
+                    else None)
 
 
 def _png(img: QImage) -> bytes:

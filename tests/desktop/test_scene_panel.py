@@ -4,6 +4,7 @@ sending to the canvas, region editing, cancelling and restoring."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -141,6 +142,24 @@ def test_send_to_canvas_is_undoable(qtbot, win):
     assert len(win.doc.results) == 2
     win.doc.undo_stack.undo()
     np.testing.assert_array_equal(win.doc.image_array(), first)
+
+
+def test_a_scene_sent_to_the_empty_canvas_exports_with_its_spec(qtbot, win, tmp_path,
+                                                                 monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    from core import imageio
+
+    panel = open_panel(win)
+    generate(qtbot, panel, n=2)
+    panel.grid.setCurrentRow(1)
+    panel.send_to_canvas()  # no picture yet: it becomes the picture
+    out = tmp_path / "scene.png"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
+    win.export_png()  # File > Export PNG
+    spec = imageio.read_metadata(str(out))["spec"]
+    assert spec == json.loads(json.dumps(panel.candidates[1].spec.to_dict()))
+    np.testing.assert_array_equal(imageio.load_image(str(out)).rgb, panel.candidates[1].image)
 
 
 def test_region_edit_needs_a_picture_and_a_selection(qtbot, win, monkeypatch):
