@@ -119,6 +119,18 @@ def test_typing_completes_the_word_and_enter_generates(qtbot, win):
     qtbot.waitUntil(lambda: panel.grid.count() == 8, timeout=WAIT)  # the default count
 
 
+def test_enter_generates_when_the_completion_adds_nothing(qtbot, win):
+    panel = open_panel(win)
+    edit = panel.prompt.edit
+    qtbot.keyClicks(edit, "a red circle")
+    popup = edit.completer.popup()
+    assert popup.isVisible() and edit.completer.currentCompletion() == "circle"
+    qtbot.keyClick(popup, Qt.Key.Key_Return)  # the first Enter generates
+    assert panel.is_running() and not popup.isVisible()
+    assert panel.prompt.text() == "a red circle"
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=WAIT)
+
+
 def test_an_empty_prompt_gives_a_message_and_no_job(qtbot, win, monkeypatch):
     panel = open_panel(win)
     specs = count_submits(win, monkeypatch)
