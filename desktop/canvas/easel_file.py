@@ -88,6 +88,25 @@ def decode(data: bytes, name: str = "the document") -> Contents:
         raise DocumentError(f"{name} is not a readable Easel document ({exc}).") from exc
 
 
+def peek(data: bytes, name: str = "the document") -> dict[str, Any]:
+    """The document.json of a .easel file (its picture's source and size) without decoding a
+    picture; DocumentError when it is not readable."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            info = z.getinfo("document.json")
+            if info.file_size > MAX_JSON_BYTES:
+                raise DocumentError(f"{name} is damaged or too large (document.json).")
+            meta = json.loads(z.read(info).decode("utf-8"))
+    except DocumentError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError,
+            NotImplementedError, RuntimeError, UnicodeDecodeError) as exc:
+        raise DocumentError(f"{name} is not a readable Easel document ({exc}).") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise DocumentError(f"{name} is not an Easel document.")
+    return meta
+
+
 def _decode(z: zipfile.ZipFile, name: str) -> Contents:
     members = {info.filename: info for info in z.infolist()}
     for required in ("document.json", "image.png", "mask.png"):

@@ -350,3 +350,31 @@ def test_first_window_fits_the_screen_and_the_canvas_has_most_of_it(qtbot, make_
                                     min(800, int(screen.height() * 0.9)))
     assert screen.contains(win.frameGeometry().topLeft())
     assert win.view.width() >= 0.6 * win.width()
+
+
+def test_recovery_names_the_picture_and_when_it_was_autosaved(make_window, tmp_path):
+    import os
+    from datetime import datetime, timedelta
+
+    from desktop.canvas import Document
+
+    folder = tmp_path / "autosave"
+    folder.mkdir()
+    doc = Document()
+    doc.set_image(stripes(30, 40), source_path=str(tmp_path / "photo.png"))
+    (folder / "autosave-crashed.easel").write_bytes(doc.snapshot_bytes())
+    asked = []
+    win = make_window(folder)
+    win.ask = lambda title, text, buttons: asked.append(text) or "Discard"
+    offer_recovery(win)
+    assert "Recover photo.png, autosaved today at " in asked[-1]
+    assert "autosave-" not in asked[-1]
+
+    doc.set_image(stripes(24, 32))  # pasted: no file of its own
+    pasted = folder / "autosave-pasted.easel"
+    pasted.write_bytes(doc.snapshot_bytes())
+    then = datetime.now() - timedelta(days=3)
+    os.utime(pasted, (then.timestamp(), then.timestamp()))
+    offer_recovery(win)
+    assert (f"Recover an untitled picture (32x24), autosaved on {then:%d %B %Y} at "
+            f"{then:%H:%M}?") in asked[-1]
