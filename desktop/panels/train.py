@@ -571,10 +571,7 @@ class TrainPanel(Panel):
             parts.append(f"{per_step:.2f} steps/s" if per_step else f"{rate:.0f} images/s")
             parts.append(f"{_clock(eta)} left")
         if s.state == "finished" and s.metrics:
-            figures = [f"{k} {v:.3g}" for k, v in s.metrics.items()
-                       if isinstance(v, (int, float)) and not isinstance(v, bool)][:4]
-            if figures:
-                parts.append("; ".join(figures))
+            parts.append("its measured figures are in Models > Manage models")
         text = " · ".join(parts)
         if s.message:
             text += f"<br>{s.message}"
