@@ -71,7 +71,7 @@ log = logging.getLogger("easel.window")
 
 DOC_FILTER = "Easel documents (*.easel)"
 FIRST_SIZE = (1200, 800)  # the first window's size, on a screen with room for it
-CANVAS_SHARE = 0.62  # of the first window's width; the docks share the rest
+CANVAS_SHARE = 0.6  # at least, of the first window's width; the docks share the rest
 TOOLS = [("brush", "Brush", "B"), ("eraser", "Eraser", "E"), ("rect", "Rectangle", "R"),
          ("lasso", "Lasso", "L"), ("move", "Pan", "H")]
 
@@ -157,7 +157,8 @@ class MainWindow(QMainWindow):
         self.results.applyRequested.connect(self.apply_result)
         self.results.saveRequested.connect(self.save_result)
         self.results.removeRequested.connect(lambda i: self.doc.remove_result(i))
-        self._add_dock("Results", self.results, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.results_dock = self._add_dock("Results", self.results,
+                                           Qt.DockWidgetArea.BottomDockWidgetArea)
 
         self.job_progress = JobProgress()
         self.job_progress.cancelRequested.connect(self.cancel_job)
@@ -920,6 +921,8 @@ class MainWindow(QMainWindow):
         docks = int(w * (1 - CANVAS_SHARE)) - 16  # the dock separators and frames
         self.resizeDocks([self.tools_dock, self.panels_dock], [tools, max(docks - tools, 80)],
                          Qt.Orientation.Horizontal)
+        strip = self.results_dock.minimumSizeHint().height()
+        self.resizeDocks([self.results_dock], [strip], Qt.Orientation.Vertical)
 
     def save_settings(self) -> None:
         s = self.settings
