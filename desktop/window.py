@@ -143,7 +143,10 @@ class MainWindow(QMainWindow):
         self.train_panel.useModel.connect(self.use_model)
         self.train_panel.set_devices(available_devices())
         # Scrolled, so that a panel taller or wider than a small screen never makes the window
-        # too big for it, and the dock can stay narrow beside the canvas.
+        # too big for it, and the dock can stay narrow beside the canvas. Only the shown
+        # panel's size counts (panels that scroll themselves then need no second scroll bar).
+        self.panel_tabs.currentChanged.connect(self._size_to_current_panel)
+        self._size_to_current_panel(self.panel_tabs.currentIndex())
         panels_scroll = QScrollArea()
         panels_scroll.setWidgetResizable(True)
         panels_scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -197,6 +200,12 @@ class MainWindow(QMainWindow):
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         self.addDockWidget(area, dock)
         return dock
+
+    def _size_to_current_panel(self, index: int) -> None:
+        for i in range(self.panel_tabs.count()):
+            policy = QSizePolicy.Policy.Preferred if i == index else QSizePolicy.Policy.Ignored
+            self.panel_tabs.widget(i).setSizePolicy(policy, policy)
+        self.panel_tabs.updateGeometry()
 
     def _build_tools(self) -> QWidget:
         box = QWidget()
