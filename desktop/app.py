@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
@@ -23,8 +24,8 @@ def offer_recovery(window) -> bool:
         return False
     newest, older = files[0], files[1:]
     answer = window.ask("Recover unsaved work?",
-                        "Easel did not close properly last time. Recover the picture you were "
-                        f"working on ({newest.name})?", ("Recover", "Discard"))
+                        "Easel did not close properly last time. Recover "
+                        f"{autosaved_picture(newest)}?", ("Recover", "Discard"))
     recovered = False
     if answer == "Recover" and window.open_document(str(newest)):
         window.doc.path = None  # it is not saved anywhere yet: closing must ask first
@@ -35,6 +36,23 @@ def offer_recovery(window) -> bool:
     for file in [newest, *older]:
         window.autosave.discard(file)
     return recovered
+
+
+def autosaved_picture(file: Path) -> str:
+    """What an autosave holds, in words: "photo.png, autosaved today at 14:02"."""
+    from desktop.canvas.easel_file import DocumentError, peek
+
+    try:
+        meta = peek(file.read_bytes(), file.name)
+        source = meta.get("source_path")
+        what = (Path(source).name if isinstance(source, str) and source else
+                f"an untitled picture ({meta.get('width')}x{meta.get('height')})")
+        when = datetime.fromtimestamp(file.stat().st_mtime)
+    except (OSError, DocumentError):
+        return "the picture you were working on"
+    days = (datetime.now().date() - when.date()).days
+    day = {0: "today", 1: "yesterday"}.get(days, f"on {when:%d %B %Y}")
+    return f"{what}, autosaved {day} at {when:%H:%M}"
 
 
 def _probe_shown(window, tries: int = 500) -> None:

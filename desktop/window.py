@@ -27,11 +27,15 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QComboBox,
     QDockWidget,
     QFileDialog,
+    QFrame,
     QLabel,
     QMainWindow,
     QMessageBox,
+    QScrollArea,
+    QSizePolicy,
     QSlider,
     QTabWidget,
     QToolButton,
@@ -59,12 +63,15 @@ from desktop.panels.latent import LatentPanel
 from desktop.panels.scene import ScenePanel
 from desktop.panels.style import StylePanel
 from desktop.panels.train import TrainPanel
+from desktop.settings import app_settings
 from desktop.widgets.progress import JobProgress
 from desktop.widgets.result_strip import ResultStrip
 
 log = logging.getLogger("easel.window")
 
 DOC_FILTER = "Easel documents (*.easel)"
+FIRST_SIZE = (1200, 800)  # the first window's size, on a screen with room for it
+CANVAS_SHARE = 0.6  # at least, of the first window's width; the docks share the rest
 TOOLS = [("brush", "Brush", "B"), ("eraser", "Eraser", "E"), ("rect", "Rectangle", "R"),
          ("lasso", "Lasso", "L"), ("move", "Pan", "H")]
 
@@ -97,7 +104,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle("Easel")
         self.setAcceptDrops(True)
-        self.settings = settings or QSettings("Easel", "Easel")
+        self.settings = settings or app_settings()
         self.service = service or InferenceService(
             device=str(self.settings.value("device", "")) or None)
         self.autosave = autosave or Autosave()
@@ -127,19 +134,34 @@ class MainWindow(QMainWindow):
             panel.pictureEdited.connect(self.replace_picture)
             if hasattr(panel, "showOriginal"):
                 panel.showOriginal.connect(self.show_original)
+        for box in self.panel_tabs.findChildren(QComboBox):
+            # Long entries (model names) must not widen the dock: the list shows them whole.
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(8)
         self.train_panel = next(p for p in self.panels if isinstance(p, TrainPanel))
         self.train_panel.modelsChanged.connect(self.refresh_models)
         self.train_panel.useModel.connect(self.use_model)
         self.train_panel.set_devices(available_devices())
-        self.panels_dock = self._add_dock("Panels", self.panel_tabs,
+        # Scrolled, so that a panel taller or wider than a small screen never makes the window
+        # too big for it, and the dock can stay narrow beside the canvas. Only the shown
+        # panel's size counts (panels that scroll themselves then need no second scroll bar).
+        self.panel_tabs.currentChanged.connect(self._size_to_current_panel)
+        self._size_to_current_panel(self.panel_tabs.currentIndex())
+        panels_scroll = QScrollArea()
+        panels_scroll.setWidgetResizable(True)
+        panels_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        panels_scroll.setWidget(self.panel_tabs)
+        self.panels_dock = self._add_dock("Panels", panels_scroll,
                                           Qt.DockWidgetArea.RightDockWidgetArea)
-        self._add_dock("Tools", self._build_tools(), Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.tools_dock = self._add_dock("Tools", self._build_tools(),
+                                         Qt.DockWidgetArea.LeftDockWidgetArea)
         self.results = ResultStrip()
         self.results.compareRequested.connect(self.compare_result)
         self.results.applyRequested.connect(self.apply_result)
         self.results.saveRequested.connect(self.save_result)
         self.results.removeRequested.connect(lambda i: self.doc.remove_result(i))
-        self._add_dock("Results", self.results, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.results_dock = self._add_dock("Results", self.results,
+                                           Qt.DockWidgetArea.BottomDockWidgetArea)
 
         self.job_progress = JobProgress()
         self.job_progress.cancelRequested.connect(self.cancel_job)
@@ -179,6 +201,12 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
         return dock
 
+    def _size_to_current_panel(self, index: int) -> None:
+        for i in range(self.panel_tabs.count()):
+            policy = QSizePolicy.Policy.Preferred if i == index else QSizePolicy.Policy.Ignored
+            self.panel_tabs.widget(i).setSizePolicy(policy, policy)
+        self.panel_tabs.updateGeometry()
+
     def _build_tools(self) -> QWidget:
         box = QWidget()
         lay = QVBoxLayout(box)
@@ -193,7 +221,7 @@ class MainWindow(QMainWindow):
             btn = QToolButton()
             btn.setDefaultAction(act)
             btn.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-            btn.setMinimumWidth(90)
+            btn.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
             lay.addWidget(btn)
         self.tool_actions.actions()[0].setChecked(True)
 
@@ -247,7 +275,10 @@ class MainWindow(QMainWindow):
         undo = self.undo_group.createUndoAction(self, "&Undo")
         undo.setShortcut(QKeySequence.StandardKey.Undo)
         redo = self.undo_group.createRedoAction(self, "&Redo")
-        redo.setShortcuts([QKeySequence.StandardKey.Redo, QKeySequence("Ctrl+Shift+Z")])
+        # Both common redo keys on every platform. Not StandardKey.Redo: its first binding is
+        # Ctrl+Y on some platforms and Ctrl+Shift+Z on others (X11, GNOME, KDE), so adding the
+        # other key to it bound one key twice there, and Qt ignores an ambiguous shortcut.
+        redo.setShortcuts([QKeySequence("Ctrl+Y"), QKeySequence("Ctrl+Shift+Z")])
         m.addAction(undo)
         m.addAction(redo)
         m.addSeparator()
@@ -403,9 +434,10 @@ class MainWindow(QMainWindow):
             return
         self._set_pasted_picture(clip.image())
 
-    def _set_picture(self, rgba: np.ndarray, path: str | None) -> None:
+    def _set_picture(self, rgba: np.ndarray, path: str | None,
+                     spec: dict[str, Any] | None = None) -> None:
         self._abandon_job()
-        self.doc.set_image(rgba, source_path=path)
+        self.doc.set_image(rgba, source_path=path, spec=spec)
         self.view.fit()
         self._update_title()
 
@@ -760,7 +792,8 @@ class MainWindow(QMainWindow):
         self.results.select_last()
         if self.doc.is_empty():
             kept = [(r.rgb, r.spec, r.label) for r in self.doc.results]
-            self._set_picture(rgb, None)  # "open" clears the strip: keep what it held
+            # "open" clears the strip: keep what it held
+            self._set_picture(rgb, None, spec=spec)
             for entry in kept:
                 self.doc.add_result(*entry)
             self.statusBar().showMessage(f"{label} is the picture now.", 5000)
@@ -874,9 +907,8 @@ class MainWindow(QMainWindow):
         geometry = self.settings.value("geometry")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
-        else:  # first run: room for the Latent panel's three slots side by side
-            self.resize(1500, 940)
-            self.resizeDocks([self.panels_dock], [640], Qt.Orientation.Horizontal)
+        else:
+            self._first_layout()
         state = self.settings.value("window_state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
@@ -891,6 +923,21 @@ class MainWindow(QMainWindow):
             panel.load_settings(self.settings)
             if panel.name == tab:
                 self.panel_tabs.setCurrentIndex(i)
+
+    def _first_layout(self) -> None:
+        """The first window: FIRST_SIZE, or 90% of the screen where that is smaller, centred,
+        with the canvas CANVAS_SHARE of its width and the docks sharing the rest."""
+        screen = self.screen().availableGeometry()
+        w = min(FIRST_SIZE[0], int(screen.width() * 0.9))
+        h = min(FIRST_SIZE[1], int(screen.height() * 0.9))
+        self.setGeometry(screen.x() + (screen.width() - w) // 2,
+                         screen.y() + (screen.height() - h) // 2, w, h)
+        tools = self.tools_dock.minimumSizeHint().width()
+        docks = int(w * (1 - CANVAS_SHARE)) - 16  # the dock separators and frames
+        self.resizeDocks([self.tools_dock, self.panels_dock], [tools, max(docks - tools, 80)],
+                         Qt.Orientation.Horizontal)
+        strip = self.results_dock.minimumSizeHint().height()
+        self.resizeDocks([self.results_dock], [strip], Qt.Orientation.Vertical)
 
     def save_settings(self) -> None:
         s = self.settings

@@ -82,6 +82,9 @@ class Document(QObject):
         # pixels still hash to it, a job spec may name the file instead of embedding pixels.
         self.source_sha256: str | None = None
         self.path: str | None = None
+        # The job spec of a picture that is itself a result (a generated picture sent to an
+        # empty canvas); None for the user's own picture.
+        self.picture_spec: dict[str, Any] | None = None
         self._results_modified = False
         self._dirty = False
         self._stroke: Stroke | None = None
@@ -121,10 +124,12 @@ class Document(QObject):
 
     # ---- open ----------------------------------------------------------------------------
 
-    def set_image(self, rgba_or_rgb: np.ndarray, source_path: str | None = None) -> None:
+    def set_image(self, rgba_or_rgb: np.ndarray, source_path: str | None = None,
+                  spec: dict[str, Any] | None = None) -> None:
         """A new picture (this is "open"): clears the mask, the results and the undo history.
 
-        Accepts HxWx3 or HxWx4 uint8 (HxW grey is widened to RGB).
+        Accepts HxWx3 or HxWx4 uint8 (HxW grey is widened to RGB). ``spec``: the job spec
+        that made the picture, when it is a result.
         """
         a = np.asarray(rgba_or_rgb)
         if a.ndim == 2:
@@ -143,6 +148,7 @@ class Document(QObject):
         self.source_path = str(source_path) if source_path else None
         self.source_sha256 = pixel_hash(self.image_array()) if source_path else None
         self.path = None
+        self.picture_spec = dict(spec) if spec else None
         self.undo_stack.clear()
         self._results_modified = False
         self._announce_all()
@@ -261,15 +267,15 @@ class Document(QObject):
             (qimage_from_array(new), qimage_from_array(new_mask)), text, result_spec=spec))
 
     def applied_spec(self) -> dict[str, Any] | None:
-        """The spec of the applied result the picture now shows (None: no result on it).
+        """The spec of the result the picture now shows (None: no result on it).
 
         Follows undo and redo: it is the newest applied result still in the done part of
-        the history."""
+        the history, else the spec of the picture itself when that is a result."""
         for i in range(self.undo_stack.index() - 1, -1, -1):
             spec = getattr(self.undo_stack.command(i), "result_spec", None)
             if spec is not None:
                 return spec
-        return None
+        return self.picture_spec
 
     def mark_modified(self) -> None:
         """Count the document as unsaved (e.g. recovered after a crash)."""
@@ -287,7 +293,8 @@ class Document(QObject):
         return Contents(
             image=QImage(self.image), mask=QImage(self.mask),
             results=[(r.rgb, dict(r.spec), r.label) for r in self.results],
-            source_path=self.source_path, source_sha256=self.source_sha256)
+            source_path=self.source_path, source_sha256=self.source_sha256,
+            picture_spec=self.applied_spec())
 
     def snapshot_bytes(self) -> bytes:
         """The document as .easel file bytes (what save writes; used by autosave)."""
@@ -323,6 +330,7 @@ class Document(QObject):
         doc = cls()
         doc.image, doc.mask = contents.image, contents.mask
         doc.source_path, doc.source_sha256 = contents.source_path, contents.source_sha256
+        doc.picture_spec = contents.picture_spec
         for rgb, spec, label in contents.results:
             doc.add_result(rgb, spec, label)
         doc._results_modified = False

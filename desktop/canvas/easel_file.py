@@ -1,7 +1,8 @@
 """The ``.easel`` document file: a zip of PNGs and one JSON file.
 
     document.json     {"format": "easel", "version": 1, "source_path", "source_sha256",
-                       "width", "height", "results": [{"label", "spec", "channels"}]}
+                       "width", "height", "results": [{"label", "spec", "channels"}],
+                       "picture_spec"}  (the job spec of the result the picture shows, or null)
     image.png         the picture (RGBA)
     mask.png          the mask (8-bit grey coverage, see brush.py)
     results/<i>.png   one per result, in order
@@ -48,6 +49,7 @@ class Contents:
     results: list[tuple[np.ndarray, dict[str, Any], str]] = field(default_factory=list)
     source_path: str | None = None
     source_sha256: str | None = None
+    picture_spec: dict[str, Any] | None = None
 
 
 def encode(contents: Contents) -> bytes:
@@ -61,6 +63,7 @@ def encode(contents: Contents) -> bytes:
         "height": contents.image.height(),
         "results": [{"label": label, "spec": spec, "channels": int(rgb.shape[2])}
                     for rgb, spec, label in contents.results],
+        "picture_spec": contents.picture_spec,
     }
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
@@ -83,6 +86,25 @@ def decode(data: bytes, name: str = "the document") -> Contents:
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError,
             NotImplementedError, RuntimeError, UnicodeDecodeError) as exc:
         raise DocumentError(f"{name} is not a readable Easel document ({exc}).") from exc
+
+
+def peek(data: bytes, name: str = "the document") -> dict[str, Any]:
+    """The document.json of a .easel file (its picture's source and size) without decoding a
+    picture; DocumentError when it is not readable."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            info = z.getinfo("document.json")
+            if info.file_size > MAX_JSON_BYTES:
+                raise DocumentError(f"{name} is damaged or too large (document.json).")
+            meta = json.loads(z.read(info).decode("utf-8"))
+    except DocumentError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError,
+            NotImplementedError, RuntimeError, UnicodeDecodeError) as exc:
+        raise DocumentError(f"{name} is not a readable Easel document ({exc}).") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise DocumentError(f"{name} is not an Easel document.")
+    return meta
 
 
 def _decode(z: zipfile.ZipFile, name: str) -> Contents:
@@ -120,7 +142,9 @@ def _decode(z: zipfile.ZipFile, name: str) -> Contents:
         results.append((rgb, entry.get("spec", {}), entry.get("label", "")))
     return Contents(image=image, mask=mask, results=results,
                     source_path=_optional_str(meta.get("source_path")),
-                    source_sha256=_optional_str(meta.get("source_sha256")))
+                    source_sha256=_optional_str(meta.get("source_sha256")),
+                    picture_spec=spec if isinstance(spec := meta.get("picture_spec"), dict)
+                    else None)
 
 
 def _png(img: QImage) -> bytes:

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -133,7 +134,8 @@ class InpaintPanel(Panel):
         form.addRow("Engine", self.engine)
         model_row = QHBoxLayout()
         model_row.addWidget(self.model, 1)
-        model_row.addWidget(refresh_button(self.refresh_models))
+        self.model_refresh = refresh_button(self.refresh_models)
+        model_row.addWidget(self.model_refresh)
         self.model_label = QLabel("Model")
         form.addRow(self.model_label, model_row)
 
@@ -156,18 +158,18 @@ class InpaintPanel(Panel):
         mk = QFormLayout(mask_box)
         self.mask_px = spin(1, MAX_RADIUS, 4, "Pixels to grow or shrink the mask by",
                              suffix=" px")
-        tools = QHBoxLayout()
-        for text, tip, slot in (
+        tools = QGridLayout()  # two by two: the panel stays narrow beside the canvas
+        for i, (text, tip, slot) in enumerate((
                 ("Grow", "Grow the painted mask (undoable)", lambda: self.edit_mask("grow")),
                 ("Shrink", "Shrink the painted mask (undoable)",
                  lambda: self.edit_mask("shrink")),
                 ("Invert", "Select what is not selected (undoable)",
                  lambda: self.edit_mask("invert")),
-                ("Clear", "Clear the mask (undoable)", lambda: self.edit_mask("clear"))):
+                ("Clear", "Clear the mask (undoable)", lambda: self.edit_mask("clear")))):
             b = QPushButton(text)
             b.setToolTip(tip)
             b.clicked.connect(slot)
-            tools.addWidget(b)
+            tools.addWidget(b, i // 2, i % 2)
         mk.addRow("By", self.mask_px)
         mk.addRow(tools)
         mk.addRow("Grow before fill", self.grow)
@@ -271,8 +273,8 @@ class InpaintPanel(Panel):
         diffusion = self.engine.currentData() == "diffusion"
         self.patchmatch_box.setVisible(not diffusion)
         self.diffusion_box.setVisible(diffusion)
-        self.model.setVisible(diffusion)
-        self.model_label.setVisible(diffusion)
+        for widget in (self.model, self.model_label, self.model_refresh):
+            widget.setVisible(diffusion)  # PatchMatch uses no model
         if diffusion and self.model.count() == 0:
             self.show_message("No diffusion model is installed: train one (easel train "
                               "diffusion_faces) or use PatchMatch.")

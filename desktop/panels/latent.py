@@ -62,6 +62,9 @@ from desktop.widgets.walk_controls import WalkControls
 
 RESULT = 256  # px of the result view
 METHOD_TEXT = {"mean": "Difference of means", "classifier": "Classifier normal"}
+# How a picture became a latent, in words (its reconstruction figures are the model card's,
+# in Models > Manage models).
+ENCODED_BY = {"encoder": "by the model's encoder", "inversion": "by inversion"}
 SLOT_TIPS = {
     "A": "The face to edit. Alone, the sliders move it; with B and C it becomes A - B + C.",
     "B": "What to take away from A (e.g. faces with glasses). Fill C too.",
@@ -549,10 +552,10 @@ class LatentPanel(Panel):
         slot.set_status("Encoding…")
 
         def done(r: Result) -> None:
-            pick = self._new_pick(r.info["latent"], r.images[0],
-                                  f"{label} ({r.info['method']}, {r.info['psnr']:.1f} dB)")
+            how = ENCODED_BY.get(r.info["method"], f"by {r.info['method']}")
+            pick = self._new_pick(r.info["latent"], r.images[0], f"{label} (encoded {how})")
             slot.set_source(rgb, tuple(r.info["crop"]))
-            slot.set_status(f"{r.info['method']}: {r.info['psnr']:.1f} dB")
+            slot.set_status(f"Encoded {how}")
             self.put(name, [pick])
 
         def failed(message: str | None) -> None:

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -220,9 +221,10 @@ class TrainPanel(Panel):
         settings_box = QGroupBox("Model")
         settings_box.setLayout(form)
 
-        buttons = QHBoxLayout()
-        for b in (self.start_button, self.pause_button, self.resume_button, self.stop_button):
-            buttons.addWidget(b)
+        buttons = QGridLayout()  # two by two: the panel stays narrow beside the canvas
+        for i, b in enumerate((self.start_button, self.pause_button, self.resume_button,
+                               self.stop_button)):
+            buttons.addWidget(b, i // 2, i % 2)
         runs_row = QHBoxLayout()
         runs_row.addWidget(QLabel("Run"))
         runs_row.addWidget(self.runs, 1)
@@ -571,10 +573,7 @@ class TrainPanel(Panel):
             parts.append(f"{per_step:.2f} steps/s" if per_step else f"{rate:.0f} images/s")
             parts.append(f"{_clock(eta)} left")
         if s.state == "finished" and s.metrics:
-            figures = [f"{k} {v:.3g}" for k, v in s.metrics.items()
-                       if isinstance(v, (int, float)) and not isinstance(v, bool)][:4]
-            if figures:
-                parts.append("; ".join(figures))
+            parts.append("its measured figures are in Models > Manage models")
         text = " · ".join(parts)
         if s.message:
             text += f"<br>{s.message}"

@@ -73,7 +73,10 @@ class _OneLineEdit(QPlainTextEdit):
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         keys = (Qt.Key.Key_Return, Qt.Key.Key_Enter)
-        if self.completer.popup().isVisible() and event.key() in (
+        popup = self.completer.popup()
+        if popup.isVisible() and event.key() in keys and not self._completion_adds():
+            popup.hide()  # the word is complete already: Enter means "generate"
+        elif popup.isVisible() and event.key() in (
                 *keys, Qt.Key.Key_Tab, Qt.Key.Key_Backtab, Qt.Key.Key_Escape):
             event.ignore()  # the popup takes these (choose or dismiss a completion)
             return
@@ -98,6 +101,12 @@ class _OneLineEdit(QPlainTextEdit):
         rect = self.cursorRect()
         rect.setWidth(popup.sizeHintForColumn(0) + popup.verticalScrollBar().sizeHint().width())
         self.completer.complete(rect)
+
+    def _completion_adds(self) -> bool:
+        """Whether the popup's highlighted completion would change the word being typed."""
+        index = self.completer.popup().currentIndex()
+        word = str(index.data() or "") if index.isValid() else ""
+        return bool(word) and word.lower() != self._word_before_cursor().lower()
 
     def _word_before_cursor(self) -> str:
         cursor = self.textCursor()

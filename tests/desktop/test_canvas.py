@@ -292,6 +292,25 @@ def test_apply_result_undo_restores_image_and_mask_exactly(qapp):
     assert doc.mask_is_empty()
 
 
+def test_the_spec_of_the_result_the_picture_shows(tmp_path, qapp):
+    """A generated picture (a result sent to an empty canvas) keeps the spec that made it,
+    under edits, undo and a save; an applied result's spec goes over it while applied."""
+    made = {"kind": "scene", "prompt": "a red star", "seed": 3}
+    doc = Document()
+    doc.set_image(picture(20, 30), spec=made)
+    assert doc.applied_spec() == made
+    doc.set_mask(np.eye(20, 30, dtype=bool))
+    assert doc.applied_spec() == made
+    doc.apply_result(picture(20, 30, seed=4), spec={"kind": "inpaint", "seed": 4})
+    assert doc.applied_spec()["kind"] == "inpaint"
+    doc.undo_stack.undo()
+    assert doc.applied_spec() == made
+    doc.save(tmp_path / "made.easel")
+    assert Document.load(tmp_path / "made.easel").applied_spec() == made
+    doc.set_image(picture(20, 30))  # the user's own picture: no spec
+    assert doc.applied_spec() is None
+
+
 def test_apply_result_of_another_size(qtbot):
     doc = Document()
     doc.set_image(picture(10, 12))

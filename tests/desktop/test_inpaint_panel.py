@@ -210,3 +210,21 @@ def _write(tmp_path) -> str:
     path = tmp_path / "plain.png"
     imageio.save_png(str(path), np.full((48, 48, 3), 120, np.uint8))
     return str(path)
+
+
+def test_the_model_picker_and_its_refresh_show_only_for_diffusion(qtbot, tmp_path, monkeypatch):
+    from desktop.panels.inpaint import InpaintPanel
+
+    monkeypatch.setenv("EASEL_HOME", str(tmp_path / "home"))
+    panel = InpaintPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    from PySide6.QtWidgets import QPushButton
+
+    refresh = [b for b in panel.findChildren(QPushButton) if b.text() == "↻"]
+    picker = (panel.model, panel.model_label, *refresh)
+    assert len(picker) == 3
+    panel.engine.setCurrentIndex(panel.engine.findData("patchmatch"))
+    assert not any(w.isVisible() for w in picker)
+    panel.engine.setCurrentIndex(panel.engine.findData("diffusion"))
+    assert all(w.isVisible() for w in picker)

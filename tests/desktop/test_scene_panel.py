@@ -4,6 +4,7 @@ sending to the canvas, region editing, cancelling and restoring."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -118,6 +119,18 @@ def test_typing_completes_the_word_and_enter_generates(qtbot, win):
     qtbot.waitUntil(lambda: panel.grid.count() == 8, timeout=WAIT)  # the default count
 
 
+def test_enter_generates_when_the_completion_adds_nothing(qtbot, win):
+    panel = open_panel(win)
+    edit = panel.prompt.edit
+    qtbot.keyClicks(edit, "a red circle")
+    popup = edit.completer.popup()
+    assert popup.isVisible() and edit.completer.currentCompletion() == "circle"
+    qtbot.keyClick(popup, Qt.Key.Key_Return)  # the first Enter generates
+    assert panel.is_running() and not popup.isVisible()
+    assert panel.prompt.text() == "a red circle"
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=WAIT)
+
+
 def test_an_empty_prompt_gives_a_message_and_no_job(qtbot, win, monkeypatch):
     panel = open_panel(win)
     specs = count_submits(win, monkeypatch)
@@ -141,6 +154,24 @@ def test_send_to_canvas_is_undoable(qtbot, win):
     assert len(win.doc.results) == 2
     win.doc.undo_stack.undo()
     np.testing.assert_array_equal(win.doc.image_array(), first)
+
+
+def test_a_scene_sent_to_the_empty_canvas_exports_with_its_spec(qtbot, win, tmp_path,
+                                                                 monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    from core import imageio
+
+    panel = open_panel(win)
+    generate(qtbot, panel, n=2)
+    panel.grid.setCurrentRow(1)
+    panel.send_to_canvas()  # no picture yet: it becomes the picture
+    out = tmp_path / "scene.png"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
+    win.export_png()  # File > Export PNG
+    spec = imageio.read_metadata(str(out))["spec"]
+    assert spec == json.loads(json.dumps(panel.candidates[1].spec.to_dict()))
+    np.testing.assert_array_equal(imageio.load_image(str(out)).rgb, panel.candidates[1].image)
 
 
 def test_region_edit_needs_a_picture_and_a_selection(qtbot, win, monkeypatch):

@@ -104,7 +104,8 @@ def test_a_folder_trains_a_vae_that_the_latent_panel_opens(qtbot, tmp_path):
         assert card.metrics["images"] == held and card.metrics["recon_psnr"] > 5
         assert "held out for evaluation" in card.data and str(folder) in card.data
         assert card.steps == 30 and card.config["image_size"] == 32
-        assert "recon_psnr" in panel.status.text()
+        # The figures are the model card's, shown in the model manager, not in the panel.
+        assert "Manage models" in panel.status.text() and "psnr" not in panel.status.text()
         assert panel.use_button.isVisible()
         panel.use_button.click()
         latent = win.current_panel()
@@ -217,3 +218,14 @@ def test_a_name_in_use_is_never_overwritten(qtbot, tmp_path):
     assert not panel.is_running() and "called 'vae_pics' is installed" in panel.message.text()
     assert (taken / "vae_pics.safetensors").read_bytes() == b"an installed model"
     close(panel)
+
+
+def test_a_finished_run_leaves_its_figures_to_the_model_manager(qtbot, tmp_path):
+    panel = TrainPanel()
+    qtbot.addWidget(panel)
+    panel.state = runs.RunState(tmp_path / "run", "finished", step=30, total=30,
+                                metrics={"bits_per_dim_elbo": 4.51, "recon_psnr": 18.2})
+    panel._update_view()
+    text = panel.status.text()
+    assert "finished" in text.lower() and "Models > Manage models" in text
+    assert "bits_per_dim" not in text and "psnr" not in text and "4.51" not in text

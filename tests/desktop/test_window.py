@@ -281,3 +281,100 @@ def test_settings_outside_the_panel_range_are_reported(make_window, tmp_path):
     panel = win.panels[0]
     assert panel.iterations.value() == 7
     assert "Seed" in win.messages[-1] and "Patch size" in win.messages[-1]
+
+
+def bound_keys(win: MainWindow) -> list[str]:
+    """Every key sequence the window's actions and shortcuts answer to, once per binding."""
+    from PySide6.QtGui import QAction, QShortcut
+
+    keys = [k.toString() for a in win.findChildren(QAction) for k in a.shortcuts()]
+    keys += [s.key().toString() for s in win.findChildren(QShortcut) if not s.key().isEmpty()]
+    return keys
+
+
+@pytest.mark.parametrize("key", [
+    (Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier),
+    (Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)])
+def test_both_redo_keys_redo(qtbot, make_window, key):
+    win = make_window()
+    win.doc.set_image(stripes(32, 32))
+    mask = np.zeros((32, 32), np.uint8)
+    mask[4:12, 4:12] = 255
+    win.doc.set_mask(mask)
+    win.activateWindow()
+    qtbot.waitUntil(win.isActiveWindow, timeout=5000)  # shortcuts reach the active window
+    QTest.keyClick(win.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert win.doc.mask_is_empty()
+    QTest.keyClick(win.view, *key)
+    assert np.array_equal(win.doc.mask_array(), mask)
+    keys = bound_keys(win)
+    assert keys.count("Ctrl+Y") == 1 and keys.count("Ctrl+Shift+Z") == 1
+    assert len(keys) == len(set(keys)), "a key bound twice does nothing (ambiguous shortcut)"
+
+
+@pytest.fixture
+def native_settings(tmp_path):
+    """The platform's own settings store, moved into tmp_path for the test (Linux, where
+    QSettings' native store is a file), so no test writes the real one."""
+    from PySide6.QtCore import QSettings, QStandardPaths
+
+    fmt, scope = QSettings.Format.NativeFormat, QSettings.Scope.UserScope
+    QSettings.setPath(fmt, scope, str(tmp_path / "native"))
+    yield tmp_path / "native"
+    QSettings.setPath(fmt, scope, QStandardPaths.writableLocation(
+        QStandardPaths.StandardLocation.GenericConfigLocation))
+
+
+def test_settings_live_under_easel_home(qtbot, tmp_path, monkeypatch, native_settings):
+    from desktop.autosave import Autosave
+    from desktop.inference import InferenceService
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("EASEL_HOME", str(home))
+    win = MainWindow(service=InferenceService(device="cpu"), autosave=Autosave())
+    qtbot.addWidget(win)
+    win.set_device("cpu")
+    win.close()  # saves the window's settings too
+    files = list(home.rglob("*.ini"))
+    assert files and all(f.is_relative_to(home / "config") for f in files)
+    text = "".join(f.read_text() for f in files)
+    assert "device=cpu" in text and "geometry" in text
+    assert not native_settings.exists()
+
+
+def test_first_window_fits_the_screen_and_the_canvas_has_most_of_it(qtbot, make_window):
+    win = make_window()  # fresh settings: no saved geometry
+    qtbot.waitExposed(win)
+    screen = win.screen().availableGeometry()
+    assert win.size().toTuple() == (min(1200, int(screen.width() * 0.9)),
+                                    min(800, int(screen.height() * 0.9)))
+    assert screen.contains(win.frameGeometry().topLeft())
+    assert win.view.width() >= 0.6 * win.width()
+
+
+def test_recovery_names_the_picture_and_when_it_was_autosaved(make_window, tmp_path):
+    import os
+    from datetime import datetime, timedelta
+
+    from desktop.canvas import Document
+
+    folder = tmp_path / "autosave"
+    folder.mkdir()
+    doc = Document()
+    doc.set_image(stripes(30, 40), source_path=str(tmp_path / "photo.png"))
+    (folder / "autosave-crashed.easel").write_bytes(doc.snapshot_bytes())
+    asked = []
+    win = make_window(folder)
+    win.ask = lambda title, text, buttons: asked.append(text) or "Discard"
+    offer_recovery(win)
+    assert "Recover photo.png, autosaved today at " in asked[-1]
+    assert "autosave-" not in asked[-1]
+
+    doc.set_image(stripes(24, 32))  # pasted: no file of its own
+    pasted = folder / "autosave-pasted.easel"
+    pasted.write_bytes(doc.snapshot_bytes())
+    then = datetime.now() - timedelta(days=3)
+    os.utime(pasted, (then.timestamp(), then.timestamp()))
+    offer_recovery(win)
+    assert (f"Recover an untitled picture (32x24), autosaved on {then:%d %B %Y} at "
+            f"{then:%H:%M}?") in asked[-1]
