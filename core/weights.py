@@ -198,18 +198,18 @@ def _header(data: bytes, path: Path) -> tuple[dict[str, tuple[int, ...]], dict[s
             raise ValueError("no safetensors header")
         header = json.loads(data[8:8 + n])
         if not isinstance(header, dict):
-            raise ValueError("the header is not a JSON object")
+            raise TypeError("the header is not a JSON object")
         meta = header.pop("__metadata__", None) or {}
         shapes = {}
         for name, entry in header.items():
             shape = entry.get("shape") if isinstance(entry, dict) else None
             if not isinstance(shape, list) or not all(
                     isinstance(d, int) and d >= 0 for d in shape):
-                raise ValueError(f"tensor {name!r} has no valid shape")
+                raise TypeError(f"tensor {name!r} has no valid shape")
             shapes[name] = tuple(shape)
         if not isinstance(meta, dict):
-            raise ValueError("its metadata is not a JSON object")
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError too
+            raise TypeError("its metadata is not a JSON object")
+    except (ValueError, TypeError, RecursionError) as exc:  # JSONDecodeError too
         raise WeightsError(f"{path} is not a valid safetensors file: {exc}") from None
     return shapes, meta
 
