@@ -351,6 +351,10 @@ def cmd_models(args: argparse.Namespace) -> int:
     from core import paths
     from core.weights import list_models, verify_all
 
+    if args.action == "import":
+        return _import_model(args)
+    if args.file is not None or args.name is not None:
+        raise CliError(f"'models {args.action}' takes no FILE or --name.")
     if args.action == "list":
         infos = list_models(args.family)
         rows = [{"name": i.name, "family": i.family, "source": i.source, "path": str(i.path),
@@ -374,6 +378,26 @@ def cmd_models(args: argparse.Namespace) -> int:
         _error(f"{len(failed)} of {len(rows)} models failed verification: "
                + "; ".join(f"{r['family']}/{r['name']}" for r in failed))
         return 1
+    return 0
+
+
+def _import_model(args: argparse.Namespace) -> int:
+    """``easel models import FILE``: the model manager's import, chosen by the file's type."""
+    from core.model_manager import FamilyRequired, ModelManagerError, import_model
+
+    if args.file is None:
+        raise CliError("'models import' needs the FILE to import (a .safetensors with its "
+                       ".json card beside it, or a .zip exported by Easel).")
+    try:
+        info = import_model(args.file, family=args.family, name=args.name)
+    except FamilyRequired as exc:
+        raise CliError(f"{exc} (--family NAME)") from None
+    except ModelManagerError as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        print(json.dumps({"name": info.name, "family": info.family, "path": str(info.path)}))
+    else:
+        print(f"Installed {info.family}/{info.name} at {info.path}")
     return 0
 
 
@@ -542,9 +566,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("models", help="list or verify the installed models")
-    p.add_argument("action", choices=("list", "verify"))
-    p.add_argument("--family", default=None, help="only this family (vae, dcgan, ...)")
+    p = sub.add_parser("models", help="list, verify or import models")
+    p.add_argument("action", choices=("list", "verify", "import"))
+    p.add_argument("file", nargs="?", metavar="FILE", help="for import: a .safetensors file "
+                   "(its .json card beside it) or a .zip exported by Easel")
+    p.add_argument("--name", default=None, help="for import: install under this name")
+    p.add_argument("--family", default=None, help="only this family (vae, dcgan, ...); for "
+                   "import of a file without a card, the family it belongs to")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models)
 

@@ -15,6 +15,9 @@ here, headless and tested without Qt (core never imports Qt):
   ``unverified`` so the listing says so.
 - Every file written goes through ``imageio.atomic_write``: a crash leaves the old state or
   the new one, never a half-written model.
+- Every file read is a regular file read with a size bound (``weights.read_regular``); a zip
+  is read member by member with bounded reads, within limits on members, total size and
+  compression ratio, so a crafted archive is refused instead of filling memory.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import json
 import os
 import re
 import zipfile
+import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,11 +38,26 @@ from safetensors.torch import load as st_load
 
 from core import paths
 from core.imageio import atomic_write
-from core.weights import SUFFIX, ModelCard, ModelInfo, card_path
+from core.weights import (
+    MAX_JSON_BYTES,
+    MAX_WEIGHTS_BYTES,
+    SUFFIX,
+    ModelCard,
+    ModelInfo,
+    WeightsError,
+    card_path,
+    open_regular,
+    parse_card,
+    read_regular,
+)
 
 DIRECTIONS_SUFFIX = ".directions.json"
 HASH_STATUSES = ("ok", "mismatch", "missing", "unverified")
 MAX_NAME = 100
+# An exported zip holds a model's weights, card and sidecar; the limits leave room for more.
+ZIP_MAX_MEMBERS = 64
+ZIP_MAX_TOTAL = 2 * MAX_WEIGHTS_BYTES  # uncompressed, all members together
+ZIP_MAX_RATIO = 100  # uncompressed / compressed size of a member
 # Characters Windows refuses in file names, and names it reserves: a model made on Linux may
 # be exported and imported on Windows.
 _BAD_CHARS = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
@@ -299,19 +318,25 @@ def _check_safetensors(data: bytes, source: Path) -> None:
 
 def _parse_card(data: bytes, label: str) -> ModelCard:
     try:
-        return ModelCard.from_dict(json.loads(data.decode("utf-8")))
-    except (UnicodeDecodeError, ValueError, TypeError) as exc:
+        return parse_card(data)
+    except (ValueError, TypeError) as exc:
         raise ModelManagerError(f"Model card {label} cannot be read: {exc}") from None
 
 
-def _read_card_file(path: Path) -> ModelCard:
+def _read_file(path: Path, limit: int, what: str) -> bytes:
+    """``path``'s bytes (a regular file of at most ``limit`` bytes), or ModelManagerError."""
     try:
-        data = path.read_bytes()
+        return read_regular(path, limit)
     except FileNotFoundError:
-        raise ModelManagerError(f"Model card {path} not found.") from None
+        raise ModelManagerError(f"{what} {path} not found.") from None
+    except WeightsError as exc:  # not a regular file, or too large: the message names it
+        raise ModelManagerError(str(exc)) from None
     except OSError as exc:
-        raise ModelManagerError(f"Model card {path} cannot be read: {exc}") from None
-    return _parse_card(data, path.name)
+        raise ModelManagerError(f"{what} {path} cannot be read: {exc}") from None
+
+
+def _read_card_file(path: Path) -> ModelCard:
+    return _parse_card(_read_file(path, MAX_JSON_BYTES, "Model card"), path.name)
 
 
 def free_name(family: str, name: str) -> str:
@@ -324,50 +349,93 @@ def free_name(family: str, name: str) -> str:
 
 
 def import_model(weights_path: str | os.PathLike, card: str | os.PathLike | None = None,
-                 family: str | None = None) -> ModelInfo:
+                 family: str | None = None, name: str | None = None) -> ModelInfo:
     """Copy a model into ``models_dir()/<family>/`` and return its listing.
 
-    ``weights_path`` is a ``.safetensors`` file or a zip made by :func:`export_model`. The card
-    is ``card``, else ``<stem>.json`` beside the weights; with one, the family is the card's and
-    the file must have the card's sha256. Without one, ``family`` is required (else
-    FamilyRequired) and a minimal card marked unverified is written. A name already in use gets
-    a suffix (``name-2``), since the imported file may well be a copy of an installed model;
-    the returned ModelInfo has the name used.
+    ``weights_path`` is a ``.safetensors`` file or a ``.zip`` made by :func:`export_model`
+    (chosen by the file's extension). The card is ``card``, else ``<stem>.json`` beside the
+    weights; with one, the family is the card's and the file must have the card's sha256.
+    Without one, ``family`` is required (else FamilyRequired) and a minimal card marked
+    unverified is written. ``name`` is the name to install under (ModelManagerError when it is
+    taken); without it, the card's name is used, with a suffix (``name-2``) when it is taken,
+    since the imported file may well be a copy of an installed model. The returned ModelInfo
+    has the name used.
     """
     source = Path(weights_path).expanduser()
-    if not source.is_file():
+    if not source.exists():
         raise ModelManagerError(f"No file at {source}.")
-    if zipfile.is_zipfile(source) and source.suffix.lower() == ".zip":
-        return _import_zip(source, family)
+    if source.suffix.lower() == ".zip":
+        return _import_zip(source, family, name)
+    data = _read_file(source, MAX_WEIGHTS_BYTES, "Model file")
     card_file = Path(card).expanduser() if card is not None else card_path(source)
-    model_card = _read_card_file(card_file) if card is not None or card_file.is_file() else None
+    model_card = (_read_card_file(card_file) if card is not None or card_file.exists()
+                  else None)
     sidecar = directions_path(source)
-    return _install(source.read_bytes(), source, model_card, family,
-                    sidecar.read_bytes() if sidecar.is_file() else None)
+    return _install(data, source, model_card, family,
+                    _read_file(sidecar, MAX_JSON_BYTES, "Directions file")
+                    if sidecar.exists() else None, name)
 
 
-def _import_zip(source: Path, family: str | None) -> ModelInfo:
+def _member_names(z: zipfile.ZipFile, source: Path) -> list[str]:
+    """The archive's member names, after refusing one that breaks the archive limits."""
+    infos = z.infolist()
+    if len(infos) > ZIP_MAX_MEMBERS:
+        raise ModelManagerError(f"{source.name} holds {len(infos)} files, more than the "
+                                f"{ZIP_MAX_MEMBERS} a model archive may; not imported.")
+    for info in infos:
+        parts = info.filename.replace("\\", "/").split("/")
+        if info.filename.startswith(("/", "\\")) or ":" in parts[0] or ".." in parts:
+            raise ModelManagerError(f"{source.name} holds {info.filename!r}, a path outside "
+                                    "the archive; not imported.")
+        if info.file_size > ZIP_MAX_RATIO * max(info.compress_size, 1):
+            raise ModelManagerError(f"{source.name}: {info.filename} would expand more than "
+                                    f"{ZIP_MAX_RATIO} times (a zip bomb?); not imported.")
+    if sum(i.file_size for i in infos) > ZIP_MAX_TOTAL:
+        raise ModelManagerError(f"{source.name} would expand to more than "
+                                f"{ZIP_MAX_TOTAL:,} bytes; not imported.")
+    return [i.filename for i in infos]
+
+
+def _read_member(z: zipfile.ZipFile, name: str, limit: int, source: Path) -> bytes:
+    """A member's bytes, read with a bound: the sizes an archive declares may be lies."""
+    info = z.getinfo(name)
+    limit = min(limit, ZIP_MAX_RATIO * max(info.compress_size, 1))
+    with z.open(info) as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise ModelManagerError(f"{source.name}: {name} expands to more than {limit:,} "
+                                "bytes; not imported.")
+    return data
+
+
+def _import_zip(source: Path, family: str | None, name: str | None) -> ModelInfo:
     """Read the model out of an exported zip by member name (nothing is extracted to disk)."""
     try:
-        with zipfile.ZipFile(source) as z:
-            names = z.namelist()
+        with open_regular(source, ZIP_MAX_TOTAL) as f, zipfile.ZipFile(f) as z:
+            names = _member_names(z, source)
             weights = [n for n in names if n.endswith(SUFFIX)]
             if len(weights) != 1:
                 raise ModelManagerError(f"{source.name} must hold exactly one {SUFFIX} file; "
                                         f"it holds {len(weights)}.")
             stem = weights[0][:-len(SUFFIX)]
-            data = z.read(weights[0])
-            card = (_parse_card(z.read(f"{stem}.json"), f"{stem}.json")
-                    if f"{stem}.json" in names else None)
-            sidecar = z.read(stem + DIRECTIONS_SUFFIX) if stem + DIRECTIONS_SUFFIX in names \
-                else None
-    except (zipfile.BadZipFile, OSError, KeyError) as exc:
+            data = _read_member(z, weights[0], MAX_WEIGHTS_BYTES, source)
+            card = (_parse_card(_read_member(z, f"{stem}.json", MAX_JSON_BYTES, source),
+                                f"{stem}.json") if f"{stem}.json" in names else None)
+            sidecar = (_read_member(z, stem + DIRECTIONS_SUFFIX, MAX_JSON_BYTES, source)
+                       if stem + DIRECTIONS_SUFFIX in names else None)
+    except WeightsError as exc:
+        raise ModelManagerError(str(exc)) from None
+    except zipfile.BadZipFile as exc:
+        raise ModelManagerError(f"{source.name} is not a usable zip archive ({exc}); not "
+                                "imported.") from None
+    except (OSError, KeyError, EOFError, NotImplementedError, RuntimeError, ValueError,
+            zlib.error) as exc:  # unsupported compression, encryption, damaged data
         raise ModelManagerError(f"Cannot read {source.name}: {exc}") from None
-    return _install(data, source.with_name(Path(weights[0]).name), card, family, sidecar)
+    return _install(data, source.with_name(Path(weights[0]).name), card, family, sidecar, name)
 
 
 def _install(data: bytes, source: Path, card: ModelCard | None, family: str | None,
-             sidecar: bytes | None) -> ModelInfo:
+             sidecar: bytes | None, wanted: str | None = None) -> ModelInfo:
     _refuse_pickle(data, source)
     digest = hashlib.sha256(data).hexdigest()
     if card is not None:
@@ -398,7 +466,13 @@ def _install(data: bytes, source: Path, card: ModelCard | None, family: str | No
                          notes="Imported without a model card: its architecture settings are "
                                "Easel's defaults and its origin is unknown.",
                          extra={"unverified": True, "imported_from": str(source)})
-    name = free_name(family, name)
+    if wanted is not None:
+        name = validate_name(wanted)
+        if name_taken(family, name):
+            raise ModelManagerError(f"A {family} model called {name!r} already exists; choose "
+                                    "another name.")
+    else:
+        name = free_name(family, name)
     folder = paths.models_dir() / family
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}{SUFFIX}"

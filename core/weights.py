@@ -6,7 +6,11 @@ A model is two files side by side::
     <family>/<name>.json          its ModelCard: architecture, config, sha256, how it was made
 
 The sha256 of the safetensors bytes is checked before the tensors are parsed, so a modified or
-truncated file is refused with a message naming it. Shipped models live in
+truncated file is refused with a message naming it. The card's architecture and config are
+recorded in the file's header metadata too (so the sha256 covers them) and a card that differs
+is refused. Before any real memory is spent the network is built on the ``meta`` device and
+every tensor shape is compared with the file's header, so a card claiming a huge network costs
+nothing. Only regular files of bounded size are read. Shipped models live in
 ``paths.shipped_weights_dir()``, user-trained ones in ``paths.models_dir()``.
 """
 
@@ -16,18 +20,21 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import os
+import stat
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from core import paths, registry
 from core.imageio import atomic_write
@@ -35,6 +42,9 @@ from core.imageio import atomic_write
 log = logging.getLogger("easel.weights")
 
 SUFFIX = ".safetensors"
+MAX_WEIGHTS_BYTES = 4 << 30  # Easel's own models are a few MB; nothing of its own nears this
+MAX_JSON_BYTES = 16 << 20  # a model card or a latent-directions sidecar
+CARD_KEY = "easel_model"  # header metadata: the card's architecture and config, as JSON
 
 
 class WeightsError(Exception):
@@ -77,6 +87,9 @@ class ModelCard:
         for k in ("config", "metrics"):
             if not isinstance(d.get(k, {}), dict):
                 raise TypeError(f"{k!r} must be a JSON object")
+        for f in dataclasses.fields(ModelCard):
+            if f.type == "str" and not isinstance(d.get(f.name, ""), str):
+                raise TypeError(f"{f.name!r} must be a string")
         extra = {k: v for k, v in d.items() if k not in known}
         return ModelCard(**{k: v for k, v in d.items() if k in known}, extra=extra)
 
@@ -85,19 +98,60 @@ def card_path(weights_path: str | os.PathLike) -> Path:
     return Path(weights_path).with_suffix(".json")
 
 
+def open_regular(path: str | os.PathLike, limit: int) -> BinaryIO:
+    """``path`` opened for reading; it must be a regular file of at most ``limit`` bytes.
+
+    A FIFO blocks and a device such as /dev/zero never ends, so the type and size are checked
+    on the resolved path before it is opened (without blocking) and again on the open file.
+    WeightsError for a file of the wrong kind or size; OSError (FileNotFoundError...) is left
+    to the caller, which knows what the file is."""
+    path = Path(path)
+    real = path.resolve()
+    if not stat.S_ISREG(os.stat(real).st_mode):
+        raise WeightsError(f"{path} is not a regular file (a pipe, device or folder); "
+                           "not read.")
+    fd = os.open(real, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    f = os.fdopen(fd, "rb")
+    st = os.fstat(fd)
+    problem = ("is not a regular file" if not stat.S_ISREG(st.st_mode)  # swapped meanwhile
+               else f"is {st.st_size:,} bytes, more than the {limit:,} Easel reads for such "
+                    "a file" if st.st_size > limit else "")
+    if problem:
+        f.close()
+        raise WeightsError(f"{path} {problem}; not read.")
+    return f
+
+
+def read_regular(path: str | os.PathLike, limit: int) -> bytes:
+    """The bytes of :func:`open_regular` ``(path, limit)``; the read stops at the size found."""
+    with open_regular(path, limit) as f:
+        data = f.read(os.fstat(f.fileno()).st_size + 1)
+    if len(data) > limit:  # it grew while being read
+        raise WeightsError(f"{path} is more than {limit:,} bytes; not read.")
+    return data
+
+
+def parse_card(data: bytes) -> ModelCard:
+    """A ModelCard from JSON bytes; ValueError/TypeError saying what is wrong."""
+    try:
+        return ModelCard.from_dict(json.loads(data.decode("utf-8")))
+    except RecursionError:  # a card nested thousands deep
+        raise ValueError("it is nested too deeply") from None
+
+
 def read_card(path: str | os.PathLike) -> ModelCard:
     """The model card of ``path`` (the .safetensors or the .json file)."""
     json_path = card_path(path)
     try:
-        text = json_path.read_text(encoding="utf-8")
+        data = read_regular(json_path, MAX_JSON_BYTES)
     except FileNotFoundError:
         raise WeightsError(f"{Path(path).with_suffix(SUFFIX)} has no model card "
                            f"(expected {json_path}).") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise WeightsError(f"Cannot read model card {json_path}: {exc}") from None
     try:
-        return ModelCard.from_dict(json.loads(text))
-    except (json.JSONDecodeError, ValueError, TypeError) as exc:
+        return parse_card(data)
+    except (ValueError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError included
         raise WeightsError(f"Model card {json_path} is corrupt: {exc}") from None
 
 
@@ -115,8 +169,9 @@ def save_model(directory: str | os.PathLike, name: str, module_or_state_dict: An
     # tensors; a copy per tensor is cheap for models of a few million parameters.
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
     # One metadata key: safetensors writes a map of several in no fixed order, and the file's
-    # sha256 must be the same for the same weights.
-    data = st_save(tensors, metadata={"format": "pt"})
+    # sha256 must be the same for the same weights. It records the card's architecture and
+    # config, so the sha256 covers them too.
+    data = st_save(tensors, metadata={CARD_KEY: _recorded(card)})
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     card = dataclasses.replace(card, name=name, sha256=hashlib.sha256(data).hexdigest(),
@@ -129,11 +184,41 @@ def save_model(directory: str | os.PathLike, name: str, module_or_state_dict: An
     return path
 
 
-def load_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], ModelCard]:
-    """Read a model's tensors (on the CPU) and card, refusing files whose sha256 does not match."""
-    path = Path(path).with_suffix(SUFFIX)
+def _recorded(card: ModelCard) -> str:
+    """What save_model records of ``card`` in the file's header metadata."""
+    return json.dumps({"architecture": card.architecture, "config": card.config},
+                      sort_keys=True)
+
+
+def _header(data: bytes, path: Path) -> tuple[dict[str, tuple[int, ...]], dict[str, Any]]:
+    """(tensor name -> shape, metadata) from the safetensors header, without the tensors."""
     try:
-        data = path.read_bytes()
+        n = int.from_bytes(data[:8], "little")
+        if len(data) < 8 or n > len(data) - 8:
+            raise ValueError("no safetensors header")
+        header = json.loads(data[8:8 + n])
+        if not isinstance(header, dict):
+            raise TypeError("the header is not a JSON object")
+        meta = header.pop("__metadata__", None) or {}
+        shapes = {}
+        for name, entry in header.items():
+            shape = entry.get("shape") if isinstance(entry, dict) else None
+            if not isinstance(shape, list) or not all(
+                    isinstance(d, int) and d >= 0 for d in shape):
+                raise TypeError(f"tensor {name!r} has no valid shape")
+            shapes[name] = tuple(shape)
+        if not isinstance(meta, dict):
+            raise TypeError("its metadata is not a JSON object")
+    except (ValueError, TypeError, RecursionError) as exc:  # JSONDecodeError too
+        raise WeightsError(f"{path} is not a valid safetensors file: {exc}") from None
+    return shapes, meta
+
+
+def _read_verified(path: Path) -> tuple[bytes, dict[str, tuple[int, ...]], ModelCard]:
+    """(file bytes, tensor shapes, card) of a model whose sha256 matches its card and whose
+    card is the one recorded in the file (when the file records one)."""
+    try:
+        data = read_regular(path, MAX_WEIGHTS_BYTES)
     except FileNotFoundError:
         raise WeightsError(f"Model file not found: {path}") from None
     except OSError as exc:
@@ -147,17 +232,38 @@ def load_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], ModelC
     if hashlib.sha256(data).hexdigest() != card.sha256.lower():
         raise WeightsError(f"{path} has been modified or is corrupt: its sha256 does not match "
                            "its model card.")
+    shapes, meta = _header(data, path)
+    recorded = meta.get(CARD_KEY)
+    # Files written before the card was recorded have none: the shape check alone covers them.
+    if recorded is not None:
+        try:
+            same = json.loads(recorded) == json.loads(_recorded(card))
+        except (TypeError, ValueError, RecursionError):
+            same = False
+        if not same:
+            raise WeightsError(f"The architecture or config in model card {card_path(path)} "
+                               f"differs from the one recorded in {path.name}: the card was "
+                               "edited or belongs to another file.")
+    return data, shapes, card
+
+
+def _parse(data: bytes, path: Path) -> dict[str, torch.Tensor]:
     try:
-        state = st_load(data)
+        return st_load(data)
     except Exception as exc:  # noqa: BLE001 - the safetensors parser raises several types
         raise WeightsError(f"{path} is not a valid safetensors file: {exc}") from None
-    return state, card
 
 
-def _mismatch(model: nn.Module, state: dict[str, torch.Tensor]) -> str:
-    """Why ``state`` does not fit ``model`` ('' when it does), naming a few offending tensors."""
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    got = {k: tuple(v.shape) for k, v in state.items()}
+def load_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], ModelCard]:
+    """Read a model's tensors (on the CPU) and card, refusing files whose sha256 does not match."""
+    path = Path(path).with_suffix(SUFFIX)
+    data, _, card = _read_verified(path)
+    return _parse(data, path), card
+
+
+def _mismatch(expected: dict[str, tuple[int, ...]], got: dict[str, tuple[int, ...]]) -> str:
+    """Why tensors of shapes ``got`` do not fit a model expecting ``expected`` ('' when they
+    do), naming a few offending tensors."""
     missing = sorted(set(expected) - set(got))
     unexpected = sorted(set(got) - set(expected))
     shapes = sorted(k for k in set(expected) & set(got) if expected[k] != got[k])
@@ -177,21 +283,70 @@ def _mismatch(model: nn.Module, state: dict[str, torch.Tensor]) -> str:
     return "; ".join(parts)
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
-    """Build the card's architecture, load the verified tensors into it, eval(), move to device."""
-    state, card = load_state(path)
-    path = Path(path).with_suffix(SUFFIX)
+class _TooManyCalls(Exception):
+    pass
+
+
+class _CallBudget(TorchFunctionMode):
+    """Stops a build after ``limit`` torch calls: on the meta device a network costs no
+    memory, but a config with a million layers would still loop for hours."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.left = limit
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None
+                           ) -> Any:
+        self.left -= 1
+        if self.left < 0:
+            raise _TooManyCalls
+        return func(*args, **(kwargs or {}))
+
+
+def _build(card: ModelCard, path: Path) -> nn.Module:
     try:
-        model = registry.build(card.architecture, card.config)
+        return registry.build(card.architecture, card.config)
     except registry.UnknownArchitecture as exc:
         raise WeightsError(f"{path}: {exc.args[0]}") from None
-    except (ValueError, TypeError) as exc:
+    except _TooManyCalls:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a card's config runs the network's constructor
         raise WeightsError(f"{path}: its model card's config does not fit architecture "
                            f"{card.architecture!r}: {exc}") from None
-    problem = _mismatch(model, state)
+
+
+def check_fit(card: ModelCard, shapes: dict[str, tuple[int, ...]], path: Path) -> None:
+    """WeightsError unless the card's network, built on the meta device (no memory), has
+    exactly the tensors ``shapes`` describes and no more values than they hold."""
+    # Easel's networks make about 7 torch calls per tensor while being built.
+    try:
+        with torch.device("meta"), _CallBudget(64 * len(shapes) + 1024):
+            model = _build(card, path)
+    except _TooManyCalls:
+        raise WeightsError(f"{path}: its model card's config describes a far larger "
+                           f"{card.architecture!r} network than the file's {len(shapes)} "
+                           "tensors.") from None
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    problem = _mismatch(expected, shapes)
     if problem:
         raise WeightsError(f"{path} does not match architecture {card.architecture!r}: "
                            f"{problem}.")
+    values = sum(t.numel() for t in [*model.parameters(), *model.buffers()])
+    if values > sum(math.prod(s) for s in shapes.values()):
+        raise WeightsError(f"{path}: its model card's config builds a {card.architecture!r} "
+                           f"network of {values:,} values, more than the file holds.")
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
+    """Build the card's architecture, load the verified tensors into it, eval(), move to device.
+
+    The network is built for real only once :func:`check_fit` found that it matches the file,
+    so its memory is bounded by the file's size."""
+    path = Path(path).with_suffix(SUFFIX)
+    data, shapes, card = _read_verified(path)
+    check_fit(card, shapes, path)
+    state = _parse(data, path)
+    model = _build(card, path)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:  # e.g. a dtype that cannot be copied; shapes were checked above
@@ -214,20 +369,32 @@ class ModelInfo:
 
 
 def list_models(family: str | None = None) -> list[ModelInfo]:
-    """Shipped models first, then the user's, each sorted by family and name."""
+    """Shipped models first, then the user's, each sorted by family and name.
+
+    A weights file without a card, and a card that names another model or family than its
+    file and folder do (a pair copied to the wrong place), are listed with ``error`` set and
+    no card, so nothing uses them and ``verify_all`` reports them."""
     found: list[ModelInfo] = []
     for source, root in (("shipped", paths.shipped_weights_dir()), ("user", paths.models_dir())):
         if not root.is_dir():
             continue
         families = [root / family] if family else sorted(p for p in root.iterdir() if p.is_dir())
         for fam_dir in families:
-            for json_path in sorted(fam_dir.glob("*.json")) if fam_dir.is_dir() else []:
-                if json_path.name.endswith(".directions.json"):  # latent directions, no card
-                    continue
-                info = ModelInfo(json_path.stem, fam_dir.name, source,
-                                 json_path.with_suffix(SUFFIX))
+            files = sorted(fam_dir.iterdir()) if fam_dir.is_dir() else []
+            cards = {p.stem for p in files if p.suffix == ".json"
+                     and not p.name.endswith(".directions.json")}  # latent directions, no card
+            stems = sorted(cards | {p.stem for p in files if p.suffix == SUFFIX
+                                    and not p.name.startswith(".")})  # a temp file
+            for stem in stems:
+                info = ModelInfo(stem, fam_dir.name, source, fam_dir / f"{stem}{SUFFIX}")
                 try:
-                    info.card = read_card(json_path)
+                    card = read_card(info.path)
+                    if card.name != stem or card.family != fam_dir.name:
+                        raise WeightsError(
+                            f"Model card {card_path(info.path)} describes {card.family}/"
+                            f"{card.name}, not {fam_dir.name}/{stem}: the model was copied or "
+                            "renamed by hand.")
+                    info.card = card
                 except WeightsError as exc:
                     info.error = str(exc)
                 found.append(info)
