@@ -298,7 +298,7 @@ class _CallBudget(TorchFunctionMode):
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None
                            ) -> Any:
         self.left -= 1
-        if self.left < 0:
+        if self.left == -1:  # once: the calls of exits on the way out (no_grad's) must run
             raise _TooManyCalls
         return func(*args, **(kwargs or {}))
 

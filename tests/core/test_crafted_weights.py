@@ -102,6 +102,7 @@ def test_a_config_with_thousands_of_layers_stops_early():
     edit_card(path, config={"image_size": 2 ** 3000})  # 3000 stride-2 stages
     with pytest.raises(WeightsError, match="far larger 'vae' network"):
         load_model(path)
+    assert torch.is_grad_enabled()  # the stopped build left no mode behind (no_grad's exit ran)
 
 
 @pytest.mark.parametrize("which", ["weights", "card"])
