@@ -46,9 +46,11 @@ from core.weights import (
     ModelInfo,
     WeightsError,
     card_path,
+    check_fit,
     open_regular,
     parse_card,
     read_regular,
+    verify_bytes,
 )
 
 DIRECTIONS_SUFFIX = ".directions.json"
@@ -450,6 +452,10 @@ def _install(data: bytes, source: Path, card: ModelCard | None, family: str | No
             raise ModelManagerError(f"{source.name} does not match its model card (sha256 "
                                     "differs: the file was modified or damaged); not imported.")
         _check_safetensors(data, source)
+        try:  # the card's network, built on the meta device, must be exactly these tensors
+            check_fit(card, verify_bytes(data, card, source), source)
+        except WeightsError as exc:
+            raise ModelManagerError(f"{exc} Not imported.") from None
         try:
             name = validate_name(card.name)
         except ModelManagerError:

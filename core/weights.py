@@ -224,11 +224,18 @@ def _read_verified(path: Path) -> tuple[bytes, dict[str, tuple[int, ...]], Model
     except OSError as exc:
         raise WeightsError(f"Cannot read model file {path}: {exc}") from None
     card = read_card(path)
+    # Hash the very bytes that get parsed: checking the file and then re-reading it would let
+    # a file changed in between slip through.
+    return data, verify_bytes(data, card, path), card
+
+
+def verify_bytes(data: bytes, card: ModelCard, path: Path) -> dict[str, tuple[int, ...]]:
+    """The tensor shapes of weights ``data`` (of file ``path``) once their sha256 is the
+    card's and the card is the one recorded in them (when they record one); else
+    WeightsError."""
     if not card.sha256:
         raise WeightsError(f"Model card {card_path(path)} has no sha256, so {path} cannot be "
                            "verified.")
-    # Hash the very bytes that get parsed: checking the file and then re-reading it would let
-    # a file changed in between slip through.
     if hashlib.sha256(data).hexdigest() != card.sha256.lower():
         raise WeightsError(f"{path} has been modified or is corrupt: its sha256 does not match "
                            "its model card.")
@@ -244,7 +251,7 @@ def _read_verified(path: Path) -> tuple[bytes, dict[str, tuple[int, ...]], Model
             raise WeightsError(f"The architecture or config in model card {card_path(path)} "
                                f"differs from the one recorded in {path.name}: the card was "
                                "edited or belongs to another file.")
-    return data, shapes, card
+    return shapes
 
 
 def _parse(data: bytes, path: Path) -> dict[str, torch.Tensor]:

@@ -301,3 +301,16 @@ def test_self_test_fails_naming_a_model_without_its_card():
         check_weights()
     assert "vae/shipped" in str(failed.value)
     assert "shipped.safetensors has no model card" in failed.value.details[0]
+
+
+@pytest.mark.parametrize("older", [False, True])
+def test_import_refuses_a_card_whose_network_does_not_fit_its_weights(tmp_path, older):
+    """Caught at import, not later in a panel: the edited config differs from the one recorded
+    in the file, or (a file without that record) its network's shapes differ."""
+    source = tiny_vae(tmp_path / "outside")
+    if older:
+        as_older_file(source)
+    edit_card(source, config=BOMB)
+    with pytest.raises(ModelManagerError, match="Not imported"):
+        import_model(source)
+    assert list_models("vae") == []

@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch import nn
 
-from core import paths
+from core import paths, registry
 from core.model_manager import (
     FamilyRequired,
     ModelManagerError,
@@ -39,13 +39,18 @@ def _isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("EASEL_WEIGHTS", str(tmp_path / "shipped"))
 
 
+# Tiny configs of the architectures the tests' families use (a few thousand parameters).
+TINY = {"vae": {"base": 4, "image_size": 16, "latent_dim": 4},
+        "dcgan": {"g_base": 4, "d_base": 4, "image_size": 16, "z_dim": 4}}
+
+
 def make_model(folder: Path, name: str, family: str = "vae", seed: int = 0,
                directions: bool = False, **card_kw) -> Path:
-    """A tiny real model (an nn.Linear state dict, card for the registered 'vae' name)."""
+    """A tiny real model of ``family``'s architecture (its name is the family's)."""
     torch.manual_seed(seed)
-    card = ModelCard(name=name, family=family, architecture=family,
+    card = ModelCard(name=name, family=family, architecture=family, config=TINY[family],
                      metrics={"mse": 0.01 * (seed + 1)}, **card_kw)
-    path = save_model(folder / family, name, nn.Linear(4, 3).state_dict(), card)
+    path = save_model(folder / family, name, registry.build(family, TINY[family]), card)
     if directions:
         sha = read_card(path).sha256
         directions_path(path).write_text(json.dumps(
