@@ -45,6 +45,10 @@ CONFIDENCE = 2.0
 # float32 underflow, and past it the neighbours of a pixel differ too little in depth to matter.
 CONFIDENCE_REACH = 24
 CHUNK = 65_536  # target patches per distance computation
+# Search and vote run over the targets in bands of this many (row-major, so a band is a strip of
+# rows), calling ``check`` before each: a cancel is seen after a bounded amount of work however
+# large the hole, and the memory for target patches is one band's, not the whole field's.
+BAND = 16_384
 
 
 @dataclass
@@ -90,9 +94,10 @@ def fill(image: np.ndarray, mask: np.ndarray, *, rng: np.random.Generator,
          ) -> Generator[tuple[int, int, str], None, np.ndarray]:
     """Fill the masked pixels of ``image`` from the rest of it.
 
-    Yields ``(step, total, message)`` once per search/vote round, calling ``check()`` first
-    (it raises to cancel), and returns the filled HxWx3 uint8 image; pixels outside the mask
-    are copied unchanged. ``preview``, if given, receives the current estimate (HxWx3 uint8)
+    Yields ``(step, total, message)`` once per search/vote round and returns the filled HxWx3
+    uint8 image; pixels outside the mask are copied unchanged. ``check()`` (it raises to
+    cancel) is called before every band of :data:`BAND` target patches and between the
+    set-up stages, so it is reached after a bounded amount of work whatever the image size. ``preview``, if given, receives the current estimate (HxWx3 uint8)
     after each scale. Raises JobError when nothing outside the mask can be copied from.
     """
     image = np.asarray(image)
@@ -110,12 +115,16 @@ def fill(image: np.ndarray, mask: np.ndarray, *, rng: np.random.Generator,
     if not hole.any():
         return image.copy()
     r = patch_size // 2
+    check = check or _no_check
 
+    check()
     y0, y1, x0, x1 = _context(hole, r)
     crop, crop_hole = image[y0:y1, x0:x1].astype(np.float32), hole[y0:y1, x0:x1]
+    check()
     n_levels = _depth(crop_hole, r)
     pyramid = [(crop, crop_hole)]
     while len(pyramid) < n_levels:
+        check()
         pyramid.append(_downsample(*pyramid[-1]))
     rounds = _schedule(n_levels, iterations)
     total, step = sum(rounds), 0
@@ -124,32 +133,42 @@ def fill(image: np.ndarray, mask: np.ndarray, *, rng: np.random.Generator,
     coarse: _Scale | None = None
     for level in range(len(pyramid) - 1, -1, -1):
         img, hl = pyramid[level]
+        check()
         if field is None or coarse is None:
             sc = _make_scale(_onion_peel(img, hl), hl, r)
             field = _random_field(sc, rng)
         else:
             sc = _make_scale(img, hl, r)
+            check()
             field = _upsample_field(field, coarse, sc, rng)
-            _vote(sc, field, _offsets(sc.width, r, sparse=False))
+            _vote(sc, field, _offsets(sc.width, r, sparse=False), check)
         full = _offsets(sc.width, r, sparse=False)
         search = _offsets(sc.width, r, sparse=len(sc.ty) > SPARSE_ABOVE)
-        inside = _inside_mask(sc, search)
-        field.cost = _Targets(sc, search, inside).cost(None, field.sy * sc.width + field.sx)
+        inside = _inside_image(sc)
+        field.cost = _initial_cost(sc, field, search, inside, check)
         passes = 2 if level == len(pyramid) - 1 else 1
         for i in range(rounds[level]):
             for p in range(passes):
-                _search(sc, field, search, inside, rng, reverse=(i + p) % 2 == 1)
-            _vote(sc, field, full, weighted=True)
+                _search(sc, field, search, inside, rng, check, reverse=(i + p) % 2 == 1)
+            _vote(sc, field, full, check, weighted=True)
             step += 1
-            if check is not None:
-                check()
+            check()
             scale = len(pyramid) - level
             yield step, total, f"scale {scale}/{len(pyramid)}, round {i + 1}/{rounds[level]}"
         coarse = sc
         if preview is not None and level > 0:
+            check()
             preview(_paste(image, hole, (y0, y1, x0, x1), _unpad(sc), level))
     assert coarse is not None
     return _paste(image, hole, (y0, y1, x0, x1), _unpad(coarse), 0)
+
+
+def _no_check() -> None:
+    pass
+
+
+def _bands(n: int) -> list[tuple[int, int]]:
+    return [(s, min(n, s + BAND)) for s in range(0, n, BAND)]
 
 
 # --------------------------------------------------------------------------- set-up
@@ -326,34 +345,37 @@ def _gather(flat: torch.Tensor, centres: np.ndarray, offs: torch.Tensor) -> torc
     return out
 
 
-def _inside_mask(sc: _Scale, offs: torch.Tensor) -> torch.Tensor | None:
-    """(N, K, 1): 1 where a target patch pixel lies in the image, 0 on the padding; None when no
-    target patch reaches the padding. Edge-replicated padding is not image content: comparing
-    it would pull the matches of a hole on the image edge towards smeared-looking patches."""
+def _inside_image(sc: _Scale) -> torch.Tensor | None:
+    """(pixels, 1): 1 on the image, 0 on the padding; None when no target patch reaches the
+    padding. Edge-replicated padding is not image content: comparing it would pull the matches
+    of a hole on the image edge towards smeared-looking patches."""
     h, w = sc.shape
     r = sc.r
     if sc.ty.min() >= 2 * r and sc.tx.min() >= 2 * r and sc.ty.max() < h and sc.tx.max() < w:
         return None
-    inside = torch.from_numpy(np.pad(np.ones((h, w), np.float32), r).reshape(-1, 1))
-    return _gather(inside, sc.ty * sc.width + sc.tx, offs)
+    return torch.from_numpy(np.pad(np.ones((h, w), np.float32), r).reshape(-1, 1))
 
 
 class _Targets:
-    """The target patches of one search pass, and their distance to candidate patches."""
+    """The target patches ``start:stop`` (one band) of a search pass, and their distance to
+    candidate patches."""
 
-    def __init__(self, sc: _Scale, offs: torch.Tensor, inside: torch.Tensor | None) -> None:
-        self.sc, self.offs, self.inside = sc, offs, inside
-        self.patches = _gather(sc.flat, sc.ty * sc.width + sc.tx, offs)
+    def __init__(self, sc: _Scale, offs: torch.Tensor, inside: torch.Tensor | None,
+                 start: int, stop: int) -> None:
+        self.sc, self.offs = sc, offs
+        centres = sc.ty[start:stop] * sc.width + sc.tx[start:stop]
+        self.patches = _gather(sc.flat, centres, offs)
         if inside is None:
-            self.scale = None
+            self.inside = self.scale = None
         else:
-            self.patches *= inside
-            self.scale = 1.0 / (sc.img.shape[2] * inside.sum(dim=(1, 2)))
+            self.inside = _gather(inside, centres, offs)
+            self.patches *= self.inside
+            self.scale = 1.0 / (sc.img.shape[2] * self.inside.sum(dim=(1, 2)))
 
     def cost(self, sel: np.ndarray | None, centres: np.ndarray) -> np.ndarray:
-        """Mean squared difference per pixel and channel between the targets ``sel`` (None: all)
-        and the patches at flat ``centres`` (padding pixels of the target not counted).
-        Computed in chunks so temporaries stay small however large the hole."""
+        """Mean squared difference per pixel and channel between the band's targets ``sel``
+        (None: all) and the patches at flat ``centres`` (padding pixels of the target not
+        counted). Computed in chunks so temporaries stay small."""
         n = len(centres)
         out = np.empty(n, np.float32)
         for s in range(0, n, CHUNK):
@@ -374,12 +396,33 @@ class _Targets:
         return (sq / d.shape[1] if self.scale is None else sq * take(self.scale)).numpy()
 
 
+def _initial_cost(sc: _Scale, field: _Field, offs: torch.Tensor, inside: torch.Tensor | None,
+                  check: Callable[[], None]) -> np.ndarray:
+    """The patch distance of every target to its current match, band by band."""
+    cost = np.empty(len(sc.ty), np.float32)
+    for s, e in _bands(len(sc.ty)):
+        check()
+        cost[s:e] = _Targets(sc, offs, inside, s, e).cost(
+            None, field.sy[s:e] * sc.width + field.sx[s:e])
+    return cost
+
+
 def _search(sc: _Scale, field: _Field, offs: torch.Tensor, inside: torch.Tensor | None,
-            rng: np.random.Generator, reverse: bool) -> None:
-    """One PatchMatch pass (Barnes et al. 2009, sec. 3.2) over every target at once."""
+            rng: np.random.Generator, check: Callable[[], None], reverse: bool) -> None:
+    """One PatchMatch pass (Barnes et al. 2009, sec. 3.2), one band of targets at a time, the
+    bands in scan order (reversed on odd passes) so that improvements propagate along it."""
+    bands = _bands(len(sc.ty))
+    for start, stop in bands[::-1] if reverse else bands:
+        check()
+        _search_band(sc, field, offs, inside, rng, start, stop, reverse)
+
+
+def _search_band(sc: _Scale, field: _Field, offs: torch.Tensor, inside: torch.Tensor | None,
+                 rng: np.random.Generator, start: int, stop: int, reverse: bool) -> None:
+    """The pass for targets ``start:stop``, all of them at once."""
     wd = sc.width
-    targets = _Targets(sc, offs, inside)  # the image is fixed during the pass
-    n = len(sc.ty)
+    targets = _Targets(sc, offs, inside, start, stop)  # the image is fixed during the pass
+    n = stop - start
     everyone = np.arange(n)
 
     def attempt(sel: np.ndarray, cy: np.ndarray, cx: np.ndarray) -> None:
@@ -390,23 +433,24 @@ def _search(sc: _Scale, field: _Field, offs: torch.Tensor, inside: torch.Tensor 
         if len(sel) == 0:
             return
         d = targets.cost(None if len(sel) == n else sel, cy * wd + cx)
-        better = d < field.cost[sel]
-        sel = sel[better]
+        better = d < field.cost[start + sel]
+        sel = start + sel[better]
         field.sy[sel], field.sx[sel], field.cost[sel] = cy[better], cx[better], d[better]
 
+    ty, tx = sc.ty[start:stop], sc.tx[start:stop]
     # Propagation: try the neighbour's match shifted along. One direction at a time, so a good
-    # match can cross the field in the order of the scan, as in the sequential algorithm.
+    # match can cross the band in the order of the scan, as in the sequential algorithm.
     steps = [(0, 1), (1, 0), (0, -1), (-1, 0)]
     for dy, dx in steps[::-1] if reverse else steps:
-        j = sc.tid[sc.ty - dy, sc.tx - dx]
+        j = sc.tid[ty - dy, tx - dx]
         sel = np.flatnonzero(j >= 0)
         j = j[sel]
         attempt(sel, field.sy[j] + dy, field.sx[j] + dx)
     # Random search around the current match, radius halving from the scale's size.
     radius = max(sc.shape)
     while radius >= 1:
-        attempt(everyone, field.sy + rng.integers(-radius, radius + 1, n),
-                field.sx + rng.integers(-radius, radius + 1, n))
+        attempt(everyone, field.sy[start:stop] + rng.integers(-radius, radius + 1, n),
+                field.sx[start:stop] + rng.integers(-radius, radius + 1, n))
         radius //= 2
     # One uniformly random source each: lets isolated targets escape a poor basin.
     pick = sc.src[rng.integers(0, len(sc.src), n)]
@@ -416,7 +460,8 @@ def _search(sc: _Scale, field: _Field, offs: torch.Tensor, inside: torch.Tensor 
 # --------------------------------------------------------------------------- the vote
 
 
-def _vote(sc: _Scale, field: _Field, offs: torch.Tensor, weighted: bool = False) -> None:
+def _vote(sc: _Scale, field: _Field, offs: torch.Tensor, check: Callable[[], None],
+          weighted: bool = False) -> None:
     """Re-estimate every hole pixel as the weighted mean of what the overlapping patches' matches
     say it should be (Wexler et al. 2007, eq. 3-4), then refresh the edge padding."""
     wd, r = sc.width, sc.r
@@ -425,17 +470,20 @@ def _vote(sc: _Scale, field: _Field, offs: torch.Tensor, weighted: bool = False)
         sigma2 = max(float(np.percentile(field.cost, 75)), 1e-6)
         # Capped so that even a pixel covered only by poor matches keeps a usable weight sum.
         w = w * np.exp(-np.minimum(field.cost / (2.0 * sigma2), 30.0)).astype(np.float32)
-    wt = torch.from_numpy(w)[:, None]
-    tflat = torch.from_numpy(sc.ty * wd + sc.tx)
-    sflat = torch.from_numpy(field.sy * wd + field.sx)
     img = sc.flat
     acc = torch.zeros_like(img)
     wsum = torch.zeros(img.shape[0], dtype=torch.float32)
-    # One offset at a time: the destinations t + o are then distinct, so the scatter-add is
-    # deterministic.
-    for o in offs.tolist():
-        acc.index_add_(0, tflat + o, img.index_select(0, sflat + o) * wt)
-        wsum.index_add_(0, tflat + o, wt[:, 0])
+    for s, e in _bands(len(sc.ty)):
+        check()
+        wt = torch.from_numpy(w[s:e])[:, None]
+        tflat = torch.from_numpy(sc.ty[s:e] * wd + sc.tx[s:e])
+        sflat = torch.from_numpy(field.sy[s:e] * wd + field.sx[s:e])
+        # One offset at a time: the destinations t + o are then distinct, so the scatter-add
+        # is deterministic.
+        for o in offs.tolist():
+            acc.index_add_(0, tflat + o, torch.index_select(img, 0, sflat + o) * wt)
+            wsum.index_add_(0, tflat + o, wt[:, 0])
+    check()
     hy, hx = np.nonzero(sc.hole)
     hflat = torch.from_numpy((hy + r) * wd + hx + r)
     new = acc.index_select(0, hflat) / wsum.index_select(0, hflat).clamp_min(1e-30)[:, None]
