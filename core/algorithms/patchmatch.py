@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from core.algorithms.masks import as_bool, bbox, distance_to, shrink
+from core.algorithms.masks import as_bool, bbox, distance_to
 from core.jobs import JobError
 
 # Above this many target patches a scale compares patches on a checkerboard half of their
@@ -49,6 +49,7 @@ CHUNK = 65_536  # target patches per distance computation
 # rows), calling ``check`` before each: a cancel is seen after a bounded amount of work however
 # large the hole, and the memory for target patches is one band's, not the whole field's.
 BAND = 16_384
+STRIP_PIXELS = 1 << 20  # whole-image set-up steps (masks, distances) run in strips this big
 
 
 @dataclass
@@ -118,14 +119,14 @@ def fill(image: np.ndarray, mask: np.ndarray, *, rng: np.random.Generator,
     check = check or _no_check
 
     check()
-    y0, y1, x0, x1 = _context(hole, r)
-    crop, crop_hole = image[y0:y1, x0:x1].astype(np.float32), hole[y0:y1, x0:x1]
+    y0, y1, x0, x1 = _context(hole, r, check)
+    crop, crop_hole = _float_copy(image[y0:y1, x0:x1], 0, check), hole[y0:y1, x0:x1]
     check()
-    n_levels = _depth(crop_hole, r)
+    n_levels = _depth(crop_hole, r, check)
     pyramid = [(crop, crop_hole)]
     while len(pyramid) < n_levels:
         check()
-        pyramid.append(_downsample(*pyramid[-1]))
+        pyramid.append(_downsample(*pyramid[-1], check))
     rounds = _schedule(n_levels, iterations)
     total, step = sum(rounds), 0
 
@@ -135,10 +136,10 @@ def fill(image: np.ndarray, mask: np.ndarray, *, rng: np.random.Generator,
         img, hl = pyramid[level]
         check()
         if field is None or coarse is None:
-            sc = _make_scale(_onion_peel(img, hl), hl, r)
+            sc = _make_scale(_onion_peel(img, hl, check), hl, r, check)
             field = _random_field(sc, rng)
         else:
-            sc = _make_scale(img, hl, r)
+            sc = _make_scale(img, hl, r, check)
             check()
             field = _upsample_field(field, coarse, sc, rng)
             _vote(sc, field, _offsets(sc.width, r, sparse=False), check)
@@ -174,7 +175,7 @@ def _bands(n: int) -> list[tuple[int, int]]:
 # --------------------------------------------------------------------------- set-up
 
 
-def _context(hole: np.ndarray, r: int) -> tuple[int, int, int, int]:
+def _context(hole: np.ndarray, r: int, check: Callable[[], None]) -> tuple[int, int, int, int]:
     """The crop to work in: the hole's bounding box plus twice its size on every side (the
     fill draws from everything around it; on the benchmark photos a margin of 2 scored higher
     than 1), or the whole image when that crop would hold fewer source patches than hole
@@ -184,9 +185,9 @@ def _context(hole: np.ndarray, r: int) -> tuple[int, int, int, int]:
     margin = 2 * max(y1 - y0, x1 - x0, 4 * r)
     box = (max(0, y0 - margin), min(h, y1 + margin), max(0, x0 - margin), min(w, x1 + margin))
     n_hole = int(hole.sum())
-    if _source_centres(hole[box[0]:box[1], box[2]:box[3]], r).sum() >= n_hole:
+    if _source_centres(hole[box[0]:box[1], box[2]:box[3]], r, check).sum() >= n_hole:
         return box
-    if not _source_centres(hole, r).any():
+    if not _source_centres(hole, r, check).any():
         if hole.all():
             raise JobError("The mask covers the whole image: there is nothing left to copy "
                            "from. Leave part of the image unmasked.")
@@ -196,9 +197,41 @@ def _context(hole: np.ndarray, r: int) -> tuple[int, int, int, int]:
     return 0, h, 0, w
 
 
-def _box_count(m: np.ndarray, r: int) -> np.ndarray:
+def _strips(fn: Callable[[np.ndarray], np.ndarray], a: np.ndarray, halo: int,
+            check: Callable[[], None]) -> np.ndarray:
+    """``fn(a)`` for a row-local ``fn`` (each output row depends only on input rows within
+    ``halo``), computed in strips of about STRIP_PIXELS with ``check()`` before each."""
+    h = a.shape[0]
+    rows = max(1, STRIP_PIXELS // max(1, a.shape[1]))
+    parts = []
+    for s in range(0, h, rows):
+        check()
+        lo, hi = max(0, s - halo), min(h, s + rows + halo)
+        parts.append(fn(a[lo:hi])[s - lo:s - lo + min(rows, h - s)])
+    return np.concatenate(parts) if parts else fn(a)
+
+
+def _float_copy(img: np.ndarray, r: int, check: Callable[[], None]) -> np.ndarray:
+    """``img`` as float32, padded by ``r`` edge-replicated pixels, copied in strips."""
+    h, w, c = img.shape
+    out = np.empty((h + 2 * r, w + 2 * r, c), np.float32)
+    rows = max(1, STRIP_PIXELS // max(1, w))
+    for a in range(0, h, rows):
+        check()
+        out[r + a:r + min(h, a + rows), r:r + w] = img[a:a + rows]
+    if r:
+        _refresh_padding(out, r)
+    return out
+
+
+def _box_count(m: np.ndarray, r: int, check: Callable[[], None] = _no_check) -> np.ndarray:
     """Number of True pixels in the (2r+1)^2 window around each pixel (clipped at edges)."""
-    return _box_sum(m, r, np.int32)
+    return _strips(lambda a: _box_sum(a, r, np.int32), m, r, check)
+
+
+def _distance_to(target: np.ndarray, limit: int, check: Callable[[], None]) -> np.ndarray:
+    """masks.distance_to, in strips."""
+    return _strips(lambda a: distance_to(a, limit), target, limit + 1, check)
 
 
 def _box_sum(m: np.ndarray, r: int, dtype: type) -> np.ndarray:
@@ -213,9 +246,10 @@ def _box_sum(m: np.ndarray, r: int, dtype: type) -> np.ndarray:
     return s[yb, xb] - s[ya, xb] - s[yb, xa] + s[ya, xa]
 
 
-def _source_centres(hole: np.ndarray, r: int) -> np.ndarray:
+def _source_centres(hole: np.ndarray, r: int,
+                    check: Callable[[], None] = _no_check) -> np.ndarray:
     """Centres whose patch lies inside the image and fully outside the hole."""
-    ok = _box_count(hole, r) == 0
+    ok = _box_count(hole, r, check) == 0
     ok[:r], ok[ok.shape[0] - r:], ok[:, :r], ok[:, ok.shape[1] - r:] = False, False, False, False
     return ok
 
@@ -227,25 +261,39 @@ def _downsample_mask(hole: np.ndarray) -> np.ndarray:
     return hole[0::2, 0::2] | hole[1::2, 0::2] | hole[0::2, 1::2] | hole[1::2, 1::2]
 
 
-def _downsample(img: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Halve with a 2x2 box filter."""
+def _downsample(img: np.ndarray, hole: np.ndarray, check: Callable[[], None]
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Halve with a 2x2 box filter, in strips of an even number of rows."""
     h, w = hole.shape
-    img = np.pad(img, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-    img = 0.25 * (img[0::2, 0::2] + img[1::2, 0::2] + img[0::2, 1::2] + img[1::2, 1::2])
-    return img.astype(np.float32), _downsample_mask(hole)
+    out = np.empty(((h + 1) // 2, (w + 1) // 2, img.shape[2]), np.float32)
+    rows = 2 * max(1, STRIP_PIXELS // max(1, 2 * w))
+    for a in range(0, h, rows):
+        check()
+        part = img[a:a + rows]
+        part = np.pad(part, ((0, part.shape[0] % 2), (0, w % 2), (0, 0)), mode="edge")
+        out[a // 2:a // 2 + part.shape[0] // 2] = 0.25 * (
+            part[0::2, 0::2] + part[1::2, 0::2] + part[0::2, 1::2] + part[1::2, 1::2])
+    return out, _downsample_mask(hole)
 
 
-def _depth(hole: np.ndarray, r: int) -> int:
+def _depth(hole: np.ndarray, r: int, check: Callable[[], None]) -> int:
     """Number of pyramid levels: halve until the hole is at most a patch thick (Newson et al.
     2017), while the coarser scale is still five patches wide (smaller coarsest scales gave
     worse fills on the benchmark photos) and has patches to copy from."""
     levels = 1
-    while shrink(hole, 2 * r + 1).any():
+    while _thicker_than(hole, 2 * r + 1, check):
         hole = _downsample_mask(hole)
-        if min(hole.shape) < 10 * r + 3 or _source_centres(hole, r).sum() < 4 * (2 * r + 1) ** 2:
+        if (min(hole.shape) < 10 * r + 3
+                or _source_centres(hole, r, check).sum() < 4 * (2 * r + 1) ** 2):
             break
         levels += 1
     return levels
+
+
+def _thicker_than(hole: np.ndarray, px: int, check: Callable[[], None]) -> bool:
+    """Whether some hole pixel lies farther than ``px`` from every known pixel (the image edge
+    does not count as known), i.e. whether masks.shrink(hole, px) keeps anything."""
+    return bool((hole & (_distance_to(~hole, px, check) > px)).any())
 
 
 def _schedule(n_levels: int, iterations: int) -> list[int]:
@@ -258,38 +306,55 @@ def _schedule(n_levels: int, iterations: int) -> list[int]:
     return rounds
 
 
-def _onion_peel(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
+def _onion_peel(img: np.ndarray, hole: np.ndarray, check: Callable[[], None]) -> np.ndarray:
     """Fill the hole ring by ring from its edge, each pixel the mean of its known 8-neighbours
-    (the coarsest scale's starting point)."""
-    img = img.copy()
-    known = ~hole
-    h, w = hole.shape
-    if not known.any():
+    (the coarsest scale's starting point). Works in the hole's box plus one pixel, the only
+    pixels a ring reads."""
+    img = _float_copy(img, 0, check)
+    if hole.all():
         return img
+    y0, y1, x0, x1 = bbox(hole)  # type: ignore[misc]  # hole is not empty here
+    y0, x0 = max(0, y0 - 1), max(0, x0 - 1)
+    y1, x1 = min(hole.shape[0], y1 + 1), min(hole.shape[1], x1 + 1)
+    sub, known = img[y0:y1, x0:x1], ~hole[y0:y1, x0:x1]
+    h, w = known.shape
+    rows = max(1, STRIP_PIXELS // w)
     while not known.all():
-        kp = np.pad(known, 1).astype(np.float32)
-        vp = np.pad(img * known[..., None], ((1, 1), (1, 1), (0, 0)))
-        cnt = np.zeros((h, w), np.float32)
-        acc = np.zeros((h, w, img.shape[2]), np.float32)
-        for dy in (0, 1, 2):
-            for dx in (0, 1, 2):
-                cnt += kp[dy:dy + h, dx:dx + w]
-                acc += vp[dy:dy + h, dx:dx + w]
-        ring = ~known & (cnt > 0)
-        img[ring] = acc[ring] / cnt[ring][:, None]
-        known = known | ring
+        grown = known.copy()
+        for a in range(0, h, rows):  # in strips; a ring pixel reads only its neighbours
+            check()
+            b, lo = min(h, a + rows), max(0, a - 1)
+            cnt, acc = _neighbour_sums(known[lo:b + 1], sub[lo:b + 1])
+            ring = ~known[a:b] & (cnt[a - lo:b - lo] > 0)
+            sub[a:b][ring] = acc[a - lo:b - lo][ring] / cnt[a - lo:b - lo][ring][:, None]
+            grown[a:b] |= ring
+        known = grown
     return img
 
 
-def _make_scale(img: np.ndarray, hole: np.ndarray, r: int) -> _Scale:
-    padded = np.pad(img, ((r, r), (r, r), (0, 0)), mode="edge").astype(np.float32)
-    near = _box_count(hole, r) > 0
+def _neighbour_sums(known: np.ndarray, img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel: how many of its 3x3 neighbours are known, and the sum of their values."""
+    h, w = known.shape
+    kp = np.pad(known, 1).astype(np.float32)
+    vp = np.pad(img * known[..., None], ((1, 1), (1, 1), (0, 0)))
+    cnt = np.zeros((h, w), np.float32)
+    acc = np.zeros((h, w, img.shape[2]), np.float32)
+    for dy in (0, 1, 2):
+        for dx in (0, 1, 2):
+            cnt += kp[dy:dy + h, dx:dx + w]
+            acc += vp[dy:dy + h, dx:dx + w]
+    return cnt, acc
+
+
+def _make_scale(img: np.ndarray, hole: np.ndarray, r: int, check: Callable[[], None]) -> _Scale:
+    padded = _float_copy(img, r, check)
+    near = _box_count(hole, r, check) > 0
     ty, tx = np.nonzero(near)
     ty, tx = ty + r, tx + r
     tid = np.full(padded.shape[:2], -1, np.int32)
     tid[ty, tx] = np.arange(len(ty), dtype=np.int32)
-    src_ok = np.pad(_source_centres(hole, r), r)
-    depth = distance_to(~hole, CONFIDENCE_REACH)[ty - r, tx - r]
+    src_ok = np.pad(_source_centres(hole, r, check), r)
+    depth = _distance_to(~hole, CONFIDENCE_REACH, check)[ty - r, tx - r]
     confidence = np.power(np.float32(CONFIDENCE), -depth).astype(np.float32)
     return _Scale(img=padded, hole=hole, r=r, ty=ty, tx=tx, tid=tid, src_ok=src_ok,
                   src=np.flatnonzero(src_ok), confidence=confidence)
