@@ -372,3 +372,50 @@ def test_cancelling_a_diffusion_fill_stops_within_a_step(diffusion_models):
     with pytest.raises(Cancelled):
         run_job(spec, ctx, progress)
     assert len(seen) == 3
+
+
+# A cancel must be seen promptly however large the picture: between two ctx.check() calls a
+# PatchMatch fill reads at most this many patch pixels (about a few tenths of a second of work).
+MAX_READS_BETWEEN_CHECKS = 30_000_000
+
+
+class CountingContext(Context):
+    """A context whose check() records how many patch pixels were read since the last one."""
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx.device, ctx.generator, ctx.rng, ctx.models, ctx.cancel_event)
+        self.reads = 0
+        self.intervals: list[int] = []
+
+    def check(self) -> None:
+        self.intervals.append(self.reads)
+        self.reads = 0
+        super().check()
+
+
+def test_patchmatch_checks_for_cancel_after_bounded_work_at_the_pixel_limit(monkeypatch):
+    import torch
+
+    from core.imageio import max_pixels_setting
+
+    # A limit the test can fill in seconds; the bound below does not depend on it.
+    monkeypatch.setenv("EASEL_MAX_PIXELS", str(16_000_000))
+    side = int(max_pixels_setting() ** 0.5)
+    img = noise(side, side)
+    mask = np.zeros((side, side), np.uint8)
+    mask[side // 8::side // 4, side // 16:-side // 16] = 255  # four long thin strokes
+    spec = spec_for(img, mask, seed=0, iterations=1)
+    ctx = CountingContext(Context.for_spec(spec, device="cpu"))
+    select = torch.index_select
+
+    def counting_select(source, dim, index, **kw):
+        ctx.reads += index.numel()
+        return select(source, dim, index, **kw)
+
+    monkeypatch.setattr(torch, "index_select", counting_select)
+    result = run_job(spec, ctx)
+    ctx.check()
+    assert result.images[0].shape == img.shape
+    total = sum(ctx.intervals)
+    assert total > 5 * MAX_READS_BETWEEN_CHECKS  # a fill big enough for the bound to matter
+    assert max(ctx.intervals) <= MAX_READS_BETWEEN_CHECKS, (max(ctx.intervals), total)
