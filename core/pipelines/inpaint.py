@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 
 from core.algorithms import masks, patchmatch
-from core.device import small_net_threads, torch_threads
 from core.jobs import (
     Context,
     ImageRef,
@@ -165,16 +164,15 @@ def _patchmatch_fill(rgb: np.ndarray, hole: np.ndarray, spec: InpaintSpec, ctx: 
     run = patchmatch.fill(rgb, hole, rng=ctx.rng, patch_size=int(spec.patch_size),
                           iterations=int(spec.iterations), check=ctx.check,
                           preview=latest.append)
-    with torch_threads(1):  # see torch_threads: robust when the machine is busy
-        while True:
-            try:
-                step, total, message = next(run)
-            except StopIteration as done:
-                filled: np.ndarray = done.value
-                break
-            preview = latest.pop() if latest else None
-            latest.clear()
-            yield Progress(step, total, message, preview)
+    while True:
+        try:
+            step, total, message = next(run)
+        except StopIteration as done:
+            filled: np.ndarray = done.value
+            break
+        preview = latest.pop() if latest else None
+        latest.clear()
+        yield Progress(step, total, message, preview)
     ctx.check()
     return filled
 
@@ -373,50 +371,49 @@ def _diffusion_fill(rgb: np.ndarray, hole: np.ndarray, spec: InpaintSpec, ctx: C
     elif side > frame:
         notes.append(f"The model draws {frame} px pictures: the fill was drawn at {frame} px "
                      f"for a {side} px square and scaled up.")
-    with small_net_threads(model.device):
-        pixels = to_tensor(crop).to(model.device)
-        known = model.encode(pixels)
-        guide = None
-        if model.ae is not None:
-            # Latent cells mix known and unknown pixels (a scattered mask leaves no cell wholly
-            # known), so each step's guess of the clean picture also gets the known pixels put
-            # back in image space and is encoded again.
-            keep_px = torch.from_numpy(~_resize_mask(unknown, frame))[None, None].float()
-            keep_px = keep_px.to(model.device)
+    pixels = to_tensor(crop).to(model.device)
+    known = model.encode(pixels)
+    guide = None
+    if model.ae is not None:
+        # Latent cells mix known and unknown pixels (a scattered mask leaves no cell wholly
+        # known), so each step's guess of the clean picture also gets the known pixels put
+        # back in image space and is encoded again.
+        keep_px = torch.from_numpy(~_resize_mask(unknown, frame))[None, None].float()
+        keep_px = keep_px.to(model.device)
 
-            def guide(x0: torch.Tensor) -> torch.Tensor:
-                drawn = model.decode(x0)
-                return model.encode(keep_px * pixels + (1 - keep_px) * drawn)
+        def guide(x0: torch.Tensor) -> torch.Tensor:
+            drawn = model.decode(x0)
+            return model.encode(keep_px * pixels + (1 - keep_px) * drawn)
 
-        if spec.attribute:
-            steer = attribute_guide(model, models, spec, 1 - keep, ctx)
-            restore = guide
-            guide = steer if restore is None else (lambda x0: restore(steer(restore(x0))))
+    if spec.attribute:
+        steer = attribute_guide(model, models, spec, 1 - keep, ctx)
+        restore = guide
+        guide = steer if restore is None else (lambda x0: restore(steer(restore(x0))))
 
-        if models.ood_threshold and keep.sum() > 0:
-            err = denoising_error(model, known, keep, torch.Generator().manual_seed(0))
-            if err > models.ood_threshold:
-                notes.append(f"This picture is far from what {spec.model} was trained on "
-                             f"({models.world}); the fill may not fit it.")
-        run = model.denoise(int(spec.variations), int(spec.steps), ctx.generator, known=known,
-                            keep=keep, strength=float(spec.strength), jump=int(spec.jump),
-                            resample=int(spec.resample), sampler=spec.sampler, guide=guide,
-                            check=ctx.check)
-        while True:
-            try:
-                done, total, x0 = next(run)
-            except StopIteration as finished:
-                final = finished.value
-                break
-            preview = to_uint8(model.decode(x0[:1]))[0]
-            yield Progress(done, total, f"Denoising step {done} of {total}",
-                           paste(rgb, hole, preview, box, seam, match_colour=False))
-        images = model.decode(final)
-        if upscaler is not None:
-            from core.pipelines.upscale import upscale_tensor
+    if models.ood_threshold and keep.sum() > 0:
+        err = denoising_error(model, known, keep, torch.Generator().manual_seed(0))
+        if err > models.ood_threshold:
+            notes.append(f"This picture is far from what {spec.model} was trained on "
+                         f"({models.world}); the fill may not fit it.")
+    run = model.denoise(int(spec.variations), int(spec.steps), ctx.generator, known=known,
+                        keep=keep, strength=float(spec.strength), jump=int(spec.jump),
+                        resample=int(spec.resample), sampler=spec.sampler, guide=guide,
+                        check=ctx.check)
+    while True:
+        try:
+            done, total, x0 = next(run)
+        except StopIteration as finished:
+            final = finished.value
+            break
+        preview = to_uint8(model.decode(x0[:1]))[0]
+        yield Progress(done, total, f"Denoising step {done} of {total}",
+                       paste(rgb, hole, preview, box, seam, match_colour=False))
+    images = model.decode(final)
+    if upscaler is not None:
+        from core.pipelines.upscale import upscale_tensor
 
-            images = upscale_tensor(upscaler[0], images)
-        drawn = to_uint8(images)
+        images = upscale_tensor(upscaler[0], images)
+    drawn = to_uint8(images)
     ctx.check()
     fills = [paste(rgb, hole, d, box, seam) for d in drawn]
     info = {"model": spec.model, "models": models.hashes, "steps": int(spec.steps),

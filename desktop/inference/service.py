@@ -261,6 +261,7 @@ class InferenceService(QObject):
         gen = None
         try:
             ctx = self._context(job)
+            self._set_threads()
             ctx.check()
             gen = pipeline_for(job.spec)(job.spec, ctx)
             t0 = time.perf_counter()
@@ -284,6 +285,13 @@ class InferenceService(QObject):
         finally:
             if gen is not None:
                 _close(gen, job)
+
+    def _set_threads(self) -> None:
+        """Torch's threads for this job, from how busy the machine is now (core.device)."""
+        from core.device import GIVEN_THREADS, use_cpu_threads
+
+        n = use_cpu_threads(GIVEN_THREADS)
+        log.debug("Job threads: %d of %d.", n, GIVEN_THREADS)
 
     def _context(self, job: _Job) -> Context:
         from core.device import pick_device

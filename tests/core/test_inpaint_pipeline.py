@@ -158,21 +158,6 @@ def test_rgba_input_keeps_its_alpha():
     np.testing.assert_array_equal(res.alpha, rgba[..., 3])
 
 
-def test_the_fill_runs_on_one_thread_and_restores_the_count():
-    import torch
-
-    img = (np.random.default_rng(0).random((48, 48, 3)) * 255).astype(np.uint8)
-    mask = np.zeros((48, 48), np.uint8)
-    mask[20:28, 20:28] = 255
-    spec = InpaintSpec(image=ImageRef.of(img), mask=ImageRef.of(mask, embed=True))
-    before = torch.get_num_threads()
-    during: list[int] = []
-    run_job(spec, Context.for_spec(spec, device="cpu"),
-            lambda p: during.append(torch.get_num_threads()))
-    assert set(during[1:]) == {1}  # busy machines slow multi-threaded gathers badly
-    assert torch.get_num_threads() == before
-
-
 # --------------------------------------------------------------------------- diffusion engine
 
 
