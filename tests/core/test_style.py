@@ -234,3 +234,29 @@ def test_the_tiny_fast_style_recipe_trains_a_net_that_restyles_in_one_pass(tmp_p
     with pytest.raises(RecipeError, match="the style image cannot be used"):
         Trainer(load_recipe("tiny_style_fast", [f'task.style="{missing}"']),
                 tmp_path / "run2", emit=lambda e: None).run()
+
+
+def test_a_cancel_during_a_fast_style_pass_stops_it_between_layers():
+    from torch.nn.modules.module import register_module_forward_hook
+
+    spec = StyleSpec(image=ImageRef.of(photo()), fast="style_fast_brush", size=64)
+    layers: list[torch.nn.Module] = []
+
+    class CancelMidPass(Context):
+        def check(self) -> None:
+            if len(layers) >= 3:  # the user cancels while the net runs
+                self.cancel_event.set()
+            super().check()
+
+    handle = register_module_forward_hook(lambda m, i, o: layers.append(m))
+    try:
+        run(spec)
+        whole = len(layers)
+        layers.clear()
+        base = Context.for_spec(spec, device="cpu")
+        ctx = CancelMidPass(base.device, base.generator, base.rng, base.models)
+        with pytest.raises(Cancelled):
+            run_job(spec, ctx)
+    finally:
+        handle.remove()
+    assert whole > 10 and len(layers) <= 4, (whole, len(layers))
