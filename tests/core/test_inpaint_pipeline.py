@@ -404,3 +404,18 @@ def test_patchmatch_checks_for_cancel_after_bounded_work_at_the_pixel_limit(monk
     total = sum(ctx.intervals)
     assert total > 5 * MAX_READS_BETWEEN_CHECKS  # a fill big enough for the bound to matter
     assert max(ctx.intervals) <= MAX_READS_BETWEEN_CHECKS, (max(ctx.intervals), total)
+
+
+def test_diffusion_steps_check_for_cancel_in_proportion_to_the_picture(diffusion_models):
+    # Each denoising step shows a preview of the whole picture; on a large one that is the
+    # step's biggest cost, so a cancel must be seen within it, every megapixel or two.
+    side = 3000
+    img = noise(side, side)
+    spec = spec_for(img, box(side, side, 1400, 1600, 1400, 1600), engine="diffusion",
+                    model="tiny_pixel_diffusion", steps=2, resample=1)
+    ctx = CountingContext(Context.for_spec(spec, device="cpu"))
+    checks_before_step: list[int] = []
+    res = run_job(spec, ctx, lambda p: checks_before_step.append(len(ctx.intervals)))
+    per_step = np.diff(checks_before_step[1:])  # checks between two denoising steps
+    assert res.images[0].shape == img.shape
+    assert per_step.min() >= side * side // (2 << 20), checks_before_step
