@@ -159,9 +159,9 @@ def fill(image: np.ndarray, mask: np.ndarray, *, rng: np.random.Generator,
         coarse = sc
         if preview is not None and level > 0:
             check()
-            preview(_paste(image, hole, (y0, y1, x0, x1), _unpad(sc), level))
+            preview(_paste(image, hole, (y0, y1, x0, x1), _unpad(sc), level, check))
     assert coarse is not None
-    return _paste(image, hole, (y0, y1, x0, x1), _unpad(coarse), 0)
+    return _paste(image, hole, (y0, y1, x0, x1), _unpad(coarse), 0, check)
 
 
 def _no_check() -> None:
@@ -572,14 +572,25 @@ def _unpad(sc: _Scale) -> np.ndarray:
 
 
 def _paste(image: np.ndarray, hole: np.ndarray, box: tuple[int, int, int, int],
-           crop: np.ndarray, level: int) -> np.ndarray:
-    """The image with its hole taken from ``crop`` (a scale ``level`` estimate of the box)."""
+           crop: np.ndarray, level: int, check: Callable[[], None]) -> np.ndarray:
+    """The image with its hole taken from ``crop`` (a scale ``level`` estimate of the box),
+    built in strips of rows with ``check()`` before each."""
     y0, y1, x0, x1 = box
-    if level:
-        f = 2 ** level
-        crop = np.repeat(np.repeat(crop[..., :3], f, axis=0), f, axis=1)
-    out = image.copy()
-    sub = out[y0:y1, x0:x1]
-    m = hole[y0:y1, x0:x1]
-    sub[m] = np.clip(np.rint(crop[:y1 - y0, :x1 - x0, :3][m]), 0, 255).astype(np.uint8)
+    f = 2 ** level
+    h, w = hole.shape
+    out = np.empty_like(image)
+    rows = max(1, STRIP_PIXELS // max(1, w))
+    for a in range(0, h, rows):
+        check()
+        b = min(h, a + rows)
+        out[a:b] = image[a:b]
+        lo, hi = max(a, y0), min(b, y1)
+        m = hole[lo:hi, x0:x1]
+        if lo >= hi or not m.any():
+            continue
+        part = crop[(lo - y0) // f:(hi - 1 - y0) // f + 1, :, :3]
+        if f > 1:  # each coarse pixel covers f x f pixels
+            part = np.repeat(np.repeat(part, f, axis=0), f, axis=1)[(lo - y0) % f:]
+        part = part[:hi - lo, :x1 - x0]
+        out[lo:hi, x0:x1][m] = np.clip(np.rint(part[m]), 0, 255).astype(np.uint8)
     return out
