@@ -89,15 +89,19 @@ def run(spec: StyleSpec, ctx: Context) -> Generator[Progress, None, Result]:
     content, alpha, mask = _validate(spec)
     notes: list[str] = []
     yield Progress(0, 1, "Preparing")
+    # Checks between the set-up stages: on a large picture each is a pass over all of it.
     region = _region(mask, int(spec.feather)) if mask is not None else None
+    ctx.check()
     work = content if region is None else content[region[0]:region[1], region[2]:region[3]]
     work = _fit(work, int(spec.size), notes,
                 "The picture" if region is None else "The painted region's box")
+    ctx.check()
     hashes: dict[str, str] = {}
     if spec.fast:
         styled = yield from _fast(spec, work, ctx, hashes)
     else:
         styles = _styles(spec, work, notes)
+        ctx.check()
         styled = yield from optimise(work, styles, _weights(spec), spec, ctx)
     if spec.preserve_color == "luminance":
         styled = colour.keep_colours(styled, work)
@@ -125,10 +129,12 @@ def optimise(content: np.ndarray, styles: list[np.ndarray], weights: list[float]
     total, done = sum(budget), 0
     x = None
     for k, (side, steps) in enumerate(zip(levels, budget, strict=True)):
+        ctx.check()
         size = _scaled(h, w, side)
         c = to_tensor(_resize(content, *size), ctx.device)
         objective = Objective(net, c, [to_tensor(resize_long(s, side), ctx.device)
                                        for s in styles], weights, spec)
+        ctx.check()
         x = c.clone() if x is None else F.interpolate(x, size=c.shape[-2:], mode="bilinear",
                                                       align_corners=False)
         x = x.detach().requires_grad_(True)

@@ -260,3 +260,21 @@ def test_a_cancel_during_a_fast_style_pass_stops_it_between_layers():
     finally:
         handle.remove()
     assert whole > 10 and len(layers) <= 4, (whole, len(layers))
+
+
+def test_a_cancel_while_preparing_stops_before_the_style_targets_are_computed(monkeypatch):
+    from core.pipelines import style
+
+    built = []
+    objective = style.Objective
+    monkeypatch.setattr(style, "Objective", lambda *a, **k: built.append(1) or objective(*a, **k))
+    spec = spec_for(photo(), render_style("brush", 0, 64))
+    ctx = Context.for_spec(spec, device="cpu")
+
+    def cancel_at_preparing(p) -> None:
+        if p.step == 0:  # "Preparing": on a large picture the set-up takes seconds
+            ctx.cancel_event.set()
+
+    with pytest.raises(Cancelled):
+        run_job(spec, ctx, cancel_at_preparing)
+    assert built == []
