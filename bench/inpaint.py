@@ -53,7 +53,7 @@ import numpy as np
 
 from core.algorithms import masks as mask_ops
 from core.algorithms.patchmatch import fill
-from core.device import torch_threads
+from core.device import cpu_threads, torch_threads
 from core.imageio import atomic_write
 
 SIZE = 512
@@ -178,13 +178,13 @@ def world_masks(n: int, index: int) -> dict[str, np.ndarray]:
 
 
 def patchmatch(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """The fill as the inpaint pipeline runs it (one torch thread; see device.torch_threads)."""
+    """The fill as the inpaint pipeline runs it (threads by core.device.cpu_threads)."""
     return run_fill(img, hole)[0]
 
 
 def run_fill(img: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, int]:
     """(filled image, number of search/vote rounds)."""
-    with torch_threads(1):
+    with torch_threads(cpu_threads()):
         gen = fill(img, hole, rng=np.random.default_rng(0))
         total = 0
         while True:
@@ -495,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{os.cpu_count()} CPUs, torch {torch.__version__} with "
               f"{torch.get_num_threads()} threads, load average {load:.1f} at start")
     print(header, flush=True)
-    torch.set_num_threads(1)  # as the app runs a job (core.device.torch_threads)
+    torch.set_num_threads(cpu_threads())  # as the app starts a job (core.device.cpu_threads)
     if args.smile:
         return smile_only(args, header)
     print(f"\n## Diffusion and its peers on held-out world renders ({WORLD_SIZE} px)\n")

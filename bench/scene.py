@@ -29,6 +29,7 @@ import torch
 from report import emit
 
 from core.data.captions import GENEVAL_CATEGORIES
+from core.device import cpu_threads
 from core.evaluation import scene as ev
 from core.evaluation.evaluate import FJD_REAL_OFFSET, _render, evaluate, write_metrics
 from core.evaluation.geneval import checked_judge, checker_accuracy, prompts, score_readings
@@ -90,7 +91,7 @@ def main() -> None:
                     help="also store the prior's metrics in its model card (as easel eval does)")
     args = ap.parse_args()
     per_cat, fjd_n, repeats = (10, 200, 3) if args.quick else (100, 2000, 10)
-    torch.set_num_threads(1)  # as the app runs these jobs (core.pipelines.scene._threads)
+    torch.set_num_threads(cpu_threads())  # as the app starts a job (core.device.cpu_threads)
 
     ev.GENEVAL_PER_CATEGORY = per_cat
     ev.COMPOSITIONAL_PROMPTS = per_cat

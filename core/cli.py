@@ -129,11 +129,12 @@ def _check_output(out: str, inputs: list[Path], overwrite: bool) -> Path:
 
 def _run(spec: Any, device: str | None) -> Any:
     """Run ``spec`` to its Result on ``device``, with a progress bar when stderr is a terminal."""
-    from core.device import pick_device
+    from core.device import GIVEN_THREADS, pick_device, use_cpu_threads
     from core.jobs import Context, run_job
     from core.weights import ModelCache
 
     ctx = Context.for_spec(spec, device=pick_device(device), models=ModelCache())
+    use_cpu_threads(GIVEN_THREADS)
     bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
     with _sigint_cancels(ctx.cancel_event):
         try:

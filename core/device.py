@@ -6,14 +6,19 @@ The choice can be overridden, in order of precedence, by an explicit argument (t
 
 from __future__ import annotations
 
+import math
 import os
+import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import TypeVar
 
 import torch
 
 T = TypeVar("T")
+# Torch's intra-op thread count when Easel started (all cores, or what OMP_NUM_THREADS says):
+# the most a job is given.
+GIVEN_THREADS = torch.get_num_threads()
 VALID = ("auto", "cuda", "mps", "cpu")
 
 
@@ -78,24 +83,97 @@ def with_oom_fallback(fn: Callable[[torch.device], T], device: torch.device) -> 
         return fn(torch.device("cpu"))
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def machine_load(samples: int = 4, interval_s: float = 0.002) -> float | None:
+    """How many CPUs other programs want now; None where the OS does not say.
+
+    On Linux, the runnable tasks of /proc/loadavg (its fourth field, an instantaneous count)
+    less this process's own runnable threads, averaged over a few samples: the one-minute
+    load average would still count the previous job's own threads for a minute after it
+    ended, and torch's threads spin for a while after each op. Elsewhere, the one-minute load
+    average (os.getloadavg).
+    """
+    counts = []
+    for i in range(samples):
+        running = _runnable_now()
+        if running is None:
+            break
+        counts.append(max(0, running - _own_running_threads()))
+        if i + 1 < samples:
+            time.sleep(interval_s)
+    if counts:
+        return sum(counts) / len(counts)
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+def _runnable_now() -> int | None:
+    """Tasks running or runnable on the whole machine now (Linux); None elsewhere."""
+    try:
+        with open("/proc/loadavg", encoding="ascii") as f:
+            return int(f.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _own_running_threads() -> int:
+    """This process's threads that are running or runnable (Linux /proc; at least 1, the
+    caller)."""
+    n = 0
+    for name in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{name}/stat", encoding="ascii", errors="replace") as f:
+                text = f.read()
+        except OSError:  # the thread ended meanwhile
+            continue
+        n += text[text.rindex(")") + 2:text.rindex(")") + 3] == "R"
+    return max(1, n)
+
+
+def threads_for_load(load: float | None, cores: int) -> int:
+    """Intra-op threads for a CPU job: every core on a quiet machine; on a busy one, the cores
+    the other work leaves, less one so the GUI (and the rest of the desktop) keeps a core.
+
+    More threads than free cores is what makes a busy machine collapse: torch's threads
+    spin-wait at every parallel op for the slowest of them, and a thread that shares its core
+    with another program is slow. bench/load.py measures it. Unknown load: every core.
+    """
+    cores = max(1, int(cores))
+    if load is None or load < 0.5:
+        return cores
+    return max(1, min(cores - 1, cores - math.ceil(load - 0.25) - 1))
+
+
+def cpu_threads() -> int:
+    """:func:`threads_for_load` for this machine now."""
+    return threads_for_load(machine_load(), usable_cores())
+
+
+def use_cpu_threads(most: int) -> int:
+    """Set torch's intra-op thread count by :func:`cpu_threads`, at most ``most`` (the count
+    the process was given, e.g. by OMP_NUM_THREADS), and return it. Called when a job starts
+    (the inference worker, the CLI) and every few seconds by training."""
+    n = max(1, min(int(most), cpu_threads()))
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
+
+
 @contextmanager
 def torch_threads(n: int) -> Iterator[None]:
-    """Run the block with ``n`` intra-op CPU threads, then restore the previous count.
-
-    For many small tensor operations (PatchMatch's gathers) extra threads gain little on a
-    quiet machine and lose badly on a busy one: their spin-waiting threads fight whatever else
-    runs. bench/inpaint.py measured a 512 px fill at 0.44 s with 2 threads and 0.53 s with 1 on
-    a quiet 2-core machine, but 1.8-2.0 s against 0.5-0.6 s with one other busy process.
-    """
+    """Run the block with ``n`` intra-op CPU threads, then restore the previous count."""
     before = torch.get_num_threads()
     torch.set_num_threads(max(1, n))
     try:
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def small_net_threads(device: torch.device) -> AbstractContextManager:
-    """One intra-op thread on the CPU for the small nets of a job (see :func:`torch_threads`:
-    a second thread mostly fights other work); no change on other devices."""
-    return torch_threads(1) if device.type == "cpu" else nullcontext()

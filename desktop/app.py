@@ -123,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.device:
         window.set_device(args.device, remember=False)
     window.show()
+    # However the loop ends (last window closed, a quit from the desktop session), the running
+    # job is cancelled and its thread waited for before Python tears the objects down.
+    app.aboutToQuit.connect(window.service.shutdown)
 
     def after_show() -> None:
         if not offer_recovery(window) and args.file:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from core.algorithms.masks import as_bool, bbox, distance_to, shrink
+from core.algorithms.masks import as_bool, bbox, distance_to
 from core.jobs import JobError
 
 # Above this many target patches a scale compares patches on a checkerboard half of their
@@ -45,6 +45,11 @@ CONFIDENCE = 2.0
 # float32 underflow, and past it the neighbours of a pixel differ too little in depth to matter.
 CONFIDENCE_REACH = 24
 CHUNK = 65_536  # target patches per distance computation
+# Search and vote run over the targets in bands of this many (row-major, so a band is a strip of
+# rows), calling ``check`` before each: a cancel is seen after a bounded amount of work however
+# large the hole, and the memory for target patches is one band's, not the whole field's.
+BAND = 16_384
+STRIP_PIXELS = 1 << 20  # whole-image set-up steps (masks, distances) run in strips this big
 
 
 @dataclass
@@ -90,9 +95,10 @@ def fill(image: np.ndarray, mask: np.ndarray, *, rng: np.random.Generator,
          ) -> Generator[tuple[int, int, str], None, np.ndarray]:
     """Fill the masked pixels of ``image`` from the rest of it.
 
-    Yields ``(step, total, message)`` once per search/vote round, calling ``check()`` first
-    (it raises to cancel), and returns the filled HxWx3 uint8 image; pixels outside the mask
-    are copied unchanged. ``preview``, if given, receives the current estimate (HxWx3 uint8)
+    Yields ``(step, total, message)`` once per search/vote round and returns the filled HxWx3
+    uint8 image; pixels outside the mask are copied unchanged. ``check()`` (it raises to
+    cancel) is called before every band of :data:`BAND` target patches and between the
+    set-up stages, so it is reached after a bounded amount of work whatever the image size. ``preview``, if given, receives the current estimate (HxWx3 uint8)
     after each scale. Raises JobError when nothing outside the mask can be copied from.
     """
     image = np.asarray(image)
@@ -110,13 +116,17 @@ def fill(image: np.ndarray, mask: np.ndarray, *, rng: np.random.Generator,
     if not hole.any():
         return image.copy()
     r = patch_size // 2
+    check = check or _no_check
 
-    y0, y1, x0, x1 = _context(hole, r)
-    crop, crop_hole = image[y0:y1, x0:x1].astype(np.float32), hole[y0:y1, x0:x1]
-    n_levels = _depth(crop_hole, r)
+    check()
+    y0, y1, x0, x1 = _context(hole, r, check)
+    crop, crop_hole = _float_copy(image[y0:y1, x0:x1], 0, check), hole[y0:y1, x0:x1]
+    check()
+    n_levels = _depth(crop_hole, r, check)
     pyramid = [(crop, crop_hole)]
     while len(pyramid) < n_levels:
-        pyramid.append(_downsample(*pyramid[-1]))
+        check()
+        pyramid.append(_downsample(*pyramid[-1], check))
     rounds = _schedule(n_levels, iterations)
     total, step = sum(rounds), 0
 
@@ -124,38 +134,48 @@ def fill(image: np.ndarray, mask: np.ndarray, *, rng: np.random.Generator,
     coarse: _Scale | None = None
     for level in range(len(pyramid) - 1, -1, -1):
         img, hl = pyramid[level]
+        check()
         if field is None or coarse is None:
-            sc = _make_scale(_onion_peel(img, hl), hl, r)
+            sc = _make_scale(_onion_peel(img, hl, check), hl, r, check)
             field = _random_field(sc, rng)
         else:
-            sc = _make_scale(img, hl, r)
+            sc = _make_scale(img, hl, r, check)
+            check()
             field = _upsample_field(field, coarse, sc, rng)
-            _vote(sc, field, _offsets(sc.width, r, sparse=False))
+            _vote(sc, field, _offsets(sc.width, r, sparse=False), check)
         full = _offsets(sc.width, r, sparse=False)
         search = _offsets(sc.width, r, sparse=len(sc.ty) > SPARSE_ABOVE)
-        inside = _inside_mask(sc, search)
-        field.cost = _Targets(sc, search, inside).cost(None, field.sy * sc.width + field.sx)
+        inside = _inside_image(sc)
+        field.cost = _initial_cost(sc, field, search, inside, check)
         passes = 2 if level == len(pyramid) - 1 else 1
         for i in range(rounds[level]):
             for p in range(passes):
-                _search(sc, field, search, inside, rng, reverse=(i + p) % 2 == 1)
-            _vote(sc, field, full, weighted=True)
+                _search(sc, field, search, inside, rng, check, reverse=(i + p) % 2 == 1)
+            _vote(sc, field, full, check, weighted=True)
             step += 1
-            if check is not None:
-                check()
+            check()
             scale = len(pyramid) - level
             yield step, total, f"scale {scale}/{len(pyramid)}, round {i + 1}/{rounds[level]}"
         coarse = sc
         if preview is not None and level > 0:
-            preview(_paste(image, hole, (y0, y1, x0, x1), _unpad(sc), level))
+            check()
+            preview(_paste(image, hole, (y0, y1, x0, x1), _unpad(sc), level, check))
     assert coarse is not None
-    return _paste(image, hole, (y0, y1, x0, x1), _unpad(coarse), 0)
+    return _paste(image, hole, (y0, y1, x0, x1), _unpad(coarse), 0, check)
+
+
+def _no_check() -> None:
+    pass
+
+
+def _bands(n: int) -> list[tuple[int, int]]:
+    return [(s, min(n, s + BAND)) for s in range(0, n, BAND)]
 
 
 # --------------------------------------------------------------------------- set-up
 
 
-def _context(hole: np.ndarray, r: int) -> tuple[int, int, int, int]:
+def _context(hole: np.ndarray, r: int, check: Callable[[], None]) -> tuple[int, int, int, int]:
     """The crop to work in: the hole's bounding box plus twice its size on every side (the
     fill draws from everything around it; on the benchmark photos a margin of 2 scored higher
     than 1), or the whole image when that crop would hold fewer source patches than hole
@@ -165,9 +185,9 @@ def _context(hole: np.ndarray, r: int) -> tuple[int, int, int, int]:
     margin = 2 * max(y1 - y0, x1 - x0, 4 * r)
     box = (max(0, y0 - margin), min(h, y1 + margin), max(0, x0 - margin), min(w, x1 + margin))
     n_hole = int(hole.sum())
-    if _source_centres(hole[box[0]:box[1], box[2]:box[3]], r).sum() >= n_hole:
+    if _source_centres(hole[box[0]:box[1], box[2]:box[3]], r, check).sum() >= n_hole:
         return box
-    if not _source_centres(hole, r).any():
+    if not _source_centres(hole, r, check).any():
         if hole.all():
             raise JobError("The mask covers the whole image: there is nothing left to copy "
                            "from. Leave part of the image unmasked.")
@@ -177,9 +197,41 @@ def _context(hole: np.ndarray, r: int) -> tuple[int, int, int, int]:
     return 0, h, 0, w
 
 
-def _box_count(m: np.ndarray, r: int) -> np.ndarray:
+def _strips(fn: Callable[[np.ndarray], np.ndarray], a: np.ndarray, halo: int,
+            check: Callable[[], None]) -> np.ndarray:
+    """``fn(a)`` for a row-local ``fn`` (each output row depends only on input rows within
+    ``halo``), computed in strips of about STRIP_PIXELS with ``check()`` before each."""
+    h = a.shape[0]
+    rows = max(1, STRIP_PIXELS // max(1, a.shape[1]))
+    parts = []
+    for s in range(0, h, rows):
+        check()
+        lo, hi = max(0, s - halo), min(h, s + rows + halo)
+        parts.append(fn(a[lo:hi])[s - lo:s - lo + min(rows, h - s)])
+    return np.concatenate(parts) if parts else fn(a)
+
+
+def _float_copy(img: np.ndarray, r: int, check: Callable[[], None]) -> np.ndarray:
+    """``img`` as float32, padded by ``r`` edge-replicated pixels, copied in strips."""
+    h, w, c = img.shape
+    out = np.empty((h + 2 * r, w + 2 * r, c), np.float32)
+    rows = max(1, STRIP_PIXELS // max(1, w))
+    for a in range(0, h, rows):
+        check()
+        out[r + a:r + min(h, a + rows), r:r + w] = img[a:a + rows]
+    if r:
+        _refresh_padding(out, r)
+    return out
+
+
+def _box_count(m: np.ndarray, r: int, check: Callable[[], None] = _no_check) -> np.ndarray:
     """Number of True pixels in the (2r+1)^2 window around each pixel (clipped at edges)."""
-    return _box_sum(m, r, np.int32)
+    return _strips(lambda a: _box_sum(a, r, np.int32), m, r, check)
+
+
+def _distance_to(target: np.ndarray, limit: int, check: Callable[[], None]) -> np.ndarray:
+    """masks.distance_to, in strips."""
+    return _strips(lambda a: distance_to(a, limit), target, limit + 1, check)
 
 
 def _box_sum(m: np.ndarray, r: int, dtype: type) -> np.ndarray:
@@ -194,9 +246,10 @@ def _box_sum(m: np.ndarray, r: int, dtype: type) -> np.ndarray:
     return s[yb, xb] - s[ya, xb] - s[yb, xa] + s[ya, xa]
 
 
-def _source_centres(hole: np.ndarray, r: int) -> np.ndarray:
+def _source_centres(hole: np.ndarray, r: int,
+                    check: Callable[[], None] = _no_check) -> np.ndarray:
     """Centres whose patch lies inside the image and fully outside the hole."""
-    ok = _box_count(hole, r) == 0
+    ok = _box_count(hole, r, check) == 0
     ok[:r], ok[ok.shape[0] - r:], ok[:, :r], ok[:, ok.shape[1] - r:] = False, False, False, False
     return ok
 
@@ -208,25 +261,39 @@ def _downsample_mask(hole: np.ndarray) -> np.ndarray:
     return hole[0::2, 0::2] | hole[1::2, 0::2] | hole[0::2, 1::2] | hole[1::2, 1::2]
 
 
-def _downsample(img: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Halve with a 2x2 box filter."""
+def _downsample(img: np.ndarray, hole: np.ndarray, check: Callable[[], None]
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Halve with a 2x2 box filter, in strips of an even number of rows."""
     h, w = hole.shape
-    img = np.pad(img, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-    img = 0.25 * (img[0::2, 0::2] + img[1::2, 0::2] + img[0::2, 1::2] + img[1::2, 1::2])
-    return img.astype(np.float32), _downsample_mask(hole)
+    out = np.empty(((h + 1) // 2, (w + 1) // 2, img.shape[2]), np.float32)
+    rows = 2 * max(1, STRIP_PIXELS // max(1, 2 * w))
+    for a in range(0, h, rows):
+        check()
+        part = img[a:a + rows]
+        part = np.pad(part, ((0, part.shape[0] % 2), (0, w % 2), (0, 0)), mode="edge")
+        out[a // 2:a // 2 + part.shape[0] // 2] = 0.25 * (
+            part[0::2, 0::2] + part[1::2, 0::2] + part[0::2, 1::2] + part[1::2, 1::2])
+    return out, _downsample_mask(hole)
 
 
-def _depth(hole: np.ndarray, r: int) -> int:
+def _depth(hole: np.ndarray, r: int, check: Callable[[], None]) -> int:
     """Number of pyramid levels: halve until the hole is at most a patch thick (Newson et al.
     2017), while the coarser scale is still five patches wide (smaller coarsest scales gave
     worse fills on the benchmark photos) and has patches to copy from."""
     levels = 1
-    while shrink(hole, 2 * r + 1).any():
+    while _thicker_than(hole, 2 * r + 1, check):
         hole = _downsample_mask(hole)
-        if min(hole.shape) < 10 * r + 3 or _source_centres(hole, r).sum() < 4 * (2 * r + 1) ** 2:
+        if (min(hole.shape) < 10 * r + 3
+                or _source_centres(hole, r, check).sum() < 4 * (2 * r + 1) ** 2):
             break
         levels += 1
     return levels
+
+
+def _thicker_than(hole: np.ndarray, px: int, check: Callable[[], None]) -> bool:
+    """Whether some hole pixel lies farther than ``px`` from every known pixel (the image edge
+    does not count as known), i.e. whether masks.shrink(hole, px) keeps anything."""
+    return bool((hole & (_distance_to(~hole, px, check) > px)).any())
 
 
 def _schedule(n_levels: int, iterations: int) -> list[int]:
@@ -239,38 +306,55 @@ def _schedule(n_levels: int, iterations: int) -> list[int]:
     return rounds
 
 
-def _onion_peel(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
+def _onion_peel(img: np.ndarray, hole: np.ndarray, check: Callable[[], None]) -> np.ndarray:
     """Fill the hole ring by ring from its edge, each pixel the mean of its known 8-neighbours
-    (the coarsest scale's starting point)."""
-    img = img.copy()
-    known = ~hole
-    h, w = hole.shape
-    if not known.any():
+    (the coarsest scale's starting point). Works in the hole's box plus one pixel, the only
+    pixels a ring reads."""
+    img = _float_copy(img, 0, check)
+    if hole.all():
         return img
+    y0, y1, x0, x1 = bbox(hole)  # type: ignore[misc]  # hole is not empty here
+    y0, x0 = max(0, y0 - 1), max(0, x0 - 1)
+    y1, x1 = min(hole.shape[0], y1 + 1), min(hole.shape[1], x1 + 1)
+    sub, known = img[y0:y1, x0:x1], ~hole[y0:y1, x0:x1]
+    h, w = known.shape
+    rows = max(1, STRIP_PIXELS // w)
     while not known.all():
-        kp = np.pad(known, 1).astype(np.float32)
-        vp = np.pad(img * known[..., None], ((1, 1), (1, 1), (0, 0)))
-        cnt = np.zeros((h, w), np.float32)
-        acc = np.zeros((h, w, img.shape[2]), np.float32)
-        for dy in (0, 1, 2):
-            for dx in (0, 1, 2):
-                cnt += kp[dy:dy + h, dx:dx + w]
-                acc += vp[dy:dy + h, dx:dx + w]
-        ring = ~known & (cnt > 0)
-        img[ring] = acc[ring] / cnt[ring][:, None]
-        known = known | ring
+        grown = known.copy()
+        for a in range(0, h, rows):  # in strips; a ring pixel reads only its neighbours
+            check()
+            b, lo = min(h, a + rows), max(0, a - 1)
+            cnt, acc = _neighbour_sums(known[lo:b + 1], sub[lo:b + 1])
+            ring = ~known[a:b] & (cnt[a - lo:b - lo] > 0)
+            sub[a:b][ring] = acc[a - lo:b - lo][ring] / cnt[a - lo:b - lo][ring][:, None]
+            grown[a:b] |= ring
+        known = grown
     return img
 
 
-def _make_scale(img: np.ndarray, hole: np.ndarray, r: int) -> _Scale:
-    padded = np.pad(img, ((r, r), (r, r), (0, 0)), mode="edge").astype(np.float32)
-    near = _box_count(hole, r) > 0
+def _neighbour_sums(known: np.ndarray, img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel: how many of its 3x3 neighbours are known, and the sum of their values."""
+    h, w = known.shape
+    kp = np.pad(known, 1).astype(np.float32)
+    vp = np.pad(img * known[..., None], ((1, 1), (1, 1), (0, 0)))
+    cnt = np.zeros((h, w), np.float32)
+    acc = np.zeros((h, w, img.shape[2]), np.float32)
+    for dy in (0, 1, 2):
+        for dx in (0, 1, 2):
+            cnt += kp[dy:dy + h, dx:dx + w]
+            acc += vp[dy:dy + h, dx:dx + w]
+    return cnt, acc
+
+
+def _make_scale(img: np.ndarray, hole: np.ndarray, r: int, check: Callable[[], None]) -> _Scale:
+    padded = _float_copy(img, r, check)
+    near = _box_count(hole, r, check) > 0
     ty, tx = np.nonzero(near)
     ty, tx = ty + r, tx + r
     tid = np.full(padded.shape[:2], -1, np.int32)
     tid[ty, tx] = np.arange(len(ty), dtype=np.int32)
-    src_ok = np.pad(_source_centres(hole, r), r)
-    depth = distance_to(~hole, CONFIDENCE_REACH)[ty - r, tx - r]
+    src_ok = np.pad(_source_centres(hole, r, check), r)
+    depth = _distance_to(~hole, CONFIDENCE_REACH, check)[ty - r, tx - r]
     confidence = np.power(np.float32(CONFIDENCE), -depth).astype(np.float32)
     return _Scale(img=padded, hole=hole, r=r, ty=ty, tx=tx, tid=tid, src_ok=src_ok,
                   src=np.flatnonzero(src_ok), confidence=confidence)
@@ -326,34 +410,37 @@ def _gather(flat: torch.Tensor, centres: np.ndarray, offs: torch.Tensor) -> torc
     return out
 
 
-def _inside_mask(sc: _Scale, offs: torch.Tensor) -> torch.Tensor | None:
-    """(N, K, 1): 1 where a target patch pixel lies in the image, 0 on the padding; None when no
-    target patch reaches the padding. Edge-replicated padding is not image content: comparing
-    it would pull the matches of a hole on the image edge towards smeared-looking patches."""
+def _inside_image(sc: _Scale) -> torch.Tensor | None:
+    """(pixels, 1): 1 on the image, 0 on the padding; None when no target patch reaches the
+    padding. Edge-replicated padding is not image content: comparing it would pull the matches
+    of a hole on the image edge towards smeared-looking patches."""
     h, w = sc.shape
     r = sc.r
     if sc.ty.min() >= 2 * r and sc.tx.min() >= 2 * r and sc.ty.max() < h and sc.tx.max() < w:
         return None
-    inside = torch.from_numpy(np.pad(np.ones((h, w), np.float32), r).reshape(-1, 1))
-    return _gather(inside, sc.ty * sc.width + sc.tx, offs)
+    return torch.from_numpy(np.pad(np.ones((h, w), np.float32), r).reshape(-1, 1))
 
 
 class _Targets:
-    """The target patches of one search pass, and their distance to candidate patches."""
+    """The target patches ``start:stop`` (one band) of a search pass, and their distance to
+    candidate patches."""
 
-    def __init__(self, sc: _Scale, offs: torch.Tensor, inside: torch.Tensor | None) -> None:
-        self.sc, self.offs, self.inside = sc, offs, inside
-        self.patches = _gather(sc.flat, sc.ty * sc.width + sc.tx, offs)
+    def __init__(self, sc: _Scale, offs: torch.Tensor, inside: torch.Tensor | None,
+                 start: int, stop: int) -> None:
+        self.sc, self.offs = sc, offs
+        centres = sc.ty[start:stop] * sc.width + sc.tx[start:stop]
+        self.patches = _gather(sc.flat, centres, offs)
         if inside is None:
-            self.scale = None
+            self.inside = self.scale = None
         else:
-            self.patches *= inside
-            self.scale = 1.0 / (sc.img.shape[2] * inside.sum(dim=(1, 2)))
+            self.inside = _gather(inside, centres, offs)
+            self.patches *= self.inside
+            self.scale = 1.0 / (sc.img.shape[2] * self.inside.sum(dim=(1, 2)))
 
     def cost(self, sel: np.ndarray | None, centres: np.ndarray) -> np.ndarray:
-        """Mean squared difference per pixel and channel between the targets ``sel`` (None: all)
-        and the patches at flat ``centres`` (padding pixels of the target not counted).
-        Computed in chunks so temporaries stay small however large the hole."""
+        """Mean squared difference per pixel and channel between the band's targets ``sel``
+        (None: all) and the patches at flat ``centres`` (padding pixels of the target not
+        counted). Computed in chunks so temporaries stay small."""
         n = len(centres)
         out = np.empty(n, np.float32)
         for s in range(0, n, CHUNK):
@@ -374,12 +461,33 @@ class _Targets:
         return (sq / d.shape[1] if self.scale is None else sq * take(self.scale)).numpy()
 
 
+def _initial_cost(sc: _Scale, field: _Field, offs: torch.Tensor, inside: torch.Tensor | None,
+                  check: Callable[[], None]) -> np.ndarray:
+    """The patch distance of every target to its current match, band by band."""
+    cost = np.empty(len(sc.ty), np.float32)
+    for s, e in _bands(len(sc.ty)):
+        check()
+        cost[s:e] = _Targets(sc, offs, inside, s, e).cost(
+            None, field.sy[s:e] * sc.width + field.sx[s:e])
+    return cost
+
+
 def _search(sc: _Scale, field: _Field, offs: torch.Tensor, inside: torch.Tensor | None,
-            rng: np.random.Generator, reverse: bool) -> None:
-    """One PatchMatch pass (Barnes et al. 2009, sec. 3.2) over every target at once."""
+            rng: np.random.Generator, check: Callable[[], None], reverse: bool) -> None:
+    """One PatchMatch pass (Barnes et al. 2009, sec. 3.2), one band of targets at a time, the
+    bands in scan order (reversed on odd passes) so that improvements propagate along it."""
+    bands = _bands(len(sc.ty))
+    for start, stop in bands[::-1] if reverse else bands:
+        check()
+        _search_band(sc, field, offs, inside, rng, start, stop, reverse)
+
+
+def _search_band(sc: _Scale, field: _Field, offs: torch.Tensor, inside: torch.Tensor | None,
+                 rng: np.random.Generator, start: int, stop: int, reverse: bool) -> None:
+    """The pass for targets ``start:stop``, all of them at once."""
     wd = sc.width
-    targets = _Targets(sc, offs, inside)  # the image is fixed during the pass
-    n = len(sc.ty)
+    targets = _Targets(sc, offs, inside, start, stop)  # the image is fixed during the pass
+    n = stop - start
     everyone = np.arange(n)
 
     def attempt(sel: np.ndarray, cy: np.ndarray, cx: np.ndarray) -> None:
@@ -390,23 +498,24 @@ def _search(sc: _Scale, field: _Field, offs: torch.Tensor, inside: torch.Tensor 
         if len(sel) == 0:
             return
         d = targets.cost(None if len(sel) == n else sel, cy * wd + cx)
-        better = d < field.cost[sel]
-        sel = sel[better]
+        better = d < field.cost[start + sel]
+        sel = start + sel[better]
         field.sy[sel], field.sx[sel], field.cost[sel] = cy[better], cx[better], d[better]
 
+    ty, tx = sc.ty[start:stop], sc.tx[start:stop]
     # Propagation: try the neighbour's match shifted along. One direction at a time, so a good
-    # match can cross the field in the order of the scan, as in the sequential algorithm.
+    # match can cross the band in the order of the scan, as in the sequential algorithm.
     steps = [(0, 1), (1, 0), (0, -1), (-1, 0)]
     for dy, dx in steps[::-1] if reverse else steps:
-        j = sc.tid[sc.ty - dy, sc.tx - dx]
+        j = sc.tid[ty - dy, tx - dx]
         sel = np.flatnonzero(j >= 0)
         j = j[sel]
         attempt(sel, field.sy[j] + dy, field.sx[j] + dx)
     # Random search around the current match, radius halving from the scale's size.
     radius = max(sc.shape)
     while radius >= 1:
-        attempt(everyone, field.sy + rng.integers(-radius, radius + 1, n),
-                field.sx + rng.integers(-radius, radius + 1, n))
+        attempt(everyone, field.sy[start:stop] + rng.integers(-radius, radius + 1, n),
+                field.sx[start:stop] + rng.integers(-radius, radius + 1, n))
         radius //= 2
     # One uniformly random source each: lets isolated targets escape a poor basin.
     pick = sc.src[rng.integers(0, len(sc.src), n)]
@@ -416,7 +525,8 @@ def _search(sc: _Scale, field: _Field, offs: torch.Tensor, inside: torch.Tensor 
 # --------------------------------------------------------------------------- the vote
 
 
-def _vote(sc: _Scale, field: _Field, offs: torch.Tensor, weighted: bool = False) -> None:
+def _vote(sc: _Scale, field: _Field, offs: torch.Tensor, check: Callable[[], None],
+          weighted: bool = False) -> None:
     """Re-estimate every hole pixel as the weighted mean of what the overlapping patches' matches
     say it should be (Wexler et al. 2007, eq. 3-4), then refresh the edge padding."""
     wd, r = sc.width, sc.r
@@ -425,17 +535,20 @@ def _vote(sc: _Scale, field: _Field, offs: torch.Tensor, weighted: bool = False)
         sigma2 = max(float(np.percentile(field.cost, 75)), 1e-6)
         # Capped so that even a pixel covered only by poor matches keeps a usable weight sum.
         w = w * np.exp(-np.minimum(field.cost / (2.0 * sigma2), 30.0)).astype(np.float32)
-    wt = torch.from_numpy(w)[:, None]
-    tflat = torch.from_numpy(sc.ty * wd + sc.tx)
-    sflat = torch.from_numpy(field.sy * wd + field.sx)
     img = sc.flat
     acc = torch.zeros_like(img)
     wsum = torch.zeros(img.shape[0], dtype=torch.float32)
-    # One offset at a time: the destinations t + o are then distinct, so the scatter-add is
-    # deterministic.
-    for o in offs.tolist():
-        acc.index_add_(0, tflat + o, img.index_select(0, sflat + o) * wt)
-        wsum.index_add_(0, tflat + o, wt[:, 0])
+    for s, e in _bands(len(sc.ty)):
+        check()
+        wt = torch.from_numpy(w[s:e])[:, None]
+        tflat = torch.from_numpy(sc.ty[s:e] * wd + sc.tx[s:e])
+        sflat = torch.from_numpy(field.sy[s:e] * wd + field.sx[s:e])
+        # One offset at a time: the destinations t + o are then distinct, so the scatter-add
+        # is deterministic.
+        for o in offs.tolist():
+            acc.index_add_(0, tflat + o, torch.index_select(img, 0, sflat + o) * wt)
+            wsum.index_add_(0, tflat + o, wt[:, 0])
+    check()
     hy, hx = np.nonzero(sc.hole)
     hflat = torch.from_numpy((hy + r) * wd + hx + r)
     new = acc.index_select(0, hflat) / wsum.index_select(0, hflat).clamp_min(1e-30)[:, None]
@@ -459,14 +572,25 @@ def _unpad(sc: _Scale) -> np.ndarray:
 
 
 def _paste(image: np.ndarray, hole: np.ndarray, box: tuple[int, int, int, int],
-           crop: np.ndarray, level: int) -> np.ndarray:
-    """The image with its hole taken from ``crop`` (a scale ``level`` estimate of the box)."""
+           crop: np.ndarray, level: int, check: Callable[[], None]) -> np.ndarray:
+    """The image with its hole taken from ``crop`` (a scale ``level`` estimate of the box),
+    built in strips of rows with ``check()`` before each."""
     y0, y1, x0, x1 = box
-    if level:
-        f = 2 ** level
-        crop = np.repeat(np.repeat(crop[..., :3], f, axis=0), f, axis=1)
-    out = image.copy()
-    sub = out[y0:y1, x0:x1]
-    m = hole[y0:y1, x0:x1]
-    sub[m] = np.clip(np.rint(crop[:y1 - y0, :x1 - x0, :3][m]), 0, 255).astype(np.uint8)
+    f = 2 ** level
+    h, w = hole.shape
+    out = np.empty_like(image)
+    rows = max(1, STRIP_PIXELS // max(1, w))
+    for a in range(0, h, rows):
+        check()
+        b = min(h, a + rows)
+        out[a:b] = image[a:b]
+        lo, hi = max(a, y0), min(b, y1)
+        m = hole[lo:hi, x0:x1]
+        if lo >= hi or not m.any():
+            continue
+        part = crop[(lo - y0) // f:(hi - 1 - y0) // f + 1, :, :3]
+        if f > 1:  # each coarse pixel covers f x f pixels
+            part = np.repeat(np.repeat(part, f, axis=0), f, axis=1)[(lo - y0) % f:]
+        part = part[:hi - lo, :x1 - x0]
+        out[lo:hi, x0:x1][m] = np.clip(np.rint(part[m]), 0, 255).astype(np.uint8)
     return out

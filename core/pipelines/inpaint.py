@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 
 from core.algorithms import masks, patchmatch
-from core.device import small_net_threads, torch_threads
 from core.jobs import (
     Context,
     ImageRef,
@@ -50,6 +49,7 @@ DEFAULT_MODEL = "diffusion_faces"
 PATCH_SIZES = (3, 15)  # inclusive range of odd patch sizes
 MAX_ITERATIONS = 50
 MAX_RADIUS = 512  # grow / feather, pixels
+STRIP_PIXELS = 1 << 20  # a step's preview is built in strips of rows this big (see preview_paste)
 MAX_STEPS = 250  # diffusion sampling steps
 MAX_VARIATIONS = 8
 MAX_JUMP = 10  # RePaint jump length, steps
@@ -165,16 +165,15 @@ def _patchmatch_fill(rgb: np.ndarray, hole: np.ndarray, spec: InpaintSpec, ctx: 
     run = patchmatch.fill(rgb, hole, rng=ctx.rng, patch_size=int(spec.patch_size),
                           iterations=int(spec.iterations), check=ctx.check,
                           preview=latest.append)
-    with torch_threads(1):  # see torch_threads: robust when the machine is busy
-        while True:
-            try:
-                step, total, message = next(run)
-            except StopIteration as done:
-                filled: np.ndarray = done.value
-                break
-            preview = latest.pop() if latest else None
-            latest.clear()
-            yield Progress(step, total, message, preview)
+    while True:
+        try:
+            step, total, message = next(run)
+        except StopIteration as done:
+            filled: np.ndarray = done.value
+            break
+        preview = latest.pop() if latest else None
+        latest.clear()
+        yield Progress(step, total, message, preview)
     ctx.check()
     return filled
 
@@ -321,26 +320,47 @@ def paste(rgb: np.ndarray, hole: np.ndarray, drawn: np.ndarray, box: tuple[int, 
           feather_px: int, match_colour: bool = True) -> np.ndarray:
     """The model's square picture ``drawn`` (frame x frame uint8) resized onto ``box`` of
     ``rgb``, colour-matched to the picture in a ring just outside the hole, and composited
-    inside ``hole`` only."""
+    inside ``hole`` only. Works in the box alone (the whole hole lies in it, see crop_box), so
+    its cost is the box's size, not the picture's."""
     top, left, side = box
     h, w = hole.shape
-    up = _resize(drawn, side).astype(np.float32)
     ys, xs = slice(max(top, 0), min(top + side, h)), slice(max(left, 0), min(left + side, w))
     sub = (slice(ys.start - top, ys.stop - top), slice(xs.start - left, xs.stop - left))
-    full = rgb.astype(np.float32)
-    full[ys, xs] = up[sub]
+    known, gap = rgb[ys, xs], hole[ys, xs]
+    full = _resize(drawn, side)[sub].astype(np.float32)
     if match_colour:
         # The model redraws the known ring around the hole; any colour cast it has there (the
         # autoencoder's, the resize's) is taken out of the fill as a whole.
         reach = max(2, math.ceil(side / drawn.shape[0]) * 2)
-        ring = (masks.grow(hole, reach) > 0) & ~hole
-        inside = np.zeros_like(hole)
-        inside[ys, xs] = True
-        ring &= inside
+        ring = (masks.grow(gap, reach) > 0) & ~gap
         if ring.any():
-            full[hole] += (rgb[ring].astype(np.float32) - full[ring]).mean(0)
+            full[gap] += (known[ring].astype(np.float32) - full[ring]).mean(0)
     full = np.clip(np.rint(full), 0, 255).astype(np.uint8)
-    return composite(rgb, full, hole, feather_px)
+    out = rgb.copy()
+    out[ys, xs] = composite(known, full, gap, feather_px)
+    return out
+
+
+def preview_paste(rgb: np.ndarray, hole: np.ndarray, drawn: np.ndarray,
+                  box: tuple[int, int, int], check: Any) -> np.ndarray:
+    """A quick look at the fill so far: the model's square picture ``drawn`` scaled (nearest
+    pixel) onto ``box`` inside ``hole``. Built in strips of rows with ``check()`` before each,
+    since it runs every denoising step whatever the picture's size."""
+    top, left, side = box
+    h, w = hole.shape
+    frame = drawn.shape[0]
+    cols = np.clip((np.arange(w) - left) * frame // side, 0, frame - 1)
+    out = np.empty_like(rgb)
+    rows = max(1, STRIP_PIXELS // w)
+    for a in range(0, h, rows):
+        check()
+        b = min(h, a + rows)
+        out[a:b] = rgb[a:b]
+        m = hole[a:b]
+        if m.any():
+            ys = np.clip((np.arange(a, b) - top) * frame // side, 0, frame - 1)
+            out[a:b][m] = drawn[ys][:, cols][m]
+    return out
 
 
 def _diffusion_fill(rgb: np.ndarray, hole: np.ndarray, spec: InpaintSpec, ctx: Context
@@ -357,12 +377,14 @@ def _diffusion_fill(rgb: np.ndarray, hole: np.ndarray, spec: InpaintSpec, ctx: C
     top, left, side = box
     h, w = hole.shape
     crop = _resize(_window(rgb, top, left, side), frame)
+    ctx.check()
     # To draw: the hole and whatever of the square lies past the picture's edges.
     unknown = _window(hole, top, left, side)
     if top < 0 or left < 0 or top + side > h or left + side > w:
         ys, xs = np.arange(top, top + side), np.arange(left, left + side)
         unknown |= ~(((ys >= 0) & (ys < h))[:, None] & ((xs >= 0) & (xs < w))[None, :])
     keep = torch.from_numpy(model_grid_mask(unknown, frame, cell))[None, None]
+    ctx.check()
     seam = max(int(spec.feather), math.ceil(side / frame))
     notes: list[str] = []
     upscaler = matching_upscaler(models.world, ctx) if side > frame else None
@@ -373,52 +395,53 @@ def _diffusion_fill(rgb: np.ndarray, hole: np.ndarray, spec: InpaintSpec, ctx: C
     elif side > frame:
         notes.append(f"The model draws {frame} px pictures: the fill was drawn at {frame} px "
                      f"for a {side} px square and scaled up.")
-    with small_net_threads(model.device):
-        pixels = to_tensor(crop).to(model.device)
-        known = model.encode(pixels)
-        guide = None
-        if model.ae is not None:
-            # Latent cells mix known and unknown pixels (a scattered mask leaves no cell wholly
-            # known), so each step's guess of the clean picture also gets the known pixels put
-            # back in image space and is encoded again.
-            keep_px = torch.from_numpy(~_resize_mask(unknown, frame))[None, None].float()
-            keep_px = keep_px.to(model.device)
+    pixels = to_tensor(crop).to(model.device)
+    known = model.encode(pixels)
+    guide = None
+    if model.ae is not None:
+        # Latent cells mix known and unknown pixels (a scattered mask leaves no cell wholly
+        # known), so each step's guess of the clean picture also gets the known pixels put
+        # back in image space and is encoded again.
+        keep_px = torch.from_numpy(~_resize_mask(unknown, frame))[None, None].float()
+        keep_px = keep_px.to(model.device)
 
-            def guide(x0: torch.Tensor) -> torch.Tensor:
-                drawn = model.decode(x0)
-                return model.encode(keep_px * pixels + (1 - keep_px) * drawn)
+        def guide(x0: torch.Tensor) -> torch.Tensor:
+            drawn = model.decode(x0)
+            return model.encode(keep_px * pixels + (1 - keep_px) * drawn)
 
-        if spec.attribute:
-            steer = attribute_guide(model, models, spec, 1 - keep, ctx)
-            restore = guide
-            guide = steer if restore is None else (lambda x0: restore(steer(restore(x0))))
+    if spec.attribute:
+        steer = attribute_guide(model, models, spec, 1 - keep, ctx)
+        restore = guide
+        guide = steer if restore is None else (lambda x0: restore(steer(restore(x0))))
 
-        if models.ood_threshold and keep.sum() > 0:
-            err = denoising_error(model, known, keep, torch.Generator().manual_seed(0))
-            if err > models.ood_threshold:
-                notes.append(f"This picture is far from what {spec.model} was trained on "
-                             f"({models.world}); the fill may not fit it.")
-        run = model.denoise(int(spec.variations), int(spec.steps), ctx.generator, known=known,
-                            keep=keep, strength=float(spec.strength), jump=int(spec.jump),
-                            resample=int(spec.resample), sampler=spec.sampler, guide=guide,
-                            check=ctx.check)
-        while True:
-            try:
-                done, total, x0 = next(run)
-            except StopIteration as finished:
-                final = finished.value
-                break
-            preview = to_uint8(model.decode(x0[:1]))[0]
-            yield Progress(done, total, f"Denoising step {done} of {total}",
-                           paste(rgb, hole, preview, box, seam, match_colour=False))
-        images = model.decode(final)
-        if upscaler is not None:
-            from core.pipelines.upscale import upscale_tensor
+    if models.ood_threshold and keep.sum() > 0:
+        err = denoising_error(model, known, keep, torch.Generator().manual_seed(0))
+        if err > models.ood_threshold:
+            notes.append(f"This picture is far from what {spec.model} was trained on "
+                         f"({models.world}); the fill may not fit it.")
+    run = model.denoise(int(spec.variations), int(spec.steps), ctx.generator, known=known,
+                        keep=keep, strength=float(spec.strength), jump=int(spec.jump),
+                        resample=int(spec.resample), sampler=spec.sampler, guide=guide,
+                        check=ctx.check)
+    while True:
+        try:
+            done, total, x0 = next(run)
+        except StopIteration as finished:
+            final = finished.value
+            break
+        preview = to_uint8(model.decode(x0[:1]))[0]
+        yield Progress(done, total, f"Denoising step {done} of {total}",
+                       preview_paste(rgb, hole, preview, box, ctx.check))
+    images = model.decode(final)
+    if upscaler is not None:
+        from core.pipelines.upscale import upscale_tensor
 
-            images = upscale_tensor(upscaler[0], images)
-        drawn = to_uint8(images)
-    ctx.check()
-    fills = [paste(rgb, hole, d, box, seam) for d in drawn]
+        images = upscale_tensor(upscaler[0], images)
+    drawn = to_uint8(images)
+    fills = []
+    for d in drawn:  # each a pass over the box: a cancel is seen between them
+        ctx.check()
+        fills.append(paste(rgb, hole, d, box, seam))
     info = {"model": spec.model, "models": models.hashes, "steps": int(spec.steps),
             "sampler": spec.sampler, "attribute": spec.attribute,
             "crop": [left, top, side], "seam_px": seam, "notes": notes}

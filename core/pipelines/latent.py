@@ -35,7 +35,6 @@ import torch.nn.functional as F
 
 from core import paths
 from core.algorithms import directions as dirs
-from core.device import small_net_threads
 from core.evaluation.judges import to_tensor
 from core.jobs import Context, ImageRef, JobError, JobSpec, Progress, Result, input_image, pipeline
 from core.training.task import to_uint8
@@ -438,11 +437,7 @@ def upscaled(images: torch.Tensor, ctx: Context, info: dict[str, Any]) -> torch.
 
 def _decode(model: LatentModel, z: np.ndarray, ctx: Context, upscale: bool,
             info: dict[str, Any]) -> list[np.ndarray]:
-    # One thread on the CPU: both nets are small, and a second thread only fights whatever
-    # else the machine runs (the upscaler measured 15 ms with 1 thread, ~400 ms with 2, next
-    # to a training run; see core.device.torch_threads).
-    threads = small_net_threads(model.device)
-    with threads, torch.no_grad():
+    with torch.no_grad():
         x = model.decode_tensor(torch.as_tensor(np.asarray(z, np.float32)))
         if upscale:
             x = upscaled(x, ctx, info)

@@ -29,7 +29,6 @@ import numpy as np
 import torch
 from PIL import Image, ImageFilter
 
-from core.device import small_net_threads
 from core.evaluation.judges import to_tensor
 from core.jobs import (
     Context,
@@ -376,7 +375,7 @@ def run_scene(spec: SceneSpec, ctx: Context) -> Generator[Progress, None, Result
     reading = read_prompt(spec.prompt, prior.tokenizer, prior.config.text_len)
     total = prior.config.image_len
     info = _info(reading, models)
-    with small_net_threads(ctx.device), torch.no_grad():
+    with torch.no_grad():
         text = prior.tokenizer.batch([reading.text] * spec.n, prior.config.text_len).to(
             ctx.device)
         codes = yield from _sample(spec, prior, text, ctx, None, "Drawing")
@@ -432,7 +431,7 @@ def run_edit(spec: SceneEditSpec, ctx: Context) -> Generator[Progress, None, Res
     total = prior.config.image_len
     info = _info(reading, models)
     cells = region_cells(spec.box, g)
-    with small_net_threads(ctx.device), torch.no_grad():
+    with torch.no_grad():
         if spec.codes:
             if len(spec.codes) != total or max(spec.codes) >= prior.config.codebook_size \
                     or min(spec.codes) < 0:

@@ -90,10 +90,13 @@ def run(spec: StyleSpec, ctx: Context) -> Generator[Progress, None, Result]:
     content, alpha, mask = _validate(spec)
     notes: list[str] = []
     yield Progress(0, 1, "Preparing")
+    # Checks between the set-up stages: on a large picture each is a pass over all of it.
     region = _region(mask, int(spec.feather)) if mask is not None else None
+    ctx.check()
     work = content if region is None else content[region[0]:region[1], region[2]:region[3]]
     work = _fit(work, int(spec.size), notes,
                 "The picture" if region is None else "The painted region's box")
+    ctx.check()
     hashes: dict[str, str] = {}
     # The nets' reflection padding and pooling need a few pixels each way; a 1x1 or one-pixel
     # line is worked with its edge pixels repeated, and the result is cropped back.
@@ -104,6 +107,7 @@ def run(spec: StyleSpec, ctx: Context) -> Generator[Progress, None, Result]:
         styled = yield from _fast(spec, work, ctx, hashes)
     else:
         styles = _styles(spec, work, notes)
+        ctx.check()
         styled = yield from optimise(work, styles, _weights(spec), spec, ctx)
     work, styled = work[:thin[0], :thin[1]], styled[:thin[0], :thin[1]]
     if spec.preserve_color == "luminance":
@@ -132,10 +136,12 @@ def optimise(content: np.ndarray, styles: list[np.ndarray], weights: list[float]
     total, done = sum(budget), 0
     x = None
     for k, (side, steps) in enumerate(zip(levels, budget, strict=True)):
+        ctx.check()
         size = _scaled(h, w, side)
         c = to_tensor(_resize(content, *size), ctx.device)
         objective = Objective(net, c, [to_tensor(resize_long(s, side), ctx.device)
                                        for s in styles], weights, spec)
+        ctx.check()
         x = c.clone() if x is None else F.interpolate(x, size=c.shape[-2:], mode="bilinear",
                                                       align_corners=False)
         x = x.detach().requires_grad_(True)
@@ -220,8 +226,14 @@ def _fast(spec: StyleSpec, content: np.ndarray, ctx: Context, hashes: dict[str, 
     net, sha = job_model(path, ctx, TransformNet, "fast style")
     hashes[path.stem] = sha
     yield Progress(0, 1, f"Applying {path.stem}")
-    with torch.no_grad():
-        out = net(to_tensor(content, ctx.device))
+    # One pass over a 2048 px picture takes seconds on a CPU: check for cancel before each layer.
+    hooks = [m.register_forward_pre_hook(lambda *_: ctx.check()) for m in net.modules()]
+    try:
+        with torch.no_grad():
+            out = net(to_tensor(content, ctx.device))
+    finally:
+        for hook in hooks:
+            hook.remove()
     yield Progress(1, 1, f"Applied {path.stem}")
     return to_uint8(out)
 

@@ -19,7 +19,6 @@ import numpy as np
 import torch
 from PIL import Image
 
-from core.device import torch_threads
 from core.evaluation.judges import to_tensor
 from core.imageio import max_pixels_setting
 from core.jobs import Context, ImageRef, JobError, JobSpec, Progress, Result, input_image, pipeline
@@ -146,20 +145,16 @@ def run(spec: UpscaleSpec, ctx: Context) -> Generator[Progress, None, Result]:
 
     t0 = time.perf_counter()
     x = to_tensor(rgb)
-    # One intra-op thread on the CPU: for a net this small it is about as fast on a quiet
-    # machine and several times faster on a busy one (see core.device.torch_threads).
-    threads = 1 if ctx.device.type == "cpu" else torch.get_num_threads()
     total = 1
-    with torch_threads(threads):
-        gen = upscale_tiles(model, x, TILE)
-        while True:
-            ctx.check()
-            try:
-                done, total = next(gen)
-            except StopIteration as stop:
-                y: torch.Tensor = stop.value
-                break
-            yield Progress(done, total, f"Upscaling tile {done} of {total}")
+    gen = upscale_tiles(model, x, TILE)
+    while True:
+        ctx.check()
+        try:
+            done, total = next(gen)
+        except StopIteration as stop:
+            y: torch.Tensor = stop.value
+            break
+        yield Progress(done, total, f"Upscaling tile {done} of {total}")
     ctx.check()
     out = to_uint8(y)[0]
     out_alpha = None

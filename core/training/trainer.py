@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.device import describe, is_out_of_memory, pick_device
+from core.device import describe, is_out_of_memory, pick_device, use_cpu_threads
 from core.imageio import atomic_write, save_png
 from core.training import checkpoint as ckpt
 from core.training import distributed
@@ -49,6 +49,9 @@ from core.training.task import Task, TrainingError, get_task
 
 Emit = Callable[[dict[str, Any]], None]
 LOG = "losses.csv"
+# On the CPU, how often torch's thread count is fitted to the machine's load again (other
+# programs come and go during a run of minutes to hours).
+THREADS_EVERY_S = 5.0
 
 
 @dataclass
@@ -179,6 +182,7 @@ class Trainer:
     # ------------------------------------------------------------------ the run
 
     def run(self) -> TrainResult:
+        threads = torch.get_num_threads()  # the run fits it to the machine's load; restored
         try:
             try:
                 return self._run()
@@ -204,6 +208,7 @@ class Trainer:
             self.emit({"event": "error", "message": " ".join(message.split())})
             raise
         finally:
+            torch.set_num_threads(threads)
             distributed.teardown(self.dist)
 
     def _prepare_out(self) -> None:
@@ -271,7 +276,12 @@ class Trainer:
         self._data = data_summary(dataset)
         if self._data is not None:
             self.emit({"event": "data", **self._data})
+        most_threads = torch.get_num_threads()
+        fit_threads = device.type == "cpu"
+        if fit_threads:
+            use_cpu_threads(most_threads)
         t0 = time.monotonic()
+        next_fit = t0 + THREADS_EVERY_S
         budget_s = t.minutes * 60.0
         window = (t0, start)
         losses: dict[str, float] = {}
@@ -282,6 +292,9 @@ class Trainer:
             it = batches(dataset, start, t.steps, render_workers(r, device, start),
                          r.data.prefetch, pin=cuda)
             for step in range(start, t.steps):
+                if fit_threads and time.monotonic() >= next_fit:
+                    use_cpu_threads(most_threads)
+                    next_fit = time.monotonic() + THREADS_EVERY_S
                 batch = to_batch(next(it), device, channels_last)
                 raw_losses = task.training_step(batch, step)
                 if task.runtime.ema:

@@ -34,6 +34,8 @@ log = logging.getLogger("easel.inference")
 PROGRESS_INTERVAL_S = 1.0 / 30.0
 # A preview is a full image converted to a QImage in the GUI thread, so it is rate-limited harder.
 PREVIEW_INTERVAL_S = 1.0 / 10.0
+# While the app closes, how often the wait for a cancelled job to return is logged.
+SHUTDOWN_LOG_MS = 5000
 
 OUT_OF_MEMORY_MESSAGE = (
     "The device ran out of memory while running this job. Try a smaller image or fewer "
@@ -176,27 +178,35 @@ class InferenceService(QObject):
         with self._lock:
             return self._device
 
-    def shutdown(self, timeout_ms: int = 5000) -> bool:
+    def shutdown(self, timeout_ms: int | None = None) -> bool:
         """Cancel everything, stop the worker's event loop and wait for the thread to end.
 
-        Safe to call more than once. Returns whether the thread finished within ``timeout_ms``;
-        a pipeline that neither yields nor checks for that long keeps its thread alive.
+        Safe to call more than once. With ``timeout_ms`` None (what the app does when it
+        closes) it waits as long as the running job takes to see its cancel (pipelines check
+        after a bounded amount of work), logging while it waits: destroying a running QThread
+        aborts the whole process. Otherwise returns whether the thread finished in time.
         """
         with self._lock:
             self._closed = True
+            running = self._running
         self.cancel_all()
         thread = self._thread
-        if thread is None:
-            return True
-        if thread.isFinished():
+        if thread is None or thread.isFinished():
             return True
         # quit() ends the event loop once the current job returns to it; queued wakes for jobs
         # that were never started are discarded, and cancel_all() has already emptied the queue.
         thread.quit()
-        done = thread.wait(int(timeout_ms))
-        if not done:
-            log.warning("The inference thread did not stop within %d ms.", timeout_ms)
-        return bool(done)
+        if timeout_ms is not None:
+            done = thread.wait(int(timeout_ms))
+            if not done:
+                log.warning("The inference thread did not stop within %d ms.", timeout_ms)
+            return bool(done)
+        t0 = time.monotonic()
+        while not thread.wait(SHUTDOWN_LOG_MS):
+            log.warning("Still waiting for the inference thread to stop (%s, %.0f s).",
+                        running.spec.kind if running is not None else "no job",
+                        time.monotonic() - t0)
+        return True
 
     # ------------------------------------------------------------------ worker thread
 
@@ -251,6 +261,7 @@ class InferenceService(QObject):
         gen = None
         try:
             ctx = self._context(job)
+            self._set_threads()
             ctx.check()
             gen = pipeline_for(job.spec)(job.spec, ctx)
             t0 = time.perf_counter()
@@ -274,6 +285,13 @@ class InferenceService(QObject):
         finally:
             if gen is not None:
                 _close(gen, job)
+
+    def _set_threads(self) -> None:
+        """Torch's threads for this job, from how busy the machine is now (core.device)."""
+        from core.device import GIVEN_THREADS, use_cpu_threads
+
+        n = use_cpu_threads(GIVEN_THREADS)
+        log.debug("Job threads: %d of %d.", n, GIVEN_THREADS)
 
     def _context(self, job: _Job) -> Context:
         from core.device import pick_device

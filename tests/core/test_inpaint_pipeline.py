@@ -158,21 +158,6 @@ def test_rgba_input_keeps_its_alpha():
     np.testing.assert_array_equal(res.alpha, rgba[..., 3])
 
 
-def test_the_fill_runs_on_one_thread_and_restores_the_count():
-    import torch
-
-    img = (np.random.default_rng(0).random((48, 48, 3)) * 255).astype(np.uint8)
-    mask = np.zeros((48, 48), np.uint8)
-    mask[20:28, 20:28] = 255
-    spec = InpaintSpec(image=ImageRef.of(img), mask=ImageRef.of(mask, embed=True))
-    before = torch.get_num_threads()
-    during: list[int] = []
-    run_job(spec, Context.for_spec(spec, device="cpu"),
-            lambda p: during.append(torch.get_num_threads()))
-    assert set(during[1:]) == {1}  # busy machines slow multi-threaded gathers badly
-    assert torch.get_num_threads() == before
-
-
 # --------------------------------------------------------------------------- diffusion engine
 
 
@@ -372,3 +357,68 @@ def test_cancelling_a_diffusion_fill_stops_within_a_step(diffusion_models):
     with pytest.raises(Cancelled):
         run_job(spec, ctx, progress)
     assert len(seen) == 3
+
+
+# A cancel must be seen promptly however large the picture: between two ctx.check() calls a
+# PatchMatch fill reads at most this many patch pixels (about a few tenths of a second of work).
+MAX_READS_BETWEEN_CHECKS = 10_000_000
+
+
+class CountingContext(Context):
+    """A context whose check() records how many patch pixels were read since the last one."""
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx.device, ctx.generator, ctx.rng, ctx.models, ctx.cancel_event)
+        self.reads = 0
+        self.intervals: list[int] = []
+
+    def check(self) -> None:
+        self.intervals.append(self.reads)
+        self.reads = 0
+        super().check()
+
+
+def test_patchmatch_checks_for_cancel_after_bounded_work_at_the_pixel_limit(monkeypatch):
+    import torch
+
+    from core.imageio import max_pixels_setting
+
+    # A limit the test can fill in seconds; the bound below does not depend on it.
+    monkeypatch.setenv("EASEL_MAX_PIXELS", str(9_000_000))
+    side = int(max_pixels_setting() ** 0.5)
+    img = noise(side, side)
+    mask = np.zeros((side, side), np.uint8)
+    mask[side // 8::side // 4, side // 16:-side // 16] = 255  # four long thin strokes
+    spec = spec_for(img, mask, seed=0, iterations=1)
+    ctx = CountingContext(Context.for_spec(spec, device="cpu"))
+    select = torch.index_select
+
+    def counting_select(source, dim, index, **kw):
+        ctx.reads += index.numel()
+        return select(source, dim, index, **kw)
+
+    def cancel_after_a_round(p: Progress) -> None:
+        if p.step >= 1 and p.message.startswith("scale"):  # searched twice and voted once
+            ctx.cancel_event.set()
+
+    monkeypatch.setattr(torch, "index_select", counting_select)
+    with pytest.raises(Cancelled):
+        run_job(spec, ctx, cancel_after_a_round)
+    total = sum(ctx.intervals) + ctx.reads
+    assert total > 5 * MAX_READS_BETWEEN_CHECKS, total  # big enough for the bound to matter
+    assert max(ctx.intervals) <= MAX_READS_BETWEEN_CHECKS, (max(ctx.intervals), total)
+
+
+def test_diffusion_steps_check_for_cancel_in_proportion_to_the_picture(diffusion_models):
+    # Each denoising step shows a preview of the whole picture; on a large one that is the
+    # step's biggest cost, so a cancel must be seen within it, every megapixel or two.
+    side = 3000
+    img = noise(side, side)
+    spec = spec_for(img, box(side, side, 1400, 1600, 1400, 1600), engine="diffusion",
+                    model="tiny_pixel_diffusion", steps=2, resample=1)
+    ctx = CountingContext(Context.for_spec(spec, device="cpu"))
+    checks_before_step: list[int] = []
+    res = run_job(spec, ctx, lambda p: checks_before_step.append(len(ctx.intervals)))
+    per_step = np.diff(checks_before_step[1:])  # checks between two denoising steps
+    assert res.images[0].shape == img.shape
+    assert per_step.min() >= side * side // (2 << 20), checks_before_step

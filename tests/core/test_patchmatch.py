@@ -75,7 +75,7 @@ def test_same_seed_same_pixels_and_progress_is_monotonic():
     total = steps[0][1]
     assert [s for s, _, _ in steps] == list(range(1, total + 1))
     assert all(t == total for _, t, _ in steps) and all(isinstance(m, str) for _, _, m in steps)
-    assert len(calls) == total
+    assert len(calls) >= total  # at least once a round, and more often on large fills
 
 
 def test_check_stops_the_fill():

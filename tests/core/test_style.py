@@ -234,3 +234,47 @@ def test_the_tiny_fast_style_recipe_trains_a_net_that_restyles_in_one_pass(tmp_p
     with pytest.raises(RecipeError, match="the style image cannot be used"):
         Trainer(load_recipe("tiny_style_fast", [f'task.style="{missing}"']),
                 tmp_path / "run2", emit=lambda e: None).run()
+
+
+def test_a_cancel_during_a_fast_style_pass_stops_it_between_layers():
+    from torch.nn.modules.module import register_module_forward_hook
+
+    spec = StyleSpec(image=ImageRef.of(photo()), fast="style_fast_brush", size=64)
+    layers: list[torch.nn.Module] = []
+
+    class CancelMidPass(Context):
+        def check(self) -> None:
+            if len(layers) >= 3:  # the user cancels while the net runs
+                self.cancel_event.set()
+            super().check()
+
+    handle = register_module_forward_hook(lambda m, i, o: layers.append(m))
+    try:
+        run(spec)
+        whole = len(layers)
+        layers.clear()
+        base = Context.for_spec(spec, device="cpu")
+        ctx = CancelMidPass(base.device, base.generator, base.rng, base.models)
+        with pytest.raises(Cancelled):
+            run_job(spec, ctx)
+    finally:
+        handle.remove()
+    assert whole > 10 and len(layers) <= 4, (whole, len(layers))
+
+
+def test_a_cancel_while_preparing_stops_before_the_style_targets_are_computed(monkeypatch):
+    from core.pipelines import style
+
+    built = []
+    objective = style.Objective
+    monkeypatch.setattr(style, "Objective", lambda *a, **k: built.append(1) or objective(*a, **k))
+    spec = spec_for(photo(), render_style("brush", 0, 64))
+    ctx = Context.for_spec(spec, device="cpu")
+
+    def cancel_at_preparing(p) -> None:
+        if p.step == 0:  # "Preparing": on a large picture the set-up takes seconds
+            ctx.cancel_event.set()
+
+    with pytest.raises(Cancelled):
+        run_job(spec, ctx, cancel_at_preparing)
+    assert built == []

@@ -67,6 +67,19 @@ class AllocateSpec(JobSpec):
     objects: int = 0
 
 
+@dataclass(frozen=True)
+class ThreadsSpec(JobSpec):
+    kind = "test-threads"
+
+
+@pipeline("test-threads")
+def run_threads(spec: ThreadsSpec, ctx: Context) -> Generator[Progress, None, Result]:
+    import torch
+
+    yield Progress(1, 1)
+    return Result(images=[], spec=spec, info={"threads": torch.get_num_threads()})
+
+
 @pipeline("test-allocate")
 def run_allocate(spec: AllocateSpec, ctx: Context) -> Generator[Progress, None, Result]:
     kept = [[i] for i in range(spec.objects)]  # tracked containers: they count towards a GC
@@ -322,6 +335,26 @@ def test_shutdown_mid_job_is_quick_and_stops_the_thread(qtbot, service, rec):
         service.submit(CountSpec(tag="late"))
     qtbot.waitUntil(lambda: rec.outcome(job) is not None, timeout=WAIT_MS)
     assert rec.outcome(job) == ("cancelled", job)
+
+
+def test_each_job_gets_threads_for_the_machine_load_at_its_start(qtbot, service, rec,
+                                                                  monkeypatch):
+    import torch
+
+    from core import device
+
+    monkeypatch.setattr(device, "usable_cores", lambda: 2)
+    monkeypatch.setattr(device, "GIVEN_THREADS", 2)
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setattr(device, "machine_load", lambda: 2.0)  # two other busy programs
+        busy = wait_outcome(qtbot, rec, service.submit(ThreadsSpec()))
+        monkeypatch.setattr(device, "machine_load", lambda: 0.0)  # they ended
+        quiet = wait_outcome(qtbot, rec, service.submit(ThreadsSpec()))
+    finally:
+        torch.set_num_threads(before)
+    assert busy[0] == quiet[0] == "finished"
+    assert busy[2].info["threads"] == 1 and quiet[2].info["threads"] == 2
 
 
 def test_gui_thread_stays_responsive_during_a_job(qtbot, service, rec):
