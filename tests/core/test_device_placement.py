@@ -1,0 +1,153 @@
+"""Every panel's job and every tiny training recipe obey CUDA's and MPS's placement rules,
+checked on the CPU with a simulated device (tests/device_harness.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from core.jobs import Context, ImageRef, run_job
+from tests import diffusion_models, latent_models, scene_models
+from tests.device_harness import simulated_device
+
+DEVICES = ["cuda", "mps"]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """Tiny random models of every family a job needs, installed once for the module."""
+    from core.nets.transform import TransformConfig, TransformNet
+    from core.nets.upscale import UpscaleConfig, Upscaler
+    from core.weights import ModelCard, save_model
+
+    home = tmp_path_factory.mktemp("devhome")
+    diffusion_models.install(home)
+    latent_models.install(home)
+    scene_models.install(home)
+    torch.manual_seed(0)
+    for world in ("faces", "scenes"):
+        cfg = UpscaleConfig(scale=4, channels=4, blocks=1)
+        save_model(home / "models" / "upscale", f"up_{world}", Upscaler(cfg).eval(),
+                   ModelCard(name=f"up_{world}", family="upscale", architecture="upscale",
+                             config=dataclasses.asdict(cfg), data=f"{world}, 128 px"))
+    tcfg = TransformConfig(base=4, res_blocks=1, style="procedural:mosaic")
+    save_model(home / "models" / "style_fast", "tiny_fast", TransformNet(tcfg).eval(),
+               ModelCard(name="tiny_fast", family="style_fast", architecture="transform",
+                         config=dataclasses.asdict(tcfg)))
+    return home
+
+
+@pytest.fixture
+def installed(home, monkeypatch):
+    monkeypatch.setenv("EASEL_HOME", str(home))
+    monkeypatch.setenv("EASEL_WEIGHTS", str(home / "no-shipped-weights"))
+    monkeypatch.delenv("EASEL_DEVICE", raising=False)
+    return home
+
+
+def face(size: int) -> np.ndarray:
+    from core.data.worlds import get_world
+
+    return get_world("faces").render(5, size=size).image
+
+
+def box(h: int, w: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+    m = np.zeros((h, w), np.uint8)
+    m[y0:y1, x0:x1] = 255
+    return m
+
+
+def _z(n: int) -> tuple[tuple[float, ...], ...]:
+    rng = np.random.default_rng(0)
+    return tuple(tuple(float(v) for v in row) for row in rng.normal(size=(n, 8)))
+
+
+def job_specs() -> dict[str, object]:
+    """One job of every kind each panel sends (built lazily: specs import the pipelines)."""
+    from core.pipelines.inpaint import InpaintSpec, OutpaintSpec
+    from core.pipelines.latent import (LatentDirectionSpec, LatentEditSpec, LatentEncodeSpec,
+                                       LatentSampleSpec, LatentWalkSpec)
+    from core.pipelines.scene import SceneEditSpec, SceneSpec
+    from core.pipelines.style import StyleSpec
+    from core.pipelines.upscale import UpscaleSpec
+
+    img, small = face(48), face(24)
+    mask = ImageRef.of(box(48, 48, 28, 40, 14, 34), embed=True)
+    rgba = np.dstack([small, np.full((24, 24), 200, np.uint8)])
+    z = _z(12)
+    return {
+        "inpaint_patchmatch": InpaintSpec(image=ImageRef.of(img), mask=mask, seed=1),
+        "inpaint_diffusion": InpaintSpec(image=ImageRef.of(img), mask=mask, engine="diffusion",
+                                         steps=3, seed=1),
+        "inpaint_pixel": InpaintSpec(image=ImageRef.of(small), engine="diffusion", steps=3,
+                                     model="tiny_pixel_diffusion",
+                                     mask=ImageRef.of(box(24, 24, 4, 12, 4, 12), embed=True)),
+        "outpaint": OutpaintSpec(image=ImageRef.of(rgba), engine="diffusion", steps=3, left=8,
+                                 right=4),
+        "latent_sample": LatentSampleSpec(model="tiny_vae_faces", count=2),
+        "latent_encode": LatentEncodeSpec(model="tiny_vae_faces", image=ImageRef.of(small)),
+        "latent_invert": LatentEncodeSpec(model="tiny_dcgan_faces", image=ImageRef.of(small),
+                                          steps=3),
+        "latent_edit": LatentEditSpec(model="tiny_vae_faces", a=z[:1], b=z[1:2], c=z[2:3]),
+        "latent_walk": LatentWalkSpec(model="tiny_vae_faces", start=z[0], end=z[1], frames=3),
+        "latent_direction": LatentDirectionSpec(model="tiny_vae_faces", name="mine",
+                                                these=z[:6], those=z[6:]),
+        "scene": SceneSpec(prompt="a red star", n=2),
+        "scene_edit": SceneEditSpec(prompt="a star", n=2, image=ImageRef.of(small),
+                                    box=(0.25, 0.25, 0.75, 0.75)),
+        "style": StyleSpec(image=ImageRef.of(small), styles=(ImageRef.of(face(20)),), size=64,
+                           steps=2),
+        "style_fast": StyleSpec(image=ImageRef.of(small), fast="tiny_fast"),
+        "upscale": UpscaleSpec(image=ImageRef.of(small[:8, :8]), model="up_faces"),
+    }
+
+
+JOBS = ["inpaint_patchmatch", "inpaint_diffusion", "inpaint_pixel", "outpaint",
+        "latent_sample", "latent_encode", "latent_invert", "latent_edit", "latent_walk",
+        "latent_direction", "scene", "scene_edit", "style", "style_fast", "upscale"]
+
+
+def run_on(device: str, spec) -> tuple:
+    with simulated_device(device) as dev:
+        result = run_job(spec, Context.for_spec(spec, device=device))
+    return dev, result
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("job", JOBS)
+def test_every_job_keeps_to_the_devices_rules(installed, job, device):
+    dev, result = run_on(device, job_specs()[job])
+    assert dev.violations == []
+    assert all(im.dtype == np.uint8 for im in result.images)
+
+
+TINY_RECIPES = ["tiny_autoencoder", "tiny_dcgan", "tiny_diffusion", "tiny_prior",
+                "tiny_reranker", "tiny_style_fast", "tiny_upscale", "tiny_vae", "tiny_vqvae"]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", TINY_RECIPES)
+def test_three_training_steps_of_every_tiny_recipe_keep_to_the_rules(installed, tmp_path, name,
+                                                                     device):
+    from core.training.recipe import load_recipe
+    from core.training.trainer import train
+
+    overrides = ["train.steps=3", "train.checkpoint_every=3", "train.sample_every=3",
+                 "train.sample_count=2", "data.workers=0"]
+    if name == "tiny_prior":
+        overrides.append('task.vqvae="tiny_vqvae_scenes"')
+    with simulated_device(device) as dev:
+        result = train(load_recipe(name, overrides), tmp_path / "run", device=device)
+    assert result.step == 3 and result.weights is not None
+    assert dev.violations == []
