@@ -26,6 +26,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import traceback
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
@@ -107,7 +108,10 @@ class SimulatedDevice(TorchFunctionMode):
 
     def _violate(self, func: Any, why: str) -> None:
         name = getattr(func, "__qualname__", None) or getattr(func, "__name__", str(func))
-        self.violations.append(f"{name}: {why}")
+        where = next((f"{f.filename.rsplit('/core/', 1)[-1]}:{f.lineno}"
+                      for f in reversed(traceback.extract_stack())
+                      if f"{os.sep}core{os.sep}" in f.filename), "?")
+        self.violations.append(f"core/{where} {name}: {why}")
 
     def _sync(self, kind: str) -> None:
         if self.counting:
