@@ -97,6 +97,7 @@ class SimulatedDevice(TorchFunctionMode):
             self.device = torch.device("cuda", 0)
         self.violations: list[str] = []
         self.syncs: collections.Counter[str] = collections.Counter()
+        self.sync_sites: collections.Counter[str] = collections.Counter()  # "core/x.py:12"
         self.counting = True
 
     # ------------------------------------------------------------------ helpers
@@ -108,14 +109,12 @@ class SimulatedDevice(TorchFunctionMode):
 
     def _violate(self, func: Any, why: str) -> None:
         name = getattr(func, "__qualname__", None) or getattr(func, "__name__", str(func))
-        where = next((f"{f.filename.rsplit('/core/', 1)[-1]}:{f.lineno}"
-                      for f in reversed(traceback.extract_stack())
-                      if f"{os.sep}core{os.sep}" in f.filename), "?")
-        self.violations.append(f"core/{where} {name}: {why}")
+        self.violations.append(f"{_caller()} {name}: {why}")
 
     def _sync(self, kind: str) -> None:
         if self.counting:
             self.syncs[kind] += 1
+            self.sync_sites[_caller()] += 1
 
     def _target(self, func: Any, args: tuple, kwargs: dict) -> torch.device | None:
         """The device a call asks for explicitly (a device argument), if any."""
@@ -211,6 +210,14 @@ class SimulatedDevice(TorchFunctionMode):
         return on_device(t, self.device)
 
 
+def _caller() -> str:
+    """The innermost line of Easel's core/ on the stack ("core/jobs.py:12")."""
+    for f in reversed(traceback.extract_stack()):
+        if f"{os.sep}core{os.sep}" in f.filename:
+            return f"core/{f.filename.rsplit(os.sep + 'core' + os.sep, 1)[-1]}:{f.lineno}"
+    return "?"
+
+
 def _no_mps_kernel(func: Any, args: tuple, kwargs: dict) -> bool:
     """Ops the torch versions Easel allows cannot run on MPS (there is no CPU fallback unless
     PYTORCH_ENABLE_MPS_FALLBACK was set before torch started)."""
@@ -239,6 +246,16 @@ def simulated_device(device: str = "cuda") -> Iterator[SimulatedDevice]:
                 mock.patch("torch.cuda.max_memory_allocated", lambda *a: 0),
                 mock.patch("torch.mps.empty_cache", lambda: None),
                 mock.patch("torch.mps.synchronize", lambda: None)]
+    # Optimizers and clip_grad_norm_ group tensors by device in C++, which sees the CPU.
+    group = torch.utils._foreach_utils._group_tensors_by_device_and_dtype
+
+    def grouped(tensorlistlist: Any, with_indices: bool = False) -> dict:
+        groups = group(tensorlistlist, with_indices)
+        return {(mode.device if any(isinstance(t, DeviceTensor) for ts in lists for t in ts)
+                 else dev, dtype): (lists, idx) for (dev, dtype), (lists, idx) in groups.items()}
+
+    patches += [mock.patch(f"{where}._group_tensors_by_device_and_dtype", grouped)
+                for where in ("torch.optim.optimizer", "torch.nn.utils.clip_grad")]
     swap = torch.__future__.get_swap_module_params_on_conversion()
     with contextlib.ExitStack() as stack:
         for p in patches:
