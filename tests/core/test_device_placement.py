@@ -151,3 +151,38 @@ def test_three_training_steps_of_every_tiny_recipe_keep_to_the_rules(installed, 
         result = train(load_recipe(name, overrides), tmp_path / "run", device=device)
     assert result.step == 3 and result.weights is not None
     assert not dev.violations, "\n".join(dev.violations)
+
+
+# --------------------------------------------------------------------------- host syncs
+
+
+def test_a_diffusion_fill_syncs_only_for_the_previews_that_will_be_shown(installed):
+    spec = job_specs()["inpaint_diffusion"]
+    seen = []
+    with simulated_device("cuda") as dev:
+        ctx = Context.for_spec(spec, device="cuda")
+        ctx.preview_wanted = lambda: False  # what the app's throttle says between previews
+        quiet = run_job(spec, ctx, seen.append)
+    assert len(seen) > spec.steps and all(p.preview is None for p in seen)
+    assert sum(dev.syncs.values()) <= 2, dev.sync_sites  # the result, not a copy per step
+    with simulated_device("cuda") as dev:
+        shown = run_job(spec, Context.for_spec(spec, device="cuda"), seen.append)
+    assert seen[-1].preview is not None and seen[-1].preview.shape == (48, 48, 3)
+    np.testing.assert_array_equal(quiet.images[0], shown.images[0])
+
+
+@pytest.mark.parametrize("name", ["tiny_vqvae", "tiny_autoencoder", "tiny_reranker"])
+def test_training_steps_do_not_wait_for_the_device(installed, tmp_path, name):
+    """Losses are read on log steps only: more steps between logs add no host syncs."""
+    from core.training.recipe import load_recipe
+    from core.training.trainer import train
+
+    counts = []
+    for steps in (4, 7):
+        recipe = load_recipe(name, [f"train.steps={steps}", "train.log_every=1000",
+                                    "train.checkpoint_every=1000", "train.sample_every=1000",
+                                    "data.workers=0"])
+        with simulated_device("cuda") as dev:
+            train(recipe, tmp_path / f"run{steps}", device="cuda")
+        counts.append(dev.sync_sites)
+    assert counts[0] == counts[1]
