@@ -250,11 +250,11 @@ class InferenceService(QObject):
         self.started.emit(job.id, job.spec)
         gen = None
         try:
-            ctx = self._context(job)
+            reporter = _Reporter(self, job)
+            ctx = self._context(job, reporter)
             ctx.check()
             gen = pipeline_for(job.spec)(job.spec, ctx)
             t0 = time.perf_counter()
-            reporter = _Reporter(self, job)
             result = yield_from(gen, reporter)
             if not isinstance(result, Result):
                 raise TypeError(f"pipeline {job.spec.kind!r} returned {type(result).__name__}, "
@@ -275,7 +275,7 @@ class InferenceService(QObject):
             if gen is not None:
                 _close(gen, job)
 
-    def _context(self, job: _Job) -> Context:
+    def _context(self, job: _Job, reporter: _Reporter) -> Context:
         from core.device import pick_device
 
         with self._lock:
@@ -285,8 +285,10 @@ class InferenceService(QObject):
             from core.weights import ModelCache
 
             self._cache = ModelCache()
-        return Context.for_spec(job.spec, device=device, models=self._cache,
-                                cancel_event=job.cancel)
+        ctx = Context.for_spec(job.spec, device=device, models=self._cache,
+                               cancel_event=job.cancel)
+        ctx.preview_wanted = reporter.preview_due
+        return ctx
 
 
 def _close(gen: Any, job: _Job) -> None:
@@ -322,6 +324,10 @@ class _Reporter:
         self.service._report_dropped()
         if self.job.cancel.is_set():
             raise Cancelled()
+
+    def preview_due(self) -> bool:
+        """Whether a preview yielded now would be sent (pipelines skip decoding one if not)."""
+        return self.preview.ready(time.monotonic())
 
     def flush(self) -> None:
         """Deliver the last progress if the throttle held it back, so the bar ends up to date."""
