@@ -6,6 +6,7 @@ The choice can be overridden, in order of precedence, by an explicit argument (t
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -66,6 +67,16 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
+def free_memory(device: torch.device) -> None:
+    """Hand the blocks torch's allocator keeps cached on ``device`` back to the system (after
+    an out-of-memory, or once models have left the device)."""
+    gc.collect()  # tensors only a dead frame or a cycle still holds
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps":
+        torch.mps.empty_cache()
+
+
 def with_oom_fallback(fn: Callable[[torch.device], T], device: torch.device) -> T:
     """Run ``fn(device)``; on out-of-memory on an accelerator, free the cache and retry on CPU."""
     try:
@@ -73,9 +84,8 @@ def with_oom_fallback(fn: Callable[[torch.device], T], device: torch.device) -> 
     except Exception as exc:
         if device.type == "cpu" or not is_out_of_memory(exc):
             raise
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-        return fn(torch.device("cpu"))
+    free_memory(device)  # outside the handler: the traceback no longer holds the tensors
+    return fn(torch.device("cpu"))
 
 
 @contextmanager
