@@ -67,6 +67,21 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
+def reproducible(device: torch.device) -> None:
+    """Settings under which the same spec on the same device gives the same pixels
+    (docs/determinism.md): no TF32, no cuDNN autotuning, cuDNN's deterministic kernels and,
+    on CUDA, torch's deterministic algorithms (warning, not failing, for an op that has none:
+    such jobs are reproducible to rounding, not bit for bit)."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    if device.type == "cuda":
+        # cuBLAS needs a fixed workspace for deterministic matrix products (CUDA >= 10.2).
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
 def free_memory(device: torch.device) -> None:
     """Hand the blocks torch's allocator keeps cached on ``device`` back to the system (after
     an out-of-memory, or once models have left the device)."""

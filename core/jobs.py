@@ -360,9 +360,10 @@ class Context:
                  cancel_event: threading.Event | None = None) -> Context:
         import torch
 
-        from core.device import pick_device
+        from core.device import pick_device, reproducible
 
         dev = torch.device(device) if device is not None else pick_device()
+        reproducible(dev)
         gen = torch.Generator(device="cpu").manual_seed(int(spec.seed))
         return Context(device=dev, generator=gen, rng=np.random.default_rng(int(spec.seed)),
                        models=models, cancel_event=cancel_event or threading.Event())

@@ -242,7 +242,7 @@ def simulated_device(device: str = "cuda") -> Iterator[SimulatedDevice]:
     for name in ("synchronize", "empty_cache", "manual_seed", "manual_seed_all",
                  "set_rng_state_all", "reset_peak_memory_stats"):
         patches.append(mock.patch(f"torch.cuda.{name}", lambda *a, **k: None))
-    patches += [mock.patch("torch.cuda.get_rng_state_all", lambda: []),
+    patches += [mock.patch("torch.cuda.get_rng_state_all", list),
                 mock.patch("torch.cuda.max_memory_allocated", lambda *a: 0),
                 mock.patch("torch.mps.empty_cache", lambda: None),
                 mock.patch("torch.mps.synchronize", lambda: None)]

@@ -4,6 +4,7 @@ checked on the CPU with a simulated device (tests/device_harness.py)."""
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 import pytest
@@ -76,8 +77,13 @@ def _z(n: int) -> tuple[tuple[float, ...], ...]:
 def job_specs() -> dict[str, object]:
     """One job of every kind each panel sends (built lazily: specs import the pipelines)."""
     from core.pipelines.inpaint import InpaintSpec, OutpaintSpec
-    from core.pipelines.latent import (LatentDirectionSpec, LatentEditSpec, LatentEncodeSpec,
-                                       LatentSampleSpec, LatentWalkSpec)
+    from core.pipelines.latent import (
+        LatentDirectionSpec,
+        LatentEditSpec,
+        LatentEncodeSpec,
+        LatentSampleSpec,
+        LatentWalkSpec,
+    )
     from core.pipelines.scene import SceneEditSpec, SceneSpec
     from core.pipelines.style import StyleSpec
     from core.pipelines.upscale import UpscaleSpec
@@ -186,3 +192,45 @@ def test_training_steps_do_not_wait_for_the_device(installed, tmp_path, name):
             train(recipe, tmp_path / f"run{steps}", device="cuda")
         counts.append(dev.sync_sites)
     assert counts[0] == counts[1]
+
+
+# --------------------------------------------------------------------------- determinism
+
+
+@pytest.fixture
+def backend_settings():
+    b = torch.backends
+    saved = (b.cuda.matmul.allow_tf32, b.cudnn.allow_tf32, b.cudnn.benchmark,
+             b.cudnn.deterministic, torch.are_deterministic_algorithms_enabled(),
+             torch.is_deterministic_algorithms_warn_only_enabled())
+    b.cuda.matmul.allow_tf32 = b.cudnn.allow_tf32 = b.cudnn.benchmark = True
+    b.cudnn.deterministic = False
+    yield
+    (b.cuda.matmul.allow_tf32, b.cudnn.allow_tf32, b.cudnn.benchmark,
+     b.cudnn.deterministic) = saved[:4]
+    torch.use_deterministic_algorithms(saved[4], warn_only=saved[5])
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_a_job_runs_under_the_reproducibility_settings(installed, backend_settings,
+                                                       monkeypatch, device):
+    from core.pipelines.latent import LatentSampleSpec
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    spec = LatentSampleSpec(model="tiny_vae_faces", count=2, seed=3)
+    with simulated_device("cuda"):
+        Context.for_spec(spec, device=device)
+    b = torch.backends
+    assert not b.cuda.matmul.allow_tf32 and not b.cudnn.allow_tf32
+    assert b.cudnn.deterministic and not b.cudnn.benchmark
+    assert torch.are_deterministic_algorithms_enabled() == (device == "cuda")
+    assert (device == "cuda") == ("CUBLAS_WORKSPACE_CONFIG" in os.environ)
+
+
+def test_same_spec_same_device_same_pixels_for_jobs_that_backpropagate(installed):
+    """The CPU half of the policy, for the jobs that run a backward pass."""
+    specs = job_specs()
+    for name in ("style", "latent_invert"):
+        a, b = (run_job(specs[name], Context.for_spec(specs[name], device="cpu"))
+                for _ in range(2))
+        assert all(np.array_equal(x, y) for x, y in zip(a.images, b.images, strict=True))
