@@ -264,5 +264,10 @@ def simulated_device(device: str = "cuda") -> Iterator[SimulatedDevice]:
         # parameters become device tensors as they do on a real device.
         torch.__future__.set_swap_module_params_on_conversion(True)
         stack.callback(torch.__future__.set_swap_module_params_on_conversion, swap)
+        # Jobs on CUDA turn deterministic algorithms on for the process: not beyond the block.
+        stack.callback(torch.use_deterministic_algorithms,
+                       torch.are_deterministic_algorithms_enabled(),
+                       warn_only=torch.is_deterministic_algorithms_warn_only_enabled())
+        stack.enter_context(mock.patch.dict(os.environ))
         with mode:
             yield mode

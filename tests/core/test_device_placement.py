@@ -3,6 +3,7 @@ checked on the CPU with a simulated device (tests/device_harness.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 
@@ -72,6 +73,60 @@ def box(h: int, w: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
 def _z(n: int) -> tuple[tuple[float, ...], ...]:
     rng = np.random.default_rng(0)
     return tuple(tuple(float(v) for v in row) for row in rng.normal(size=(n, 8)))
+
+
+def _mixed(d):
+    return torch.ones(3, device=d) + torch.ones(3)
+
+
+def _cpu_table_device_index(d):
+    return torch.arange(5.0)[torch.tensor([1, 2], device=d)]
+
+
+def _cpu_generator(d):
+    return torch.randn(3, generator=torch.Generator().manual_seed(0), device=d)
+
+
+def _float64(d):
+    return torch.ones(3, device=d).double()
+
+
+def _numpy(d):
+    return torch.ones(3, device=d).numpy()
+
+
+def _bicubic(d):
+    return torch.nn.functional.interpolate(torch.ones(1, 1, 2, 2, device=d), scale_factor=2,
+                                           mode="bicubic")
+
+
+@pytest.mark.parametrize(("device", "op", "rule"), [
+    ("cuda", _mixed, "operands on cuda and on the CPU"),
+    ("cuda", _cpu_table_device_index, "a cuda index indexes a CPU tensor"),
+    ("cuda", _cpu_generator, "a cpu generator draws on cuda"),
+    ("mps", _float64, "torch.float64 tensor on mps"),
+    ("cuda", _numpy, "numpy() of a cuda tensor"),
+    ("mps", _bicubic, "has no MPS kernel")])
+def test_the_harness_catches_each_rule(device, op, rule):
+    with simulated_device(device) as dev, contextlib.suppress(TypeError):
+        op(device)
+    assert len(dev.violations) == 1 and rule in dev.violations[0]
+
+
+def test_the_harness_allows_what_the_devices_allow_and_counts_syncs():
+    with simulated_device("cuda") as dev:
+        net = torch.nn.Linear(3, 2).to("cuda")
+        x = torch.ones(4, 3, device="cuda")
+        loss = (net(x) * torch.tensor(2.0)).sum()  # a 0-dim CPU scalar is fine
+        loss.backward()
+        torch.optim.Adam(net.parameters()).step()
+        picked = x[torch.tensor([0, 2])]  # a CPU index into a device tensor is fine
+        host = picked.cpu()
+        assert net.weight.device.type == "cuda" and net.weight.grad.device.type == "cuda"
+        assert host.device.type == "cpu" and host.numpy().shape == (2, 3)
+        assert float(loss.detach()) == pytest.approx(loss.detach().item())
+    assert dev.violations == []
+    assert dev.syncs == {"to_cpu": 1, "float": 1, "item": 1}
 
 
 def job_specs() -> dict[str, object]:
@@ -205,6 +260,7 @@ def backend_settings():
              torch.is_deterministic_algorithms_warn_only_enabled())
     b.cuda.matmul.allow_tf32 = b.cudnn.allow_tf32 = b.cudnn.benchmark = True
     b.cudnn.deterministic = False
+    torch.use_deterministic_algorithms(False)
     yield
     (b.cuda.matmul.allow_tf32, b.cudnn.allow_tf32, b.cudnn.benchmark,
      b.cudnn.deterministic) = saved[:4]
@@ -220,11 +276,12 @@ def test_a_job_runs_under_the_reproducibility_settings(installed, backend_settin
     spec = LatentSampleSpec(model="tiny_vae_faces", count=2, seed=3)
     with simulated_device("cuda"):
         Context.for_spec(spec, device=device)
+        deterministic = torch.are_deterministic_algorithms_enabled()
+        cublas = "CUBLAS_WORKSPACE_CONFIG" in os.environ
     b = torch.backends
     assert not b.cuda.matmul.allow_tf32 and not b.cudnn.allow_tf32
     assert b.cudnn.deterministic and not b.cudnn.benchmark
-    assert torch.are_deterministic_algorithms_enabled() == (device == "cuda")
-    assert (device == "cuda") == ("CUBLAS_WORKSPACE_CONFIG" in os.environ)
+    assert deterministic == cublas == (device == "cuda")
 
 
 def test_same_spec_same_device_same_pixels_for_jobs_that_backpropagate(installed):
