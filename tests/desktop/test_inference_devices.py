@@ -52,23 +52,23 @@ def on_a_gpu(monkeypatch):
 def gpu_service(qtbot, tmp_path, monkeypatch, on_a_gpu):
     monkeypatch.setenv("EASEL_HOME", str(tmp_path / "home"))
     svc = InferenceService(device="cuda")
+    svc.outcomes = {}  # connected before any job runs, so no outcome is missed
+    svc.finished.connect(lambda i, r: svc.outcomes.setdefault(i, ("finished", r)))
+    svc.failed.connect(lambda i, m, tb: svc.outcomes.setdefault(i, ("failed", m)))
     yield svc
     assert svc.shutdown(5000)
 
 
 def outcome(qtbot, service, job_id):
-    got = {}
-    service.finished.connect(lambda i, r: got.setdefault(i, ("finished", r)))
-    service.failed.connect(lambda i, m, tb: got.setdefault(i, ("failed", m)))
-    qtbot.waitUntil(lambda: job_id in got, timeout=10000)
-    return got[job_id]
+    qtbot.waitUntil(lambda: job_id in service.outcomes, timeout=10000)
+    return service.outcomes[job_id]
 
 
 def test_out_of_memory_frees_the_gpu_and_runs_again_on_the_cpu_with_a_note(
         qtbot, gpu_service, on_a_gpu):
     messages = []
     gpu_service.progress.connect(lambda i, s, t, m: messages.append(m))
-    job = gpu_service.submit(HungrySpec())
+    job = gpu_service.submit(HungrySpec())  # the note comes after the first failure
     kind, result = outcome(qtbot, gpu_service, job)
     assert kind == "finished" and DEVICES_SEEN == ["cuda", "cpu"]
     assert ("evict", "cuda:0") in on_a_gpu and ("free", "cuda:0") in on_a_gpu
