@@ -135,6 +135,7 @@ def _run(spec: Any, device: str | None) -> Any:
 
     ctx = Context.for_spec(spec, device=pick_device(device), models=ModelCache())
     use_cpu_threads(GIVEN_THREADS)
+    ctx.preview_wanted = lambda: False  # a progress bar shows no pictures
     bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
     with _sigint_cancels(ctx.cancel_event):
         try:

@@ -6,6 +6,7 @@ The choice can be overridden, in order of precedence, by an explicit argument (t
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import time
@@ -71,6 +72,31 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
+def reproducible(device: torch.device) -> None:
+    """Settings under which the same spec on the same device gives the same pixels
+    (docs/determinism.md): no TF32, no cuDNN autotuning, cuDNN's deterministic kernels and,
+    on CUDA, torch's deterministic algorithms (warning, not failing, for an op that has none:
+    such jobs are reproducible to rounding, not bit for bit)."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    if device.type == "cuda":
+        # cuBLAS needs a fixed workspace for deterministic matrix products (CUDA >= 10.2).
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def free_memory(device: torch.device) -> None:
+    """Hand the blocks torch's allocator keeps cached on ``device`` back to the system (after
+    an out-of-memory, or once models have left the device)."""
+    gc.collect()  # tensors only a dead frame or a cycle still holds
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps":
+        torch.mps.empty_cache()
+
+
 def with_oom_fallback(fn: Callable[[torch.device], T], device: torch.device) -> T:
     """Run ``fn(device)``; on out-of-memory on an accelerator, free the cache and retry on CPU."""
     try:
@@ -78,9 +104,8 @@ def with_oom_fallback(fn: Callable[[torch.device], T], device: torch.device) -> 
     except Exception as exc:
         if device.type == "cpu" or not is_out_of_memory(exc):
             raise
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-        return fn(torch.device("cpu"))
+    free_memory(device)  # outside the handler: the traceback no longer holds the tensors
+    return fn(torch.device("cpu"))
 
 
 def usable_cores() -> int:

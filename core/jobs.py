@@ -340,6 +340,12 @@ class Context:
     rng: np.random.Generator  # numpy generator seeded from spec.seed
     models: Any = None  # core.weights.ModelCache
     cancel_event: threading.Event = field(default_factory=threading.Event)
+    # Whether a preview yielded now would be shown: the app's service throttles previews, so a
+    # pipeline asks before decoding one (decoding and copying it to the host cost a step's sync).
+    preview_wanted: Callable[[], bool] = field(default=lambda: True, repr=False)
+
+    def wants_preview(self) -> bool:
+        return bool(self.preview_wanted())
 
     def check(self) -> None:
         if self.cancel_event.is_set():
@@ -354,9 +360,10 @@ class Context:
                  cancel_event: threading.Event | None = None) -> Context:
         import torch
 
-        from core.device import pick_device
+        from core.device import pick_device, reproducible
 
         dev = torch.device(device) if device is not None else pick_device()
+        reproducible(dev)
         gen = torch.Generator(device="cpu").manual_seed(int(spec.seed))
         return Context(device=dev, generator=gen, rng=np.random.default_rng(int(spec.seed)),
                        models=models, cancel_event=cancel_event or threading.Event())

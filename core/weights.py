@@ -529,6 +529,12 @@ class ModelCache:
         with self._lock:
             self._entries.clear()
 
+    def evict_device(self, device: str | torch.device) -> None:
+        """Drop the models loaded on ``device`` (after it ran out of memory)."""
+        with self._lock:
+            for key in [k for k in self._entries if k[1] == str(torch.device(device))]:
+                del self._entries[key]
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)

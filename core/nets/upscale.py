@@ -88,6 +88,14 @@ class Upscaler(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.head(x)
         features = features + self.body(features)
-        skip = F.interpolate(x, scale_factor=self.config.scale, mode="bicubic",
-                             align_corners=False)
-        return skip + self.upsample(features)
+        return bicubic(x, self.config.scale) + self.upsample(features)
+
+
+def bicubic(x: torch.Tensor, scale: int) -> torch.Tensor:
+    """Bicubic upsampling by ``scale``. MPS has no bicubic kernel in the torch versions Easel
+    allows (and no CPU fallback unless enabled before torch starts), so there it runs on the
+    CPU; autograd follows the round trip."""
+    if x.device.type == "mps":
+        return F.interpolate(x.cpu(), scale_factor=scale, mode="bicubic",
+                             align_corners=False).to(x.device)
+    return F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)

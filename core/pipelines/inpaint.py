@@ -429,9 +429,11 @@ def _diffusion_fill(rgb: np.ndarray, hole: np.ndarray, spec: InpaintSpec, ctx: C
         except StopIteration as finished:
             final = finished.value
             break
-        preview = to_uint8(model.decode(x0[:1]))[0]
-        yield Progress(done, total, f"Denoising step {done} of {total}",
-                       preview_paste(rgb, hole, preview, box, ctx.check))
+        preview = None
+        if ctx.wants_preview():
+            preview = preview_paste(rgb, hole, to_uint8(model.decode(x0[:1]))[0], box,
+                                    ctx.check)
+        yield Progress(done, total, f"Denoising step {done} of {total}", preview)
     images = model.decode(final)
     if upscaler is not None:
         from core.pipelines.upscale import upscale_tensor

@@ -234,7 +234,7 @@ class LatentModel:
         if not self.has_encoder:
             raise JobError(f"{self.name} is a GAN: it has no encoder (use inversion).")
         mu, _ = self.net.encode(to_tensor(images).to(self.device))
-        return mu.double().cpu().numpy()
+        return mu.detach().cpu().double().numpy()  # float64 on the host: MPS has none
 
     def check_latents(self, latents: Latents | tuple[float, ...], what: str) -> None:
         if not latents:
@@ -623,4 +623,4 @@ def invert(model: LatentModel, target: np.ndarray, steps: int, ctx: Context
     finally:
         for p in model.net.parameters():
             p.requires_grad_(True)
-    return z.detach().double().cpu().numpy()[0]
+    return z.detach().cpu().double().numpy()[0]

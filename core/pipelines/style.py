@@ -164,7 +164,8 @@ def optimise(content: np.ndarray, styles: list[np.ndarray], weights: list[float]
             done += 1
             yield Progress(done, total, f"Level {k + 1} of {len(levels)} ({size[0]}x{size[1]}): "
                            f"step {i + 1} of {steps}, loss {loss:.3f}",
-                           preview=to_uint8(x) if i == steps - 1 or i % 5 == 0 else None)
+                           preview=to_uint8(x) if (i == steps - 1 or i % 5 == 0)
+                           and ctx.wants_preview() else None)
     return to_uint8(x)
 
 

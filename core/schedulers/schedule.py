@@ -24,7 +24,11 @@ import torch
 
 
 class NoiseSchedule:
-    """beta_t and alpha_bar_t for t = 0 .. T-1 (float64 on the CPU; steps cast as needed)."""
+    """beta_t and alpha_bar_t for t = 0 .. T-1 (float64 on the CPU; steps cast as needed).
+
+    :meth:`alpha_bar` reads a copy of the table cast and moved once per (device, dtype): no
+    float64 ever reaches the device (MPS has none) and a denoising step copies nothing to it.
+    """
 
     def __init__(self, betas: torch.Tensor) -> None:
         betas = torch.as_tensor(betas, dtype=torch.float64)
@@ -34,6 +38,7 @@ class NoiseSchedule:
             raise ValueError("every beta must lie in (0, 1)")
         self.betas = betas
         self.alphas_cumprod = torch.cumprod(1 - betas, 0)
+        self._tables: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
 
     @property
     def steps(self) -> int:
@@ -64,10 +69,20 @@ class NoiseSchedule:
     def alpha_bar(self, t: torch.Tensor | int, like: torch.Tensor) -> torch.Tensor:
         """alpha_bar at timesteps ``t`` (an int or a (N,) tensor; -1 means no noise at all),
         shaped to broadcast against ``like`` (N, ...)."""
-        t = torch.as_tensor(t, dtype=torch.long)
-        padded = torch.cat([torch.ones(1, dtype=torch.float64), self.alphas_cumprod])
-        a = padded[(t + 1).clamp(0, self.steps)].to(like.device, like.dtype)
+        table = self._table(like.device, like.dtype)
+        if isinstance(t, int):  # a sampling step: a view into the table, no copy, no sync
+            return table[min(max(t + 1, 0), self.steps)]
+        t = torch.as_tensor(t, dtype=torch.long).to(table.device)  # training: t on the device
+        a = table[(t + 1).clamp(0, self.steps)]
         return a.reshape(-1, *([1] * (like.ndim - 1))) if a.ndim else a
+
+    def _table(self, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """alpha_bar with a leading 1 (t = -1), as ``dtype`` on ``device``, made once."""
+        key = (device, dtype)
+        if key not in self._tables:
+            padded = torch.cat([torch.ones(1, dtype=torch.float64), self.alphas_cumprod])
+            self._tables[key] = padded.to(dtype).to(device)  # cast on the CPU first
+        return self._tables[key]
 
     def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor | int
                   ) -> torch.Tensor:

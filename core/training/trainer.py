@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.device import describe, is_out_of_memory, pick_device, use_cpu_threads
+from core.device import describe, is_out_of_memory, pick_device, reproducible, use_cpu_threads
 from core.imageio import atomic_write, save_png
 from core.training import checkpoint as ckpt
 from core.training import distributed
@@ -232,6 +232,7 @@ class Trainer:
         r, t = self.recipe, self.recipe.train
         device = distributed.setup(self.dist, pick_device(self.requested_device))
         self._device = device
+        reproducible(device)
         self._prepare_out()
         generator = seed_everything(r.seed)
         task = get_task(r.family)(r, device, generator)

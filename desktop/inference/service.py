@@ -37,6 +37,10 @@ PREVIEW_INTERVAL_S = 1.0 / 10.0
 # While the app closes, how often the wait for a cancelled job to return is logged.
 SHUTDOWN_LOG_MS = 5000
 
+OUT_OF_MEMORY_NOTE = (
+    "The {device} ran out of memory, so this job ran again on the CPU (slower). Smaller "
+    "images or fewer samples fit the {device}."
+)
 OUT_OF_MEMORY_MESSAGE = (
     "The device ran out of memory while running this job. Try a smaller image or fewer "
     "samples, or switch the device to CPU in the settings."
@@ -95,6 +99,7 @@ class InferenceService(QObject):
         self._next_id = 1
         self._device = device
         self._cache: Any = None  # core.weights.ModelCache, created in the worker on first use
+        self._last_device: Any = None  # the torch.device of the last job (worker thread only)
         self._thread: QThread | None = None
         self._closed = False
         # Queued explicitly, never direct: the worker re-emits _wake to itself between jobs,
@@ -258,19 +263,22 @@ class InferenceService(QObject):
 
     def _run(self, job: _Job) -> None:
         self.started.emit(job.id, job.spec)
-        gen = None
         try:
-            ctx = self._context(job)
-            self._set_threads()
-            ctx.check()
-            gen = pipeline_for(job.spec)(job.spec, ctx)
-            t0 = time.perf_counter()
             reporter = _Reporter(self, job)
-            result = yield_from(gen, reporter)
-            if not isinstance(result, Result):
-                raise TypeError(f"pipeline {job.spec.kind!r} returned {type(result).__name__}, "
-                                "not a Result")
-            result.info.setdefault("seconds", round(time.perf_counter() - t0, 3))
+            ctx = self._context(job, reporter)
+            self._set_threads()
+            try:
+                result = self._drive(job, ctx, reporter)
+            except Exception as exc:
+                from core.device import is_out_of_memory
+
+                if ctx.device.type == "cpu" or not is_out_of_memory(exc):
+                    raise
+                oom_on = ctx.device
+            else:
+                oom_on = None
+            if oom_on is not None:  # outside the handler: its traceback holds device tensors
+                result = self._again_on_cpu(job, oom_on, reporter)
         except Cancelled:
             log.info("Job %d (%s) cancelled.", job.id, job.spec.kind)
             self.cancelled.emit(job.id)
@@ -282,9 +290,6 @@ class InferenceService(QObject):
         else:
             reporter.flush()
             self.finished.emit(job.id, result)
-        finally:
-            if gen is not None:
-                _close(gen, job)
 
     def _set_threads(self) -> None:
         """Torch's threads for this job, from how busy the machine is now (core.device)."""
@@ -293,8 +298,42 @@ class InferenceService(QObject):
         n = use_cpu_threads(GIVEN_THREADS)
         log.debug("Job threads: %d of %d.", n, GIVEN_THREADS)
 
-    def _context(self, job: _Job) -> Context:
-        from core.device import pick_device
+    def _drive(self, job: _Job, ctx: Context, reporter: _Reporter) -> Result:
+        """Run the job's pipeline to its Result in ``ctx``; its cleanup runs before returning."""
+        ctx.check()
+        gen = pipeline_for(job.spec)(job.spec, ctx)
+        try:
+            t0 = time.perf_counter()
+            result = yield_from(gen, reporter)
+            if not isinstance(result, Result):
+                raise TypeError(f"pipeline {job.spec.kind!r} returned {type(result).__name__}, "
+                                "not a Result")
+            result.info.setdefault("seconds", round(time.perf_counter() - t0, 3))
+            return result
+        finally:
+            _close(gen, job)
+
+    def _again_on_cpu(self, job: _Job, device: Any, reporter: _Reporter) -> Result:
+        """After an out-of-memory on ``device``: free it, drop its models, run once on the CPU
+        and say so in the result's notes (a second failure is reported as usual)."""
+        import torch
+
+        from core.device import describe, free_memory
+
+        note = OUT_OF_MEMORY_NOTE.format(device=describe(device).split(" (")[0])
+        log.warning("Job %d (%s): %s", job.id, job.spec.kind, note)
+        self._cache.evict_device(device)
+        free_memory(device)
+        self.progress.emit(job.id, 0, 0, note)
+        ctx = Context.for_spec(job.spec, device=torch.device("cpu"), models=self._cache,
+                               cancel_event=job.cancel)
+        ctx.preview_wanted = reporter.preview_due
+        result = self._drive(job, ctx, reporter)
+        result.info["notes"] = [*result.info.get("notes", []), note]
+        return result
+
+    def _context(self, job: _Job, reporter: _Reporter) -> Context:
+        from core.device import free_memory, pick_device
 
         with self._lock:
             requested = self._device
@@ -303,8 +342,14 @@ class InferenceService(QObject):
             from core.weights import ModelCache
 
             self._cache = ModelCache()
-        return Context.for_spec(job.spec, device=device, models=self._cache,
-                                cancel_event=job.cancel)
+        if self._last_device is not None and device != self._last_device:
+            self._cache.clear()  # models on the old device would only hold its memory
+            free_memory(self._last_device)
+        self._last_device = device
+        ctx = Context.for_spec(job.spec, device=device, models=self._cache,
+                               cancel_event=job.cancel)
+        ctx.preview_wanted = reporter.preview_due
+        return ctx
 
 
 def _close(gen: Any, job: _Job) -> None:
@@ -340,6 +385,10 @@ class _Reporter:
         self.service._report_dropped()
         if self.job.cancel.is_set():
             raise Cancelled()
+
+    def preview_due(self) -> bool:
+        """Whether a preview yielded now would be sent (pipelines skip decoding one if not)."""
+        return self.preview.ready(time.monotonic())
 
     def flush(self) -> None:
         """Deliver the last progress if the throttle held it back, so the bar ends up to date."""

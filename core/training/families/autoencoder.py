@@ -13,7 +13,6 @@ Logged: ``mse`` (in [-1, 1] units), ``psnr`` (dB, on [0, 255]), ``kl`` per laten
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,8 +79,8 @@ class AutoencoderTask(Task):
         if self._grid_x is None and self.rank == 0:
             self._grid_x = x[: self.recipe.train.sample_count].detach().clone()
         return {"loss": loss.detach(), "mse": mse.detach(), "kl": kl.detach(),
-                "psnr": 10 * math.log10(4.0 / max(float(mse.detach()), 1e-10)),
-                "std": float(self.ae.latent_std)}
+                "psnr": 10 * torch.log10(4.0 / mse.detach().clamp(min=1e-10)),
+                "std": self.ae.latent_std.detach().clone()}  # read on log steps only
 
     def sample_grid(self, n: int) -> np.ndarray | None:
         """Top row: a fixed set of training images; below: their reconstructions."""

@@ -100,7 +100,7 @@ class RerankerTask(Task):
             in_batch = (per_image.argmax(1) == target).float().mean()
             beats_hard = (per_image.diagonal()[:, None] > hard).all(1).float().mean()
         return {"loss": loss.detach(), "in_batch_acc": in_batch, "hard_acc": beats_hard,
-                "scale": float(scale.detach())}
+                "scale": scale.detach()}  # read on log steps only: no per-step sync
 
     def export(self) -> tuple[nn.Module, str, dict[str, Any]]:
         return self.net_, "reranker", dataclasses.asdict(self.config)

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.nets.upscale import UpscaleConfig, Upscaler
+from core.nets.upscale import UpscaleConfig, Upscaler, bicubic
 from core.training.data import FolderSource, WorldSource, open_source
 from core.training.recipe import RecipeError
 from core.training.task import Batch, Task, image_grid, register_task, stream_seed
@@ -120,9 +120,7 @@ class UpscaleTask(Task):
             n = self.recipe.train.sample_count
             self._grid = (self.low_res(batch)[:n], batch.images[:n].detach().clone())
         with torch.no_grad():
-            bicubic = F.interpolate(low, scale_factor=self.config.scale, mode="bicubic",
-                                    align_corners=False)
-            bicubic_l1 = F.l1_loss(bicubic, high)
+            bicubic_l1 = F.l1_loss(bicubic(low, self.config.scale), high)
         return {"l1": loss.detach(), "bicubic_l1": bicubic_l1}
 
     def sample_grid(self, n: int) -> np.ndarray | None:
@@ -133,9 +131,8 @@ class UpscaleTask(Task):
         low, high = self._grid[0][:n], self._grid[1][:n]
         with self.evaluating(net):
             out = net(low).float()
-        bicubic = F.interpolate(low, scale_factor=self.config.scale, mode="bicubic",
-                                align_corners=False)
-        rows = torch.stack([bicubic, out, high.float()], dim=1).flatten(0, 1)
+        rows = torch.stack([bicubic(low, self.config.scale), out, high.float()],
+                           dim=1).flatten(0, 1)
         return image_grid(rows, cols=3)
 
     def export(self) -> tuple[nn.Module, str, dict[str, Any]]:

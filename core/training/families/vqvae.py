@@ -14,7 +14,6 @@ code histogram, and ``restarts`` (codes restarted this step).
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,10 +108,12 @@ class VQVAETask(Task):
         if self._grid_x is None and self.rank == 0:
             self._grid_x = x[: self.recipe.train.sample_count].detach().clone()
         counts = torch.bincount(codes.flatten(), minlength=self.config.codebook_size).float()
-        p = counts[counts > 0] / counts.sum()
+        p = counts / counts.sum()
+        # Tensors, not floats: the trainer reads losses on log steps only, so a step never
+        # waits for the device (xlogy: unused codes add 0 without a data-dependent mask).
         out.update({"loss": loss.detach(), "mse": mse.detach(),
-                    "psnr": 10 * math.log10(4.0 / max(float(mse.detach()), 1e-10)),
-                    "perplexity": float(torch.exp(-(p * p.log()).sum())),
+                    "psnr": 10 * torch.log10(4.0 / mse.detach().clamp(min=1e-10)),
+                    "perplexity": torch.exp(-torch.xlogy(p, p).sum()),
                     "restarts": float(restarts)})
         return out
 

@@ -1,0 +1,58 @@
+"""Host syncs per job on a simulated CUDA device (tests/device_harness.py), by line of core/.
+
+    PYTHONPATH=. python bench/device_syncs.py [RECIPE ...]
+
+Prints the syncs of a 20-step diffusion inpaint with every preview wanted (the CLI before
+previews became lazy) and with none (between the app's throttled previews), then of 100
+training steps of each tiny RECIPE named (default: tiny_diffusion tiny_vqvae), logged,
+checkpointed and exported once at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def main(recipes: list[str]) -> None:
+    home = Path(tempfile.mkdtemp())
+    os.environ.update(EASEL_HOME=str(home), EASEL_WEIGHTS=str(home / "none"))
+    torch.set_num_threads(1)
+    from core.data.worlds import get_world
+    from core.jobs import Context, ImageRef, run_job
+    from core.pipelines.inpaint import InpaintSpec
+    from core.training.recipe import load_recipe
+    from core.training.trainer import train
+    from tests import diffusion_models
+    from tests.device_harness import simulated_device
+
+    diffusion_models.install(home)
+    mask = np.zeros((32, 32), np.uint8)
+    mask[8:20, 8:24] = 255
+    spec = InpaintSpec(image=ImageRef.of(get_world("faces").render(5, size=32).image),
+                       mask=ImageRef.of(mask, embed=True), engine="diffusion", steps=20)
+    print(f"{'run':<40} {'syncs':>6}  where")
+    for wanted in (True, False):
+        with simulated_device("cuda") as dev:
+            ctx = Context.for_spec(spec, device="cuda")
+            ctx.preview_wanted = lambda w=wanted: w
+            run_job(spec, ctx)
+        label = f"inpaint, 20 steps, previews {'always' if wanted else 'never'}"
+        print(f"{label:<40} {sum(dev.syncs.values()):>6}  {dict(dev.sync_sites)}")
+    for name in recipes:
+        recipe = load_recipe(name, ["train.steps=100", "train.checkpoint_every=1000",
+                                    "train.sample_every=1000", "train.log_every=100",
+                                    "data.workers=0"])
+        with simulated_device("cuda") as dev:
+            train(recipe, tempfile.mkdtemp(), device="cuda")
+        print(f"{name + ', 100 steps':<40} {sum(dev.syncs.values()):>6}  "
+              f"{dict(dev.sync_sites)}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or ["tiny_diffusion", "tiny_vqvae"])
