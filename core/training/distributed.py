@@ -75,14 +75,14 @@ def mean_losses(losses: dict[str, float], d: Dist, device: torch.device) -> dict
     return {k: float(v) / d.world_size for k, v in zip(keys, t.tolist(), strict=True)}
 
 
-def any_flag(flag: bool, d: Dist, device: torch.device) -> bool:
-    """True on every rank when any rank raised the flag (a stop request must stop all ranks
-    at the same step, or the next collective would hang)."""
+def any_flags(flags: tuple[bool, ...], d: Dist, device: torch.device) -> tuple[bool, ...]:
+    """Each flag True on every rank when any rank raised it (a stop request must stop all
+    ranks at the same step, or the next collective would hang): one collective, one wait."""
     if not d.enabled:
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=device)
+        return flags
+    t = torch.tensor([1.0 if f else 0.0 for f in flags], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item() > 0)
+    return tuple(v > 0 for v in t.tolist())
 
 
 def barrier(d: Dist) -> None:

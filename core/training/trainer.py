@@ -52,6 +52,7 @@ LOG = "losses.csv"
 # On the CPU, how often torch's thread count is fitted to the machine's load again (other
 # programs come and go during a run of minutes to hours).
 THREADS_EVERY_S = 5.0
+STOP_CHECK_EVERY = 10  # steps between the ranks' agreement on a stop under torchrun
 
 
 @dataclass
@@ -301,12 +302,18 @@ class Trainer:
                 if task.runtime.ema:
                     task.update_ema(t.ema, step)
                 done = step + 1
-                request = self._requested() if self.dist.is_main else ""
-                if budget_s and self._wall_before + time.monotonic() - t0 >= budget_s:
-                    request = request or FINISH  # the time budget is spent: export now
-                finish = distributed.any_flag(request == FINISH, self.dist, device)
-                stop = distributed.any_flag(self._stop.is_set() or request == PAUSE,
-                                            self.dist, device) and not finish
+                finish = stop = False
+                # Requests (pause, finish, Ctrl+C, the time budget) are read on agreed steps:
+                # every step alone, every STOP_CHECK_EVERY under torchrun, where agreeing
+                # costs a collective and a wait for the device.
+                if not self.dist.enabled or done % STOP_CHECK_EVERY == 0 or done == t.steps:
+                    request = self._requested() if self.dist.is_main else ""
+                    if budget_s and self._wall_before + time.monotonic() - t0 >= budget_s:
+                        request = request or FINISH  # the time budget is spent: export now
+                    finish, stop = distributed.any_flags(
+                        (request == FINISH, self._stop.is_set() or request == PAUSE),
+                        self.dist, device)
+                    stop = stop and not finish
                 last = done == t.steps or finish
                 log = done % t.log_every == 0 or last
                 save = done % t.checkpoint_every == 0 or last or stop

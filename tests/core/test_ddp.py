@@ -75,3 +75,34 @@ def test_gan_trains_under_two_processes(tmp_path):
     got = rows(out)
     assert [r["step"] for r in got] == [1, 2, 3]
     assert all(0 < r["d"] < 5 and 0 < r["g"] < 5 for r in got)
+
+
+def test_a_pause_stops_both_processes_at_the_same_agreed_step(tmp_path):
+    """The ranks agree on requests every STOP_CHECK_EVERY steps (one collective), so a pause
+    written mid-run stops both at the same multiple of it, with a checkpoint to resume from."""
+    import json
+
+    from core.training.runs import CONTROL, PAUSE
+    from core.training.trainer import STOP_CHECK_EVERY
+
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+           "2", "-m", "core", "train", "tiny_vae", "--steps", "400", "--out", str(out),
+           "--device", "cpu", "--progress", "jsonl"]
+    proc = subprocess.Popen(cmd, env=env(tmp_path), stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    events = []
+    try:
+        for line in proc.stdout:
+            if not line.startswith("{"):
+                continue
+            events.append(json.loads(line))
+            if events[-1]["event"] == "step" and not (out / CONTROL).exists():
+                (out / CONTROL).write_text(PAUSE)
+        proc.wait(timeout=120)
+    finally:
+        proc.kill()
+    done = [e for e in events if e["event"] == "done"]
+    assert len(done) == 1 and done[0]["interrupted"], events[-3:]
+    assert done[0]["step"] % STOP_CHECK_EVERY == 0 and done[0]["step"] < 400
+    assert (out / "checkpoint.safetensors").exists()
