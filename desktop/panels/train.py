@@ -699,7 +699,7 @@ class TrainPanel(Panel):
         """The app closes: stop reading (a run itself goes on unless it was asked to stop)."""
         self._poll.stop()
         self._stop_scan()
-        self.dataset.clear()
+        self.dataset.shutdown()
 
 
 def _clock(seconds: float) -> str:

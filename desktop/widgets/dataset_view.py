@@ -3,20 +3,20 @@
 It shows the report of ``easel dataset FOLDER --json`` (``FolderReport.to_dict()``): a summary
 line, a grid of thumbnails, the files set aside and why, and the near-duplicate groups. The
 report is made elsewhere (the scan decodes every image, which is far too slow for the GUI
-thread); this widget only reads thumbnails, and does so a few at a time from a timer, each
-through a QImageReader told to decode at thumbnail size (JPEG decodes at 1/8 scale directly),
-so a folder of thousands of photos never holds the event loop for more than a few
-milliseconds. Only the first ``MAX_THUMBNAILS`` files get a thumbnail.
+thread); this widget only reads thumbnails, a batch at a time off the GUI thread
+(desktop.background), each through a QImageReader told to decode at thumbnail size (JPEG
+decodes at 1/8 scale directly); the GUI thread only turns each 64 px image into an icon, so a
+folder of thousands of photos never holds the event loop, even on a busy machine. Only the
+first ``MAX_THUMBNAILS`` files get a thumbnail.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt, QTimer
-from PySide6.QtGui import QColor, QIcon, QImageIOHandler, QImageReader, QPixmap
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QColor, QIcon, QImage, QImageIOHandler, QImageReader, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QLabel,
@@ -27,10 +27,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.background import BackgroundReader
+
 ICON = 64  # thumbnail size, px
 MAX_THUMBNAILS = 200  # a grid of more would take long to fill and says little more
-TICK_BUDGET_S = 0.008  # thumbnail decoding per timer tick, so input stays responsive
-TICK_INTERVAL_MS = 5
+BATCH = 8  # thumbnails read per background task (each batch lands in the grid at once)
 WARNING_COLOUR = "#c62828"
 PATH_ROLE = Qt.ItemDataRole.UserRole
 
@@ -120,10 +121,8 @@ class DatasetView(QWidget):
         layout.addWidget(self.summary)
         layout.addWidget(self.tabs)
 
-        # A child of the widget, so it dies with it; clear() stops it explicitly too.
-        self._timer = QTimer(self)
-        self._timer.setInterval(TICK_INTERVAL_MS)
-        self._timer.timeout.connect(self._load_some)
+        self._reader = BackgroundReader(self)
+        self._loading = False
         self.clear()
 
     # -- public API ---------------------------------------------------------------------------
@@ -166,11 +165,13 @@ class DatasetView(QWidget):
         self.tabs.setTabText(2, f"Near-duplicates ({len(groups):,})")
         self._update_summary()
         if shown:
-            self._timer.start()
+            self._loading = True
+            self._read_batch()
 
     def clear(self) -> None:
         """Show nothing and stop reading thumbnails."""
-        self._timer.stop()
+        self._reader.forget()
+        self._loading = False
         self._report = {}
         self._next = 0
         self._items.clear()
@@ -203,7 +204,12 @@ class DatasetView(QWidget):
         return self.grid.count()
 
     def is_loading(self) -> bool:
-        return self._timer.isActive()
+        return self._loading
+
+    def shutdown(self) -> None:
+        """The app is closing: let the thumbnail read in flight end (its result is dropped)."""
+        self.clear()
+        self._reader.wait()
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -216,37 +222,32 @@ class DatasetView(QWidget):
         self.summary.setText(text)
         self.summary.setStyleSheet(f"color: {WARNING_COLOUR};" if short else "")
 
-    def _load_some(self) -> None:
-        """Read thumbnails until this tick's time budget is spent (at least one per tick)."""
-        deadline = time.perf_counter() + TICK_BUDGET_S
-        while self._next < self.grid.count():
-            self._load(self.grid.item(self._next))
-            self._next += 1
-            if time.perf_counter() >= deadline:
-                break
-        if self._next >= self.grid.count():
-            self._timer.stop()
+    def _read_batch(self) -> None:
+        """Read the next batch of thumbnails off the GUI thread; show them when they arrive."""
+        start = self._next
+        rels = [str(self.grid.item(i).data(PATH_ROLE))
+                for i in range(start, min(start + BATCH, self.grid.count()))]
+        root = self._root
+        self._reader.read(lambda: [read_thumbnail(root / rel) for rel in rels],
+                          lambda read: self._show_batch(start, rels, read))
 
-    def _load(self, item: QListWidgetItem) -> None:
-        rel = str(item.data(PATH_ROLE))
-        reader = QImageReader(str(self._root / rel))
-        reader.setAutoTransform(True)  # EXIF orientation, as the training loader applies it
-        size = reader.size()
-        if size.isValid() and size.width() > 0 and size.height() > 0:
-            reader.setScaledSize(size.scaled(ICON, ICON, Qt.AspectRatioMode.KeepAspectRatio)
-                                 .expandedTo(QSize(1, 1)))
-        image = reader.read()
-        if image.isNull():
-            item.setToolTip(f"{rel}\ncould not be read for a thumbnail: {reader.errorString()}")
-            pix = QPixmap(ICON, ICON)
-            pix.fill(QColor(WARNING_COLOUR))
-            item.setIcon(QIcon(pix))
-            return
-        item.setIcon(QIcon(QPixmap.fromImage(image)))
-        if size.isValid():
-            if reader.transformation() & QImageIOHandler.Transformation.TransformationRotate90:
-                size.transpose()
-            item.setToolTip(f"{rel}\n{size.width()} × {size.height()} px")
+    def _show_batch(self, start: int, rels: list[str], read: list[Thumbnail]) -> None:
+        for k, (rel, (image, size, error)) in enumerate(zip(rels, read, strict=True)):
+            item = self.grid.item(start + k)
+            if image is None:
+                item.setToolTip(f"{rel}\ncould not be read for a thumbnail: {error}")
+                pix = QPixmap(ICON, ICON)
+                pix.fill(QColor(WARNING_COLOUR))
+                item.setIcon(QIcon(pix))
+                continue
+            item.setIcon(QIcon(QPixmap.fromImage(image)))
+            if size is not None:
+                item.setToolTip(f"{rel}\n{size[0]} × {size[1]} px")
+        self._next = start + len(rels)
+        if self._next < self.grid.count():
+            self._read_batch()
+        else:
+            self._loading = False
 
     def _show_group(self, item: QListWidgetItem) -> None:
         """Select a near-duplicate group's files in the grid (those given a thumbnail)."""
@@ -261,3 +262,26 @@ class DatasetView(QWidget):
         if first is not None:
             self.tabs.setCurrentIndex(0)
             self.grid.scrollToItem(first)
+
+
+Thumbnail = tuple[QImage | None, tuple[int, int] | None, str]  # image, (w, h) upright, error
+
+
+def read_thumbnail(path: Path) -> Thumbnail:
+    """A file's thumbnail (at most ICON px, EXIF orientation applied, as the training loader
+    applies it), decoded at that size where the format allows. Safe off the GUI thread: a
+    QImage, never a QPixmap."""
+    reader = QImageReader(str(path))
+    reader.setAutoTransform(True)
+    size = reader.size()
+    if size.isValid() and size.width() > 0 and size.height() > 0:
+        reader.setScaledSize(size.scaled(ICON, ICON, Qt.AspectRatioMode.KeepAspectRatio)
+                             .expandedTo(QSize(1, 1)))
+    image = reader.read()
+    if image.isNull():
+        return None, None, reader.errorString()
+    if not size.isValid():
+        return image, None, ""
+    if reader.transformation() & QImageIOHandler.Transformation.TransformationRotate90:
+        size.transpose()
+    return image, (size.width(), size.height()), ""

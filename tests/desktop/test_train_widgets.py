@@ -231,7 +231,7 @@ def test_set_report_shows_counts_lists_and_loads_thumbnails(view, qtbot, folder_
     assert "a.png" in view.duplicates_list.item(0).text()
     assert view.tabs.tabText(1) == "Skipped (2)"
 
-    assert view.is_loading()  # thumbnails come from the timer, not from set_report
+    assert view.is_loading()  # thumbnails are read in the background, not by set_report
     qtbot.waitUntil(lambda: view.thumbnails_loaded() == 4, timeout=5000)
     assert not view.is_loading()
     for row in range(4):
@@ -273,7 +273,7 @@ def test_large_report_shows_only_the_first_thumbnails(view, qtbot, folder_report
     assert "could not be read" in view.grid.item(1).toolTip()  # a vanished file is marked
 
 
-def test_clear_and_destruction_stop_the_timer(view, qtbot, folder_report_dict):
+def test_clear_and_destruction_stop_reading(view, qtbot, folder_report_dict):
     view.set_report(folder_report_dict)
     assert view.is_loading()
     view.clear()
@@ -282,7 +282,26 @@ def test_clear_and_destruction_stop_the_timer(view, qtbot, folder_report_dict):
 
     other = DatasetView()
     other.set_report(folder_report_dict)
-    timer = other._timer
-    assert timer.isActive()
-    other.deleteLater()
-    qtbot.waitUntil(lambda: not shiboken6.isValid(timer), timeout=2000)
+    assert other.is_loading()
+    other.deleteLater()  # its batch in flight lands nowhere (no crash, nothing shown)
+    qtbot.waitUntil(lambda: not shiboken6.isValid(other), timeout=2000)
+    qtbot.wait(200)
+
+
+def test_thumbnails_are_read_off_the_gui_thread(view, qtbot, folder_report_dict,
+                                                monkeypatch):
+    import threading
+
+    from desktop.widgets import dataset_view
+
+    on_gui = []
+    read = dataset_view.read_thumbnail
+
+    def recording(path):
+        on_gui.append(threading.current_thread() is threading.main_thread())
+        return read(path)
+
+    monkeypatch.setattr(dataset_view, "read_thumbnail", recording)
+    view.set_report(folder_report_dict)
+    qtbot.waitUntil(lambda: not view.is_loading(), timeout=5000)
+    assert len(on_gui) == view.grid.count() and not any(on_gui)
