@@ -1,4 +1,4 @@
-; Inno Setup 6 script: Easel's per-user Windows installer, built from the PyInstaller folder
+; Inno Setup script (6.3 or newer): Easel's per-user Windows installer, built from the PyInstaller folder
 ; dist\Easel\ (installer\easel.spec). installer\windows\build.ps1 runs it as
 ;
 ;   ISCC.exe /DAppVersion=0.1.0 /DDistDir=<repo>\dist\Easel /DOutputDir=<repo>\dist ^
@@ -9,6 +9,12 @@
 ; `easel` command on the user's PATH, and registers an uninstaller (Settings > Apps). The
 ; user's pictures, trained models, settings and logs live elsewhere (per-user folders that
 ; `easel info` prints) and are kept by the uninstaller.
+
+; x64compatible (ArchitecturesAllowed below) is new in Inno Setup 6.3: an older compiler
+; would stop on it with a less helpful message.
+#if VER < EncodeVer(6,3,0)
+  #error Inno Setup 6.3 or newer is needed to compile easel.iss: https://jrsoftware.org/isinfo.php
+#endif
 
 #ifndef AppVersion
   #define AppVersion "0.1.0"
