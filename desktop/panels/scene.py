@@ -1,7 +1,7 @@
 """The Scene panel: type a prompt, get ranked candidate pictures, redraw a region of one.
 
 Generating and region editing are jobs of the panel (core/pipelines/scene.py) that the window
-runs for it (``jobRequested``), one at a time; their candidates come back best first and fill
+runs for it (``run_job``), one at a time; their candidates come back best first and fill
 the panel's grid. Each candidate keeps the VQ codes it was drawn from: a region edit of a
 candidate the canvas still shows unchanged resamples exactly those codes, where any other
 picture has to be encoded first (and loses a little on the way).
@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.jobs import MAX_SEED, ImageRef, JobError, JobSpec, Result
+from core.jobs import MAX_SEED, ImageRef, JobError, Result
 from core.pipelines.scene import (
     DEFAULT_PRIOR,
     MAX_CANDIDATES,
@@ -40,6 +40,7 @@ from core.pipelines.scene import (
     installed_priors,
 )
 from desktop.canvas import Document
+from desktop.inference import JobHandle
 from desktop.panels.base import (
     Panel,
     double_spin,
@@ -75,7 +76,7 @@ class ScenePanel(Panel):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._job: SceneSpec | None = None  # the run in flight
+        self._job: JobHandle | None = None  # the run in flight
         self._priors: dict[str, dict[str, Any]] = {}  # name -> installed_priors() entry
         self.candidates: list[Candidate] = []
         self.on_canvas: Candidate | None = None  # the candidate last sent to the canvas
@@ -331,14 +332,20 @@ class ScenePanel(Panel):
         return self._job is not None
 
     def _start(self, spec: SceneSpec) -> None:
-        self._job = spec
+        job = self.run_job(spec)
+        if job is None:
+            return
+        self._job = job
         self.show_message("")
         self._set_running(True)
-        self.jobRequested.emit(spec)
+        job.progress.connect(self._progress)
+        job.finished.connect(lambda result: self._finish(spec, result))
+        job.failed.connect(lambda message, _: self._finish(message=message))
+        job.cancelled.connect(lambda: self._finish(message="Cancelled."))
 
     def cancel(self) -> None:
         if self._job is not None:
-            self.cancelRequested.emit(self._job)
+            self._job.cancel()
 
     def is_running(self) -> bool:
         return self._job is not None
@@ -351,32 +358,20 @@ class ScenePanel(Panel):
         self.progress.setRange(0, 0)  # busy until the first step arrives
         self.progress.setFormat("Loading the models")
 
-    def _finish(self, spec: JobSpec) -> bool:
-        """The run ``spec`` ended: True if it is this panel's current one."""
-        if spec is not self._job:
-            return False
+    def _finish(self, spec: SceneSpec | None = None, result: Result | None = None,
+                message: str = "") -> None:
+        """The running job ended: with candidates for ``spec``, or a message."""
         self._job = None
         self._set_running(False)
-        return True
-
-    def job_finished(self, spec: JobSpec, result: Result) -> None:
-        if self._finish(spec):
+        if result is not None:
             self._show_candidates(spec, result)
-
-    def job_failed(self, spec: JobSpec, message: str) -> None:
-        if self._finish(spec):
+        if message:
             self.show_message(message)
 
-    def job_cancelled(self, spec: JobSpec) -> None:
-        if self._finish(spec):
-            self.show_message("Cancelled.")
-
-    def job_progress(self, spec: JobSpec, step: int, total: int, message: str,
-                     preview: np.ndarray | None) -> None:
-        if spec is self._job:
-            self.progress.setRange(0, max(1, total))
-            self.progress.setValue(min(step, total))
-            self.progress.setFormat(message or "%p%")
+    def _progress(self, step: int, total: int, message: str) -> None:
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue(min(step, total))
+        self.progress.setFormat(message or "%p%")
 
     # ================================================================ candidates
 
