@@ -35,13 +35,13 @@ def longest_gui_gap(image: np.ndarray, mask: np.ndarray, seed: int = 0) -> dict[
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     loop = QEventLoop()
     outcome: dict[str, str] = {}
-    service.finished.connect(lambda *_: (outcome.setdefault("end", "finished"), loop.quit()))
-    service.failed.connect(lambda _id, msg, _tb: (outcome.setdefault("end", msg), loop.quit()))
     mask = (np.asarray(mask) > 0).astype(np.uint8) * 255
     spec = InpaintSpec(seed=seed, image=ImageRef.of(image), mask=ImageRef.of(mask, embed=True))
     timer.start()
     t0 = time.perf_counter()
-    service.submit(spec)
+    job = service.submit(spec)
+    job.finished.connect(lambda *_: (outcome.setdefault("end", "finished"), loop.quit()))
+    job.failed.connect(lambda msg, _tb: (outcome.setdefault("end", msg), loop.quit()))
     loop.exec()
     seconds = time.perf_counter() - t0
     timer.stop()

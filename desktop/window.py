@@ -8,7 +8,6 @@ result strip. Every edit of the document is an undoable command (desktop/canvas)
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +55,7 @@ from desktop.canvas import (
     dropped,
     qimage_from_array,
 )
-from desktop.inference import InferenceService
+from desktop.inference import InferenceService, JobHandle
 from desktop.panels.base import Panel
 from desktop.panels.inpaint import InpaintPanel
 from desktop.panels.latent import LatentPanel
@@ -74,18 +73,6 @@ FIRST_SIZE = (1200, 800)  # the first window's size, on a screen with room for i
 CANVAS_SHARE = 0.6  # at least, of the first window's width; the docks share the rest
 TOOLS = [("brush", "Brush", "B"), ("eraser", "Eraser", "E"), ("rect", "Rectangle", "R"),
          ("lasso", "Lasso", "L"), ("move", "Pan", "H")]
-
-
-@dataclass
-class _PanelJob:
-    """A job a panel asked for itself, and its latest progress (previews arrive apart)."""
-
-    panel: Panel
-    spec: JobSpec
-    step: int = 0
-    total: int = 0
-    message: str = ""
-    shown: bool = False  # in the status bar
 
 
 def make_panels() -> list[Panel]:
@@ -110,10 +97,10 @@ class MainWindow(QMainWindow):
         self.autosave = autosave or Autosave()
         self.ask = _ask_user  # tests replace this to answer dialogs
         self.inform = _inform_user
-        self._job_id: int | None = None
+        self._job: JobHandle | None = None  # the main job: its results go to the strip
         self._job_panel: Panel | None = None
-        self._cancelled: set[int] = set()  # jobs the user gave up on: their results are dropped
-        self._panel_jobs: dict[int, _PanelJob] = {}  # a panel's own jobs (Panel.jobRequested)
+        # The panels' own jobs (Panel.run_job) and whether each shows in the status bar.
+        self._panel_jobs: dict[JobHandle, bool] = {}
         self._closing = False
 
         self.undo_group = QUndoGroup(self)
@@ -128,8 +115,7 @@ class MainWindow(QMainWindow):
         for panel in self.panels:
             self.panel_tabs.addTab(panel, panel.title)
             panel.runRequested.connect(self.run_current_panel)
-            panel.jobRequested.connect(lambda spec, p=panel: self.submit_panel_job(p, spec))
-            panel.cancelRequested.connect(lambda spec, p=panel: self.cancel_panel_jobs(p, spec))
+            panel.set_job_runner(lambda spec, p=panel: self.submit_panel_job(p, spec))
             panel.resultToCanvas.connect(self.send_to_canvas)
             panel.pictureEdited.connect(self.replace_picture)
             if hasattr(panel, "showOriginal"):
@@ -170,13 +156,6 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.device_label)
         self._build_menus()
 
-        s = self.service
-        s.started.connect(self._job_started)
-        s.progress.connect(self._job_progress)
-        s.preview.connect(self._job_preview)
-        s.finished.connect(self._job_finished)
-        s.failed.connect(self._job_failed)
-        s.cancelled.connect(self._job_cancelled)
         self._watch_document(self.doc)
 
         self._load_settings()
@@ -584,12 +563,12 @@ class MainWindow(QMainWindow):
     def current_panel(self) -> Panel:
         return self.panels[self.panel_tabs.currentIndex()]
 
-    def run_current_panel(self) -> int | None:
-        """Build the current panel's spec and submit it; returns the job id (None if refused)."""
+    def run_current_panel(self) -> JobHandle | None:
+        """Build the current panel's spec and submit it; returns its handle (None if refused)."""
         panel = self.current_panel()
         if panel.run_in_panel():
             return None
-        if self._job_id is not None:
+        if self._job is not None:
             self.statusBar().showMessage("A job is running: wait for it or cancel it (Esc).",
                                          5000)
             return None
@@ -601,97 +580,76 @@ class MainWindow(QMainWindow):
             return None
         self._job_panel = panel
         panel.set_busy(True)
-        self._job_id = self.service.submit(spec)
-        self.job_progress.begin(f"{panel.title}…")
-        return self._job_id
+        return self._submit_main(spec, f"{panel.title}…")
+
+    def _submit_main(self, spec: JobSpec, label: str) -> JobHandle:
+        """Run the window's main job: progress in the status bar, results to the strip."""
+        job = self._job = self.service.submit(spec)
+        job.started.connect(lambda spec: log.info("job %d started: %s", job.id,
+                                                  type(spec).__name__))
+        job.progress.connect(self._while_main(job, self.job_progress.step))
+        job.preview.connect(self._while_main(job, self.scene.set_compare_image))
+        job.finished.connect(self._while_main(job, self._job_finished))
+        job.failed.connect(self._while_main(job, lambda message, details: self._job_failed(
+            job, message, details)))
+        job.cancelled.connect(self._while_main(job, self._job_cancelled))
+        self.job_progress.begin(label)
+        return job
+
+    def _while_main(self, job: JobHandle, slot: Any) -> Any:
+        """``slot``, called only while ``job`` is still the main job (not one given up on
+        because the picture changed)."""
+        return lambda *args: slot(*args) if job is self._job else None
 
     def cancel_job(self) -> None:
         """Cancel (Esc): the main job, or when none runs, the panels' own jobs."""
-        if self._job_id is not None:
-            self._cancelled.add(self._job_id)
-            self.service.cancel(self._job_id)
+        if self._job is not None:
+            self._job.cancel()
             self.job_progress.cancelling()
         elif self._panel_jobs:
-            for job_id in list(self._panel_jobs):
-                self.service.cancel(job_id)
+            for job in list(self._panel_jobs):
+                job.cancel()
             self.job_progress.cancelling()
 
-    def submit_panel_job(self, panel: Panel, spec: JobSpec) -> int | None:
-        """Run a job a panel asked for itself; its outcome goes back to that panel.
-        None once the window is closing (the service is shut down)."""
+    def submit_panel_job(self, panel: Panel, spec: JobSpec) -> JobHandle | None:
+        """Run a job a panel asked for itself (``Panel.run_job``); the panel connects to the
+        handle. None once the window is closing (the service is shut down)."""
         if self._closing:
             return None
-        job_id = self.service.submit(spec)
-        self._panel_jobs[job_id] = _PanelJob(panel, spec)
-        return job_id
+        job = self.service.submit(spec)
+        self._panel_jobs[job] = False
+        job.progress.connect(lambda *args: self._panel_job_progress(panel, job, *args))
+        job.finished.connect(lambda result: self._panel_job_ended(job))
+        job.cancelled.connect(lambda: self._panel_job_ended(job))
+        job.failed.connect(lambda message, details: (
+            log.warning("%s job %d failed: %s\n%s", panel.name, job.id, message, details),
+            self._panel_job_ended(job)))
+        return job
 
-    def cancel_panel_jobs(self, panel: Panel, spec: JobSpec | None) -> None:
-        """Cancel ``panel``'s job for ``spec`` (None: all of its jobs)."""
-        for job_id, job in list(self._panel_jobs.items()):
-            if job.panel is panel and (spec is None or job.spec is spec):
-                self.service.cancel(job_id)
+    def _panel_job_progress(self, panel: Panel, job: JobHandle, step: int, total: int,
+                            message: str) -> None:
+        # The main job keeps the status bar while it runs. One-step jobs (a live edit, a grid)
+        # are done before a bar could be read: showing them would only make it flash while a
+        # slider is dragged.
+        if self._job is not None or total <= 1:
+            return
+        if not self._panel_jobs.get(job):
+            self._panel_jobs[job] = True
+            self.job_progress.begin(f"{panel.title}…")
+        self.job_progress.step(step, total, message)
 
-    def _panel_job_event(self, job_id: int, event: str, *args: Any) -> bool:
-        """Route a service signal of a panel's own job to that panel; False: not one."""
-        job = self._panel_jobs.get(job_id)
-        if job is None:
-            return False
-        showing = self._job_id is None  # the main job keeps the status bar while it runs
-        if event == "progress":
-            job.step, job.total, job.message = args
-            # One-step jobs (a live edit, a grid) are done before a bar could be read: showing
-            # them would only make it flash while a slider is dragged.
-            if showing and job.total > 1:
-                if not job.shown:
-                    job.shown = True
-                    self.job_progress.begin(f"{job.panel.title}…")
-                self.job_progress.step(*args)
-            job.panel.job_progress(job.spec, *args, None)
-        elif event == "preview":
-            job.panel.job_progress(job.spec, job.step, job.total, job.message, args[0])
-        else:
-            del self._panel_jobs[job_id]
-            if showing and job.shown and not any(j.shown for j in self._panel_jobs.values()):
-                self.job_progress.end()
-            if event == "finished":
-                job.panel.job_finished(job.spec, args[0])
-            elif event == "failed":
-                log.warning("%s job %d failed: %s\n%s", job.panel.name, job_id, *args)
-                job.panel.job_failed(job.spec, args[0])
-            else:
-                job.panel.job_cancelled(job.spec)
-        return True
+    def _panel_job_ended(self, job: JobHandle) -> None:
+        shown = self._panel_jobs.pop(job, False)
+        if self._job is None and shown and not any(self._panel_jobs.values()):
+            self.job_progress.end()
 
     def _abandon_job(self) -> None:
         """The picture is being replaced: the running job's result would land on the wrong one."""
-        if self._job_id is not None:
-            self._cancelled.add(self._job_id)
-            self.service.cancel(self._job_id)
+        if self._job is not None:
+            self._job.cancel()
             self._job_done()
 
-    def _job_started(self, job_id: int, spec: object) -> None:
-        log.info("job %d started: %s", job_id, type(spec).__name__)
-
-    def _job_progress(self, job_id: int, step: int, total: int, message: str) -> None:
-        if self._panel_job_event(job_id, "progress", step, total, message):
-            return
-        if job_id == self._job_id:
-            self.job_progress.step(step, total, message)
-
-    def _job_preview(self, job_id: int, array: object) -> None:
-        if isinstance(array, np.ndarray) and self._panel_job_event(job_id, "preview", array):
-            return
-        if job_id == self._job_id and isinstance(array, np.ndarray):
-            self.scene.set_compare_image(array)
-
-    def _job_finished(self, job_id: int, result: Result) -> None:
-        if self._panel_job_event(job_id, "finished", result):
-            return
-        if job_id != self._job_id:
-            return
-        if job_id in self._cancelled:  # it finished just before the cancel reached it
-            self._job_cancelled(job_id)
-            return
+    def _job_finished(self, result: Result) -> None:
         self._job_done()
         spec = result.spec.to_dict()
         for image in result.images:
@@ -702,32 +660,23 @@ class MainWindow(QMainWindow):
         secs = result.info.get("seconds")
         notes = [str(n) for n in result.info.get("notes", [])]
         for note in notes:
-            log.info("job %d: %s", job_id, note)
+            log.info("%s: %s", result.spec.kind, note)
         self.statusBar().showMessage(
             "Done" + (f" in {secs:.1f} s" if isinstance(secs, float) else "")
             + ": double-click the result to apply it (or press Enter)."
             + "".join(f" Note: {n}" for n in notes), 8000 + 4000 * len(notes))
 
-    def _job_failed(self, job_id: int, message: str, details: str) -> None:
-        if self._panel_job_event(job_id, "failed", message, details):
-            return
-        if job_id != self._job_id:
-            return
+    def _job_failed(self, job: JobHandle, message: str, details: str) -> None:
         self._job_done()
-        log.warning("job %d failed: %s\n%s", job_id, message, details)
+        log.warning("job %d failed: %s\n%s", job.id, message, details)
         self.inform("The job failed", message)
 
-    def _job_cancelled(self, job_id: int) -> None:
-        if self._panel_job_event(job_id, "cancelled"):
-            return
-        self._cancelled.discard(job_id)
-        if job_id != self._job_id:
-            return
+    def _job_cancelled(self) -> None:
         self._job_done()
         self.statusBar().showMessage("Cancelled.", 4000)
 
     def _job_done(self) -> None:
-        self._job_id = None
+        self._job = None
         self.job_progress.end()
         self.scene.set_compare_image(None)
         if self._job_panel is not None:
@@ -738,7 +687,7 @@ class MainWindow(QMainWindow):
         panel = self.panel_for(spec)
         return panel.title if panel else str(spec.get("kind", "Result")).title()
 
-    def upscale_picture(self) -> int | None:
+    def upscale_picture(self) -> JobHandle | None:
         """Image > Upscale x4: the picture (with its alpha) through the upscale pipeline; the
         result lands in the strip, and applying it replaces the picture (undoable)."""
         from core.jobs import ImageRef
@@ -747,7 +696,7 @@ class MainWindow(QMainWindow):
         if self.doc.is_empty():
             self.statusBar().showMessage("Open a picture to upscale first.", 5000)
             return None
-        if self._job_id is not None:
+        if self._job is not None:
             self.statusBar().showMessage("A job is running: wait for it or cancel it (Esc).",
                                          5000)
             return None
@@ -760,9 +709,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(str(exc), 8000)
             self.inform("Upscale x4", str(exc))
             return None
-        self._job_id = self.service.submit(spec)
-        self.job_progress.begin("Upscale x4…")
-        return self._job_id
+        return self._submit_main(spec, "Upscale x4…")
 
     # ---------------------------------------------------------------- results
 

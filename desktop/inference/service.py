@@ -4,8 +4,9 @@ Worker-object pattern: :class:`InferenceService` is a plain QObject moved onto o
 runs an ordinary event loop (we never subclass ``QThread.run`` and never start a thread per
 job). The GUI thread only touches the job queue under a short lock and wakes the worker with a
 queued signal, so it never blocks on a job. The worker drives a pipeline generator
-(core/jobs.py) one Progress at a time and reports through signals; receivers that live in the
-GUI thread get them queued, in order.
+(core/jobs.py) one Progress at a time and reports each event through one queued signal to a
+relay in the GUI thread, which hands it, in order, to that job's :class:`JobHandle`
+(desktop/inference/handle.py), the object :meth:`InferenceService.submit` returned.
 
 Cancelling sets the job's ``threading.Event``: the pipeline's ``ctx.check()`` raises
 ``Cancelled`` at its next step, and the worker also refuses to advance a cancelled generator,
@@ -27,6 +28,7 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from core.jobs import Cancelled, Context, JobSpec, Progress, Result, pipeline_for, yield_from
 from desktop.inference import collector
+from desktop.inference.handle import JobHandle
 
 log = logging.getLogger("easel.inference")
 
@@ -68,25 +70,38 @@ class _Throttle:
         self._last = now
 
 
+class _Relay(QObject):
+    """Lives in the GUI thread and holds the handles of the jobs that have not ended yet, so a
+    handle is never freed in the worker thread and its signals are emitted in the GUI thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.handles: dict[int, JobHandle] = {}
+
+    @Slot(int, str, object)
+    def deliver(self, job_id: int, event: str, args: tuple) -> None:
+        handle = self.handles.get(job_id)
+        if handle is None:
+            return
+        if event in ("finished", "failed", "cancelled"):
+            del self.handles[job_id]
+        handle._report(event, *args)
+
+
 class InferenceService(QObject):
     """Runs job specs one at a time, FIFO, on a single background thread.
 
     The constructor starts the worker thread (so :meth:`start` is only an idempotent
-    convenience); :meth:`submit` jobs from the GUI thread and call :meth:`shutdown` when the
-    application closes (it cancels, quits the thread's loop and waits, even mid-job). The
-    service must not have a Qt parent, because a QObject with a parent cannot move to a thread;
-    whoever creates it holds it and must shut it down.
+    convenience); :meth:`submit` jobs from the GUI thread, connect to the handle it returns,
+    and call :meth:`shutdown` when the application closes (it cancels, quits the thread's loop
+    and waits, even mid-job). The service must not have a Qt parent, because a QObject with a
+    parent cannot move to a thread; whoever creates it holds it and must shut it down.
     """
 
-    started = Signal(int, object)  # job_id, spec
-    progress = Signal(int, int, int, str)  # job_id, step, total, message
-    preview = Signal(int, object)  # job_id, HxWx3 uint8 array
-    finished = Signal(int, object)  # job_id, core.jobs.Result
-    failed = Signal(int, str, str)  # job_id, readable message, traceback text
-    cancelled = Signal(int)  # job_id
     idle = Signal()  # the queue drained
 
     _wake = Signal()  # internal: emitted from any thread, runs _on_wake in the worker thread
+    _event = Signal(int, str, object)  # internal: job_id, event name, its arguments
 
     def __init__(self, device: str | None = None, parent: QObject | None = None) -> None:
         if parent is not None:
@@ -105,6 +120,8 @@ class InferenceService(QObject):
         # Queued explicitly, never direct: the worker re-emits _wake to itself between jobs,
         # and that must go through its event loop (where quit() is seen), not recurse.
         self._wake.connect(self._on_wake, Qt.ConnectionType.QueuedConnection)
+        self._relay = _Relay()  # created here, in the GUI thread, and stays there
+        self._event.connect(self._relay.deliver, Qt.ConnectionType.QueuedConnection)
         collector.install()  # cycles holding GUI objects must never be freed in the worker
         self.start()
 
@@ -127,19 +144,25 @@ class InferenceService(QObject):
         self._thread = thread
         thread.start()
 
-    def submit(self, spec: JobSpec) -> int:
-        """Queue ``spec`` and return its job id (1, 2, 3, ... in submission order)."""
+    def submit(self, spec: JobSpec) -> JobHandle:
+        """Queue ``spec`` and return its handle (ids 1, 2, 3, ... in submission order).
+
+        Call it from the GUI thread; the handle's signals arrive there.
+        """
         with self._lock:
             if self._closed:
                 raise RuntimeError("The inference service was shut down.")
             job = _Job(self._next_id, spec)
             self._next_id += 1
+            handle = JobHandle(job.id, spec, self._cancel)
+            self._relay.handles[job.id] = handle
             self._queue.append(job)
         self._wake.emit()
-        return job.id
+        return handle
 
-    def cancel(self, job_id: int) -> None:
-        """Cancel a queued or running job; unknown or finished ids are ignored."""
+    def _cancel(self, job_id: int) -> None:
+        """Cancel a queued or running job (``JobHandle.cancel``); unknown or finished ids are
+        ignored."""
         with self._lock:
             if self._running is not None and self._running.id == job_id:
                 self._running.cancel.set()
@@ -258,11 +281,15 @@ class InferenceService(QObject):
         with self._lock:
             dropped, self._dropped = self._dropped, []
         for job_id in dropped:
-            self.cancelled.emit(job_id)
+            self._emit(job_id, "cancelled")
         return bool(dropped)
 
+    def _emit(self, job_id: int, event: str, *args: object) -> None:
+        """Report ``event`` of a job to its handle (queued to the GUI thread, in order)."""
+        self._event.emit(job_id, event, args)
+
     def _run(self, job: _Job) -> None:
-        self.started.emit(job.id, job.spec)
+        self._emit(job.id, "started", job.spec)
         try:
             reporter = _Reporter(self, job)
             ctx = self._context(job, reporter)
@@ -281,15 +308,15 @@ class InferenceService(QObject):
                 result = self._again_on_cpu(job, oom_on, reporter)
         except Cancelled:
             log.info("Job %d (%s) cancelled.", job.id, job.spec.kind)
-            self.cancelled.emit(job.id)
+            self._emit(job.id, "cancelled")
         except Exception as exc:  # noqa: BLE001 - the service must survive any job failure
             message = describe_failure(exc)
             tb = traceback.format_exc()
             log.error("Job %d (%s) failed: %s\n%s", job.id, job.spec.kind, message, tb)
-            self.failed.emit(job.id, message, tb)
+            self._emit(job.id, "failed", message, tb)
         else:
             reporter.flush()
-            self.finished.emit(job.id, result)
+            self._emit(job.id, "finished", result)
 
     def _set_threads(self) -> None:
         """Torch's threads for this job, from how busy the machine is now (core.device)."""
@@ -324,7 +351,7 @@ class InferenceService(QObject):
         log.warning("Job %d (%s): %s", job.id, job.spec.kind, note)
         self._cache.evict_device(device)
         free_memory(device)
-        self.progress.emit(job.id, 0, 0, note)
+        self._emit(job.id, "progress", 0, 0, note)
         ctx = Context.for_spec(job.spec, device=torch.device("cpu"), models=self._cache,
                                cancel_event=job.cancel)
         ctx.preview_wanted = reporter.preview_due
@@ -381,7 +408,7 @@ class _Reporter:
         if p.preview is not None and (final or self.preview.ready(now)):
             self.preview.mark(now)
             # A copy: delivery is queued, and the pipeline may keep writing into its buffer.
-            self.service.preview.emit(self.job.id, np.array(p.preview, copy=True))
+            self.service._emit(self.job.id, "preview", np.array(p.preview, copy=True))
         self.service._report_dropped()
         if self.job.cancel.is_set():
             raise Cancelled()
@@ -397,7 +424,7 @@ class _Reporter:
 
     def _emit(self, p: Progress) -> None:
         self.held = None
-        self.service.progress.emit(self.job.id, int(p.step), int(p.total), p.message)
+        self.service._emit(self.job.id, "progress", int(p.step), int(p.total), p.message)
 
 
 def describe_failure(exc: BaseException) -> str:

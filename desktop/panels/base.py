@@ -5,10 +5,9 @@ settings from a spec (for a dropped Easel PNG). It never runs models itself: the
 submits the spec to the inference service.
 
 Besides its main job (whose images go to the result strip), a panel may need jobs of its own
-(a grid of samples, a live preview): it emits ``jobRequested(spec)``, the window submits it to
-the same service and hands the outcome back to ``job_finished``/``job_failed``/
-``job_cancelled``/``job_progress`` with that same spec object, so the panel knows which of its
-requests answered.
+(a grid of samples, a live preview): ``run_job(spec)`` submits one to the window's inference
+service and returns its :class:`~desktop.inference.JobHandle`, whose signals the panel
+connects to (the window also shows its progress and cancels it on Esc).
 """
 
 from __future__ import annotations
@@ -17,25 +16,33 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import QDoubleSpinBox, QLabel, QPushButton, QSpinBox, QWidget
 
-from core.jobs import JobSpec, Result
+from core.jobs import JobSpec
 from desktop.canvas import Document
+from desktop.inference import JobHandle
 
 
 class Panel(QWidget):
     name = ""  # matches JobSpec.panel
     title = ""
     runRequested = Signal()  # the panel's main action was triggered
-    jobRequested = Signal(object)  # a JobSpec the panel wants run for itself
-    cancelRequested = Signal(object)  # a JobSpec it asked for, or None: all of its jobs
     resultToCanvas = Signal(object, object, str)  # HxWx3 uint8, spec dict, label
     # A new version of the whole picture (an edit of it, its size): HxWx3 uint8, spec, label.
     pictureEdited = Signal(object, object, str)
 
     doc: Document | None = None  # the window's document (set_document keeps it current)
+    _job_runner: Callable[[JobSpec], JobHandle | None] | None = None
+
+    def set_job_runner(self, runner: Callable[[JobSpec], JobHandle | None]) -> None:
+        """How the panel's own jobs are submitted (the window's service)."""
+        self._job_runner = runner
+
+    def run_job(self, spec: JobSpec) -> JobHandle | None:
+        """Submit a job of the panel's own and return its handle to connect to; None when no
+        job can run (no window yet, or it is closing)."""
+        return self._job_runner(spec) if self._job_runner is not None else None
 
     def set_document(self, doc: Document) -> None:
         """The document the window now shows (panels may read its picture and mask)."""
@@ -66,20 +73,7 @@ class Panel(QWidget):
         """The app is closing: stop what the panel runs itself (reads, processes)."""
 
     def set_busy(self, busy: bool) -> None:
-        """A job of this panel is running (or not)."""
-
-    def job_finished(self, spec: JobSpec, result: Result) -> None:
-        """A job from ``jobRequested`` finished."""
-
-    def job_failed(self, spec: JobSpec, message: str) -> None:
-        """A job from ``jobRequested`` failed; ``message`` is written for the user."""
-
-    def job_cancelled(self, spec: JobSpec) -> None:
-        """A job from ``jobRequested`` was cancelled (by the user or the panel)."""
-
-    def job_progress(self, spec: JobSpec, step: int, total: int, message: str,
-                     preview: np.ndarray | None) -> None:
-        """A job from ``jobRequested`` made progress (``preview``: an image, or None)."""
+        """The window's main job for this panel is running (or not)."""
 
 
 def refresh_button(refresh: Any) -> QPushButton:

@@ -15,16 +15,13 @@ from typing import Any
 
 from PySide6.QtCore import QSettings, Signal
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -48,27 +45,71 @@ from core.pipelines.inpaint import (
     installed_models,
 )
 from desktop.canvas import Document
+from desktop.panels import fields
 from desktop.panels.base import (
     Panel,
     message_label,
     refresh_button,
-    restore_spins,
     spin,
 )
+from desktop.panels.fields import Field
 
 ENGINES = [("PatchMatch (no model, any photo)", "patchmatch"),
            ("Diffusion (a trained model)", "diffusion")]
 SIDES = ("left", "right", "top", "bottom")
 
+# The form: widget, spec field, settings key, range, default (desktop/panels/fields.py). The
+# combo boxes list what is installed; the model comes before what can be asked of it.
+FIELDS = (
+    Field("engine", "engine", default="patchmatch"),
+    Field("model", "model", default=DEFAULT_MODEL,
+          missing="The diffusion model {value!r} is not installed."),
+    Field("attribute", "attribute", default="", fallback=True,
+          missing="{value!r} cannot be asked of this model; asked for nothing."),
+    Field("sampler", "sampler", default="ddim"),
+    Field("patch", "patch_size", range=PATCH_SIZES, default=7, step=2,
+          tip="Patch size in pixels: larger keeps bigger structures, smaller follows fine "
+          "detail."),
+    Field("iterations", "iterations", range=(1, MAX_ITERATIONS), default=4,
+          tip="Search-and-vote rounds per scale."),
+    Field("steps", "steps", range=(1, MAX_STEPS), default=20,
+          tip="Denoising steps: more is slower and usually cleaner."),
+    Field("strength", "strength", range=(0.05, 1.0), default=1.0, step=0.05,
+          tip="1 draws the masked area anew; lower keeps more of what is there (its shapes "
+          "and colours)."),
+    Field("variations", "variations", range=(1, MAX_VARIATIONS), default=4,
+          tip="Fills drawn at once; each goes to the result strip."),
+    Field("guidance", "guidance", range=(0.0, MAX_GUIDANCE), default=DEFAULT_GUIDANCE,
+          step=0.05, tip="How hard the fill is steered towards what is asked for; too high "
+          "draws marks only the judge reads"),
+    Field("jump", "jump", range=(1, MAX_JUMP), default=5, suffix=" steps",
+          tip="RePaint: steps jumped back each time the fill is reconciled with its surround."),
+    Field("resample", "resample", range=(1, MAX_RESAMPLE), default=3,
+          tip="RePaint: times each jump is redone (1 = off). More blends the fill better and "
+          "takes longer."),
+    Field("grow", "grow", range=(0, MAX_RADIUS), default=0, suffix=" px",
+          tip="Grow the mask by this many pixels before filling, so the fill covers the "
+          "object's edge too."),
+    Field("feather", "feather", range=(0, MAX_RADIUS), default=0, suffix=" px",
+          tip="Blend the fill into its surround over this many pixels (inside the mask)."),
+    Field("seed", "seed", range=(0, MAX_SEED), default=1,
+          tip="Same seed, same settings: same result."),
+    Field("random_seed", None, "random_seed", default=True, text="New seed each run"),
+    *(Field(f"extend_{side}", side, range=(0, MAX_EXTEND), default=0, suffix=" px",
+            tip=f"Pixels to add on the {side}") for side in SIDES),
+)
+
 
 class InpaintPanel(Panel):
     name = "inpaint"
     title = "Inpaint"
+    FIELDS = FIELDS
     showOriginal = Signal(bool)  # True while "Hold to see original" is held
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._outpaint_next = False
+        fields.build(self, FIELDS)
         self.engine = QComboBox()
         for text, key in ENGINES:
             self.engine.addItem(text, key)
@@ -81,44 +122,13 @@ class InpaintPanel(Panel):
         self.attribute = QComboBox()
         self.attribute.setToolTip("Ask the fill for something the model's world has a name for "
                                   "(a smile, glasses...): the world's judge steers every step")
-        self.guidance = QDoubleSpinBox()
-        self.guidance.setRange(0.0, MAX_GUIDANCE)
-        self.guidance.setSingleStep(0.05)
-        self.guidance.setValue(DEFAULT_GUIDANCE)
-        self.guidance.setToolTip("How hard the fill is steered towards what is asked for; too "
-                                 "high draws marks only the judge reads")
         self.model.currentIndexChanged.connect(self._model_changed)
         self.refresh_models()
-
-        self.patch = spin(*PATCH_SIZES, 7, "Patch size in pixels: larger keeps bigger structures, "
-                           "smaller follows fine detail.", step=2)
-        self.iterations = spin(1, MAX_ITERATIONS, 4, "Search-and-vote rounds per scale.")
         self.sampler = QComboBox()
         self.sampler.addItem("DDIM (deterministic)", "ddim")
         self.sampler.addItem("DDPM (stochastic)", "ddpm")
         self.sampler.setToolTip("DDIM follows one path from the seed's noise; DDPM adds fresh "
                                 "noise at every step and usually needs more steps.")
-        self.steps = spin(1, MAX_STEPS, 20, "Denoising steps: more is slower and usually "
-                           "cleaner.")
-        self.strength = QDoubleSpinBox()
-        self.strength.setRange(0.05, 1.0)
-        self.strength.setSingleStep(0.05)
-        self.strength.setValue(1.0)
-        self.strength.setToolTip("1 draws the masked area anew; lower keeps more of what is "
-                                 "there (its shapes and colours).")
-        self.variations = spin(1, MAX_VARIATIONS, 4, "Fills drawn at once; each goes to the "
-                                "result strip.")
-        self.jump = spin(1, MAX_JUMP, 5, "RePaint: steps jumped back each time the fill is "
-                          "reconciled with its surround.", suffix=" steps")
-        self.resample = spin(1, MAX_RESAMPLE, 3, "RePaint: times each jump is redone (1 = "
-                              "off). More blends the fill better and takes longer.")
-        self.grow = spin(0, MAX_RADIUS, 0, "Grow the mask by this many pixels before filling, so "
-                          "the fill covers the object's edge too.", suffix=" px")
-        self.feather = spin(0, MAX_RADIUS, 0, "Blend the fill into its surround over this many "
-                             "pixels (inside the mask).", suffix=" px")
-        self.seed = spin(0, MAX_SEED, 1, "Same seed, same settings: same result.")
-        self.random_seed = QCheckBox("New seed each run")
-        self.random_seed.setChecked(True)
 
         self.run_button = QPushButton("Inpaint")
         self.run_button.setToolTip("Fill the masked area (Ctrl+Enter)")
@@ -183,11 +193,9 @@ class InpaintPanel(Panel):
 
         out_box = QGroupBox("Outpaint: extend the canvas")
         ob = QFormLayout(out_box)
-        self.extend = {}
-        for side in SIDES:
-            self.extend[side] = spin(0, MAX_EXTEND, 0, f"Pixels to add on the {side}",
-                                      suffix=" px")
-            ob.addRow(side.capitalize(), self.extend[side])
+        self.extend = {side: getattr(self, f"extend_{side}") for side in SIDES}
+        for side, box in self.extend.items():
+            ob.addRow(side.capitalize(), box)
         self.outpaint_button = QPushButton("Outpaint")
         self.outpaint_button.setToolTip("Extend the canvas and fill the new area with the "
                                         "chosen engine")
@@ -297,107 +305,42 @@ class InpaintPanel(Panel):
                            "diffusion_faces) or choose PatchMatch.")
         if self.random_seed.isChecked():
             self.seed.setValue(random.randint(0, MAX_SEED))
-        common = {
-            "seed": self.seed.value(),
-            "image": document_image_ref(doc),
-            "engine": self.engine.currentData(),
-            "patch_size": self.patch.value() | 1,  # odd: a patch has a centre pixel
-            "iterations": self.iterations.value(),
-            "feather": self.feather.value(),
-            "model": self.model.currentData() or DEFAULT_MODEL,
-            "sampler": self.sampler.currentData(),
-            "steps": self.steps.value(),
-            "strength": round(self.strength.value(), 3),
-            "variations": self.variations.value() if diffusion else 1,
-            "jump": self.jump.value(),
-            "resample": self.resample.value(),
-            "attribute": (self.attribute.currentData() or "") if diffusion else "",
-            "guidance": round(self.guidance.value(), 3),
-        }
+        values = fields.spec_values(self, FIELDS)
+        sides = {side: values.pop(side) for side in SIDES}
+        grow = values.pop("grow")
+        values.update(
+            image=document_image_ref(doc),
+            patch_size=values["patch_size"] | 1,  # odd: a patch has a centre pixel
+            model=values["model"] or DEFAULT_MODEL,
+            variations=values["variations"] if diffusion else 1,
+            attribute=(values["attribute"] or "") if diffusion else "")
         self.show_message("")
         if outpaint:
-            return OutpaintSpec(**common, **{s: b.value() for s, b in self.extend.items()})
+            return OutpaintSpec(**values, **sides)
         mask = (doc.mask_array() >= 128).astype("uint8") * 255
-        return InpaintSpec(**common, mask=ImageRef.of(mask, embed=True), grow=self.grow.value())
+        return InpaintSpec(**values, mask=ImageRef.of(mask, embed=True), grow=grow)
 
     def restore(self, spec: dict[str, Any]) -> list[str]:
-        problems = []
-        index = self.engine.findData(spec.get("engine", "patchmatch"))
-        if index >= 0:
-            self.engine.setCurrentIndex(index)
-        else:
-            problems.append(f"Engine {spec.get('engine')!r} is not available here.")
-        if spec.get("engine") == "diffusion" and "model" in spec:
-            index = self.model.findData(spec["model"])
-            if index >= 0:
-                self.model.setCurrentIndex(index)
-            else:
-                problems.append(f"The diffusion model {spec['model']!r} is not installed.")
-        problems += restore_spins(spec, self._spins())
-        for key, box in (("strength", self.strength), ("guidance", self.guidance)):
-            value = spec.get(key)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                box.setValue(float(value))
-        attribute = spec.get("attribute") or ""
-        index = self.attribute.findData(attribute)
-        if index >= 0:
-            self.attribute.setCurrentIndex(index)
-        else:
-            problems.append(f"{attribute!r} cannot be asked of this model; asked for nothing.")
-            self.attribute.setCurrentIndex(0)
-        index = self.sampler.findData(spec.get("sampler", "ddim"))
-        if index >= 0:
-            self.sampler.setCurrentIndex(index)
-        else:
-            problems.append(f"Sampler {spec.get('sampler')!r} is not available here.")
+        # A PatchMatch run names the default model, which need not be installed here.
+        skip = () if spec.get("engine") == "diffusion" else ("model",)
+        problems = fields.restore(self, FIELDS, spec, skip)
         self.random_seed.setChecked(False)  # a restored run should reproduce as it was
         return problems
 
     def save_settings(self, settings: QSettings) -> None:
         settings.beginGroup("inpaint")
-        settings.setValue("engine", self.engine.currentData())
-        settings.setValue("model", self.model.currentData() or "")
-        settings.setValue("strength", self.strength.value())
-        settings.setValue("guidance", self.guidance.value())
-        settings.setValue("attribute", self.attribute.currentData() or "")
-        settings.setValue("sampler", self.sampler.currentData())
-        for key, box in self._spins().items():
-            settings.setValue(key, box.value())
-        settings.setValue("random_seed", self.random_seed.isChecked())
+        fields.save(self, FIELDS, settings)
         settings.endGroup()
 
     def load_settings(self, settings: QSettings) -> None:
         settings.beginGroup("inpaint")
-        index = self.engine.findData(settings.value("engine", "patchmatch"))
-        self.engine.setCurrentIndex(max(0, index))
-        index = self.model.findData(settings.value("model", DEFAULT_MODEL))
-        if index >= 0:
-            self.model.setCurrentIndex(index)
-        for key, box in self._spins().items():
-            value = settings.value(key)
-            if value is not None:
-                box.setValue(int(value))
-        self.sampler.setCurrentIndex(max(0, self.sampler.findData(settings.value("sampler",
-                                                                                 "ddim"))))
-        for key, box in (("strength", self.strength), ("guidance", self.guidance)):
-            value = settings.value(key)
-            if value is not None:
-                box.setValue(float(value))
-        self.attribute.setCurrentIndex(max(0, self.attribute.findData(
-            settings.value("attribute", ""))))
-        self.random_seed.setChecked(str(settings.value("random_seed", "true")).lower()
-                                    in ("true", "1"))
+        fields.load(self, FIELDS, settings)
         settings.endGroup()
 
     def set_busy(self, busy: bool) -> None:
         self.run_button.setEnabled(not busy)
         self.outpaint_button.setEnabled(not busy)
 
-    def _spins(self) -> dict[str, QSpinBox]:
-        return {"patch_size": self.patch, "iterations": self.iterations, "grow": self.grow,
-                "feather": self.feather, "seed": self.seed, "steps": self.steps,
-                "variations": self.variations, "jump": self.jump, "resample": self.resample,
-                **self.extend}
 
 
 def document_image_ref(doc: Document) -> ImageRef:

@@ -1,8 +1,8 @@
 """The Latent panel: pick faces from a seeded grid, compose A - B + C, push the result along
 attribute directions with sliders, walk between two picks, and make directions of your own.
 
-Every model call is a job (core/pipelines/latent.py) the panel asks the window to run
-(``jobRequested``); results come back through ``job_finished``. The live result is coalesced:
+Every model call is a job (core/pipelines/latent.py) the panel runs with ``run_job``; its
+result comes back through the job's handle. The live result is coalesced:
 at most one edit job is in flight, and when it returns the newest wanted state is submitted,
 so dragging a slider never queues a backlog. ``build_spec`` gives the same edit at full size
 for the result strip, and its spec (the slots' exact latents and the slider amounts) is what
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +52,7 @@ from core.pipelines.latent import (
     installed_models,
 )
 from desktop.canvas import Document
+from desktop.inference import JobHandle
 from desktop.panels.base import Panel, message_label, refresh_button
 from desktop.widgets.direction_sets import DirectionSets
 from desktop.widgets.direction_sliders import LIMIT, DirectionSliders
@@ -72,17 +72,6 @@ SLOT_TIPS = {
 }
 
 
-@dataclass
-class _Waiting:
-    """A job the panel asked for, and what to do with its outcome."""
-
-    spec: JobSpec
-    generation: int  # the model generation it belongs to (see LatentPanel._generation)
-    done: Callable[[Result], None]
-    failed: Callable[[str | None], None] | None  # message, or None when cancelled
-    progress: Callable[[int, int, str, np.ndarray | None], None] | None
-
-
 class LatentPanel(Panel):
     name = "latent"
     title = "Latent"
@@ -91,7 +80,7 @@ class LatentPanel(Panel):
         super().__init__(parent)
         self._picks: dict[str, Pick] = {}
         self._next_key = 0
-        self._waiting: dict[int, _Waiting] = {}
+        self._jobs: list[JobHandle] = []  # the panel's jobs still running
         # Bumped on a model change: answers to jobs of the previous model are dropped.
         self._generation = 0
         self._model = ""  # the model everything in the panel belongs to
@@ -244,40 +233,39 @@ class LatentPanel(Panel):
     def _submit(self, spec: JobSpec, done: Callable[[Result], None],
                 failed: Callable[[str | None], None] | None = None,
                 progress: Callable[[int, int, str, np.ndarray | None], None] | None = None
-                ) -> JobSpec:
-        self._waiting[id(spec)] = _Waiting(spec, self._generation, done, failed, progress)
-        self.jobRequested.emit(spec)
-        return spec
-
-    def _take(self, spec: JobSpec, keep: bool = False) -> _Waiting | None:
-        w = self._waiting.get(id(spec)) if keep else self._waiting.pop(id(spec), None)
-        if w is None or w.spec is not spec or w.generation != self._generation:
-            return None
-        return w
-
-    def job_finished(self, spec: JobSpec, result: Result) -> None:
-        w = self._take(spec)
-        if w is not None:
-            w.done(result)
-
-    def job_failed(self, spec: JobSpec, message: str) -> None:
-        w = self._take(spec)
-        if w is None:
+                ) -> None:
+        """Run ``spec`` for the panel: ``done`` gets its result, ``failed`` its message (None
+        when cancelled), ``progress`` its steps and previews; nothing once the model changed
+        (the answer belongs to the old latent space)."""
+        job = self.run_job(spec)
+        if job is None:
             return
-        if w.failed is not None:
-            w.failed(message)
-        self.show_message(message)
+        self._jobs.append(job)
+        generation = self._generation
 
-    def job_cancelled(self, spec: JobSpec) -> None:
-        w = self._take(spec)
-        if w is not None and w.failed is not None:
-            w.failed(None)
+        last_step = (0, 0, "")  # previews arrive apart from the step they belong to
 
-    def job_progress(self, spec: JobSpec, step: int, total: int, message: str,
-                     preview: np.ndarray | None) -> None:
-        w = self._take(spec, keep=True)
-        if w is not None and w.progress is not None:
-            w.progress(step, total, message, preview)
+        def answer(fn: Callable[..., None] | None, *args: Any, end: bool = False) -> None:
+            if end:
+                self._jobs.remove(job)
+            if fn is not None and generation == self._generation:
+                fn(*args)
+
+        def stepped(step: int, total: int, message: str) -> None:
+            nonlocal last_step
+            last_step = (step, total, message)
+            answer(progress, step, total, message, None)
+
+        def on_failed(message: str, _details: str) -> None:
+            answer(failed, message, end=True)
+            answer(self.show_message, message)
+
+        job.finished.connect(lambda result: answer(done, result, end=True))
+        job.failed.connect(on_failed)
+        job.cancelled.connect(lambda: answer(failed, None, end=True))
+        if progress is not None:
+            job.progress.connect(stepped)
+            job.preview.connect(lambda image: answer(progress, *last_step, image))
 
     def show_message(self, text: str) -> None:
         self.message.setText(text)
@@ -340,8 +328,8 @@ class LatentPanel(Panel):
         if not name:
             return
         self._generation += 1
-        self.cancelRequested.emit(None)
-        self._waiting.clear()
+        for job in self._jobs:
+            job.cancel()
         self._model = name
         self.info = None
         self._edit_in_flight, self._edit_again = None, False

@@ -1,7 +1,7 @@
 """The Scene panel: type a prompt, get ranked candidate pictures, redraw a region of one.
 
 Generating and region editing are jobs of the panel (core/pipelines/scene.py) that the window
-runs for it (``jobRequested``), one at a time; their candidates come back best first and fill
+runs for it (``run_job``), one at a time; their candidates come back best first and fill
 the panel's grid. Each candidate keeps the VQ codes it was drawn from: a region edit of a
 candidate the canvas still shows unchanged resamples exactly those codes, where any other
 picture has to be encoded first (and loses a little on the way).
@@ -16,22 +16,18 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import (
-    QAbstractButton,
-    QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
-    QSpinBox,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from core.jobs import MAX_SEED, ImageRef, JobError, JobSpec, Result
+from core.jobs import MAX_SEED, ImageRef, JobError, Result
 from core.pipelines.scene import (
     DEFAULT_PRIOR,
     MAX_CANDIDATES,
@@ -40,17 +36,47 @@ from core.pipelines.scene import (
     installed_priors,
 )
 from desktop.canvas import Document
+from desktop.inference import JobHandle
+from desktop.panels import fields
 from desktop.panels.base import (
     Panel,
-    double_spin,
     message_label,
     refresh_button,
 )
+from desktop.panels.fields import Field
 from desktop.widgets.prompt_box import PromptBox
 from desktop.widgets.thumbnail_list import ThumbnailList
 
 THUMB = 96  # px of a candidate in the grid
 MAX_TOP_K = 99_999  # beyond any codebook: the same as off
+
+
+_D = SceneSpec()  # the job's defaults are the panel's
+# The form: widget, spec field, settings key, range, default (desktop/panels/fields.py).
+FIELDS = (
+    Field("model", "model", default=DEFAULT_PRIOR),
+    Field("prompt", "prompt", default=""),
+    Field("count", "n", "count", range=(1, MAX_CANDIDATES), default=8,
+          tip="Candidates drawn per run (a region edit keeps the better half)"),
+    Field("seed", "seed", range=(0, MAX_SEED), default=1,
+          tip="The same prompt, seed and settings draw the same candidates"),
+    Field("temperature", "temperature", range=(0.05, 5.0), default=_D.temperature, step=0.05,
+          tip="Below 1: safer, more alike candidates; above 1: more varied and more often "
+          "wrong"),
+    Field("top_k", "top_k", range=(0, MAX_TOP_K), default=_D.top_k, special="off",
+          tip="Draw each code from the k likeliest only (0: off)"),
+    Field("top_p", "top_p", range=(0.01, 1.0), default=_D.top_p, step=0.05,
+          tip="Draw each code from the likeliest codes that together reach this probability "
+          "(1: off)"),
+    Field("guidance", "guidance", range=(0.0, 20.0), default=_D.guidance, step=0.5,
+          tip="Classifier-free guidance: above 1 follows the prompt more closely at some cost "
+          "in variety (1: off, twice as fast)"),
+    Field("rerank", "rerank", default=True, text="Rank by fit to the prompt",
+          tip="Order the candidates with the reranker (best first)"),
+    Field("upscale", "upscale", default=True, text="Upscale x4",
+          tip="Enlarge the candidates with the scenes super-resolution model"),
+    Field("advanced_toggle", None, "advanced"),  # shows the finer settings
+)
 
 
 @dataclass
@@ -72,10 +98,11 @@ class Candidate:
 class ScenePanel(Panel):
     name = "scene"
     title = "Scene"
+    FIELDS = FIELDS
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._job: SceneSpec | None = None  # the run in flight
+        self._job: JobHandle | None = None  # the run in flight
         self._priors: dict[str, dict[str, Any]] = {}  # name -> installed_priors() entry
         self.candidates: list[Candidate] = []
         self.on_canvas: Candidate | None = None  # the candidate last sent to the canvas
@@ -85,6 +112,7 @@ class ScenePanel(Panel):
     # ================================================================ layout
 
     def _build(self) -> None:
+        fields.build(self, FIELDS)
         self.model = QComboBox()
         self.model.setToolTip("The scene model (a token transformer prior): shipped models and "
                               "the ones you trained")
@@ -99,18 +127,10 @@ class ScenePanel(Panel):
         self.reading.setTextFormat(Qt.TextFormat.PlainText)
         self.reading.setVisible(False)
 
-        self.seed = QSpinBox()
-        self.seed.setRange(0, MAX_SEED)
-        self.seed.setValue(1)
-        self.seed.setToolTip("The same prompt, seed and settings draw the same candidates")
         dice = QPushButton("⚄")
         dice.setFixedWidth(32)
         dice.setToolTip("A new random seed")
         dice.clicked.connect(lambda: self.seed.setValue(random.randint(0, MAX_SEED)))
-        self.count = QSpinBox()
-        self.count.setRange(1, MAX_CANDIDATES)
-        self.count.setValue(8)
-        self.count.setToolTip("Candidates drawn per run (a region edit keeps the better half)")
         seed_row = QHBoxLayout()
         seed_row.addWidget(QLabel("Seed"))
         seed_row.addWidget(self.seed, 1)
@@ -126,25 +146,6 @@ class ScenePanel(Panel):
         self.advanced_toggle.toggled.connect(self._show_advanced)
         self.advanced = QWidget()
         self.advanced.setVisible(False)
-        d = SceneSpec()  # the job's defaults are the panel's
-        self.temperature = double_spin(0.05, 5, d.temperature, 0.05, "Below 1: safer, more alike "
-                                  "candidates; above 1: more varied and more often wrong")
-        self.top_k = QSpinBox()
-        self.top_k.setRange(0, MAX_TOP_K)
-        self.top_k.setSpecialValueText("off")
-        self.top_k.setValue(d.top_k)
-        self.top_k.setToolTip("Draw each code from the k likeliest only (0: off)")
-        self.top_p = double_spin(0.01, 1, d.top_p, 0.05, "Draw each code from the likeliest codes "
-                            "that together reach this probability (1: off)")
-        self.guidance = double_spin(0, 20, d.guidance, 0.5, "Classifier-free guidance: above 1 "
-                               "follows the prompt more closely at some cost in variety (1: "
-                               "off, twice as fast)")
-        self.rerank = QCheckBox("Rank by fit to the prompt")
-        self.rerank.setChecked(True)
-        self.rerank.setToolTip("Order the candidates with the reranker (best first)")
-        self.upscale = QCheckBox("Upscale x4")
-        self.upscale.setChecked(True)
-        self.upscale.setToolTip("Enlarge the candidates with the scenes super-resolution model")
         form = QFormLayout(self.advanced)
         form.addRow("Temperature", self.temperature)
         form.addRow("Top-k", self.top_k)
@@ -268,12 +269,7 @@ class ScenePanel(Panel):
         if not prompt:
             raise JobError("Type a prompt first, e.g. \"a red star to the left of a blue "
                            "circle\".")
-        return {"prompt": prompt, "n": self.count.value(), "seed": self.seed.value(),
-                "model": self.current_model(),
-                "temperature": round(self.temperature.value(), 2),
-                "top_k": self.top_k.value(), "top_p": round(self.top_p.value(), 2),
-                "guidance": round(self.guidance.value(), 2), "rerank": self.rerank.isChecked(),
-                "upscale": self.upscale.isChecked()}
+        return {**fields.spec_values(self, FIELDS), "prompt": prompt}
 
     def current_spec(self) -> SceneSpec:
         return SceneSpec(**self._settings())
@@ -331,14 +327,20 @@ class ScenePanel(Panel):
         return self._job is not None
 
     def _start(self, spec: SceneSpec) -> None:
-        self._job = spec
+        job = self.run_job(spec)
+        if job is None:
+            return
+        self._job = job
         self.show_message("")
         self._set_running(True)
-        self.jobRequested.emit(spec)
+        job.progress.connect(self._progress)
+        job.finished.connect(lambda result: self._finish(spec, result))
+        job.failed.connect(lambda message, _: self._finish(message=message))
+        job.cancelled.connect(lambda: self._finish(message="Cancelled."))
 
     def cancel(self) -> None:
         if self._job is not None:
-            self.cancelRequested.emit(self._job)
+            self._job.cancel()
 
     def is_running(self) -> bool:
         return self._job is not None
@@ -351,32 +353,20 @@ class ScenePanel(Panel):
         self.progress.setRange(0, 0)  # busy until the first step arrives
         self.progress.setFormat("Loading the models")
 
-    def _finish(self, spec: JobSpec) -> bool:
-        """The run ``spec`` ended: True if it is this panel's current one."""
-        if spec is not self._job:
-            return False
+    def _finish(self, spec: SceneSpec | None = None, result: Result | None = None,
+                message: str = "") -> None:
+        """The running job ended: with candidates for ``spec``, or a message."""
         self._job = None
         self._set_running(False)
-        return True
-
-    def job_finished(self, spec: JobSpec, result: Result) -> None:
-        if self._finish(spec):
+        if result is not None:
             self._show_candidates(spec, result)
-
-    def job_failed(self, spec: JobSpec, message: str) -> None:
-        if self._finish(spec):
+        if message:
             self.show_message(message)
 
-    def job_cancelled(self, spec: JobSpec) -> None:
-        if self._finish(spec):
-            self.show_message("Cancelled.")
-
-    def job_progress(self, spec: JobSpec, step: int, total: int, message: str,
-                     preview: np.ndarray | None) -> None:
-        if spec is self._job:
-            self.progress.setRange(0, max(1, total))
-            self.progress.setValue(min(step, total))
-            self.progress.setFormat(message or "%p%")
+    def _progress(self, step: int, total: int, message: str) -> None:
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue(min(step, total))
+        self.progress.setFormat(message or "%p%")
 
     # ================================================================ candidates
 
@@ -431,15 +421,7 @@ class ScenePanel(Panel):
         if not self.set_model(parsed.model):
             problems.append(f"The scene model {parsed.model!r} is not installed here; "
                             f"{self.current_model() or 'none'} is chosen instead.")
-        self.prompt.set_text(parsed.prompt)
-        self.count.setValue(parsed.n)
-        self.seed.setValue(parsed.seed)
-        self.temperature.setValue(parsed.temperature)
-        self.top_k.setValue(min(parsed.top_k, MAX_TOP_K))
-        self.top_p.setValue(parsed.top_p)
-        self.guidance.setValue(parsed.guidance)
-        self.rerank.setChecked(parsed.rerank)
-        self.upscale.setChecked(parsed.upscale)
+        problems += fields.restore(self, FIELDS, spec, skip=("model",))
         self.show_message("Restored the prompt and settings of this picture: "
                           + ("select the region and press Edit region to redraw it again."
                              if cls is SceneEditSpec else
@@ -448,38 +430,13 @@ class ScenePanel(Panel):
 
     def save_settings(self, settings: QSettings) -> None:
         settings.beginGroup("scene")
-        if self.current_model():
-            settings.setValue("model", self.current_model())
-        settings.setValue("prompt", self.prompt.text())
-        for key, box in self._spins().items():
-            settings.setValue(key, box.value())
-        for key, check in self._checks().items():
-            settings.setValue(key, check.isChecked())
+        fields.save(self, FIELDS, settings)
         settings.endGroup()
 
     def load_settings(self, settings: QSettings) -> None:
         settings.beginGroup("scene")
-        model = settings.value("model")
-        if model and self.model.findData(str(model)) >= 0:
-            self.model.setCurrentIndex(self.model.findData(str(model)))
-        self.prompt.set_text(str(settings.value("prompt", "")))
-        for key, box in self._spins().items():
-            value = settings.value(key)
-            if value is not None:
-                box.setValue(type(box.value())(value))
-        for key, check in self._checks().items():
-            value = settings.value(key)
-            if value is not None:
-                check.setChecked(str(value).lower() in ("true", "1"))
+        fields.load(self, FIELDS, settings)
         settings.endGroup()
-
-    def _spins(self) -> dict[str, QSpinBox | QDoubleSpinBox]:
-        return {"count": self.count, "seed": self.seed, "temperature": self.temperature,
-                "top_k": self.top_k, "top_p": self.top_p, "guidance": self.guidance}
-
-    def _checks(self) -> dict[str, QAbstractButton]:
-        return {"rerank": self.rerank, "upscale": self.upscale,
-                "advanced": self.advanced_toggle}
 
 
 def _selection_box(doc: Document) -> tuple[float, float, float, float] | None:

@@ -44,9 +44,9 @@ for i in range(times):
     win.show()
     win.doc.set_image(picture)
     started = []
-    win.service.started.connect(lambda *args: started.append(time.perf_counter()))
-    win.service.submit(InpaintSpec(seed=i, image=ImageRef.of(picture),
-                                   mask=ImageRef.of(mask, embed=True)))
+    job = win.service.submit(InpaintSpec(seed=i, image=ImageRef.of(picture),
+                                         mask=ImageRef.of(mask, embed=True)))
+    job.started.connect(lambda *args: started.append(time.perf_counter()))
     while not started:
         spin(10)
     spin(150 + 150 * i)  # close at a different point of the fill each time
@@ -57,7 +57,7 @@ for i in range(times):
     assert thread.isFinished(), "closing returned with the inference thread running"
     print(f"closed {i + 1}: {time.perf_counter() - t0:.2f} s", flush=True)
     win.deleteLater()
-    del win, thread
+    del win, thread, job
     spin(0)
     gc.collect()
 print("clean exit", flush=True)

@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, QThread, QTimer, Slot
 from PySide6.QtWidgets import QApplication
 
 from core.jobs import Context, ImageRef, JobError, JobSpec, Progress, Result, pipeline
-from desktop.inference import InferenceService
+from desktop.inference import InferenceService, JobHandle
 
 WAIT_MS = 30000  # generous: the first job waits for the one-time torch import
 
@@ -123,47 +123,34 @@ def run_numpy(spec: NumpySpec, ctx: Context) -> Generator[Progress, None, Result
 
 
 class Recorder(QObject):
-    """Lives in the GUI thread; its slots note each signal and the thread it arrived in."""
+    """Lives in the GUI thread; submits jobs and notes each signal of their handles, with the
+    job's id and whether it arrived in the GUI thread."""
 
     def __init__(self, service: InferenceService) -> None:
         super().__init__()
+        self.service = service
         self.events: list[tuple] = []
+        self.handles: dict[int, JobHandle] = {}
         self.threads: set[bool] = set()  # was each slot called in the GUI thread?
-        service.started.connect(self.on_started)
-        service.progress.connect(self.on_progress)
-        service.preview.connect(self.on_preview)
-        service.finished.connect(self.on_finished)
-        service.failed.connect(self.on_failed)
-        service.cancelled.connect(self.on_cancelled)
         service.idle.connect(self.on_idle)
+
+    def submit(self, spec: JobSpec) -> int:
+        """Submit ``spec``; returns its job id (its handle: ``self.handles[id]``)."""
+        handle = self.service.submit(spec)
+        i = handle.id
+        self.handles[i] = handle
+        handle.started.connect(lambda spec: self._note("started", i, spec))
+        handle.progress.connect(lambda step, total, message:
+                                self._note("progress", i, step, total, message))
+        handle.preview.connect(lambda array: self._note("preview", i, array))
+        handle.finished.connect(lambda result: self._note("finished", i, result))
+        handle.failed.connect(lambda message, tb: self._note("failed", i, message, tb))
+        handle.cancelled.connect(lambda: self._note("cancelled", i))
+        return i
 
     def _note(self, *event: object) -> None:
         self.threads.add(QThread.currentThread() is QApplication.instance().thread())
         self.events.append(event)
-
-    @Slot(int, object)
-    def on_started(self, job_id: int, spec: object) -> None:
-        self._note("started", job_id, spec)
-
-    @Slot(int, int, int, str)
-    def on_progress(self, job_id: int, step: int, total: int, message: str) -> None:
-        self._note("progress", job_id, step, total, message)
-
-    @Slot(int, object)
-    def on_preview(self, job_id: int, array: object) -> None:
-        self._note("preview", job_id, array)
-
-    @Slot(int, object)
-    def on_finished(self, job_id: int, result: object) -> None:
-        self._note("finished", job_id, result)
-
-    @Slot(int, str, str)
-    def on_failed(self, job_id: int, message: str, tb: str) -> None:
-        self._note("failed", job_id, message, tb)
-
-    @Slot(int)
-    def on_cancelled(self, job_id: int) -> None:
-        self._note("cancelled", job_id)
 
     @Slot()
     def on_idle(self) -> None:
@@ -196,7 +183,7 @@ def wait_outcome(qtbot, rec: Recorder, job_id: int, timeout: int = WAIT_MS) -> t
 
 
 def test_jobs_run_fifo_with_increasing_ids(qtbot, service, rec):
-    ids = [service.submit(CountSpec(tag=f"fifo{i}", steps=2, sleep=0.01)) for i in range(3)]
+    ids = [rec.submit(CountSpec(tag=f"fifo{i}", steps=2, sleep=0.01)) for i in range(3)]
     assert ids == [1, 2, 3]
     qtbot.waitUntil(lambda: len(rec.of("finished")) == 3, timeout=WAIT_MS)
     assert [e[1] for e in rec.of("started")] == ids
@@ -211,7 +198,7 @@ def test_jobs_run_fifo_with_increasing_ids(qtbot, service, rec):
 
 def test_signals_arrive_in_gui_thread_and_finished_carries_result(qtbot, service, rec):
     spec = CountSpec(tag="gui", steps=4, sleep=0.01, seed=7)
-    job = service.submit(spec)
+    job = rec.submit(spec)
     event = wait_outcome(qtbot, rec, job)
     assert event[0] == "finished"
     result = event[2]
@@ -226,7 +213,7 @@ def test_signals_arrive_in_gui_thread_and_finished_carries_result(qtbot, service
 
 
 def test_progress_and_previews_are_throttled_but_final_step_delivered(qtbot, service, rec):
-    job = service.submit(CountSpec(tag="flood", steps=400, preview=True))
+    job = rec.submit(CountSpec(tag="flood", steps=400, preview=True))
     assert wait_outcome(qtbot, rec, job)[0] == "finished"
     progress = rec.of("progress", job)
     previews = rec.of("preview", job)
@@ -236,17 +223,17 @@ def test_progress_and_previews_are_throttled_but_final_step_delivered(qtbot, ser
     assert previews[-1][2][0, 0, 0] == 399 % 256  # the final preview, as a copy
     assert all(isinstance(p[2], np.ndarray) and p[2].shape == (8, 8, 3) for p in previews)
     # A pipeline that stops short of its announced total still leaves the bar at its last step.
-    short = service.submit(CountSpec(tag="short", steps=300, total=1000))
+    short = rec.submit(CountSpec(tag="short", steps=300, total=1000))
     assert wait_outcome(qtbot, rec, short)[0] == "finished"
     assert rec.of("progress", short)[-1][2:4] == (300, 1000)
 
 
 @pytest.mark.parametrize("check", [True, False], ids=["checks", "forgets-to-check"])
 def test_cancel_running_job_stops_within_a_step(qtbot, service, rec, check):
-    job = service.submit(CountSpec(tag="long", steps=100, sleep=0.02, check=check))
+    job = rec.submit(CountSpec(tag="long", steps=100, sleep=0.02, check=check))
     qtbot.waitUntil(lambda: _ran("long") >= 2, timeout=WAIT_MS)
     at_cancel = _ran("long")
-    service.cancel(job)
+    rec.handles[job].cancel()
     assert wait_outcome(qtbot, rec, job, timeout=5000) == ("cancelled", job)
     # Steps finishing while the cancel was being requested may complete; no more than that.
     assert _ran("long") <= at_cancel + 2 < 100
@@ -256,21 +243,53 @@ def test_cancel_running_job_stops_within_a_step(qtbot, service, rec, check):
 
 
 def test_cancel_queued_job_is_never_started(qtbot, service, rec):
-    first = service.submit(CountSpec(tag="first", steps=10, sleep=0.05))
-    queued = service.submit(CountSpec(tag="queued", steps=2))
-    after = service.submit(CountSpec(tag="after", steps=2))
-    service.cancel(queued)
+    first = rec.submit(CountSpec(tag="first", steps=10, sleep=0.05))
+    queued = rec.submit(CountSpec(tag="queued", steps=2))
+    after = rec.submit(CountSpec(tag="after", steps=2))
+    rec.handles[queued].cancel()
     assert wait_outcome(qtbot, rec, queued) == ("cancelled", queued)
     qtbot.waitUntil(lambda: rec.outcome(after) is not None, timeout=WAIT_MS)
     assert rec.outcome(first)[0] == "finished" and rec.outcome(after)[0] == "finished"
     assert not rec.of("started", queued) and _ran("queued") == 0
-    service.cancel(queued)  # cancelling again, or a finished job, is harmless
-    service.cancel(first)
-    service.cancel(999)
+    rec.handles[queued].cancel()  # cancelling again, or a finished job, is harmless
+    rec.handles[first].cancel()
+
+
+def test_each_handle_reports_only_its_own_job(qtbot, service):
+    seen: dict[str, list] = {"a": [], "b": []}
+    handles = {}
+    for name, steps in (("a", 3), ("b", 2)):
+        handle = service.submit(CountSpec(tag=f"own-{name}", steps=steps))
+        handle.progress.connect(lambda step, total, msg, n=name: seen[n].append(total))
+        handle.finished.connect(lambda result, n=name: seen[n].append(result.info["tag"]))
+        handles[name] = handle
+    qtbot.waitUntil(lambda: all(h.done for h in handles.values()), timeout=WAIT_MS)
+    assert seen["a"][-1] == "own-a" and set(seen["a"][:-1]) == {3}
+    assert seen["b"][-1] == "own-b" and set(seen["b"][:-1]) == {2}
+    assert handles["a"].id < handles["b"].id
+
+
+def test_a_result_that_arrives_after_cancel_is_reported_cancelled(qtbot, service):
+    """The cancel may reach the worker only after the job finished: whoever cancelled has given
+    up on it, so the handle says cancelled and never delivers the result."""
+    handle = service.submit(CountSpec(tag="late-cancel", steps=1))
+    ends: list[str] = []
+    handle.finished.connect(lambda result: ends.append("finished"))
+    handle.cancelled.connect(lambda: ends.append("cancelled"))
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while service.pending() and time.monotonic() < deadline:  # no events: the result waits
+        time.sleep(0.01)
+    assert _ran("late-cancel") == 1 and not handle.done
+    handle.cancel()  # the job has run; its result is queued for the GUI thread
+    qtbot.waitUntil(lambda: handle.done, timeout=WAIT_MS)
+    assert ends == ["cancelled"]
+    handle.cancel()  # after the end: nothing more is reported
+    qtbot.wait(50)
+    assert ends == ["cancelled"]
 
 
 def test_cancel_all_reports_every_job(qtbot, service, rec):
-    ids = [service.submit(CountSpec(tag=f"all{i}", steps=50, sleep=0.02)) for i in range(3)]
+    ids = [rec.submit(CountSpec(tag=f"all{i}", steps=50, sleep=0.02)) for i in range(3)]
     qtbot.waitUntil(lambda: _ran("all0") >= 1, timeout=WAIT_MS)
     assert service.pending() == 3 and service.is_busy()
     service.cancel_all()
@@ -283,8 +302,8 @@ def test_cancel_all_reports_every_job(qtbot, service, rec):
 
 def test_failure_is_reported_and_the_next_job_still_runs(qtbot, service, rec, caplog):
     caplog.set_level(logging.ERROR, logger="easel.inference")
-    bad = service.submit(RaiseSpec(error="value"))
-    good = service.submit(CountSpec(tag="survivor", steps=2))
+    bad = rec.submit(RaiseSpec(error="value"))
+    good = rec.submit(CountSpec(tag="survivor", steps=2))
     kind, _, message, tb = wait_outcome(qtbot, rec, bad)
     assert kind == "failed"
     assert message == "Internal error: ValueError: boom"
@@ -294,7 +313,7 @@ def test_failure_is_reported_and_the_next_job_still_runs(qtbot, service, rec, ca
 
 
 def test_job_error_gives_its_own_readable_message(qtbot, service, rec):
-    job = service.submit(RaiseSpec(error="job"))
+    job = rec.submit(RaiseSpec(error="job"))
     kind, _, message, tb = wait_outcome(qtbot, rec, job)
     assert kind == "failed"
     assert message == "The mask is empty: paint the area to fill first."
@@ -302,7 +321,7 @@ def test_job_error_gives_its_own_readable_message(qtbot, service, rec):
 
 
 def test_out_of_memory_suggests_a_way_out(qtbot, service, rec):
-    job = service.submit(RaiseSpec(error="oom"))
+    job = rec.submit(RaiseSpec(error="oom"))
     kind, _, message, _ = wait_outcome(qtbot, rec, job)
     assert kind == "failed"
     assert "out of memory" in message and "smaller image" in message and "CPU" in message
@@ -311,19 +330,19 @@ def test_out_of_memory_suggests_a_way_out(qtbot, service, rec):
 
 def test_bad_device_fails_the_job_and_a_good_one_recovers(qtbot, service, rec):
     service.set_device("tpu")
-    bad = service.submit(CountSpec(tag="nodevice", steps=1))
+    bad = rec.submit(CountSpec(tag="nodevice", steps=1))
     kind, _, message, _ = wait_outcome(qtbot, rec, bad)
     assert kind == "failed" and "Unknown device 'tpu'" in message
     assert _ran("nodevice") == 0
     service.set_device("cpu")
     assert service.device() == "cpu"
-    good = service.submit(CountSpec(tag="cpuagain", steps=1))
+    good = rec.submit(CountSpec(tag="cpuagain", steps=1))
     assert wait_outcome(qtbot, rec, good)[0] == "finished"
 
 
 def test_shutdown_mid_job_is_quick_and_stops_the_thread(qtbot, service, rec):
-    job = service.submit(CountSpec(tag="shut", steps=500, sleep=0.02))
-    service.submit(CountSpec(tag="never", steps=1))
+    job = rec.submit(CountSpec(tag="shut", steps=500, sleep=0.02))
+    rec.submit(CountSpec(tag="never", steps=1))
     qtbot.waitUntil(lambda: _ran("shut") >= 1, timeout=WAIT_MS)
     t0 = time.perf_counter()
     assert service.shutdown(5000)
@@ -348,9 +367,9 @@ def test_each_job_gets_threads_for_the_machine_load_at_its_start(qtbot, service,
     before = torch.get_num_threads()
     try:
         monkeypatch.setattr(device, "machine_load", lambda: 2.0)  # two other busy programs
-        busy = wait_outcome(qtbot, rec, service.submit(ThreadsSpec()))
+        busy = wait_outcome(qtbot, rec, rec.submit(ThreadsSpec()))
         monkeypatch.setattr(device, "machine_load", lambda: 0.0)  # they ended
-        quiet = wait_outcome(qtbot, rec, service.submit(ThreadsSpec()))
+        quiet = wait_outcome(qtbot, rec, rec.submit(ThreadsSpec()))
     finally:
         torch.set_num_threads(before)
     assert busy[0] == quiet[0] == "finished"
@@ -360,7 +379,7 @@ def test_each_job_gets_threads_for_the_machine_load_at_its_start(qtbot, service,
 def test_gui_thread_stays_responsive_during_a_job(qtbot, service, rec):
     # The first job may wait for the worker's one-time import of torch, which holds the GIL
     # for a few hundred ms; that happens at app start-up, so it is kept out of the measurement.
-    assert wait_outcome(qtbot, rec, service.submit(CountSpec(tag="warm", steps=1)))[0] \
+    assert wait_outcome(qtbot, rec, rec.submit(CountSpec(tag="warm", steps=1)))[0] \
         == "finished"
     ticks: list[float] = []
     timer = QTimer()
@@ -368,7 +387,7 @@ def test_gui_thread_stays_responsive_during_a_job(qtbot, service, rec):
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     timer.start()
     try:
-        job = service.submit(NumpySpec(steps=300, size=384))  # about half a second
+        job = rec.submit(NumpySpec(steps=300, size=384))  # about half a second
         assert wait_outcome(qtbot, rec, job)[0] == "finished"
     finally:
         timer.stop()
@@ -412,7 +431,7 @@ def test_real_inpaint_pipeline_through_the_service(qtbot, service, rec):
     mask[18:28, 20:30] = 255
     spec = InpaintSpec(image=ImageRef.of(image), mask=ImageRef.of(mask, embed=True),
                        iterations=2, seed=3)
-    job = service.submit(spec)
+    job = rec.submit(spec)
     event = wait_outcome(qtbot, rec, job, timeout=60000)
     assert event[0] == "finished", event[2:]
     out = event[2].images[0]

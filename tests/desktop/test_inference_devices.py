@@ -52,24 +52,29 @@ def on_a_gpu(monkeypatch):
 def gpu_service(qtbot, tmp_path, monkeypatch, on_a_gpu):
     monkeypatch.setenv("EASEL_HOME", str(tmp_path / "home"))
     svc = InferenceService(device="cuda")
-    svc.outcomes = {}  # connected before any job runs, so no outcome is missed
-    svc.finished.connect(lambda i, r: svc.outcomes.setdefault(i, ("finished", r)))
-    svc.failed.connect(lambda i, m, tb: svc.outcomes.setdefault(i, ("failed", m)))
     yield svc
     assert svc.shutdown(5000)
 
 
-def outcome(qtbot, service, job_id):
-    qtbot.waitUntil(lambda: job_id in service.outcomes, timeout=10000)
-    return service.outcomes[job_id]
+def watch(handle):
+    """The handle with its outcome noted in ``handle.outcome`` (connected before it can end)."""
+    handle.outcome = None
+    handle.finished.connect(lambda r: setattr(handle, "outcome", ("finished", r)))
+    handle.failed.connect(lambda m, tb: setattr(handle, "outcome", ("failed", m)))
+    return handle
+
+
+def outcome(qtbot, handle):
+    qtbot.waitUntil(lambda: handle.outcome is not None, timeout=10000)
+    return handle.outcome
 
 
 def test_out_of_memory_frees_the_gpu_and_runs_again_on_the_cpu_with_a_note(
         qtbot, gpu_service, on_a_gpu):
     messages = []
-    gpu_service.progress.connect(lambda i, s, t, m: messages.append(m))
-    job = gpu_service.submit(HungrySpec())  # the note comes after the first failure
-    kind, result = outcome(qtbot, gpu_service, job)
+    job = watch(gpu_service.submit(HungrySpec()))  # the note comes after the first failure
+    job.progress.connect(lambda s, t, m: messages.append(m))
+    kind, result = outcome(qtbot, job)
     assert kind == "finished" and DEVICES_SEEN == ["cuda", "cpu"]
     assert ("evict", "cuda:0") in on_a_gpu and ("free", "cuda:0") in on_a_gpu
     note = result.info["notes"][-1]
@@ -80,8 +85,8 @@ def test_out_of_memory_frees_the_gpu_and_runs_again_on_the_cpu_with_a_note(
 
 def test_changing_the_device_empties_the_model_cache(qtbot, gpu_service, on_a_gpu):
     gpu_service.set_device("cpu")
-    assert outcome(qtbot, gpu_service, gpu_service.submit(HungrySpec()))[0] == "finished"
+    assert outcome(qtbot, watch(gpu_service.submit(HungrySpec())))[0] == "finished"
     assert ("clear", "") not in on_a_gpu  # the first job: nothing cached yet
     gpu_service.set_device("cuda")
-    assert outcome(qtbot, gpu_service, gpu_service.submit(HungrySpec()))[0] == "finished"
+    assert outcome(qtbot, watch(gpu_service.submit(HungrySpec())))[0] == "finished"
     assert ("clear", "") in on_a_gpu and ("free", "cpu") in on_a_gpu

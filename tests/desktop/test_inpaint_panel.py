@@ -37,15 +37,22 @@ def mouth_mask() -> np.ndarray:
     return m
 
 
-def run_panel(qtbot, w: MainWindow, outpaint: bool = False) -> None:
+def run_panel(qtbot, w: MainWindow, outpaint: bool = False, previews: list | None = None
+              ) -> None:
+    """Run the panel's fill (or outpaint) to its end; ``previews`` collects the job's previews."""
     panel = w.panels[0]
     panel.random_seed.setChecked(False)
     count = len(w.doc.results)
-    with qtbot.waitSignal(w.service.finished, timeout=60_000):
-        if outpaint:
-            panel.outpaint_button.click()
-        else:
-            panel.run_button.click()
+    if outpaint:
+        panel.outpaint_button.click()
+    else:
+        panel.run_button.click()
+    job = w._job
+    assert job is not None
+    if previews is not None:
+        job.preview.connect(previews.append)
+    with qtbot.waitSignal(job.finished, timeout=60_000):
+        pass
     qtbot.waitUntil(lambda: len(w.doc.results) > count, timeout=5000)
 
 
@@ -60,8 +67,7 @@ def test_diffusion_variations_previews_apply_and_undo(qtbot, win):
     win.doc.set_mask(mouth_mask())
     original = win.doc.image_array().copy()
     previews = []
-    win.service.preview.connect(lambda job, a: previews.append(a))
-    run_panel(qtbot, win)
+    run_panel(qtbot, win, previews=previews)
     assert len(win.doc.results) == 3 and previews  # rate-limited: at least one arrives
     hole = mouth_mask() > 0
     for entry in win.doc.results:

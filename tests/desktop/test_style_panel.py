@@ -159,8 +159,9 @@ def test_a_fast_style_is_listed_and_runs_in_one_pass(qtbot, win, tmp_path):
     assert panel.colour.currentData() == "luminance"  # histogram matching needs style images
     spec = panel.build_spec(win.doc)
     assert spec.fast == "tiny_mosaic" and spec.styles == () and spec.style_weights == ()
-    with qtbot.waitSignal(win.service.finished, timeout=60_000):
-        panel.run_button.click()
+    panel.run_button.click()
+    with qtbot.waitSignal(win._job.finished, timeout=60_000):
+        pass
     qtbot.waitUntil(lambda: len(win.doc.results) == 1, timeout=5000)
     assert win.doc.results[0].spec["fast"] == "tiny_mosaic"
     assert win.doc.results[0].rgb.shape[:2] == (40, 56)
@@ -261,9 +262,10 @@ def test_a_real_run_lands_in_the_strip_and_applies_undoably(qtbot, win, tmp_path
     panel.size.setValue(64)
     panel.steps.setValue(2)
     original = win.doc.image_array().copy()
-    with qtbot.waitSignal(win.service.finished, timeout=60_000):
-        panel.run_button.click()
-        assert not panel.run_button.isEnabled()  # busy while it runs
+    panel.run_button.click()
+    assert not panel.run_button.isEnabled()  # busy while it runs
+    with qtbot.waitSignal(win._job.finished, timeout=60_000):
+        pass
     qtbot.waitUntil(lambda: len(win.doc.results) == 1, timeout=5000)
     assert panel.run_button.isEnabled()
     entry = win.doc.results[0]

@@ -49,7 +49,7 @@ def test_upscale_action_fills_the_strip_and_apply_replaces_the_picture(qtbot, wi
     action = menu_action(win, "Upscale x4")
     assert action.shortcut().toString() == "Ctrl+Shift+U"
     action.trigger()
-    qtbot.waitUntil(lambda: len(win.doc.results) == 1 and win._job_id is None, timeout=30_000)
+    qtbot.waitUntil(lambda: len(win.doc.results) == 1 and win._job is None, timeout=30_000)
     entry = win.doc.results[0]
     assert entry.rgb.shape == (40, 56, 4) and entry.label.startswith("Upscale")
     assert np.all(entry.rgb[..., 3] == 128)
@@ -69,9 +69,9 @@ def test_upscale_action_fills_the_strip_and_apply_replaces_the_picture(qtbot, wi
 
 
 def test_upscale_without_a_picture_or_a_model_queues_nothing(win):
-    assert win.upscale_picture() is None and win._job_id is None  # no picture
+    assert win.upscale_picture() is None and win._job is None  # no picture
     win.doc.set_image(np.zeros((8, 8, 3), np.uint8))
-    assert win.upscale_picture() is None and win._job_id is None  # no model installed
+    assert win.upscale_picture() is None and win._job is None  # no model installed
     assert "Unknown upscale model 'upscale_faces'" in win.messages[-1]
     assert win.service.pending() == 0
 

@@ -14,6 +14,7 @@ from window_helpers import open_window
 
 from core import imageio
 from desktop.app import offer_recovery
+from desktop.inference import JobHandle
 from desktop.window import MainWindow
 
 
@@ -140,7 +141,7 @@ def big_masked_window(make_window, tmp_path) -> MainWindow:
     return win
 
 
-def start_big_job(qtbot, win: MainWindow) -> int:
+def start_big_job(qtbot, win: MainWindow) -> JobHandle:
     """Submit the panel's job and wait (in the GUI thread) until its first step is shown."""
     job = win.run_current_panel()
     assert job is not None
@@ -152,10 +153,10 @@ def test_cancel_mid_job(qtbot, make_window, tmp_path):
     win = big_masked_window(make_window, tmp_path)
     start_big_job(qtbot, win)
     win.cancel_job()
-    qtbot.waitUntil(lambda: win._job_id is None, timeout=30_000)
+    qtbot.waitUntil(lambda: win._job is None, timeout=30_000)
     assert win.statusBar().currentMessage() == "Cancelled."
     assert len(win.doc.results) == 0
-    assert win._job_id is None and win.panels[0].run_button.isEnabled()
+    assert win._job is None and win.panels[0].run_button.isEnabled()
 
 
 def test_close_mid_job_leaves_no_thread(qtbot, make_window, tmp_path):
@@ -250,7 +251,7 @@ def test_opening_another_picture_mid_job_drops_the_old_job(qtbot, make_window, t
     qtbot.waitUntil(lambda: win.service.pending() == 0, timeout=30_000)
     qtbot.wait(50)  # let any late signal of the old job arrive
     assert win.doc.image_array().shape == (64, 80, 3)
-    assert len(win.doc.results) == 0 and win._job_id is None
+    assert len(win.doc.results) == 0 and win._job is None
 
 
 def test_a_result_that_beats_the_cancel_is_dropped(qtbot, make_window, tmp_path):
@@ -260,7 +261,7 @@ def test_a_result_that_beats_the_cancel_is_dropped(qtbot, make_window, tmp_path)
     while win.service.pending() and time.monotonic() < deadline:
         time.sleep(0.01)  # no event processing: the result waits, undelivered, in the queue
     win.cancel_job()
-    qtbot.waitUntil(lambda: win._job_id is None, timeout=10_000)
+    qtbot.waitUntil(lambda: win._job is None, timeout=10_000)
     assert len(win.doc.results) == 0
 
 
