@@ -92,11 +92,14 @@ def recipe_of(family: str) -> str:
 
 @functools.cache
 def min_images(family: str) -> int:
-    """The fewest usable images the family's recipe trains on."""
-    from core.training.recipe import load_recipe
+    """The fewest usable images the family's recipe trains on, read from its TOML alone: the
+    Train panel asks on the GUI thread, and validating a recipe imports the training code."""
+    import tomllib
 
-    overrides = ['task.style="procedural:brush"'] if family == "style_fast" else []
-    return max(1, load_recipe(recipe_of(family), overrides).data.min_images)
+    from core.training.recipe import find_recipe
+
+    raw = tomllib.loads(find_recipe(recipe_of(family)).read_text(encoding="utf-8"))
+    return max(1, int(raw.get("data", {}).get("min_images", 0)))
 
 
 def default_name(family: str, folder: str) -> str:
