@@ -19,8 +19,7 @@ import torch
 
 from core.evaluation import metrics
 from core.evaluation.evaluate import BATCH, evaluator, held_out_of
-from core.evaluation.judges import to_tensor
-from core.training.task import to_uint8
+from core.tensors import to_tensor, to_uint8
 from core.weights import ModelCard, load_model
 
 FJD_STEPS = (10, 20, 50)

@@ -24,9 +24,9 @@ import numpy as np
 import torch
 
 from core.evaluation import metrics
-from core.evaluation.judges import features, load_judge, read_faces, read_scenes, to_tensor
+from core.evaluation.judges import features, load_judge, read_faces, read_scenes
 from core.imageio import atomic_write
-from core.training.task import to_uint8
+from core.tensors import to_tensor, to_uint8
 from core.weights import (
     SUFFIX,
     ModelCard,

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from core.nets.judge import Judge
+from core.tensors import to_tensor
 from core.weights import WeightsError, list_models, load_model
 
 BATCH = 256
@@ -42,21 +42,6 @@ def load_judge(world_or_path: str, device: str | torch.device = "cpu") -> Judge:
     if not isinstance(model, Judge):
         raise WeightsError(f"{world_or_path} is not a judge")
     return model
-
-
-def to_tensor(images: np.ndarray, size: int | None = None) -> torch.Tensor:
-    """uint8 (N, H, W, 3) -> float32 (N, 3, size, size) in [-1, 1] (resized if needed)."""
-    a = np.asarray(images)
-    if a.ndim == 3:
-        a = a[None]
-    if a.ndim != 4 or a.shape[-1] != 3 or a.dtype != np.uint8:
-        raise JudgeError(f"judges read uint8 (N, H, W, 3) images, got {a.dtype} {a.shape}")
-    # A copy: decoded PIL images are read-only, and torch wants memory it may write.
-    t = torch.from_numpy(np.array(a)).permute(0, 3, 1, 2).float() / 127.5 - 1
-    if size is not None and t.shape[-2:] != (size, size):
-        t = F.interpolate(t, size=(size, size), mode="bilinear", antialias=True,
-                          align_corners=False)
-    return t
 
 
 def _batches(judge: Judge, images: np.ndarray) -> Iterator[torch.Tensor]:

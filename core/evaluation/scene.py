@@ -31,8 +31,8 @@ from core.data.captions import (
 from core.data.worlds import split_seeds
 from core.evaluation import metrics
 from core.evaluation.evaluate import BATCH, _fjd, _render, evaluator, held_out_of
-from core.evaluation.judges import read_scenes, to_tensor
-from core.training.task import to_uint8
+from core.evaluation.judges import read_scenes
+from core.tensors import to_tensor, to_uint8
 from core.weights import ModelCard, load_model
 
 GENEVAL_PER_CATEGORY = 100

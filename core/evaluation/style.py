@@ -26,7 +26,9 @@ import torch.nn.functional as F
 from core.evaluation import metrics
 from core.evaluation.evaluate import EvaluationError, _render, _world_of, evaluator
 from core.nets.features import FeatureConfig, RandomFeatures, gram
-from core.pipelines.style import resize_long, to_tensor, to_uint8
+from core.tensors import image_to_tensor as to_tensor
+from core.tensors import resize_long
+from core.tensors import tensor_to_image as to_uint8
 from core.weights import ModelCard, load_model
 
 HELD_OUT_SEEDS = (101, 102, 103, 104, 105)

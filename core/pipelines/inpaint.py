@@ -367,8 +367,7 @@ def _diffusion_fill(rgb: np.ndarray, hole: np.ndarray, spec: InpaintSpec, ctx: C
                     ) -> Generator[Progress, None, tuple[list[np.ndarray], dict[str, Any]]]:
     import torch
 
-    from core.evaluation.judges import to_tensor
-    from core.training.task import to_uint8
+    from core.tensors import to_tensor, to_uint8
 
     models = load_diffusion(spec.model, ctx)
     model = models.model

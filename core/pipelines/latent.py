@@ -35,9 +35,8 @@ import torch.nn.functional as F
 
 from core import paths
 from core.algorithms import directions as dirs
-from core.evaluation.judges import to_tensor
 from core.jobs import Context, ImageRef, JobError, JobSpec, Progress, Result, input_image, pipeline
-from core.training.task import to_uint8
+from core.tensors import to_tensor, to_uint8
 
 log = logging.getLogger(__name__)
 

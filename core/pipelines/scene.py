@@ -29,7 +29,6 @@ import numpy as np
 import torch
 from PIL import Image, ImageFilter
 
-from core.evaluation.judges import to_tensor
 from core.jobs import (
     Context,
     ImageRef,
@@ -48,7 +47,7 @@ from core.nets.prior import ScenePrior
 from core.nets.reranker import Reranker
 from core.nets.text import KVCache, Tokenizer, words
 from core.nets.vqvae import VQVAE
-from core.training.task import to_uint8
+from core.tensors import to_tensor, to_uint8
 
 DEFAULT_PRIOR = "prior_scenes"
 DEFAULT_RERANKER = "rerank_scenes"

@@ -29,10 +29,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from core.algorithms import colour, masks
-from core.evaluation import judges
 from core.jobs import (
     Context,
     ImageRef,
@@ -46,7 +44,9 @@ from core.jobs import (
     pipeline,
 )
 from core.nets.features import FeatureConfig, RandomFeatures, StyleLoss
-from core.training.task import to_uint8 as training_uint8
+from core.tensors import image_to_tensor as to_tensor
+from core.tensors import long_side_size, resize, resize_long
+from core.tensors import tensor_to_image as to_uint8
 
 OPTIMIZERS = ("lbfgs", "adam")
 COLOUR_MODES = ("", "luminance", "histogram")
@@ -114,7 +114,7 @@ def run(spec: StyleSpec, ctx: Context) -> Generator[Progress, None, Result]:
         styled = colour.keep_colours(styled, work)
     ctx.check()
     if region is None:  # back at the picture's own size, so applying it keeps the size
-        out = _resize(styled, *content.shape[:2])
+        out = resize(styled, *content.shape[:2])
     else:
         out = _paste(content, styled, mask, region, int(spec.feather))
     info = {"notes": notes, "models": hashes, "size": list(out.shape[1::-1]),
@@ -137,8 +137,8 @@ def optimise(content: np.ndarray, styles: list[np.ndarray], weights: list[float]
     x = None
     for k, (side, steps) in enumerate(zip(levels, budget, strict=True)):
         ctx.check()
-        size = _scaled(h, w, side)
-        c = to_tensor(_resize(content, *size), ctx.device)
+        size = long_side_size(h, w, side)
+        c = to_tensor(resize(content, *size), ctx.device)
         objective = Objective(net, c, [to_tensor(resize_long(s, side), ctx.device)
                                        for s in styles], weights, spec)
         ctx.check()
@@ -321,10 +321,10 @@ def _fit(img: np.ndarray, size: int, notes: list[str], what: str) -> np.ndarray:
     h, w = img.shape[:2]
     if max(h, w) <= size:
         return img
-    nh, nw = _scaled(h, w, size)
+    nh, nw = long_side_size(h, w, size)
     notes.append(f"{what} ({w}x{h}) was restyled at {nw}x{nh} (the size setting) and scaled "
                  "back to its size.")
-    return _resize(img, nh, nw)
+    return resize(img, nh, nw)
 
 
 def _region(mask: np.ndarray, feather: int) -> tuple[int, int, int, int]:
@@ -340,40 +340,10 @@ def _paste(content: np.ndarray, styled: np.ndarray, mask: np.ndarray,
            region: tuple[int, int, int, int], feather: int) -> np.ndarray:
     """The styled box put back at full size inside the (feathered) mask; the rest untouched."""
     top, bottom, left, right = region
-    box = _resize(styled, bottom - top, right - left)
+    box = resize(styled, bottom - top, right - left)
     alpha = masks.feather(mask, feather)[top:bottom, left:right, None]
     out = content.copy()
     window = out[top:bottom, left:right].astype(np.float32)
     blended = window * (1 - alpha) + box.astype(np.float32) * alpha
     out[top:bottom, left:right] = np.where(alpha > 0, blended.round(), window).astype(np.uint8)
     return out
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _scaled(h: int, w: int, long_side: int) -> tuple[int, int]:
-    s = long_side / max(h, w)
-    return max(2, round(h * s)), max(2, round(w * s))  # 2: what reflection padding needs
-
-
-def _resize(img: np.ndarray, h: int, w: int) -> np.ndarray:
-    if img.shape[:2] == (h, w):
-        return img
-    return np.asarray(Image.fromarray(img).resize((w, h), Image.LANCZOS))
-
-
-def resize_long(img: np.ndarray, long_side: int) -> np.ndarray:
-    """Long side to ``long_side`` (Lanczos), as style images are sized to the picture."""
-    return _resize(img, *_scaled(*img.shape[:2], long_side))
-
-
-def to_tensor(img: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-    """uint8 HxWx3 -> (1, 3, H, W) float in [-1, 1], contiguous (L-BFGS views the gradient of
-    the picture it optimises as one flat vector)."""
-    return judges.to_tensor(img).contiguous().to(device)
-
-
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """(1, 3, H, W) in [-1, 1] -> HxWx3 uint8."""
-    return training_uint8(x)[0]

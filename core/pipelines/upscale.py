@@ -19,11 +19,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from core.evaluation.judges import to_tensor
 from core.imageio import max_pixels_setting
 from core.jobs import Context, ImageRef, JobError, JobSpec, Progress, Result, input_image, pipeline
 from core.nets.upscale import Upscaler
-from core.training.task import to_uint8
+from core.tensors import to_tensor, to_uint8
 from core.weights import (
     SUFFIX,
     ModelCard,

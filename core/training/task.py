@@ -63,6 +63,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.tensors import to_uint8
+
 if TYPE_CHECKING:
     from core.training.recipe import Recipe
 
@@ -328,12 +330,6 @@ def stream_seed(seed: int, step: int, stream: str) -> int:
     """A 63-bit seed that depends only on (seed, step, stream)."""
     digest = hashlib.blake2b(f"{seed}:{step}:{stream}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") & ((1 << 63) - 1)
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """NCHW float in [-1, 1] (a model's output) -> NHWC uint8 on the CPU (clamped, rounded)."""
-    x = images.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 1).cpu().numpy()
 
 
 def image_grid(images: torch.Tensor | np.ndarray, cols: int | None = None) -> np.ndarray:

@@ -22,7 +22,7 @@ from torch import nn
 from core.algorithms.colour import over_white
 from core.nets.features import FeatureConfig, RandomFeatures, StyleLoss
 from core.nets.transform import TransformConfig, TransformNet
-from core.pipelines.style import resize_long, to_tensor
+from core.tensors import image_to_tensor, resize_long
 from core.training.recipe import RecipeError
 from core.training.task import Batch, Task, image_grid, register_task
 
@@ -79,7 +79,7 @@ class StyleTask(Task):
         self.features = RandomFeatures(FeatureConfig(seed=self.options.feature_seed)).to(device)
         # The style at the training pictures' size, as the optimisation path sizes it.
         style = style_image(self.options.style, recipe.data.size)
-        self.loss = StyleLoss(self.features, [to_tensor(style, device)], [1.0],
+        self.loss = StyleLoss(self.features, [image_to_tensor(style, device)], [1.0],
                               self.options.moments)
         self._grid: torch.Tensor | None = None
 
