@@ -15,7 +15,6 @@ packet with the IPTC DigitalSourceType that marks the image as made by a trained
 from __future__ import annotations
 
 import contextlib
-import errno
 import io
 import json
 import logging
@@ -37,7 +36,7 @@ import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin
 
 from core import pngcheck
-from core.paths import temp_name
+from core.paths import atomic_write
 
 if TYPE_CHECKING:
     from core.jobs import JobSpec
@@ -356,67 +355,6 @@ def _grey_to_uint8(a: np.ndarray, mode: str) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- writing
-
-
-def atomic_write(path: str | os.PathLike, data: bytes, *, overwrite: bool = True) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
-
-    The bytes go to a temp file in the same folder (same file system, so the rename is atomic;
-    named by core.paths.temp_name, so a killed write's leftover is recognised and cleaned), are
-    fsynced, and then os.replace puts the file in place. With ``overwrite=False`` the file is
-    linked into place instead, which fails with FileExistsError when ``path`` exists, even when
-    another process created it a moment ago. On any failure the temp file is removed and an
-    existing file is untouched.
-    """
-    path = Path(path)
-    tmp = temp_name(path)
-    # O_EXCL: never write through an existing file or link; 0o666 lets the umask decide, as for
-    # an ordinary new file (mkstemp would make it private).
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    fd = os.open(tmp, flags, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            _place_new(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_folder(path.parent)
-
-
-def _place_new(tmp: Path, path: Path) -> None:
-    """Put ``tmp`` at ``path`` only if nothing is there: FileExistsError otherwise."""
-    try:
-        os.link(tmp, path)  # atomic, and never replaces
-    except FileExistsError:
-        raise FileExistsError(errno.EEXIST, "already exists", str(path)) from None
-    except OSError:  # a file system without hard links
-        if os.name == "nt":
-            os.rename(tmp, path)  # on Windows, rename never replaces: FileExistsError
-            return
-        if os.path.lexists(path):
-            raise FileExistsError(errno.EEXIST, "already exists", str(path)) from None
-        os.replace(tmp, path)
-        return
-    os.unlink(tmp)
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename itself durable (POSIX; Windows cannot open a folder for fsync)."""
-    if os.name != "posix":
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def save_png(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | None = None, *,

@@ -13,7 +13,7 @@ here, headless and tested without Qt (core never imports Qt):
   by its magic bytes before anything parses it), and a file that comes with a card must have
   the sha256 that card states. A file without a card is imported with a minimal card marked
   ``unverified`` so the listing says so.
-- Every file written goes through ``imageio.atomic_write``: a crash leaves the old state or
+- Every file written goes through ``paths.atomic_write``: a crash leaves the old state or
   the new one, never a half-written model.
 - Every file read is a regular file read with a size bound (``weights.read_regular``); a zip
   is read member by member with bounded reads, within limits on members, total size and
@@ -37,7 +37,7 @@ from pathlib import Path
 from safetensors.torch import load as st_load
 
 from core import paths
-from core.imageio import atomic_write
+from core.paths import atomic_write
 from core.weights import (
     MAX_JSON_BYTES,
     MAX_WEIGHTS_BYTES,
@@ -282,6 +282,7 @@ def known_families() -> list[str]:
 
 def family_architecture(family: str) -> str:
     """The core.registry architecture the trained models of ``family`` use."""
+    import core.nets  # noqa: F401  (importing registers every architecture)
     from core import registry
     from core.training.task import TrainingError, get_task
 

@@ -3,7 +3,9 @@
     @register("vae", config=VAEConfig)
     class VAE(nn.Module): ...
 
-``build(name, config_dict)`` makes the module from a model card's ``config``.
+``build(name, config_dict)`` makes the module from a model card's ``config``. The registry
+sits below the networks: importing ``core.nets`` registers every architecture, so a caller that
+looks a name up imports ``core.nets`` first (core.weights does when it builds a model).
 """
 
 from __future__ import annotations
@@ -42,8 +44,6 @@ def register(name: str, config: type) -> Callable[[type], type]:
 
 
 def get(name: str) -> Architecture:
-    import core.nets  # noqa: F401  (importing registers every architecture)
-
     try:
         return _ARCHS[name]
     except KeyError:
@@ -53,8 +53,6 @@ def get(name: str) -> Architecture:
 
 
 def names() -> list[str]:
-    import core.nets  # noqa: F401
-
     return sorted(_ARCHS)
 
 

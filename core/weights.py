@@ -37,7 +37,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from core import paths, registry
-from core.imageio import atomic_write
+from core.paths import atomic_write
 
 log = logging.getLogger("easel.weights")
 
@@ -311,6 +311,8 @@ class _CallBudget(TorchFunctionMode):
 
 
 def _build(card: ModelCard, path: Path) -> nn.Module:
+    import core.nets  # noqa: F401  (importing registers every architecture)
+
     try:
         return registry.build(card.architecture, card.config)
     except registry.UnknownArchitecture as exc:

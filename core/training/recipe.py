@@ -239,6 +239,7 @@ def load_recipe(name_or_path: str, overrides: list[str] | tuple[str, ...] = (),
 
 def recipe_from_dict(raw: dict[str, Any]) -> Recipe:
     """Validate a recipe's parsed TOML (also used for the copy stored in checkpoints)."""
+    import core.nets  # noqa: F401  (importing registers every architecture)
     from core import registry
     from core.training.task import get_task
 
