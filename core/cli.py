@@ -282,11 +282,12 @@ def cmd_upscale(args: argparse.Namespace) -> int:
 
 def cmd_rerun(args: argparse.Namespace) -> int:
     from core import imageio
+    from core.jobs import read_spec
 
     src = Path(args.png).expanduser().resolve()
     if not src.is_file():
         raise CliError(f"{args.png}: no such file.")
-    spec = imageio.read_spec(src)
+    spec = read_spec(src)
     if spec is None:
         raise CliError(f"{args.png} carries no Easel metadata, so there is no job to rerun.")
     refs = _image_inputs(spec)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin
@@ -38,8 +38,12 @@ from PIL import Image, ImageOps, PngImagePlugin
 from core import pngcheck
 from core.paths import atomic_write
 
-if TYPE_CHECKING:
-    from core.jobs import JobSpec
+
+class SpecLike(Protocol):
+    """What save_png takes as a spec besides a dict: a core.jobs.JobSpec (imageio sits below
+    the job protocol and does not import it)."""
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 log = logging.getLogger(__name__)
 # PIL logs damage it finds (e.g. "More samples per pixel than can be decoded") at error level;
@@ -358,7 +362,7 @@ def _grey_to_uint8(a: np.ndarray, mode: str) -> np.ndarray:
 
 
 def save_png(path: str | os.PathLike, rgb: np.ndarray, alpha: np.ndarray | None = None, *,
-             spec: dict[str, Any] | JobSpec | None = None, extra: dict[str, Any] | None = None,
+             spec: dict[str, Any] | SpecLike | None = None, extra: dict[str, Any] | None = None,
              edited: bool = False, overwrite: bool = True) -> None:
     """Write RGB (plus optional alpha) as a PNG with Easel's metadata, atomically.
 
@@ -476,7 +480,7 @@ def read_metadata(path: str | os.PathLike | bytes) -> dict[str, Any] | None:
     :data:`MAX_METADATA_BYTES` (it is not read); a file that is not an image raises ImageError.
     """
     try:
-        return _metadata(path)
+        return strict_metadata(path)
     except ImageError as e:
         if not isinstance(e.__cause__, pngcheck.TextTooLarge):
             raise
@@ -484,8 +488,9 @@ def read_metadata(path: str | os.PathLike | bytes) -> dict[str, Any] | None:
         return None
 
 
-def _metadata(path: str | os.PathLike | bytes) -> dict[str, Any] | None:
-    """read_metadata, but over-sized metadata is an ImageError saying so."""
+def strict_metadata(path: str | os.PathLike | bytes) -> dict[str, Any] | None:
+    """read_metadata, but over-sized metadata is an ImageError saying so (read_spec needs
+    to tell the user)."""
     name, abspath, fp = _open_source(path)
     with fp, _pil_checks_off(), _decoder_notes_to_log(name):
         with _identify(fp, name, abspath) as im:
@@ -504,23 +509,6 @@ def _metadata(path: str | os.PathLike | bytes) -> dict[str, Any] | None:
         log.info("%s has unreadable Easel metadata; ignoring it.", name)
         return None
     return meta if isinstance(meta, dict) else None
-
-
-def read_spec(path: str | os.PathLike | bytes) -> JobSpec | None:
-    """The job spec recorded in an Easel PNG, or None when there is none.
-
-    Raises JobError for a spec that cannot be rebuilt (unknown kind, a referenced input image
-    that changed) and ImageError for a referenced image that cannot be read or for metadata too
-    large to read.
-    """
-    meta = _metadata(path)
-    spec = meta.get("spec") if meta else None
-    if not isinstance(spec, dict):
-        return None
-    import core.pipelines  # noqa: F401  (registers every spec kind)
-    from core.jobs import spec_from_dict
-
-    return spec_from_dict(spec)
 
 
 def is_easel_png(path: str | os.PathLike | bytes) -> bool:

@@ -15,6 +15,7 @@ import base64
 import dataclasses
 import hashlib
 import io
+import os
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -292,9 +293,27 @@ def spec_from_dict(d: dict[str, Any]) -> JobSpec:
     return JobSpec.from_dict(d)
 
 
+def read_spec(path: str | os.PathLike | bytes) -> JobSpec | None:
+    """The job spec recorded in an Easel PNG, or None when there is none.
+
+    Raises JobError for a spec that cannot be rebuilt (unknown kind, a referenced input image
+    that changed) and ImageError for a referenced image that cannot be read or for metadata too
+    large to read.
+    """
+    from core.imageio import strict_metadata
+
+    meta = strict_metadata(path)
+    spec = meta.get("spec") if meta else None
+    if not isinstance(spec, dict):
+        return None
+    import core.specs  # noqa: F401  (importing registers every spec kind)
+
+    return spec_from_dict(spec)
+
+
 def spec_class(kind: object) -> type[JobSpec] | None:
     """The spec class registered for ``kind`` (None if there is none)."""
-    import core.pipelines  # noqa: F401  (importing registers every spec kind)
+    import core.specs  # noqa: F401  (importing registers every spec kind)
 
     return _SPEC_KINDS.get(kind) if isinstance(kind, str) else None
 
@@ -319,13 +338,14 @@ def pipeline(kind: str) -> Callable:
     return deco
 
 
-def pipeline_for(spec: JobSpec) -> Callable[..., Generator[Progress, None, Result]]:
-    import core.pipelines  # noqa: F401  (importing registers every pipeline)
-
+def registered_pipeline(kind: str) -> Callable[..., Generator[Progress, None, Result]]:
+    """The pipeline registered for ``kind`` (core.pipelines.pipeline_for imports them all
+    first: jobs sit below the pipelines and never import them)."""
     try:
-        return _PIPELINES[spec.kind]
+        return _PIPELINES[kind]
     except KeyError:
-        raise JobError(f"No pipeline runs jobs of kind {spec.kind!r}.") from None
+        raise JobError(f"No pipeline runs jobs of kind {kind!r} (importing core.pipelines "
+                       "registers them).") from None
 
 
 # --------------------------------------------------------------------------- context
@@ -371,8 +391,9 @@ class Context:
 
 def run_job(spec: JobSpec, ctx: Context,
             on_progress: Callable[[Progress], None] | None = None) -> Result:
-    """Drive a pipeline to its Result, passing every Progress to ``on_progress``."""
-    gen = pipeline_for(spec)(spec, ctx)
+    """Drive a pipeline to its Result, passing every Progress to ``on_progress``. The pipeline
+    is the one registered for the spec's kind: import its module (or core.pipelines) first."""
+    gen = registered_pipeline(spec.kind)(spec, ctx)
     t0 = time.perf_counter()
     result = yield_from(gen, on_progress)
     result.info.setdefault("seconds", round(time.perf_counter() - t0, 3))

@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from core.imageio import atomic_write
+from core.paths import atomic_write
+from core.specs.latent import METHODS
 
-METHODS = ("mean", "classifier")
 MIN_SET = 5  # images per side below which a direction is mostly noise
 FORMAT = 1
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Generator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,9 +32,7 @@ import torch.nn.functional as F
 from core.algorithms import colour, masks
 from core.jobs import (
     Context,
-    ImageRef,
     JobError,
-    JobSpec,
     Progress,
     Result,
     input_image,
@@ -44,44 +41,26 @@ from core.jobs import (
     pipeline,
 )
 from core.nets.features import FeatureConfig, RandomFeatures, StyleLoss
+from core.specs.style import (
+    COLOUR_MODES,
+    FAMILY,
+    MAX_FEATHER,
+    MAX_SIZE,
+    MAX_STEPS,
+    MAX_STYLES,
+    MIN_SIZE,
+    OPTIMIZERS,
+    StyleSpec,
+)
 from core.tensors import image_to_tensor as to_tensor
 from core.tensors import long_side_size, resize, resize_long
 from core.tensors import tensor_to_image as to_uint8
 
-OPTIMIZERS = ("lbfgs", "adam")
-COLOUR_MODES = ("", "luminance", "histogram")
-MIN_SIZE, MAX_SIZE = 64, 2048  # long side of the picture the style is worked at
-MAX_STEPS = 2000
-MAX_STYLES = 8
 SMALL_STYLE = 0.5  # a style image under this share of the working long side gets a note
 BLOW_UP = 1.5  # a loss this many times the best so far undoes the step before it
 LEVEL_SHARES = (0.5, 0.3, 0.2)  # of the steps, coarse to fine (the fine level costs most)
 MARGIN = 16  # pixels of context around a region mask's box
 MIN_SIDE = 16  # a thinner picture is worked with its edges repeated out to this, then cropped
-MAX_FEATHER = 256
-FAMILY = "style_fast"  # weights/style_fast/<name>.safetensors
-
-
-@dataclass(frozen=True)
-class StyleSpec(JobSpec):
-    kind = "style"
-    panel = "style"
-
-    image: ImageRef | None = None  # the content, HxWx3|4 uint8
-    styles: tuple[ImageRef, ...] = ()  # one or more style images
-    style_weights: tuple[float, ...] = ()  # one per style; empty: equal
-    mask: ImageRef | None = None  # HxW uint8, nonzero = restyle here only (embedded)
-    size: int = 512  # long side the style is worked at (the content is never enlarged)
-    steps: int = 150  # optimisation steps over the whole pyramid
-    optimizer: str = "adam"  # or "lbfgs": faster per step, but it can overshoot (bench/style.py)
-    strength: float = 10.0  # weight of the style term (the content term weighs 1)
-    content_weight: float = 1.0
-    tv_weight: float = 50.0  # total variation: less speckle
-    moments: bool = True  # also match per-channel means and deviations
-    preserve_color: str = ""  # "", "luminance" or "histogram"
-    feather: int = 8  # a region mask's seam, pixels
-    feature_seed: int = 0  # the random feature network's seed
-    fast: str = ""  # a fast style model's name: one pass instead of optimising
 
 
 @pipeline("style")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +19,13 @@ import torch
 from PIL import Image
 
 from core.imageio import max_pixels_setting
-from core.jobs import Context, ImageRef, JobError, JobSpec, Progress, Result, input_image, pipeline
+from core.jobs import Context, JobError, Progress, Result, input_image, pipeline
 from core.nets.upscale import Upscaler
+from core.specs.upscale import (  # noqa: F401  (the panels' names, importable here too)
+    DEFAULT_MODEL,
+    FAMILY,
+    UpscaleSpec,
+)
 from core.tensors import to_tensor, to_uint8
 from core.weights import (
     SUFFIX,
@@ -33,18 +37,7 @@ from core.weights import (
     read_card,
 )
 
-FAMILY = "upscale"
-DEFAULT_MODEL = "upscale_faces"
 TILE = 192  # input pixels per tile side, before the overlap: some 30 MB of features a tile
-
-
-@dataclass(frozen=True)
-class UpscaleSpec(JobSpec):
-    kind = "upscale"
-    panel = ""  # an action of the Image menu, not of one panel; results go to the strip
-
-    image: ImageRef | None = None  # HxWx3 (or HxWx4) uint8
-    model: str = DEFAULT_MODEL  # an installed upscale model's name, or a .safetensors path
 
 
 # --------------------------------------------------------------------------- models

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-from core.jobs import Cancelled, Context, JobSpec, Progress, Result, pipeline_for, yield_from
+from core.jobs import Cancelled, Context, JobSpec, Progress, Result, yield_from
 from desktop.inference import collector
 from desktop.inference.handle import JobHandle
 
@@ -328,6 +328,8 @@ class InferenceService(QObject):
     def _drive(self, job: _Job, ctx: Context, reporter: _Reporter) -> Result:
         """Run the job's pipeline to its Result in ``ctx``; its cleanup runs before returning."""
         ctx.check()
+        from core.pipelines import pipeline_for  # on the worker thread: torch loads here
+
         gen = pipeline_for(job.spec)(job.spec, ctx)
         try:
             t0 = time.perf_counter()

@@ -28,7 +28,8 @@ from PySide6.QtWidgets import (
 
 from core.algorithms import masks
 from core.jobs import MAX_SEED, ImageRef, JobError, JobSpec
-from core.pipelines.inpaint import (
+from core.pipelines.inpaint import installed_models
+from core.specs.inpaint import (
     DEFAULT_GUIDANCE,
     DEFAULT_MODEL,
     MAX_EXTEND,
@@ -42,7 +43,6 @@ from core.pipelines.inpaint import (
     PATCH_SIZES,
     InpaintSpec,
     OutpaintSpec,
-    installed_models,
 )
 from desktop.canvas import Document
 from desktop.panels import fields

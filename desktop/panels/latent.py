@@ -37,7 +37,8 @@ from PySide6.QtWidgets import (
 from core import imageio
 from core.algorithms.directions import METHODS, MIN_SET
 from core.jobs import MAX_SEED, ImageRef, JobError, JobSpec, Result
-from core.pipelines.latent import (
+from core.pipelines.latent import installed_models
+from core.specs.latent import (
     DEFAULT_MODEL,
     MAX_COUNT,
     MAX_FRAMES,
@@ -49,7 +50,6 @@ from core.pipelines.latent import (
     LatentInfoSpec,
     LatentSampleSpec,
     LatentWalkSpec,
-    installed_models,
 )
 from desktop.canvas import Document
 from desktop.inference import JobHandle

@@ -28,12 +28,12 @@ from PySide6.QtWidgets import (
 )
 
 from core.jobs import MAX_SEED, ImageRef, JobError, Result
-from core.pipelines.scene import (
+from core.pipelines.scene import installed_priors
+from core.specs.scene import (
     DEFAULT_PRIOR,
     MAX_CANDIDATES,
     SceneEditSpec,
     SceneSpec,
-    installed_priors,
 )
 from desktop.canvas import Document
 from desktop.inference import JobHandle

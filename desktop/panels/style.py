@@ -34,7 +34,8 @@ from PySide6.QtWidgets import (
 
 from core import imageio
 from core.jobs import MAX_SEED, ImageRef, JobError, JobSpec, pixel_hash
-from core.pipelines.style import (
+from core.pipelines.style import installed_fast_styles
+from core.specs.style import (
     COLOUR_MODES,
     MAX_FEATHER,
     MAX_SIZE,
@@ -43,7 +44,6 @@ from core.pipelines.style import (
     MIN_SIZE,
     OPTIMIZERS,
     StyleSpec,
-    installed_fast_styles,
 )
 from desktop.background import BackgroundReader
 from desktop.canvas import Document

@@ -18,7 +18,8 @@ import pytest
 from PIL import Image, ImageFile, PngImagePlugin
 
 from core import imageio, pngcheck
-from core.imageio import ImageError, load_image, read_metadata, read_spec, save_png
+from core.imageio import ImageError, load_image, read_metadata, save_png
+from core.jobs import read_spec
 from tests.crafted import run_cli
 
 REPO = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from core import imageio
-from core.jobs import ImageRef, JobError, spec_from_dict
+from core.jobs import ImageRef, JobError, read_spec, spec_from_dict
 from core.pipelines.inpaint import InpaintSpec
 from core.pipelines.style import StyleSpec
 from tests.crafted import claimed_png, embedded, png_with_metadata, run_cli
@@ -172,7 +172,7 @@ def test_settings_only_reads_no_image(tmp_path, monkeypatch):
 def test_deeply_nested_metadata_is_no_metadata(tmp_path):
     png = png_with_metadata(tmp_path / "deep.png", "[" * 200_000 + "]" * 200_000)
     assert imageio.read_metadata(png) is None
-    assert imageio.read_spec(png) is None
+    assert read_spec(png) is None
 
 
 def test_embedded_images_within_the_budget_still_decode(tmp_path):

@@ -38,10 +38,9 @@ from core.imageio import (
     load_mask,
     parameters_text,
     read_metadata,
-    read_spec,
     save_png,
 )
-from core.jobs import ImageRef
+from core.jobs import ImageRef, read_spec
 
 # --------------------------------------------------------------------------- corpus helpers
 

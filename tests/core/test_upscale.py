@@ -13,7 +13,7 @@ from PIL import Image
 
 from core import cli, imageio, paths
 from core.evaluation.evaluate import evaluate
-from core.jobs import Cancelled, Context, ImageRef, JobError, run_job
+from core.jobs import Cancelled, Context, ImageRef, JobError, read_spec, run_job
 from core.nets.upscale import UpscaleConfig, Upscaler
 from core.pipelines import upscale as up
 from core.pipelines.upscale import UpscaleSpec, load_upscaler, upscale_tensor
@@ -244,7 +244,7 @@ def test_cli_upscale_writes_a_png_with_metadata_and_alpha(tmp_path, capsys):
     assert report["output"] == str(out) and report["spec"]["kind"] == "upscale"
     loaded = imageio.load_image(out)
     assert loaded.size == (36, 28) and loaded.alpha is not None
-    assert imageio.read_spec(out).model == "tiny_up"
+    assert read_spec(out).model == "tiny_up"
     # The recorded job replays to the same pixels (the alpha is resized the same way).
     again = tmp_path / "again.png"
     assert cli.main(["rerun", str(out), "-o", str(again)]) == 0
