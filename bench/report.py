@@ -16,6 +16,8 @@ from typing import Any
 
 from core.imageio import atomic_write
 
+REPEATS = 5  # timed runs per peer where a run is short (the median is reported)
+SHORT_S = 2.0  # seconds: a run longer than this is timed once (report.interleaved's long_s)
 SMOKE_HELP = ("imports and one tiny case per peer, a few seconds each: checks that the "
               "benchmark runs (its figures mean nothing)")
 
@@ -66,18 +68,22 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, Sample]:
     return out, Sample(t1 - t0, c1 - c0, load_average())
 
 
-def interleaved(peers: dict[str, Callable[[int], Any]], repeats: int, warm: bool = True
-                ) -> dict[str, list[Sample]]:
+def interleaved(peers: dict[Any, Callable[[int], Any]], repeats: int, warm: bool = True,
+                long_s: float | None = None) -> dict[Any, list[Sample]]:
     """Time each peer ``repeats`` times, round-robin (peer A, peer B, ..., then again), so a
     burst of load elsewhere on the machine falls on all peers alike rather than on whichever
     ran during it. Each peer is called with the repeat index (a seed); with ``warm``, each is
-    first run once untimed (model loading, kernel choice) with index -1."""
+    first run once untimed (model loading, kernel choice) with index -1. With ``long_s``, a
+    peer whose first timed run took longer than that is not repeated (one long run is its own
+    average; repeats are for runs short enough for a scheduler hiccup to dominate)."""
     if warm:
         for fn in peers.values():
             fn(-1)
-    out: dict[str, list[Sample]] = {name: [] for name in peers}
+    out: dict[Any, list[Sample]] = {name: [] for name in peers}
     for r in range(repeats):
         for name, fn in peers.items():
+            if r and long_s is not None and out[name][0].wall > long_s:
+                continue
             out[name].append(timed(lambda fn=fn, r=r: fn(r))[1])
     return out
 
