@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from report import emit
+from report import add_smoke, emit
 
 from core.device import use_cpu_threads
 from core.imageio import max_pixels_setting
@@ -40,6 +40,10 @@ class TimedContext(Context):
     def check(self) -> None:
         self.times.append(time.perf_counter())
         super().check()
+
+
+SMOKE_PIXELS = 256 * 256
+SMOKE_CANCEL_AFTER_S = 0.3
 
 
 def measure(spec: JobSpec, cancel_after: float, models: ModelCache) -> dict[str, Any]:
@@ -138,7 +142,8 @@ def text_table(headers: list[str], rows: list[list[str]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="a 4-megapixel picture, for a smoke run")
+    ap.add_argument("--quick", action="store_true", help="4-megapixel pictures")
+    add_smoke(ap)
     ap.add_argument("--cancel-after", type=float, default=10.0,
                     help="seconds after which each job is cancelled (default 10)")
     ap.add_argument("--out", default=None, help="also write the table as markdown here")
@@ -146,7 +151,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    pixels = 4_000_000 if args.quick else max_pixels_setting()
+    if args.smoke:  # small pictures, cancelled early: every pipeline runs and sees a cancel
+        args.cancel_after = min(args.cancel_after, SMOKE_CANCEL_AFTER_S)
+    pixels = (SMOKE_PIXELS if args.smoke else 4_000_000 if args.quick
+              else max_pixels_setting())
     threads = use_cpu_threads(torch.get_num_threads())  # as the app starts a job
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"# Cancel promptness ({pixels / 1e6:.0f} Mpx pictures, cancel after "

@@ -42,7 +42,6 @@ Run: python bench/inpaint.py [--quick] [--out FILE.md] [--worlds-only] [--write-
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import time
 from collections.abc import Callable
@@ -50,6 +49,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from report import (
+    REPEATS,
+    SHORT_S,
+    add_smoke,
+    interleaved,
+    load_range,
+    machine_line,
+    median_cpu,
+    median_wall,
+    timed,
+)
 
 from core.algorithms import masks as mask_ops
 from core.algorithms.patchmatch import fill
@@ -57,8 +67,10 @@ from core.device import cpu_threads, torch_threads
 from core.imageio import atomic_write
 
 SIZE = 512
+SMOKE_SIZE = 128  # --smoke: pictures small enough for a few seconds in all
 WORLD_SIZE = 64
 WORLD_IMAGES = 200
+SMOKE_WORLD_IMAGES = 2  # --smoke: per world, the first world only, the strokes mask only
 WORLDS = ("faces", "scenes")
 SMILE_FACES = 24
 SMILE_VARIATIONS = 4
@@ -274,47 +286,68 @@ def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
 # --------------------------------------------------------------------------- main
 
 
-def quality(quick: bool) -> tuple[list[str], list[list[str]]]:
+def quality(quick: bool, smoke: bool = False) -> tuple[list[str], list[list[str]]]:
+    """Every method on every image and mask. The methods run interleaved; a method whose run
+    is short is repeated (report.interleaved) and its median wall and CPU seconds shown."""
+    size = SMOKE_SIZE if smoke else SIZE
     rng = np.random.default_rng(0)
-    images = {name: make(SIZE, rng) for name, make in TEXTURES.items()}
-    images.update({name: photo(name, SIZE) for name in PHOTOS})
-    if quick:
-        images = {k: images[k] for k in ("brick", "stripes", "astronaut")}
-    holes = {"box 6%": box_mask(SIZE), "strokes 12%": stroke_mask(SIZE)}
-    headers = ["image", "mask", "method", "seconds", "hole PSNR dB", "hole SSIM"]
+    images = {name: make(size, rng) for name, make in TEXTURES.items()}
+    images.update({name: photo(name, size) for name in PHOTOS})
+    if quick or smoke:
+        images = {k: images[k] for k in (("brick", "astronaut") if smoke
+                                         else ("brick", "stripes", "astronaut"))}
+    holes = {"box 6%": box_mask(size), "strokes 12%": stroke_mask(size)}
+    headers = ["image", "mask", "method", "seconds", "CPU s", "hole PSNR dB", "hole SSIM"]
     rows: list[list[str]] = []
-    scores: dict[tuple[str, str, str], list[tuple[float, float, float]]] = {}
+    scores: dict[tuple[str, str, str], list[tuple[float, float, float, float]]] = {}
+    loads = []
     for name, img in images.items():
         group = "textures" if name in TEXTURES else "photos"
         for mask_name, hole in holes.items():
-            for method, run in METHODS.items():
-                t0 = time.perf_counter()
-                out = run(img, hole)
-                sec = time.perf_counter() - t0
+            outs: dict[str, np.ndarray] = {}
+
+            def peer(method: str, run: Callable, img: np.ndarray = img,
+                     hole: np.ndarray = hole, outs: dict = outs) -> Callable[[int], None]:
+                return lambda r: outs.__setitem__(method, run(img, hole))
+
+            peers = {method: peer(method, run) for method, run in METHODS.items()}
+            times = interleaved(peers, 1 if smoke else REPEATS, warm=False, long_s=SHORT_S)
+            loads += [s for v in times.values() for s in v]
+            for method, samples in times.items():
+                out = outs[method]
                 if method == "patchmatch (easel)" and not np.array_equal(out[~hole], img[~hole]):
                     raise RuntimeError(f"PatchMatch changed pixels outside the hole on {name}")
+                sec, cpu = median_wall(samples), median_cpu(samples)
                 psnr, ssim = hole_psnr(img, out, hole), hole_ssim(img, out, hole)
-                rows.append([name, mask_name, method, f"{sec:.2f}", f"{psnr:.2f}", f"{ssim:.3f}"])
-                scores.setdefault((group, mask_name, method), []).append((sec, psnr, ssim))
+                rows.append([name, mask_name, method, f"{sec:.3f}", f"{cpu:.3f}", f"{psnr:.2f}",
+                             f"{ssim:.3f}"])
+                scores.setdefault((group, mask_name, method), []).append((sec, cpu, psnr, ssim))
     for (group, mask_name, method), vals in scores.items():
-        sec, psnr, ssim = np.mean(vals, axis=0)
-        rows.append([f"MEAN {group}", mask_name, method, f"{sec:.2f}", f"{psnr:.2f}",
-                     f"{ssim:.3f}"])
+        sec, cpu, psnr, ssim = np.mean(vals, axis=0)
+        rows.append([f"MEAN {group}", mask_name, method, f"{sec:.3f}", f"{cpu:.3f}",
+                     f"{psnr:.2f}", f"{ssim:.3f}"])
+    rows.append(["load average", "", "over these runs", load_range(loads), "", "", ""])
     return headers, rows
 
 
-def world_inpainting(quick: bool) -> tuple[list[str], list[list[str]], dict[str, Any]]:
+def world_inpainting(quick: bool, smoke: bool = False
+                     ) -> tuple[list[str], list[list[str]], dict[str, Any]]:
     """Diffusion against PatchMatch and the classical peers on held-out world renders; the
-    worlds run side by side in two processes of one torch thread each."""
+    worlds run side by side in two processes of one torch thread each (with ``smoke``, two
+    images of the first world with one mask kind, in this process)."""
     from concurrent.futures import ProcessPoolExecutor
 
-    n_images = 20 if quick else WORLD_IMAGES
-    headers = ["world", "mask", "method", "s/image", "hole PSNR dB (pooled)", "hole SSIM",
-               "FJD"]
-    with ProcessPoolExecutor(max_workers=len(WORLDS)) as pool:
-        done = list(pool.map(_one_world, WORLDS, [n_images] * len(WORLDS)))
+    n_images = SMOKE_WORLD_IMAGES if smoke else 20 if quick else WORLD_IMAGES
+    headers = ["world", "mask", "method", "s/image", "CPU s/image", "hole PSNR dB (pooled)",
+               "hole SSIM", "FJD"]
+    worlds = WORLDS[:1] if smoke else WORLDS
+    if smoke:
+        done = [_one_world(worlds[0], n_images)]
+    else:
+        with ProcessPoolExecutor(max_workers=len(worlds)) as pool:
+            done = list(pool.map(_one_world, worlds, [n_images] * len(worlds)))
     rows = [row for world_rows, _ in done for row in world_rows]
-    return headers, rows, {world: figures for world, (_, figures) in zip(WORLDS, done,
+    return headers, rows, {world: figures for world, (_, figures) in zip(worlds, done,
                                                                         strict=True)}
 
 
@@ -337,19 +370,20 @@ def _one_world(world: str, n_images: int) -> tuple[list[list[str]], dict[str, An
     figures: dict[str, Any] = {}
     from core.jobs import JobError
 
-    for kind in ("box 25%", "strokes 15%", "random 50%"):
+    for kind in ("strokes 15%",) if n_images <= SMOKE_WORLD_IMAGES else (
+            "box 25%", "strokes 15%", "random 50%"):
         for method, run in methods.items():
-            outs, errs, ssims, secs = [], [], [], []
+            outs, errs, ssims, secs, cpus = [], [], [], [], []
             for i, img in enumerate(images):
                 hole = world_masks(WORLD_SIZE, i)[kind]
-                t0 = time.perf_counter()
                 try:
-                    out = run(img, hole)
+                    out, sample = timed(lambda img=img, hole=hole, run=run: run(img, hole))
                 except JobError as exc:  # PatchMatch has no whole patch to copy from
                     print(f"  {world} {kind} {method}: {exc}", flush=True)
-                    rows.append([world, kind, method, "n/a", "n/a", "n/a", "n/a"])
+                    rows.append([world, kind, method, "n/a", "n/a", "n/a", "n/a", "n/a"])
                     break
-                secs.append(time.perf_counter() - t0)
+                secs.append(sample.wall)
+                cpus.append(sample.cpu)
                 if "easel" in method and not np.array_equal(out[~hole], img[~hole]):
                     raise RuntimeError(f"{method} changed pixels outside the hole")
                 outs.append(out)
@@ -361,38 +395,47 @@ def _one_world(world: str, n_images: int) -> tuple[list[list[str]], dict[str, An
             # PSNR of the mean squared error over every image's hole (a per-image mean would be
             # infinite as soon as one flat hole is filled exactly).
             psnr = 10.0 * np.log10(255.0 ** 2 / max(float(np.mean(errs)), 1e-12))
-            row = [world, kind, method, f"{np.mean(secs):.3f}", f"{psnr:.2f}",
+            row = [world, kind, method, f"{np.mean(secs):.3f}", f"{np.mean(cpus):.3f}",
+                   f"{psnr:.2f}",
                    f"{np.mean(ssims):.3f}", f"{fjd:.3f}"]
             rows.append(row)
             print("  " + "  ".join(row), flush=True)
             figures.setdefault(kind, {})[method.split(" (")[0]] = {
                 "hole_psnr": float(psnr), "hole_ssim": float(np.mean(ssims)),
-                "fjd": float(fjd), "seconds": float(np.mean(secs))}
+                "fjd": float(fjd), "seconds": float(np.mean(secs)),
+                "cpu_seconds": float(np.mean(cpus))}
     return rows, figures
 
 
-def diffusion_times(repeats: int = 7) -> tuple[list[str], list[list[str]], dict[str, Any]]:
-    """Median seconds of one 64 px diffusion inpaint (box 25%) through the pipeline."""
+def diffusion_times(repeats: int = 7, smoke: bool = False
+                    ) -> tuple[list[str], list[list[str]], dict[str, Any]]:
+    """Median seconds of one 64 px diffusion inpaint (box 25%) through the pipeline, the
+    three settings interleaved (report.interleaved)."""
     from core.evaluation.evaluate import _render
 
     img = _render("faces", 1, WORLD_SIZE)[0].image
     hole = box_mask(WORLD_SIZE, 0.25)
-    headers = ["setting", "denoising passes", "median s", "target"]
+    headers = ["setting", "denoising passes", "median s", "median CPU s", "runs", "target"]
+    settings = (("20 DDIM steps", {"steps": 20, "resample": 1}, 20, "< 1.5 s"),
+                ("50 DDIM steps", {"steps": 50, "resample": 1}, 50, ""),
+                ("20 steps, RePaint jump 5 x resample 3 (the default)",
+                 {"steps": 20, "jump": 5, "resample": 3}, 20 + 3 * 5 * 2, ""))
+
+    def peer(**kw: Any) -> Callable[[int], None]:
+        run = pipeline_fill(engine="diffusion", model="diffusion_faces", **kw)
+        return lambda r: run(img, hole)
+
+    peers = {label: peer(**kw) for label, kw, _, _ in settings}
+    # warm: the models are loaded once, untimed (with smoke the one run is timed cold)
+    times = interleaved(peers, 1 if smoke else repeats, warm=not smoke)
     rows, figures = [], {}
-    for label, settings, passes, target in (
-            ("20 DDIM steps", {"steps": 20, "resample": 1}, 20, "< 1.5 s"),
-            ("50 DDIM steps", {"steps": 50, "resample": 1}, 50, ""),
-            ("20 steps, RePaint jump 5 x resample 3 (the default)",
-             {"steps": 20, "jump": 5, "resample": 3}, 20 + 3 * 5 * 2, "")):
-        run = pipeline_fill(engine="diffusion", model="diffusion_faces", **settings)
-        run(img, hole)  # load the models
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            run(img, hole)
-            times.append(time.perf_counter() - t0)
-        rows.append([label, str(passes), f"{np.median(times):.3f}", target])
-        figures[label] = float(np.median(times))
+    for label, _, passes, target in settings:
+        med = median_wall(times[label])
+        rows.append([label, str(passes), f"{med:.3f}", f"{median_cpu(times[label]):.3f}",
+                     str(len(times[label])), target])
+        figures[label] = float(med)
+    rows.append(["load average over these runs", "",
+                 load_range([s for v in times.values() for s in v]), "", "", ""])
     return headers, rows, figures
 
 
@@ -444,29 +487,31 @@ def asking_for_a_smile(reader: str | None, n_faces: int = SMILE_FACES
     return headers, rows, figures
 
 
-def scaling(quick: bool) -> tuple[list[str], list[list[str]]]:
-    headers = ["size", "hole px", "scales*rounds", "seconds", "image Mpx/s", "hole kpx/s"]
+def scaling(quick: bool, smoke: bool = False) -> tuple[list[str], list[list[str]]]:
+    headers = ["size", "hole px", "scales*rounds", "seconds", "CPU s", "image Mpx/s",
+               "hole kpx/s"]
     rows = []
-    for n in (512, 1024) if quick else (512, 1024, 2048):
+    for n in (SMOKE_SIZE,) if smoke else (512, 1024) if quick else (512, 1024, 2048):
         img = photo("astronaut", n)
         hole = box_mask(n)
-        t0 = time.perf_counter()
-        _, total = run_fill(img, hole)
-        sec = time.perf_counter() - t0
+        (_, total), sample = timed(lambda img=img, hole=hole: run_fill(img, hole))
+        sec = sample.wall
         rows.append([f"{n}x{n}", str(int(hole.sum())), str(total), f"{sec:.2f}",
+                     f"{sample.cpu:.2f}",
                      f"{n * n / 1e6 / sec:.2f}", f"{hole.sum() / 1e3 / sec:.1f}"])
     return headers, rows
 
 
-def gui_responsiveness() -> tuple[list[str], list[list[str]]]:
+def gui_responsiveness(smoke: bool = False) -> tuple[list[str], list[list[str]]]:
     """The longest stall of the Qt event loop while the real InferenceService fills a hole."""
     from gui_probe import longest_gui_gap  # bench/ is on sys.path when run as a script
 
+    size = SMOKE_SIZE if smoke else SIZE
     headers = ["image", "mask", "job seconds", "longest GUI gap ms", "p99 gap ms", "ticks"]
     rows = []
-    for name in ("astronaut", "stripes"):
-        img = photo(name, SIZE) if name == "astronaut" else stripes(SIZE, np.random.default_rng(0))
-        r = longest_gui_gap(img, box_mask(SIZE))
+    for name in ("astronaut",) if smoke else ("astronaut", "stripes"):
+        img = photo(name, size) if name == "astronaut" else stripes(size, np.random.default_rng(0))
+        r = longest_gui_gap(img, box_mask(size))
         rows.append([name, "box 6%", f"{r['job_s']:.2f}", f"{r['max_gap_ms']:.1f}",
                      f"{r['p99_gap_ms']:.1f}", str(r["ticks"])])
     return headers, rows
@@ -475,6 +520,7 @@ def gui_responsiveness() -> tuple[list[str], list[list[str]]]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="three images and two sizes only")
+    add_smoke(ap)
     ap.add_argument("--out", type=Path, help="also write the tables as markdown to this file")
     ap.add_argument("--worlds-only", action="store_true",
                     help="only the world renders (diffusion against its peers) and its timing")
@@ -488,20 +534,20 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    what = f"{WORLD_SIZE} px world renders" if args.worlds_only or args.smile else f"{SIZE}x{SIZE}"
-    header = (f"# Inpainting benchmark ({what}{', quick' if args.quick else ''})\n"
-              f"{platform.platform()}, Python {platform.python_version()}, "
-              f"{os.cpu_count()} CPUs, torch {torch.__version__} with "
-              f"{torch.get_num_threads()} threads, load average {load:.1f} at start")
+    size = SMOKE_SIZE if args.smoke else SIZE
+    what = f"{WORLD_SIZE} px world renders" if args.worlds_only or args.smile else f"{size}x{size}"
+    mode = ", smoke: figures mean nothing" if args.smoke else ", quick" if args.quick else ""
+    header = (f"# Inpainting benchmark ({what}{mode})\n"
+              f"{platform.platform()}, Python {platform.python_version()}, {machine_line()} "
+              "at start; seconds are wall, CPU seconds this process's (all threads)")
     print(header, flush=True)
     torch.set_num_threads(cpu_threads())  # as the app starts a job (core.device.cpu_threads)
     if args.smile:
         return smile_only(args, header)
     print(f"\n## Diffusion and its peers on held-out world renders ({WORLD_SIZE} px)\n")
-    w_headers, w_rows, w_figures = world_inpainting(args.quick)
+    w_headers, w_rows, w_figures = world_inpainting(args.quick, args.smoke)
     print(text_table(w_headers, w_rows))
-    t_headers, t_rows, t_figures = diffusion_times()
+    t_headers, t_rows, t_figures = diffusion_times(smoke=args.smoke)
     print(f"\n## One {WORLD_SIZE} px diffusion inpaint (diffusion_faces, box 25%)\n")
     print(text_table(t_headers, t_rows))
     world_md = [(f"## Diffusion and its peers on held-out world renders ({WORLD_SIZE} px, "
@@ -509,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
                 markdown_table(w_headers, w_rows),
                 f"## One {WORLD_SIZE} px diffusion inpaint (diffusion_faces, box 25%)",
                 markdown_table(t_headers, t_rows)]
-    if args.write_card and not args.quick:
+    if args.write_card and not (args.quick or args.smoke):
         from core.evaluation.evaluate import write_metrics
         from core.weights import find_model
 
@@ -524,8 +570,8 @@ def main(argv: list[str] | None = None) -> int:
             atomic_write(args.out, ("\n\n".join([header, *world_md]) + "\n").encode("utf-8"))
             print(f"\nwrote {args.out}")
         return 0
-    q_headers, q_rows = quality(args.quick)
-    s_headers, s_rows = scaling(args.quick)
+    q_headers, q_rows = quality(args.quick, args.smoke)
+    s_headers, s_rows = scaling(args.quick, args.smoke)
 
     notes = ("PSNR over hole pixels; SSIM = mean of skimage's SSIM map (7x7 window) over hole "
              "pixels.\nA photo's hole has no single right answer: these scores reward smooth, "
@@ -537,8 +583,9 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + notes)
     print("\n## PatchMatch scaling (astronaut, centred box of 6% of the pixels)\n")
     print(text_table(s_headers, s_rows))
-    g_headers, g_rows = gui_responsiveness()
-    print("\n## GUI responsiveness while a 512x512 PatchMatch job runs (5 ms QTimer probe)\n")
+    g_headers, g_rows = gui_responsiveness(args.smoke)
+    print(f"\n## GUI responsiveness while a {size}x{size} PatchMatch job runs (5 ms QTimer "
+          "probe)\n")
     print(text_table(g_headers, g_rows))
     if args.out:
         md = "\n\n".join([header, *world_md,

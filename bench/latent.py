@@ -18,15 +18,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
-import statistics
-import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
-from report import emit
+from report import Sample, add_smoke, emit, interleaved, load_range, machine_line, seconds_cell
 
 from core.evaluation import latent as ev
 from core.evaluation.evaluate import FJD_REAL_OFFSET, _render
@@ -36,6 +33,7 @@ from core.jobs import Context, run_job
 from core.pipelines.latent import (
     LatentEditSpec,
     LatentSampleSpec,
+    attribute_directions,
     model_directions,
     open_model,
     resolve,
@@ -43,27 +41,21 @@ from core.pipelines.latent import (
 from core.weights import ModelCache
 
 
-def latency(name: str, repeats: int) -> tuple[float, float]:
-    """Median ms of a slider change and of a 16-sample grid, warm model cache."""
+def latency_peers(name: str) -> dict[str, Callable[[int], None]]:
+    """A slider change and a 16-sample grid of model ``name`` as report.interleaved peers,
+    through the real job with a warm model cache."""
     cache = ModelCache()
     model = open_model(resolve(name), "cpu", cache)
     z = torch.randn(3, model.dim, generator=torch.Generator().manual_seed(0)).double().tolist()
-
-    def timed(spec: Any) -> float:
-        ctx = Context.for_spec(spec, device="cpu", models=cache)
-        t0 = time.perf_counter()
-        run_job(spec, ctx)
-        return (time.perf_counter() - t0) * 1000
-
     one, two = model_directions(model, compute=True).names()[:2]
     edit = LatentEditSpec(model=name, a=(z[0],), b=(z[1],), c=(z[2],), upscale=True)
-    timed(edit.replace(directions=((one, 1.0),)))  # warm: directions, upscaler
-    slider = [timed(edit.replace(directions=((one, 0.05 * i), (two, 0.5))))
-              for i in range(repeats)]
     grid = LatentSampleSpec(model=name, count=16)
-    timed(grid)
-    grids = [timed(grid.replace(seed=i)) for i in range(repeats)]
-    return statistics.median(slider), statistics.median(grids)
+
+    def run(spec: Any) -> None:
+        run_job(spec, Context.for_spec(spec, device="cpu", models=cache))
+
+    return {"slider": lambda r: run(edit.replace(directions=((one, 0.05 * r), (two, 0.5)))),
+            "grid": lambda r: run(grid.replace(seed=r + 1))}
 
 
 def fmt(v: float) -> str:
@@ -72,22 +64,30 @@ def fmt(v: float) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
+    ap.add_argument("--quick", action="store_true", help="small counts, a few minutes")
+    add_smoke(ap)
     ap.add_argument("--out", default=None, help="also write the table as markdown here")
     ap.add_argument("--vae", default="vae_faces")
     ap.add_argument("--dcgan", default="dcgan_faces")
     args = ap.parse_args()
-    n, fjd_n, repeats = (60, 200, 5) if args.quick else (500, 2000, 50)
+    # triples/edits per attribute, FJD samples, timing repeats, labelled pool (None: the
+    # evaluation's own defaults)
+    n, fjd_n, repeats, pool = ((4, 16, 1, 120) if args.smoke else (60, 200, 5, None)
+                               if args.quick else (500, 2000, 50, None))
+    pool_kw = {} if pool is None else {"pool": pool}
 
     models = {"VAE": open_model(resolve(args.vae)), "DCGAN": open_model(resolve(args.dcgan))}
     rows: list[list[str]] = []
-    arith = {label: ev.arithmetic_accuracy(m, n) for label, m in models.items()}
-    arith["pixels (peer)"] = ev.arithmetic_accuracy(None, n)
+    arith = {label: ev.arithmetic_accuracy(m, n, **pool_kw) for label, m in models.items()}
+    arith["pixels (peer)"] = ev.arithmetic_accuracy(None, n, **pool_kw)
     for attr in ev.ARITHMETIC:
         rows.append([f"arithmetic: {attr} (target >= 90%)",
                      *(fmt(arith[k][attr]) for k in ("VAE", "DCGAN", "pixels (peer)"))])
+    # Computed once per model (both kinds of direction come from the same labelled latents).
+    found = {label: attribute_directions(m, pool) for label, m in models.items()}
     for method in ("mean", "classifier"):
-        edits = {label: ev.direction_edits(m, n, method=method) for label, m in models.items()}
+        edits = {label: ev.direction_edits(m, n, method=method, found=found[label])
+                 for label, m in models.items()}
         for attr in ev.ARITHMETIC:
             cells = [f"{fmt(e[attr]['flipped'])} flipped, {fmt(e[attr]['kept_min'])} kept"
                      for e in (edits["VAE"], edits["DCGAN"])]
@@ -106,15 +106,21 @@ def main() -> None:
         fjd[label] = fjd_from_features(features(judge, m.decode(z)), real)
     rows.append([f"sample FJD, {fjd_n} grid samples vs held-out renders (lower is better)",
                  f"{fjd['VAE']:.2f}", f"{fjd['DCGAN']:.2f}", f"real vs real {floor:.2f}"])
-    lat = {label: latency(m.name, repeats) for label, m in models.items()}
+    # Both models' slider changes and grids interleaved and repeated (report.interleaved).
+    peers = {(label, kind): fn for label, m in models.items()
+             for kind, fn in latency_peers(m.name).items()}
+    lat: dict[tuple[str, str], list[Sample]] = interleaved(peers, repeats)  # type: ignore[arg-type]
     rows.append(["slider change -> 256 px image, median ms (target < 40)",
-                 f"{lat['VAE'][0]:.1f}", f"{lat['DCGAN'][0]:.1f}", ""])
+                 seconds_cell(lat[("VAE", "slider")], 1000, 1),
+                 seconds_cell(lat[("DCGAN", "slider")], 1000, 1), ""])
     rows.append(["grid of 16 samples, median ms (target < 150)",
-                 f"{lat['VAE'][1]:.1f}", f"{lat['DCGAN'][1]:.1f}", ""])
+                 seconds_cell(lat[("VAE", "grid")], 1000, 1),
+                 seconds_cell(lat[("DCGAN", "grid")], 1000, 1), ""])
 
-    head = (f"Latent benchmark{' (quick)' if args.quick else ''}: {platform.machine()}, "
-            f"{os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} "
-            f"threads, load average {os.getloadavg()[0]:.2f}; models {args.vae}, {args.dcgan}")
+    mode = " (smoke: figures mean nothing)" if args.smoke else " (quick)" if args.quick else ""
+    head = (f"Latent benchmark{mode}: {machine_line()}; load average over the timed runs "
+            f"{load_range([s for v in lat.values() for s in v])}; models {args.vae}, "
+            f"{args.dcgan}; times are wall (CPU: this process, all threads)")
     lines = [head, "", "| figure | VAE | DCGAN | peer / floor |", "|---|---|---|---|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     text = "\n".join(lines)

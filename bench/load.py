@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
-from report import emit
+from report import add_smoke, emit
 
 from core import device
 from core.jobs import Cancelled, Context, ImageRef, run_job
@@ -68,14 +68,17 @@ def every_core(on: bool) -> Iterator[None]:
         device.cpu_threads = rule
 
 
-def style(cap: float) -> dict[str, float]:
+SMOKE_STYLE_PX = 128
+
+
+def style(cap: float, size: int = 384) -> dict[str, float]:
     from core.data.styles import render_style
     from core.pipelines.style import StyleSpec
 
-    content = render_style("mosaic", seed=1, size=384)
+    content = render_style("mosaic", seed=1, size=size)
     spec = StyleSpec(seed=0, image=ImageRef.of(content),
-                     styles=(ImageRef.of(render_style("brush", seed=0, size=384)),),
-                     size=384, steps=300)
+                     styles=(ImageRef.of(render_style("brush", seed=0, size=size)),),
+                     size=size, steps=300)
     ctx = Context.for_spec(spec, device="cpu")
     threads = device.use_cpu_threads(device.GIVEN_THREADS)  # as the worker starts a job
     marks: list[tuple[int, float, float]] = []
@@ -91,6 +94,8 @@ def style(cap: float) -> dict[str, float]:
         pass
     finally:
         timer.cancel()
+    if len(marks) < 3:
+        raise RuntimeError(f"the style job took {len(marks)} steps in {cap:g} s; raise --cap")
     (s0, w0, c0), (s1, w1, c1) = marks[1], marks[-1]  # from the first step: set-up excluded
     n = max(1, s1 - s0)
     return {"threads": threads, "wall": (w1 - w0) / n, "cpu": (c1 - c0) / n}
@@ -156,7 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cap", type=float, default=6.0, help="seconds per style / training run")
     ap.add_argument("--others", type=int, default=2, help="competing busy processes")
     ap.add_argument("--out", default=None, help="also write the table as markdown here")
+    add_smoke(ap)
     args = ap.parse_args(argv)
+    if args.smoke:  # every row once, each job cut short, one busy loop
+        args.repeats, args.cap, args.others = 1, min(args.cap, 1.5), min(args.others, 1)
+    style_px = SMOKE_STYLE_PX if args.smoke else 384
+    style_cap = 2 * args.cap if args.smoke else args.cap  # its set-up is most of a short cap
 
     import torch
 
@@ -173,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     for rep in range(1, args.repeats + 1):
         for machine, all_cores in plan:
             with busy(args.others if machine == "busy" else 0), every_core(all_cores):
-                s, t, g = style(args.cap), training(args.cap), gui()
+                s, t, g = style(style_cap, style_px), training(args.cap), gui()
                 load = load_average()
             rows.append([str(rep), machine, "every core" if all_cores else "rule", f"{load:.1f}",
                          str(s["threads"]), f"{s['wall']:.3f}", f"{s['cpu']:.3f}",

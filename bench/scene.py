@@ -19,14 +19,11 @@ Run: python bench/scene.py [--quick] [--out FILE.md] [--model NAME] [--write-car
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import statistics
-import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
-from report import emit
+from report import add_smoke, emit, interleaved, load_range, machine_line, seconds_cell
 
 from core.data.captions import GENEVAL_CATEGORIES
 from core.device import cpu_threads
@@ -42,40 +39,34 @@ from core.pipelines.scene import (
     SceneSpec,
     draw_batch,
     filter_logits,
-    resolve,
 )
-from core.weights import ModelCache
+from core.weights import ModelCache, resolve_weights
 
 
-def job_seconds(spec: SceneSpec, repeats: int, cache: ModelCache) -> float:
-    def once(seed: int) -> float:
-        s = spec.replace(seed=seed)
-        t0 = time.perf_counter()
+def job(spec: SceneSpec, cache: ModelCache) -> Callable[[int], None]:
+    """A peer for report.interleaved: the real job, warm model cache, seed = repeat + 1."""
+    def once(r: int) -> None:
+        s = spec.replace(seed=r + 1)
         run_job(s, Context.for_spec(s, device="cpu", models=cache))
-        return time.perf_counter() - t0
 
-    once(0)  # warm: model loading, kernel choice
-    return statistics.median(once(i + 1) for i in range(repeats))
+    return once
 
 
-@torch.no_grad()
-def no_cache_seconds(models: SceneModels, repeats: int) -> float:
-    """One candidate drawn by running the whole sequence again for every code."""
+def no_cache(models: SceneModels) -> Callable[[int], None]:
+    """A peer: one candidate drawn by running the whole sequence again for every code."""
     prior = models.prior
     text = prior.tokenizer.batch(["a red star"], prior.config.text_len)
-    times = []
-    for r in range(repeats + 1):
-        g = torch.Generator().manual_seed(r)
-        t0 = time.perf_counter()
-        with torch.inference_mode():
-            codes = torch.zeros(1, prior.config.image_len, dtype=torch.long)
-            for i in range(prior.config.image_len):
-                logits = prior(text, codes)[:, i]
-                probs = filter_logits(logits).softmax(-1)
-                codes[0, i] = torch.multinomial(probs, 1, generator=g)[0, 0]
-        if r:
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+
+    @torch.inference_mode()
+    def once(r: int) -> None:
+        g = torch.Generator().manual_seed(r + 1)
+        codes = torch.zeros(1, prior.config.image_len, dtype=torch.long)
+        for i in range(prior.config.image_len):
+            logits = prior(text, codes)[:, i]
+            probs = filter_logits(logits).softmax(-1)
+            codes[0, i] = torch.multinomial(probs, 1, generator=g)[0, 0]
+
+    return once
 
 
 def pct(v: float) -> str:
@@ -84,23 +75,26 @@ def pct(v: float) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
+    ap.add_argument("--quick", action="store_true", help="small counts, a few minutes")
+    add_smoke(ap)
     ap.add_argument("--out", default=None, help="also write the table as markdown here")
     ap.add_argument("--model", default=DEFAULT_PRIOR)
     ap.add_argument("--write-card", action="store_true",
                     help="also store the prior's metrics in its model card (as easel eval does)")
     args = ap.parse_args()
-    per_cat, fjd_n, repeats = (10, 200, 3) if args.quick else (100, 2000, 10)
+    per_cat, fjd_n, repeats = ((2, 16, 1) if args.smoke else (10, 200, 5) if args.quick
+                               else (100, 2000, 10))
     torch.set_num_threads(cpu_threads())  # as the app starts a job (core.device.cpu_threads)
 
     ev.GENEVAL_PER_CATEGORY = per_cat
     ev.COMPOSITIONAL_PROMPTS = per_cat
-    path = resolve(args.model, "prior", "scene model")
+    path = resolve_weights(args.model, ("prior",), "scene model")
     report = evaluate(path, n=fjd_n)["metrics"]
     if args.write_card:
         write_metrics(path, report)
     models = ev.scene_models(path, torch.device("cpu"))
-    vq = evaluate(resolve(models.prior.config.vqvae, "vqvae", "VQ-VAE"), n=fjd_n)["metrics"]
+    vq = evaluate(resolve_weights(models.prior.config.vqvae, ("vqvae",), "VQ-VAE"),
+                  n=fjd_n)["metrics"]
     judge = checked_judge("scenes")
     ceiling = checker_accuracy(judge, per_cat)
     cases = prompts(per_cat)
@@ -136,20 +130,25 @@ def main() -> None:
     rows.append(["prior bits per code, held-out scenes", f"{report['bits_per_code']:.3f}", "",
                  f"uniform {np.log2(models.vq.config.codebook_size):.1f}"])
 
+    # The three timed runs interleaved and repeated (report.interleaved), warm model cache.
     cache = ModelCache()
-    one = job_seconds(SceneSpec(prompt="a red star", n=1, rerank=False, upscale=False,
-                                model=args.model), repeats, cache)
-    eight = job_seconds(SceneSpec(prompt="a red star to the left of a blue circle", n=8,
-                                  model=args.model), repeats, cache)
-    rows.append(["one 64 px candidate, median s (target < 0.5)", f"{one:.3f}", "",
-                 f"without the KV cache {no_cache_seconds(models, repeats):.3f}"])
-    rows.append(["8 candidates reranked + x4 to 256 px, median s (target < 3)", f"{eight:.3f}",
-                 "", ""])
+    times = interleaved({
+        "one": job(SceneSpec(prompt="a red star", n=1, rerank=False, upscale=False,
+                             model=args.model), cache),
+        "no cache": no_cache(models),
+        "eight": job(SceneSpec(prompt="a red star to the left of a blue circle", n=8,
+                               model=args.model), cache),
+    }, repeats if args.smoke else max(repeats, 5))
+    rows.append(["one 64 px candidate, median s (target < 0.5)", seconds_cell(times["one"]), "",
+                 f"without the KV cache {seconds_cell(times['no cache'])}"])
+    rows.append(["8 candidates reranked + x4 to 256 px, median s (target < 3)",
+                 seconds_cell(times["eight"]), "", ""])
 
-    head = (f"Scene benchmark{' (quick)' if args.quick else ''}: {platform.machine()}, "
-            f"{os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} "
-            f"thread, load average {os.getloadavg()[0]:.2f}; model {args.model}, "
-            f"{per_cat} prompts per category")
+    mode = " (smoke: figures mean nothing)" if args.smoke else " (quick)" if args.quick else ""
+    head = (f"Scene benchmark{mode}: {machine_line()}; load average over the timed runs "
+            f"{load_range([s for v in times.values() for s in v])}; model {args.model}, "
+            f"{per_cat} prompts per category; seconds are wall (CPU: this process, all "
+            f"threads)")
     lines = [head, "", f"| figure | N = 1 | N = {ev.BEST_OF} | peers / bounds |",
              "|---|---|---|---|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]

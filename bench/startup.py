@@ -15,7 +15,7 @@ first run is only "first"); warm is the median of the runs after it. All runs sh
 folders and window settings are never touched. Needs a display: ``DISPLAY=:99`` with Xvfb,
 or ``--offscreen``.
 
-    python bench/startup.py [--runs 5] [--bundle PATH | --no-bundle] [--no-source]
+    python bench/startup.py [--smoke] [--runs 5] [--bundle PATH | --no-bundle] [--no-source]
                             [--cmd "COMMAND ..."] [--no-drop-caches] [--offscreen]
 """
 
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shlex
 import statistics
 import subprocess
@@ -30,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOWN = "easel: window shown"
@@ -56,8 +58,10 @@ def drop_caches() -> bool:
         return False
 
 
-def time_to_window(cmd: list[str], env: dict[str, str]) -> float:
-    """Seconds from starting ``cmd`` to its ``easel: window shown`` line."""
+def time_to_window(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Seconds from starting ``cmd`` to its ``easel: window shown`` line, and the CPU seconds
+    (user + system) the process used from start to exit."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -78,14 +82,22 @@ def time_to_window(cmd: list[str], env: dict[str, str]) -> float:
         err = proc.stderr.read() if proc.stderr else ""
         raise RuntimeError(f"{shlex.join(cmd)} never showed its window (exit code "
                            f"{proc.returncode}):\n{err[-2000:]}")
-    return shown
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return shown, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def measure(cmd: list[str], runs: int, env: dict[str, str], cold: bool) -> dict[str, object]:
-    first_dropped = drop_caches() if cold else False
-    first = time_to_window(cmd, env)
-    warm = [time_to_window(cmd, env) for _ in range(runs)]
-    return {"first": first, "cold": first_dropped, "warm": warm}
+def measure(targets: list[tuple[str, list[str]]], runs: int, env: dict[str, str], cold: bool
+            ) -> list[tuple[str, dict[str, Any]]]:
+    """Each command's first run (after dropping the page cache, with ``cold``), then ``runs``
+    warm rounds, the commands interleaved within each round."""
+    out: dict[str, dict[str, Any]] = {}
+    for label, cmd in targets:
+        first_dropped = drop_caches() if cold else False
+        out[label] = {"first": time_to_window(cmd, env), "cold": first_dropped, "warm": []}
+    for _ in range(runs):
+        for label, cmd in targets:
+            out[label]["warm"].append(time_to_window(cmd, env))
+    return list(out.items())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,7 +115,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="do not drop the page cache before each command's first run")
     ap.add_argument("--offscreen", action="store_true",
                     help="QT_QPA_PLATFORM=offscreen instead of a display")
+    ap.add_argument("--smoke", action="store_true",
+                    help="the source checkout only, offscreen, one first and one warm run, page "
+                    "cache kept: checks that the benchmark runs")
     args = ap.parse_args(argv)
+    if args.smoke:
+        args.source = args.offscreen = args.no_drop_caches = True
+        args.runs = 1
 
     env = dict(os.environ, EASEL_STARTUP_PROBE="1", PYTHONUNBUFFERED="1")
     if args.offscreen:
@@ -133,9 +151,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="easel-startup-") as home:
         env["EASEL_HOME"] = home  # the app's settings too: the user's own are left alone
-        results = []
-        for label, cmd in targets:
-            results.append((label, measure(cmd, args.runs, env, cold=not args.no_drop_caches)))
+        results = measure(targets, args.runs, env, cold=not args.no_drop_caches)
 
     dropped = any(r["cold"] for _, r in results)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -144,13 +160,15 @@ def main(argv: list[str] | None = None) -> int:
           f"page cache dropped before each first run: {'yes' if dropped else 'no'})")
     print()
     first_col = "cold start (s)" if dropped else "first start (s)"
-    print(f"| command | {first_col} | warm median (s) | warm min-max (s) | warm runs |")
-    print("|---|---:|---:|---:|---:|")
+    print(f"| command | {first_col} | warm median (s) | warm min-max (s) | warm CPU median (s, "
+          "start to exit) | warm runs |")
+    print("|---|---:|---:|---:|---:|---:|")
     for label, r in results:
-        warm = r["warm"]
+        warm = [w for w, _ in r["warm"]]
         med = f"{statistics.median(warm):.2f}" if warm else "-"
         span = f"{min(warm):.2f}-{max(warm):.2f}" if warm else "-"
-        print(f"| {label} | {r['first']:.2f} | {med} | {span} | {len(warm)} |")
+        cpu = f"{statistics.median(c for _, c in r['warm']):.2f}" if warm else "-"
+        print(f"| {label} | {r['first'][0]:.2f} | {med} | {span} | {cpu} | {len(warm)} |")
     return 0
 
 

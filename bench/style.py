@@ -24,8 +24,10 @@ Methods, each on every content x style pair:
   leaves the picture almost unchanged) at full size, in one level, starting
   FROM THE CONTENT IMAGE (they started from noise to synthesise textures; from noise a Gram-only
   loss keeps no content at all). It gets the same wall-clock time as Easel's L-BFGS run on the
-  same pair, setup included: steps stop when the next one would end past that budget (at least
-  one step is taken, so it can overrun; its real seconds are reported);
+  same pair, setup included: steps stop when the next one would end past that budget, but
+  never before PEER_MIN_STEPS steps (fewer leave the picture almost the content, which would
+  make the comparison empty), so on small pictures it can overrun; its real seconds and CPU
+  seconds are reported;
 - Reinhard et al. 2001: colour transfer only, core.algorithms.colour.reinhard_transfer(content,
   style);
 - Easel fast styles (a transform net trained for one style: one pass), through the pipeline
@@ -73,7 +75,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import platform
 import statistics
 import time
@@ -83,6 +84,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from report import (
+    Sample,
+    add_smoke,
+    interleaved,
+    machine_line,
+    median_cpu,
+    median_wall,
+    timed,
+)
 
 from core.algorithms.colour import reinhard_transfer
 from core.data.styles import render_style
@@ -107,7 +117,10 @@ STYLES = (("brush", "brush", 0), ("mosaic", "mosaic", 0), ("hatching", "hatching
           ("brush seed 1", "brush", 1))
 OPTIMISED_SEED = 0  # StyleSpec.feature_seed's default: the net Easel optimises on
 QUICK_PHOTOS, QUICK_STYLES, QUICK_SIZE, QUICK_STEPS = 2, 1, 128, 6
-TIME_REPEATS = 3  # forward passes timed per random transform net (median)
+SMOKE_SIZE, SMOKE_STEPS = 64, 3  # --smoke: one photo, one style
+PEER_MIN_STEPS = 5  # the equal-time peer's fewest L-BFGS steps, whatever its budget
+SMOKE_PEER_STEPS = 2  # --smoke: its steps cost seconds each even at 64 px
+TIME_REPEATS = 5  # short runs timed per method (median): reinhard, fast styles, forward passes
 LBFGS_TARGET_S, FAST_TARGET_S = 60.0, 0.7  # at 512 px
 TILE = 192  # gallery tile side, px
 CAPTION = 14  # gallery caption strip, px
@@ -145,29 +158,31 @@ def photo(name: str, n: int) -> np.ndarray:
 @dataclass
 class Outcome:
     image: np.ndarray
-    seconds: float
+    seconds: float  # wall-clock (the median of several runs for a short method)
     steps: int | None = None  # optimisation steps taken, where that means something
+    cpu: float = 0.0  # this process's CPU seconds over the same run(s), all threads
 
 
 def easel(content: np.ndarray, style: np.ndarray, label: str, size: int, optimizer: str,
           steps: int) -> Outcome:
     spec = StyleSpec(image=ImageRef.of(content), styles=(ImageRef.of(style, path=label),),
                      size=size, steps=steps, optimizer=optimizer)
-    t0 = time.perf_counter()
-    result = run_job(spec, Context.for_spec(spec, device="cpu"))
-    return Outcome(result.images[0], time.perf_counter() - t0, steps)
+    result, t = timed(lambda: run_job(spec, Context.for_spec(spec, device="cpu")))
+    return Outcome(result.images[0], t.wall, steps, t.cpu)
 
 
 _MSF: list[MultiScaleFilters] = []
 
 
-def ustyuzhaninov(content: np.ndarray, style: np.ndarray, budget_s: float) -> Outcome:
+def ustyuzhaninov(content: np.ndarray, style: np.ndarray, budget_s: float,
+                  min_steps: int = PEER_MIN_STEPS) -> Outcome:
     """Gram loss on the multi-scale random filter layer, L-BFGS from the content, for
-    ``budget_s`` seconds of wall-clock (net construction excluded: it is built once)."""
+    ``budget_s`` seconds of wall-clock (net construction excluded: it is built once), and at
+    least ``min_steps`` steps."""
     if not _MSF:
         _MSF.append(MultiScaleFilters(MultiScaleConfig()))
     net = _MSF[0]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with torch.no_grad():
         target = gram(net(to_tensor(resize_long(style, max(content.shape[:2]))))[0])
     x = to_tensor(content).requires_grad_(True)
@@ -188,15 +203,20 @@ def ustyuzhaninov(content: np.ndarray, style: np.ndarray, budget_s: float) -> Ou
         steps += 1
         elapsed = time.perf_counter() - t0
         per_step = (elapsed - setup) / steps
-        if elapsed + per_step > budget_s:
+        if steps >= min_steps and elapsed + per_step > budget_s:
             break
-    return Outcome(to_uint8(x), time.perf_counter() - t0, steps)
+    return Outcome(to_uint8(x), time.perf_counter() - t0, steps, time.process_time() - c0)
 
 
-def reinhard(content: np.ndarray, style: np.ndarray) -> Outcome:
-    t0 = time.perf_counter()
-    out = reinhard_transfer(content, style)
-    return Outcome(out, time.perf_counter() - t0)
+def repeated(fn: Callable[[int], np.ndarray], repeats: int) -> Outcome:
+    """A short method timed ``repeats`` times (median wall and CPU seconds)."""
+    out: list[np.ndarray] = []
+    samples = interleaved({"m": lambda r: out.append(fn(r))}, repeats, warm=False)["m"]
+    return Outcome(out[-1], median_wall(samples), None, median_cpu(samples))
+
+
+def reinhard(content: np.ndarray, style: np.ndarray, repeats: int = TIME_REPEATS) -> Outcome:
+    return repeated(lambda r: reinhard_transfer(content, style), repeats)
 
 
 @dataclass
@@ -205,14 +225,17 @@ class FastModel:
     cache: ModelCache = field(default_factory=ModelCache)
     warm: bool = False
 
-    def __call__(self, content: np.ndarray, size: int) -> Outcome:
+    def __call__(self, content: np.ndarray, size: int, repeats: int = TIME_REPEATS) -> Outcome:
         spec = StyleSpec(image=ImageRef.of(content), fast=self.name, size=size)
+
+        def run(r: int) -> np.ndarray:
+            return run_job(spec, Context.for_spec(spec, device="cpu",
+                                                  models=self.cache)).images[0]
+
         if not self.warm:  # weights loaded into the cache, kernels chosen: not timed
-            run_job(spec, Context.for_spec(spec, device="cpu", models=self.cache))
+            run(-1)
             self.warm = True
-        t0 = time.perf_counter()
-        result = run_job(spec, Context.for_spec(spec, device="cpu", models=self.cache))
-        return Outcome(result.images[0], time.perf_counter() - t0)
+        return repeated(run, repeats)
 
 
 def fast_models(styles: list[tuple[str, str, int]]) -> tuple[dict[str, FastModel], list[str]]:
@@ -232,18 +255,12 @@ def fast_models(styles: list[tuple[str, str, int]]) -> tuple[dict[str, FastModel
 
 
 @torch.no_grad()
-def transform_seconds(base: int, size: int, repeats: int = TIME_REPEATS) -> list[float]:
-    """Seconds of forward passes of a random-weight TransformNet on a size x size picture,
-    after one untimed warm-up."""
+def transform_seconds(base: int, size: int, repeats: int = TIME_REPEATS) -> list[Sample]:
+    """Forward passes of a random-weight TransformNet on a size x size picture, after one
+    untimed warm-up."""
     net = TransformNet(TransformConfig(base=base)).eval()
     x = torch.rand(1, 3, size, size) * 2 - 1
-    net(x)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        net(x)
-        times.append(time.perf_counter() - t0)
-    return times
+    return interleaved({"net": lambda r: net(x)}, repeats)["net"]
 
 
 # --------------------------------------------------------------------------- tables
@@ -269,6 +286,7 @@ def markdown_table(headers: list[str], rows: list[list[str]], left: int = 1) -> 
 @dataclass
 class Score:
     seconds: float
+    cpu: float
     steps: int | None
     gram: float
     gram_seed0: float
@@ -277,13 +295,13 @@ class Score:
 
 
 def score(out: Outcome, content: np.ndarray, style: np.ndarray) -> Score:
-    return Score(out.seconds, out.steps,
+    return Score(out.seconds, out.cpu, out.steps,
                  gram_distance(out.image, style, HELD_OUT_SEEDS),
                  gram_distance(out.image, style, (OPTIMISED_SEED,)),
                  colour_distance(out.image, style), edge_ssim(out.image, content))
 
 
-QUALITY_HEADERS = ["method", "pairs", "steps", "s/image", "held-out Gram dist",
+QUALITY_HEADERS = ["method", "pairs", "steps", "s/image", "CPU s/image", "held-out Gram dist",
                    "Gram dist, seed-0 net", "colour-hist L1", "content edge SSIM"]
 
 
@@ -296,7 +314,9 @@ def quality_row(method: str, scores: list[Score]) -> list[str]:
     else:
         step_text = f"{statistics.mean(steps):.1f} ({min(steps)}-{max(steps)})"
     sec = statistics.mean(s.seconds for s in scores)
+    cpu = statistics.mean(s.cpu for s in scores)
     return [method, str(len(scores)), step_text, f"{sec:.3f}" if sec < 10 else f"{sec:.1f}",
+            f"{cpu:.3f}" if cpu < 10 else f"{cpu:.1f}",
             f"{statistics.mean(s.gram for s in scores):.3f}",
             f"{statistics.mean(s.gram_seed0 for s in scores):.3f}",
             f"{statistics.mean(s.colour for s in scores):.3f}",
@@ -364,7 +384,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true",
                     help=f"{QUICK_PHOTOS} photos x {QUICK_STYLES} style at {QUICK_SIZE} px, "
-                    f"{QUICK_STEPS} steps: a smoke run")
+                    f"{QUICK_STEPS} steps: a few minutes")
+    add_smoke(ap)
     ap.add_argument("--size", type=int, default=None,
                     help=f"long side of the pictures, px (default {SIZE}; {QUICK_SIZE} with "
                     "--quick)")
@@ -377,22 +398,23 @@ def main(argv: list[str] | None = None) -> int:
                     help="the gallery PNG (default bench/out/style_gallery.png, or "
                     "bench/out/style_gallery_quick.png with --quick)")
     args = ap.parse_args(argv)
-    size = args.size or (QUICK_SIZE if args.quick else SIZE)
+    size = args.size or (SMOKE_SIZE if args.smoke else QUICK_SIZE if args.quick else SIZE)
     if not 64 <= size <= 2048:
         ap.error("--size must be from 64 to 2048")
-    steps = QUICK_STEPS if args.quick else StyleSpec.steps
-    photos = PHOTOS[:args.photos or (QUICK_PHOTOS if args.quick else len(PHOTOS))]
-    style_list = list(STYLES[:args.styles or (QUICK_STYLES if args.quick else len(STYLES))])
+    steps = SMOKE_STEPS if args.smoke else QUICK_STEPS if args.quick else StyleSpec.steps
+    few = args.quick or args.smoke
+    photos = PHOTOS[:args.photos or (1 if args.smoke else QUICK_PHOTOS if few else len(PHOTOS))]
+    style_list = list(STYLES[:args.styles or (QUICK_STYLES if few else len(STYLES))])
+    repeats = 1 if args.smoke else TIME_REPEATS
+    peer_steps = SMOKE_PEER_STEPS if args.smoke else PEER_MIN_STEPS
     gallery_path = args.gallery or Path(__file__).parent / "out" / (
         "style_gallery_quick.png" if args.quick else "style_gallery.png")
 
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    mode = ", smoke: figures mean nothing" if args.smoke else ", quick" if args.quick else ""
     header = (f"# Style transfer benchmark ({size} px, {len(photos)} photos x {len(style_list)} "
-              f"styles{', quick' if args.quick else ''})\n"
-              f"{platform.platform()}, Python {platform.python_version()}, "
-              f"{os.cpu_count()} CPUs, torch {torch.__version__} with "
-              f"{torch.get_num_threads()} threads (the default, as a style job runs in the "
-              f"app), load average {load:.1f} at start")
+              f"styles{mode})\n"
+              f"{platform.platform()}, Python {platform.python_version()}, {machine_line()} "
+              "at start (torch's default threads, as a style job runs in the app)")
     print(header, flush=True)
 
     contents = {name: photo(name, size) for name in photos}
@@ -421,15 +443,15 @@ def main(argv: list[str] | None = None) -> int:
     c0, s0 = next(iter(contents.values())), next(iter(styles))
     for optimizer in ("lbfgs", "adam"):
         easel(c0, styles[s0], s0, size, optimizer, 1)
-    ustyuzhaninov(resize_long(c0, 48), styles[s0], 0.0)
+    ustyuzhaninov(resize_long(c0, 48), styles[s0], 0.0, min_steps=1)
 
     print(f"\nRunning {len(contents) * len(styles)} content x style pairs", flush=True)
     runs: list[tuple[str, Callable[[str, str], Outcome]]] = [
         (EASEL_LBFGS, lambda c, s: easel(contents[c], styles[s], s, size, "lbfgs", steps)),
         (EASEL_ADAM, lambda c, s: easel(contents[c], styles[s], s, size, "adam", steps)),
         (USTYUZHANINOV, lambda c, s: ustyuzhaninov(contents[c], styles[s],
-                                                   lbfgs_budget[(c, s)])),
-        (REINHARD, lambda c, s: reinhard(contents[c], styles[s])),
+                                                   lbfgs_budget[(c, s)], peer_steps)),
+        (REINHARD, lambda c, s: reinhard(contents[c], styles[s], repeats)),
     ]
     for (_, proc, _), s in zip(style_list, styles, strict=True):
         for c, content in contents.items():
@@ -439,7 +461,8 @@ def main(argv: list[str] | None = None) -> int:
                     lbfgs_budget[(c, s)] = out.seconds
                 record(method, c, s, out)
             if proc in fast:
-                record(f"Easel fast {fast[proc].name}", c, s, fast[proc](content, size))
+                record(f"Easel fast {fast[proc].name}", c, s,
+                       fast[proc](content, size, repeats))
             record(CONTENT, c, s, Outcome(content, 0.0))
             record(STYLE_ITSELF, c, s, Outcome(resize_long(styles[s], size), 0.0))
 
@@ -458,20 +481,23 @@ def main(argv: list[str] | None = None) -> int:
                    + "; ".join(f"{m} {v:.3f}" for m, v in peers.items()) + ")")
 
     # ---- time to a finished picture
-    t_headers = ["method", "picture", "s/picture (median)", "min", "max", "runs", "target",
-                 "met"]
+    t_headers = ["method", "picture", "s/picture (median)", "CPU s (median)", "min", "max",
+                 "runs", "target", "met"]
     t_rows = []
     big = size == SIZE
 
-    def t_row(method: str, secs: list[float], target: float | None) -> list[str]:
-        med = statistics.median(secs)
+    def t_row(method: str, secs: list[tuple[float, float]], target: float | None) -> list[str]:
+        walls = [w for w, _ in secs]
+        med = statistics.median(walls)
         met = "-" if target is None else ("n/a (not 512 px)" if not big else
                                           ("yes" if med < target else "NO"))
-        return [method, f"{size}x{size}", f"{med:.3f}", f"{min(secs):.3f}", f"{max(secs):.3f}",
-                str(len(secs)), "-" if target is None else f"< {target:g} s", met]
+        return [method, f"{size}x{size}", f"{med:.3f}",
+                f"{statistics.median(c for _, c in secs):.3f}", f"{min(walls):.3f}",
+                f"{max(walls):.3f}", str(len(secs)), "-" if target is None else f"< {target:g} s",
+                met]
 
-    def secs_of(method: str) -> list[float]:
-        return [sc.seconds for (m, _), v in scores.items() if m == method for sc in v]
+    def secs_of(method: str) -> list[tuple[float, float]]:
+        return [(sc.seconds, sc.cpu) for (m, _), v in scores.items() if m == method for sc in v]
 
     t_rows.append(t_row(f"{EASEL_LBFGS}, {steps} steps", secs_of(EASEL_LBFGS), LBFGS_TARGET_S))
     t_rows.append(t_row(f"{EASEL_ADAM}, {steps} steps", secs_of(EASEL_ADAM), None))
@@ -481,9 +507,10 @@ def main(argv: list[str] | None = None) -> int:
         name = f"Easel fast {model.name}"
         t_rows.append(t_row(f"{name} (pipeline, warm)", secs_of(name), FAST_TARGET_S))
     t_rows.append(t_row("TransformNet base 16 (shipped size, random weights), forward",
-                        transform_seconds(16, size), FAST_TARGET_S))
+                        [(t.wall, t.cpu) for t in transform_seconds(16, size, repeats)],
+                        FAST_TARGET_S))
     t_rows.append(t_row("TransformNet base 32 (Johnson et al. size, random weights), forward",
-                        transform_seconds(32, size), None))
+                        [(t.wall, t.cpu) for t in transform_seconds(32, size, repeats)], None))
 
     notes = (f"Held-out Gram distance: mean over RandomFeatures nets of seeds "
              f"{HELD_OUT_SEEDS[0]}..{HELD_OUT_SEEDS[-1]} and their style layers of "
@@ -494,8 +521,10 @@ def main(argv: list[str] | None = None) -> int:
              f"better. Easel: the pipeline's defaults ({steps} steps coarse to fine, strength "
              "10).\nUstyuzhaninov et al.: multi-scale random filters (3..55 px, 128 each), Gram "
              "loss only, L-BFGS from the content image, for Easel L-BFGS's seconds on the\n"
-             "same pair (setup included; at least one step, so it can overrun). Wall-clock "
-             "seconds on a shared machine: compare rows of one run, not runs.")
+             f"same pair (setup included; at least {peer_steps} steps, so it can overrun). "
+             "Wall-clock seconds on a shared machine (CPU seconds: this process, all threads; "
+             "short methods: the median of\n"
+             f"{repeats} runs): compare rows of one run, not runs.")
     if missing:
         notes += "\n" + "\n".join(missing)
 
@@ -512,9 +541,12 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + notes)
 
     png = gallery(contents, styles, results, methods, min(TILE, size))
-    gallery_path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(gallery_path, png)
-    print(f"\nwrote {gallery_path}")
+    if args.smoke and args.gallery is None:
+        print(f"\ngallery built ({len(png)} bytes), not written (--smoke without --gallery)")
+    else:
+        gallery_path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(gallery_path, png)
+        print(f"\nwrote {gallery_path}")
     if args.out:
         md = "\n\n".join([header, q_title, markdown_table(QUALITY_HEADERS, q_rows), target_line,
                           p_title, markdown_table(["style", *QUALITY_HEADERS], per_style_rows,

@@ -344,6 +344,9 @@ def fail(watch: RunWatch | None, why: str) -> int:
 # --------------------------------------------------------------------------- main
 
 
+SMOKE_STEPS, SMOKE_IMAGES = 3, 100
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     budget = ap.add_mutually_exclusive_group()
@@ -360,7 +363,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="also write the tables as markdown to this file")
     ap.add_argument("--keep", action="store_true",
                     help="keep the EASEL_HOME with the run folder and the new model")
+    ap.add_argument("--smoke", action="store_true",
+                    help=f"{SMOKE_STEPS} steps on {SMOKE_IMAGES} files in a fresh temporary "
+                    "folder: checks that the benchmark runs (its figures mean nothing)")
     args = ap.parse_args(argv)
+    smoke_work = None
+    if args.smoke:
+        args.steps, args.images = SMOKE_STEPS, SMOKE_IMAGES
+        smoke_work = args.work = Path(tempfile.mkdtemp(prefix="easel-bench-train-panel-"))
+    try:
+        return _main(ap, args)
+    finally:
+        if smoke_work is not None:
+            shutil.rmtree(smoke_work, ignore_errors=True)
+
+
+def _main(ap: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.steps <= 0 and args.minutes < 0.5:
         ap.error("the panel's budget is at least 0.5 minutes; use --steps N for a shorter run")
     if args.images < 100:

@@ -24,19 +24,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from report import emit
+from report import add_smoke, emit, machine_line
 
 from core.data.worlds import get_world, world_names
 from core.device import describe, pick_device
@@ -60,23 +61,31 @@ def _render_batch(world: Any, seeds: range, size: int, device: torch.device) -> 
 
 
 def _timed_loop(recipe: Any, device: torch.device, warm: int, steps: int,
-                step: Callable[[torch.Tensor], torch.Tensor]) -> float:
-    """Images/s of ``step(batch) -> loss`` over ``steps`` steps after ``warm`` untimed ones,
-    rendering each batch in the loop as the reference examples' data loaders hand it over."""
+                step: Callable[[torch.Tensor], torch.Tensor]) -> Rate:
+    """Images/s (and CPU ms per image) of ``step(batch) -> loss`` over ``steps`` steps after
+    ``warm`` untimed ones, rendering each batch in the loop as the reference examples' data
+    loaders hand it over."""
     world, b = get_world(recipe.data.source), recipe.train.batch_size
-    start = 0.0
+    start = cpu0 = 0.0
     for i in range(warm + steps):
         if i == warm:
             _sync(device)
-            start = time.perf_counter()
+            start, cpu0 = time.perf_counter(), time.process_time()
         loss = step(_render_batch(world, range(i * b, (i + 1) * b), recipe.data.size, device))
         if i % 10 == 0:
             float(loss.detach())  # the examples print their losses; a sync now and then
     _sync(device)
-    return steps * b / (time.perf_counter() - start)
+    return Rate(steps * b / (time.perf_counter() - start),
+                1000 * (time.process_time() - cpu0) / (steps * b))
 
 
-def reference_dcgan(recipe: Any, device: torch.device, warm: int, steps: int) -> float:
+@dataclass(frozen=True)
+class Rate:
+    images_per_s: float
+    cpu_ms_per_image: float  # this process's CPU time (all threads) over the same steps
+
+
+def reference_dcgan(recipe: Any, device: torch.device, warm: int, steps: int) -> Rate:
     """pytorch/examples dcgan/main.py's loop on our generator/discriminator; images/s."""
     torch.manual_seed(0)
     cfg = DCGANConfig(**recipe.model)
@@ -105,7 +114,7 @@ def reference_dcgan(recipe: Any, device: torch.device, warm: int, steps: int) ->
     return _timed_loop(recipe, device, warm, steps, step)
 
 
-def reference_vae(recipe: Any, device: torch.device, warm: int, steps: int) -> float:
+def reference_vae(recipe: Any, device: torch.device, warm: int, steps: int) -> Rate:
     """pytorch/examples vae/main.py's loop (reparameterise, recon + KL) on our VAE; images/s."""
     torch.manual_seed(0)
     vae = VAE(VAEConfig(**recipe.model)).to(device)
@@ -130,7 +139,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def easel_throughput(name: str, device: torch.device, warm: int, steps: int) -> float:
+def easel_throughput(name: str, device: torch.device, warm: int, steps: int) -> Rate:
     """The trainer on the recipe; images/s between the step events at ``warm`` and
     ``warm + steps``. The run goes on for a few steps after the window: the render worker works
     ``data.prefetch`` batches ahead, and steps timed after it has rendered the last batch would
@@ -141,15 +150,17 @@ def easel_throughput(name: str, device: torch.device, warm: int, steps: int) -> 
     recipe = load_recipe(name, [f"train.steps={total}", "train.log_every=1",
                                 f"train.checkpoint_every={total}",
                                 f"train.sample_every={total}"])
-    stamps: dict[int, float] = {}
+    stamps: dict[int, tuple[float, float]] = {}
 
     def on_event(e: dict[str, Any]) -> None:
-        if e["event"] == "step":
-            stamps[e["step"]] = time.perf_counter()  # losses were read: the GPU is in sync
+        if e["event"] == "step":  # losses were read: the GPU is in sync
+            stamps[e["step"]] = (time.perf_counter(), time.process_time())
 
     with tempfile.TemporaryDirectory() as tmp:
         train(recipe, Path(tmp) / "run", device=str(device), emit=on_event)
-    return steps * recipe.train.batch_size / (stamps[warm + steps] - stamps[warm])
+    images = steps * recipe.train.batch_size
+    (w0, c0), (w1, c1) = stamps[warm], stamps[warm + steps]
+    return Rate(images / (w1 - w0), 1000 * (c1 - c0) / images)
 
 
 # --------------------------------------------------------------------------- data and DDP
@@ -195,7 +206,10 @@ def ddp_steps_per_s(processes: int, threads: int, steps: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="few steps: a smoke run")
+    ap.add_argument("--quick", action="store_true", help="few steps, a few minutes")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="runs of Easel's trainer and the plain loop, alternating (default 3)")
+    add_smoke(ap)
     ap.add_argument("--device", default=None, help="auto (default), cpu or cuda")
     ap.add_argument("--out", default=None, help="also write the table to this markdown file")
     args = ap.parse_args()
@@ -203,34 +217,52 @@ def main() -> None:
     # Warm-up covers more steps than the render worker prefetches (data.prefetch = 4), so the
     # batches it rendered while the trainer was starting are used up before the timing starts:
     # the figure is the steady state, not the prefetched backlog.
-    warm, steps = (6, 6) if args.quick else (8, 20 if device.type == "cpu" else 100)
+    # With --smoke, the tiny recipes (16 px) and a few steps: the table's shape, not figures.
+    warm, steps = ((1, 2) if args.smoke else (6, 6) if args.quick
+                   else (8, 20 if device.type == "cpu" else 100))
+    repeats = 1 if args.smoke or args.quick else max(args.repeats, 1)
+    recipes = ((("tiny_dcgan", reference_dcgan), ("tiny_vae", reference_vae)) if args.smoke
+               else (("dcgan_faces", reference_dcgan), ("vae_faces", reference_vae)))
     rows: list[Row] = []
 
-    for recipe_name, reference in (("dcgan_faces", reference_dcgan),
-                                   ("vae_faces", reference_vae)):
+    for recipe_name, reference in recipes:
         recipe = load_recipe(recipe_name)
-        ref = reference(recipe, device, warm, steps)
-        ours = easel_throughput(recipe_name, device, warm, steps)
-        rows.append((f"train {recipe_name} (64 px, batch {recipe.train.batch_size})",
-                     f"{ours:.1f} img/s", f"{ref:.1f} img/s (plain loop)",
+        ours_runs, ref_runs = [], []
+        for _ in range(repeats):  # alternating, so load elsewhere falls on both alike
+            ref_runs.append(reference(recipe, device, warm, steps))
+            ours_runs.append(easel_throughput(recipe_name, device, warm, steps))
+        ours = statistics.median(r.images_per_s for r in ours_runs)
+        ref = statistics.median(r.images_per_s for r in ref_runs)
+        cpu_ours = statistics.median(r.cpu_ms_per_image for r in ours_runs)
+        cpu_ref = statistics.median(r.cpu_ms_per_image for r in ref_runs)
+        what = (f"train {recipe_name} ({recipe.data.size} px, batch "
+                f"{recipe.train.batch_size}), median of {repeats}")
+        rows.append((what,
+                     f"{ours:.1f} img/s (CPU {cpu_ours:.1f} ms/img)",
+                     f"{ref:.1f} img/s (plain loop; CPU {cpu_ref:.1f} ms/img)",
                      f"{ours / ref:.2f}x"))
 
-    n = 50 if args.quick else 400
+    n = 5 if args.smoke else 50 if args.quick else 400
     for name in world_names():
         if name.startswith("test_"):
             continue
         rows.append((f"render world {name!r} at 64 px (1 process)",
                      f"{world_rate(name, 64, n):.0f} img/s", "", ""))
 
-    ddp_steps = 10 if args.quick else 40
-    one_1 = ddp_steps_per_s(1, 1, ddp_steps)
-    one_2 = ddp_steps_per_s(1, 2, ddp_steps)
+    ddp_steps = 10 if args.quick or args.smoke else 40
     two = ddp_steps_per_s(2, 1, ddp_steps)
-    rows.append(("DDP 2 CPU processes x 1 thread (VAE 32 px, batch 32)", f"{two:.2f} steps/s",
-                 f"1 process: {one_1:.2f} (1 thread), {one_2:.2f} (2 threads) steps/s",
-                 f"{two / one_1:.2f}x / {two / one_2:.2f}x"))
+    if args.smoke:  # the launcher is what can break; the one-process runs are the same command
+        rows.append(("DDP 2 CPU processes x 1 thread (VAE 32 px, batch 32)",
+                     f"{two:.2f} steps/s", "1 process: not run with --smoke", ""))
+    else:
+        one_1 = ddp_steps_per_s(1, 1, ddp_steps)
+        one_2 = ddp_steps_per_s(1, 2, ddp_steps)
+        rows.append(("DDP 2 CPU processes x 1 thread (VAE 32 px, batch 32)",
+                     f"{two:.2f} steps/s",
+                     f"1 process: {one_1:.2f} (1 thread), {one_2:.2f} (2 threads) steps/s",
+                     f"{two / one_1:.2f}x / {two / one_2:.2f}x"))
 
-    n_judge = 200 if args.quick else 2000
+    n_judge = 16 if args.smoke else 200 if args.quick else 2000
     for name in ("judge_faces", "judge_scenes"):
         result = evaluate(resolve_model(name), n=n_judge, device=device)
         m = result["metrics"]
@@ -246,10 +278,9 @@ def main() -> None:
             rows.append(("scenes checker on real renders with true captions (target >= 97%)",
                          f"{100 * c['overall']:.2f}%", per, ""))
 
-    load = f", load average {os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else ""
-    header = (f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-              f"{torch.get_num_threads()} threads, device {describe(device)}{load}")
-    lines = [f"Training benchmark ({'quick' if args.quick else 'full'}): {header}", "",
+    header = f"{machine_line()} at the end, device {describe(device)}"
+    mode = "smoke: figures mean nothing" if args.smoke else "quick" if args.quick else "full"
+    lines = [f"Training benchmark ({mode}): {header}", "",
              "| what | Easel | reference | ratio |", "|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     text = "\n".join(lines)
