@@ -89,8 +89,10 @@ from report import (
     add_smoke,
     interleaved,
     machine_line,
+    markdown_table,
     median_cpu,
     median_wall,
+    text_table,
     timed,
 )
 
@@ -264,23 +266,6 @@ def transform_seconds(base: int, size: int, repeats: int = TIME_REPEATS) -> list
 
 
 # --------------------------------------------------------------------------- tables
-
-
-def text_table(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i < left else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
-
-
-def markdown_table(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
-    out = ["| " + " | ".join(headers) + " |",
-           "|" + "|".join("---" if i < left else "---:" for i in range(len(headers))) + "|"]
-    out += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(out)
 
 
 @dataclass
