@@ -14,6 +14,8 @@ overlaps the training step; images travel as uint8 and become float in [-1, 1] o
 
 from __future__ import annotations
 
+import functools
+import os
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -191,23 +193,35 @@ def _collate(x: Any) -> Any:
     return x  # the dataset already returns a whole batch
 
 
-def _worker_init(_: int) -> None:
+WORKER_LOG = "workers.log"
+
+
+def _worker_init(_: int, log: str | None = None) -> None:
     torch.set_num_threads(1)  # rendering is numpy/PIL; keep the worker off the trainer's cores
     # Ctrl-C in a terminal reaches the whole process group; the trainer alone decides how to
     # stop (finish the step, checkpoint), and it shuts its workers down itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if log:
+        # A worker's own failures reach the trainer, which raises them; what a worker prints
+        # after the trainer died (a connection reset) must not bury the trainer's last words
+        # in the run's log, so workers write to a log of their own.
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(fd, 2)
+        os.close(fd)
 
 
 def batches(dataset: StepBatches, start: int, stop: int, workers: int, prefetch: int,
-            pin: bool = False) -> Iterator[dict[str, Any]]:
-    """Raw batches for steps ``start .. stop-1``, rendered ahead by ``workers`` processes."""
+            pin: bool = False, worker_log: Path | None = None) -> Iterator[dict[str, Any]]:
+    """Raw batches for steps ``start .. stop-1``, rendered ahead by ``workers`` processes
+    (whose stderr goes to ``worker_log`` when given)."""
     if workers <= 0:
         for step in range(start, stop):
             yield dataset[step]
         return
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=None, sampler=range(start, stop), num_workers=workers,
-        prefetch_factor=prefetch, collate_fn=_collate, worker_init_fn=_worker_init,
+        prefetch_factor=prefetch, collate_fn=_collate,
+        worker_init_fn=functools.partial(_worker_init, log=str(worker_log) if worker_log else None),
         pin_memory=pin)
     yield from loader
 

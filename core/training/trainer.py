@@ -42,7 +42,7 @@ from core.device import describe, is_out_of_memory, pick_device, reproducible, u
 from core.imageio import atomic_write, save_png
 from core.training import checkpoint as ckpt
 from core.training import distributed
-from core.training.data import FolderSource, StepBatches, batches, to_batch
+from core.training.data import WORKER_LOG, FolderSource, StepBatches, batches, to_batch
 from core.training.recipe import Recipe
 from core.training.runs import CONTROL, FINISH, PAUSE
 from core.training.task import Task, TrainingError, get_task
@@ -292,7 +292,7 @@ class Trainer:
         interrupted = False
         with self._signals():
             it = batches(dataset, start, t.steps, render_workers(r, device, start),
-                         r.data.prefetch, pin=cuda)
+                         r.data.prefetch, pin=cuda, worker_log=self.out / WORKER_LOG)
             for step in range(start, t.steps):
                 if fit_threads and time.monotonic() >= next_fit:
                     use_cpu_threads(most_threads)

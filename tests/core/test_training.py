@@ -139,6 +139,25 @@ def test_ranks_split_each_step_and_workers_render_the_same():
     assert len(seen) == 12  # 24 positions over 12 fixed images: two epochs, each a permutation
 
 
+class _Noisy:
+    """A batch source whose worker writes to stderr, as an orphaned worker does when the
+    trainer dies under it (a connection reset)."""
+
+    def __getitem__(self, step: int) -> dict:
+        os.write(2, f"worker noise {step}\n".encode())
+        return {"step": step}
+
+
+def test_render_workers_write_to_a_log_of_their_own(tmp_path, capfd):
+    # The run's train.log is the trainer's stderr: a killed run shows its tail, and what
+    # workers print after the trainer died must not push the trainer's last words out of it.
+    log = tmp_path / "workers.log"
+    got = [b["step"] for b in batches(_Noisy(), 0, 3, workers=1, prefetch=2, worker_log=log)]
+    assert got == [0, 1, 2]
+    assert "worker noise 2" in log.read_text()
+    assert "worker noise" not in capfd.readouterr().err
+
+
 def test_render_workers_get_a_core_of_their_own_on_the_cpu(monkeypatch):
     from core.training.trainer import render_workers
 
