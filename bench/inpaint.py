@@ -23,8 +23,9 @@ engine with the world's shipped model (20 DDIM steps with RePaint resampling, ju
 app's default; through the inpaint pipeline), PatchMatch
 (the pipeline) and the three classical peers. Scores: hole PSNR of the squared error pooled
 over all images' holes, hole SSIM as above, and FJD (the Frechet distance in the world
-judge's feature space) between the filled pictures and the originals. A second table times one 64 px diffusion inpaint at 20 and 50 steps and with RePaint
-resampling, on one torch thread as the app runs it.
+judge's feature space) between the filled pictures and the originals. A second table times
+one 64 px diffusion inpaint at 20 and 50 steps and with RePaint resampling, on one torch
+thread as the app runs it.
 
 Asking for a smile (--smile): SMILE_FACES held-out faces rendered neutral, the mouth masked (the
 box the acceptance screenshot uses), SMILE_VARIATIONS fills each through the pipeline's default

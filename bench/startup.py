@@ -136,8 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.no_bundle or args.source):
         bundle = args.bundle or default_bundle()
         if bundle.exists():
-            targets.append((f"bundle ({bundle.relative_to(ROOT) if bundle.is_relative_to(ROOT) else bundle})",
-                            [str(bundle)]))
+            shown = bundle.relative_to(ROOT) if bundle.is_relative_to(ROOT) else bundle
+            targets.append((f"bundle ({shown})", [str(bundle)]))
         else:
             print(f"startup.py: no bundle at {bundle} (bash installer/build_linux.sh builds "
                   "it); measuring the others", file=sys.stderr)

@@ -488,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     t_rows.append(t_row(f"{EASEL_ADAM}, {steps} steps", secs_of(EASEL_ADAM), None))
     t_rows.append(t_row(USTYUZHANINOV, secs_of(USTYUZHANINOV), None))
     t_rows.append(t_row(REINHARD, secs_of(REINHARD), None))
-    for proc, model in fast.items():
+    for model in fast.values():
         name = f"Easel fast {model.name}"
         t_rows.append(t_row(f"{name} (pipeline, warm)", secs_of(name), FAST_TARGET_S))
     t_rows.append(t_row("TransformNet base 16 (shipped size, random weights), forward",

@@ -5,10 +5,11 @@ Rows of the one table:
 - Training throughput (images/s) of the ``dcgan_faces`` and ``vae_faces`` recipes (64 px,
   batch 64) run by Easel's trainer (core/training: batches rendered ahead by a worker process,
   fused Adam and channels_last on CUDA and the CPU, float16 autocast on CUDA), beside a plain
-  reference loop in the style of the public pytorch/examples ``dcgan/main.py`` and ``vae/main.py``: the
-  same networks (core/nets), batch, losses and data, but a plain loop: ``torch.optim.Adam``
-  with default arguments, default memory format, full precision, and the batch rendered inside
-  the loop. Throughput is measured after warm-up steps, over the same number of steps.
+  reference loop in the style of the public pytorch/examples ``dcgan/main.py`` and
+  ``vae/main.py``: the same networks (core/nets), batch, losses and data, but a plain loop:
+  ``torch.optim.Adam`` with default arguments, default memory format, full precision, and the
+  batch rendered inside the loop. Throughput is measured after warm-up steps, over the same
+  number of steps.
 - Data throughput: images/s rendered by each world at 64 px in one process (what a render
   worker delivers), against the trainer's need (its measured images/s).
 - DDP on 2 CPU processes (gloo, one thread each) against 1 process with one and with two

@@ -7,6 +7,7 @@ whose lock can be taken belonged to a session that crashed, so the app offers to
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import uuid
@@ -46,10 +47,8 @@ class Autosave(QObject):
         """Watch ``doc``; it is written at the next tick after any edit."""
         if self._doc is not None:
             for signal in (self._doc.undo_stack.indexChanged, self._doc.resultsChanged):
-                try:
+                with contextlib.suppress(RuntimeError, TypeError):
                     signal.disconnect(self._edited)
-                except (RuntimeError, TypeError):
-                    pass
         self._doc = doc
         doc.undo_stack.indexChanged.connect(self._edited)
         doc.resultsChanged.connect(self._edited)  # unapplied results are work too

@@ -11,6 +11,7 @@ Pure functions of a path, so tests/test_installer.py checks them without PyInsta
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import re
 from collections.abc import Iterable
@@ -169,10 +170,8 @@ def summary(modules: Iterable[str], scripts: Iterable[str],
     tops = {m.split(".", 1)[0] for m in modules}
     size = 0
     for _, src in [*datas, *binaries]:
-        try:
+        with contextlib.suppress(OSError):
             size += os.path.getsize(src)
-        except OSError:
-            pass
     # PySide6's Qt modules are extension modules: binaries named PySide6/QtXxx.<suffix>
     qt_modules = sorted({"PySide6." + name.split(".")[0]
                          for d, _ in binaries

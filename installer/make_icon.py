@@ -66,7 +66,7 @@ def draw(size: int) -> Image.Image:
     grad = Image.new("RGBA", (1, px))
     for y in range(px):
         t = y / (px - 1)
-        grad.putpixel((0, y), tuple(round(a + (b - a) * t) for a, b in zip(BG_TOP, BG_BOTTOM))
+        grad.putpixel((0, y), tuple(round(a + (b - a) * t) for a, b in zip(BG_TOP, BG_BOTTOM, strict=True))
                       + (255,))
     grad = grad.resize((px, px))
     mask = Image.new("L", (px, px), 0)

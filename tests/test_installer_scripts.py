@@ -165,7 +165,8 @@ def pitfalls_51(text: str) -> list[str]:
     code = script.code
     found = []
     for m in re.finditer(r"(?:^|[^\w$])((?:2|\*)>>?(?:&1)?)", code):
-        found.append(f"stderr redirection {m.group(1)!r} at line {code.count(chr(10), 0, m.start()) + 1}")
+        line = code.count(chr(10), 0, m.start()) + 1
+        found.append(f"stderr redirection {m.group(1)!r} at line {line}")
     guarded = [span for name, span in functions(script).items()
                if sets_error_action(script, code[span[0]:span[1]], "Continue")]
     for m in re.finditer(r"(?<![&>\w])&(?![&>])", code):
@@ -187,7 +188,8 @@ def pitfalls_51(text: str) -> list[str]:
 
 
 def test_lexer_reads_strings_comments_and_subexpressions() -> None:
-    s = lex_powershell("# a comment with 2>$null\n<# block\n 2>&1 #>\n$a = 'it''s' + \"x `\" $(& $b 'y') z\"\n"
+    s = lex_powershell("# a comment with 2>$null\n<# block\n 2>&1 #>\n"
+                       "$a = 'it''s' + \"x `\" $(& $b 'y') z\"\n"
                        "$h = @\"\nline \"quoted\"\n\"@\n")
     # a subexpression's strings come before the string that holds them
     assert [lit.kind for lit in s.literals] == ["single", "single", "double", "here-double"]
@@ -240,7 +242,8 @@ def test_build_ps1_runs_its_python_from_files_that_exist() -> None:
     names = {lit.raw for lit in script.literals if lit.raw.endswith(".py")}
     assert "buildenv.py" in names
     for name in names:
-        assert (INSTALLER / "windows" / name).is_file() or (ROOT / name.replace("\\", "/")).is_file(), name
+        in_repo = ROOT / name.replace("\\", "/")
+        assert (INSTALLER / "windows" / name).is_file() or in_repo.is_file(), name
 
 
 def _iss_minimum() -> tuple[int, int, int]:
@@ -373,7 +376,8 @@ def _info_plist(made: dict) -> dict:
 def test_spec_makes_a_foreground_app_on_macos(monkeypatch: pytest.MonkeyPatch,
                                               tmp_path: Path) -> None:
     made = _run_spec("darwin", monkeypatch, tmp_path)
-    gui, cli = (next(e for e in made["EXE"] if e.kwargs["name"] == n) for n in ("easel-gui", "easel"))
+    gui, cli = (next(e for e in made["EXE"] if e.kwargs["name"] == n)
+                for n in ("easel-gui", "easel"))
     assert gui.kwargs["console"] is False and cli.kwargs["console"] is True
     plist = _info_plist(made)
     assert plist["CFBundleExecutable"] == "easel-gui"
@@ -449,7 +453,8 @@ def test_build_sh_signs_inside_out_and_notarises_app_and_dmg() -> None:
     assert any("find \"$APP/Contents\" -depth" in c for c in commands)  # innermost first
     text = "\n".join(commands)
     # the app is signed last of its contents, and before the DMG is made
-    assert text.index('--entitlements "$ENTITLEMENTS" --sign "$IDENTITY" "$APP"') < text.index("hdiutil create")
+    sign = text.index('--entitlements "$ENTITLEMENTS" --sign "$IDENTITY" "$APP"')
+    assert sign < text.index("hdiutil create")
     for target in ('"$APP"', '"$DMG"'):
         assert f"xcrun stapler staple {target}" in text
     assert text.index("xcrun stapler staple \"$APP\"") < text.index("hdiutil create")
@@ -460,7 +465,8 @@ def test_build_sh_signs_inside_out_and_notarises_app_and_dmg() -> None:
 
 def test_build_sh_starts_the_gui_executable_headless() -> None:
     text = "\n".join(_commands(_build_sh()))
-    m = re.search(r"QT_QPA_PLATFORM=offscreen EASEL_STARTUP_PROBE=1 .*\"\$APP/Contents/MacOS/easel-gui\"", text)
+    m = re.search(r"QT_QPA_PLATFORM=offscreen EASEL_STARTUP_PROBE=1 "
+                  r".*\"\$APP/Contents/MacOS/easel-gui\"", text)
     assert m, "build.sh never starts easel-gui"
     assert 'grep -qx "easel: window shown"' in text
 

@@ -98,8 +98,9 @@ def fill(image: np.ndarray, mask: np.ndarray, *, rng: np.random.Generator,
     Yields ``(step, total, message)`` once per search/vote round and returns the filled HxWx3
     uint8 image; pixels outside the mask are copied unchanged. ``check()`` (it raises to
     cancel) is called before every band of :data:`BAND` target patches and between the
-    set-up stages, so it is reached after a bounded amount of work whatever the image size. ``preview``, if given, receives the current estimate (HxWx3 uint8)
-    after each scale. Raises JobError when nothing outside the mask can be copied from.
+    set-up stages, so it is reached after a bounded amount of work whatever the image size.
+    ``preview``, if given, receives the current estimate (HxWx3 uint8) after each scale.
+    Raises JobError when nothing outside the mask can be copied from.
     """
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:

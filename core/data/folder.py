@@ -86,7 +86,8 @@ def scan_folder(path: str | os.PathLike, verify: bool = True,
             if suffix in IMAGE_SUFFIXES:
                 candidates.append(file)
             elif suffix != CAPTION_SUFFIX:
-                scan.skipped.append((file, f"not an image type Easel reads ({suffix or 'no suffix'})"))
+                kind = suffix or "no suffix"
+                scan.skipped.append((file, f"not an image type Easel reads ({kind})"))
     candidates.sort(key=lambda p: _sort_key(p, root))
     for file in candidates:
         if not verify:

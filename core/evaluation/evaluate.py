@@ -458,13 +458,14 @@ def evaluate_upscale(path: Path, card: ModelCard, n: int, device: torch.device
             times.append((time.perf_counter() - t0) * 1000)
     del y
     return {"psnr": metrics.psnr(high, out), "ssim": metrics.ssim(high, out),
-            "bicubic_psnr": metrics.psnr(high, bicubic), "bicubic_ssim": metrics.ssim(high, bicubic),
+            "bicubic_psnr": metrics.psnr(high, bicubic),
+            "bicubic_ssim": metrics.ssim(high, bicubic),
             "ms_per_image": float(np.median(times)), "ms_threads": torch.get_num_threads(),
             "low_size": low_size, "high_size": high_size}
 
 
 # The scene and diffusion families' evaluators register themselves on import (they build on
 # the helpers above).
-from core.evaluation import diffusion as _diffusion  # noqa: F401
-from core.evaluation import scene as _scene  # noqa: F401
-from core.evaluation import style as _style  # noqa: F401
+from core.evaluation import diffusion as _diffusion  # noqa: E402, F401
+from core.evaluation import scene as _scene  # noqa: E402, F401
+from core.evaluation import style as _style  # noqa: E402, F401

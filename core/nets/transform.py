@@ -64,7 +64,8 @@ class TransformNet(nn.Module):
         super().__init__()
         self.config = config = config or TransformConfig()
         b = config.base
-        self.down = nn.ModuleList([_conv(3, b, 9), _conv(b, 2 * b, 3, 2), _conv(2 * b, 4 * b, 3, 2)])
+        self.down = nn.ModuleList(
+            [_conv(3, b, 9), _conv(b, 2 * b, 3, 2), _conv(2 * b, 4 * b, 3, 2)])
         self.res = nn.Sequential(*[_Residual(4 * b) for _ in range(config.res_blocks)])
         self.up1 = _Up(4 * b, 2 * b)
         self.up2 = _Up(2 * b, b)

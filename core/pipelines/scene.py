@@ -408,7 +408,8 @@ def run_edit(spec: SceneEditSpec, ctx: Context) -> Generator[Progress, None, Res
         blend = original * (1 - mask) + fitted * mask
         results.append(np.where(mask > 0, np.clip(blend + 0.5, 0, 255), original).astype(
             np.uint8))
-    info.update(scores=[scores[i] for i in order_kept], fit=[round(float(fit[i]), 4) for i in order], order=order,
+    info.update(scores=[scores[i] for i in order_kept],
+                fit=[round(float(fit[i]), 4) for i in order], order=order,
                 codes=[codes[i].tolist() for i in order], grid=g, cells=cells.tolist(),
                 upscaled=models.upscaler is not None)
     return Result(images=results, spec=spec, info=info)

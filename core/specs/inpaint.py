@@ -18,7 +18,8 @@ MAX_RADIUS = 512  # grow / feather, pixels
 MAX_STEPS = 250  # diffusion sampling steps
 MAX_VARIATIONS = 8
 MAX_JUMP = 10  # RePaint jump length, steps
-DEFAULT_GUIDANCE = 0.2  # chosen on held-out faces: clear smiles without the marks only a judge reads
+# chosen on held-out faces: clear smiles without the marks only a judge reads
+DEFAULT_GUIDANCE = 0.2
 MAX_GUIDANCE = 1.0
 MAX_RESAMPLE = 10  # RePaint resample count
 MAX_EXTEND = 2048  # outpainting, pixels per side

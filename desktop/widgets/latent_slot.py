@@ -167,8 +167,8 @@ class LatentSlot(QFrame):
         x0, y0, x1, y1 = box
         painter = QPainter(pix)
         painter.setPen(QPen(QColor(255, 200, 0), 2))
-        painter.drawRect(QRect(round(x0 * sx), round(y0 * sy),
-                               max(1, round((x1 - x0) * sx) - 1), max(1, round((y1 - y0) * sy) - 1)))
+        w, h = max(1, round((x1 - x0) * sx) - 1), max(1, round((y1 - y0) * sy) - 1)
+        painter.drawRect(QRect(round(x0 * sx), round(y0 * sy), w, h))
         painter.end()
         self.source.setPixmap(pix)
         self.source.setVisible(True)

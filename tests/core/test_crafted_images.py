@@ -246,7 +246,7 @@ def test_cli_refuses_a_bomb_in_one_line_and_bounded_memory(tmp_path):
 def test_pil_limits_are_restored():
     before = Image.MAX_IMAGE_PIXELS, PngImagePlugin.MAX_TEXT_CHUNK
     load_image(MODE_FILES["RGB"])
-    assert (Image.MAX_IMAGE_PIXELS, PngImagePlugin.MAX_TEXT_CHUNK) == before
+    assert before == (Image.MAX_IMAGE_PIXELS, PngImagePlugin.MAX_TEXT_CHUNK)
 
 
 # --------------------------------------------------------------------------- tiny pictures

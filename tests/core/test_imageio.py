@@ -327,7 +327,7 @@ def test_decompression_bomb_header_is_refused_before_decoding(tmp_path, monkeypa
     assert time.perf_counter() - t0 < 1.0
     assert str(err.value) == ("huge.png is 20000x20000 (400.0 megapixels); "
                               "the limit is 80 megapixels.")
-    assert Image.MAX_IMAGE_PIXELS == pil_limit  # PIL's own setting is restored
+    assert pil_limit == Image.MAX_IMAGE_PIXELS  # PIL's own setting is restored
 
 
 def test_pixel_limit_argument_and_environment(tmp_path, monkeypatch):

@@ -289,7 +289,8 @@ def test_tiny_recipes_train_the_three_scene_families_and_evaluate(tmp_path, monk
 
     copy_judges(tmp_path / "shipped")  # FJD and GenEval read with the judge
     models = paths.models_dir()
-    vq = train(load_recipe("tiny_vqvae"), tmp_path / "vq", device="cpu", weights_dir=models / "vqvae")
+    vq = train(load_recipe("tiny_vqvae"), tmp_path / "vq", device="cpu",
+               weights_dir=models / "vqvae")
     assert "g" in vq.last_losses and vq.last_losses["restarts"] >= 0  # adversarial from step 3
     prior = train(load_recipe("tiny_prior"), tmp_path / "prior", device="cpu",
                   weights_dir=models / "prior")

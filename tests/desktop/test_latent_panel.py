@@ -268,7 +268,8 @@ def test_user_direction_needs_the_minimum_and_then_gets_a_slider(qtbot, win, mon
     assert not [s for s in specs if s.kind == "latent_direction"]
 
     panel.direction_sets.add("these", grid_picks(panel, 3, 4))
-    panel.direction_sets.name.setText("smiling")  # the pipeline refuses it: its text reaches the user
+    # the pipeline refuses it: its text reaches the user
+    panel.direction_sets.name.setText("smiling")
     panel.make_direction()
     qtbot.waitUntil(lambda: "attribute direction" in panel.message.text(), timeout=WAIT)
 
