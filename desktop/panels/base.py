@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtWidgets import QDoubleSpinBox, QLabel, QPushButton, QSpinBox, QWidget
+from PySide6.QtWidgets import QLabel, QPushButton, QSpinBox, QWidget
 
 from core.jobs import JobSpec
 from desktop.canvas import Document
@@ -102,36 +102,6 @@ def spin(lo: int, hi: int, value: int, tip: str, step: int = 1, suffix: str = ""
     box.setToolTip(tip)
     box.setSuffix(suffix)
     return box
-
-
-def double_spin(lo: float, hi: float, value: float, step: float, tip: str) -> QDoubleSpinBox:
-    box = QDoubleSpinBox()
-    box.setRange(lo, hi)
-    box.setDecimals(2)
-    box.setSingleStep(step)
-    box.setValue(value)
-    box.setToolTip(tip)
-    return box
-
-
-def restore_spins(spec: dict[str, Any], spins: dict[str, QSpinBox],
-                  label: Callable[[str], str] | None = None) -> list[str]:
-    """Set each spin box from the spec's whole number of the same key; one line for each
-    value that is not a whole number inside the box's range (the box keeps its value).
-    ``label`` names a key in those lines (default: the key in words)."""
-    label = label or (lambda key: key.replace("_", " ").capitalize())
-    problems = []
-    for key, box in spins.items():
-        value = spec.get(key)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) \
-                or not box.minimum() <= value <= box.maximum():
-            problems.append(f"{label(key)} {value!r} is outside {box.minimum()}.."
-                            f"{box.maximum()}; kept {box.value()}.")
-            continue
-        box.setValue(value)
-    return problems
 
 
 def setting_number(value: Any) -> float | None:

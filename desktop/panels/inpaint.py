@@ -59,7 +59,8 @@ ENGINES = [("PatchMatch (no model, any photo)", "patchmatch"),
 SIDES = ("left", "right", "top", "bottom")
 
 # The form: widget, spec field, settings key, range, default (desktop/panels/fields.py). The
-# combo boxes list what is installed; the model comes before what can be asked of it.
+# combo boxes list what is installed; the model comes before what can be asked of it. Growing
+# the mask is an inpaint's, the sides are an outpaint's.
 FIELDS = (
     Field("engine", "engine", default="patchmatch"),
     Field("model", "model", default=DEFAULT_MODEL,
@@ -87,7 +88,7 @@ FIELDS = (
     Field("resample", "resample", range=(1, MAX_RESAMPLE), default=3,
           tip="RePaint: times each jump is redone (1 = off). More blends the fill better and "
           "takes longer."),
-    Field("grow", "grow", range=(0, MAX_RADIUS), default=0, suffix=" px",
+    Field("grow", "grow", range=(0, MAX_RADIUS), default=0, suffix=" px", job="inpaint",
           tip="Grow the mask by this many pixels before filling, so the fill covers the "
           "object's edge too."),
     Field("feather", "feather", range=(0, MAX_RADIUS), default=0, suffix=" px",
@@ -96,7 +97,7 @@ FIELDS = (
           tip="Same seed, same settings: same result."),
     Field("random_seed", None, "random_seed", default=True, text="New seed each run"),
     *(Field(f"extend_{side}", side, range=(0, MAX_EXTEND), default=0, suffix=" px",
-            tip=f"Pixels to add on the {side}") for side in SIDES),
+            job="outpaint", tip=f"Pixels to add on the {side}") for side in SIDES),
 )
 
 
@@ -305,9 +306,7 @@ class InpaintPanel(Panel):
                            "diffusion_faces) or choose PatchMatch.")
         if self.random_seed.isChecked():
             self.seed.setValue(random.randint(0, MAX_SEED))
-        values = fields.spec_values(self, FIELDS)
-        sides = {side: values.pop(side) for side in SIDES}
-        grow = values.pop("grow")
+        values = fields.spec_values(self, FIELDS, "outpaint" if outpaint else "inpaint")
         values.update(
             image=document_image_ref(doc),
             patch_size=values["patch_size"] | 1,  # odd: a patch has a centre pixel
@@ -316,9 +315,9 @@ class InpaintPanel(Panel):
             attribute=(values["attribute"] or "") if diffusion else "")
         self.show_message("")
         if outpaint:
-            return OutpaintSpec(**values, **sides)
+            return OutpaintSpec(**values)
         mask = (doc.mask_array() >= 128).astype("uint8") * 255
-        return InpaintSpec(**values, mask=ImageRef.of(mask, embed=True), grow=grow)
+        return InpaintSpec(**values, mask=ImageRef.of(mask, embed=True))
 
     def restore(self, spec: dict[str, Any]) -> list[str]:
         # A PatchMatch run names the default model, which need not be installed here.

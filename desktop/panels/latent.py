@@ -2,7 +2,9 @@
 attribute directions with sliders, walk between two picks, and make directions of your own.
 
 Every model call is a job (core/pipelines/latent.py) the panel runs with ``run_job``; its
-result comes back through the job's handle. The live result is coalesced:
+result comes back through the job's handle. What the panel holds (the model, its picks, the
+slots, the amounts, the result, the walk) is a :class:`LatentState` that the panel changes and
+renders from its signals. The live result is coalesced:
 at most one edit job is in flight, and when it returns the newest wanted state is submitted,
 so dragging a slider never queues a backlog. ``build_spec`` gives the same edit at full size
 for the result strip, and its spec (the slots' exact latents and the slider amounts) is what
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QPoint, QSettings, Qt
+from PySide6.QtCore import QPoint, QSettings, QSignalBlocker, Qt
 from PySide6.QtGui import QAction, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
@@ -29,7 +31,6 @@ from PySide6.QtWidgets import (
     QMenu,
     QPushButton,
     QScrollArea,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -53,10 +54,13 @@ from core.specs.latent import (
 )
 from desktop.canvas import Document
 from desktop.inference import JobHandle
+from desktop.panels import fields
 from desktop.panels.base import Panel, message_label, refresh_button
+from desktop.panels.fields import Field
+from desktop.panels.latent_model import LatentState, Pick
 from desktop.widgets.direction_sets import DirectionSets
 from desktop.widgets.direction_sliders import LIMIT, DirectionSliders
-from desktop.widgets.latent_slot import LatentSlot, Pick
+from desktop.widgets.latent_slot import LatentSlot
 from desktop.widgets.thumbnail_list import ThumbnailList, thumbnail_pixmap
 from desktop.widgets.walk_controls import WalkControls
 
@@ -70,32 +74,48 @@ SLOT_TIPS = {
     "B": "What to take away from A (e.g. faces with glasses). Fill C too.",
     "C": "What to add instead (e.g. faces without glasses but with a hat). Fill B too.",
 }
+# The form: widget, spec field, settings key, range, default (desktop/panels/fields.py); each
+# field belongs to the spec of one kind of the panel's jobs. The walk's controls are built by
+# its group box; the model is the state's (LatentState), not the form's.
+FIELDS = (
+    Field("seed", "seed", range=(0, MAX_SEED), default=1, job="latent_sample",
+          tip="The grid's seed: the same seed shows the same faces"),
+    Field("count", "count", range=(1, MAX_COUNT), default=16, job="latent_sample",
+          tip="Faces per grid"),
+    Field("encode_method", "method", "encode_method", default="auto", job="latent_encode"),
+    Field("steps", "steps", range=(10, MAX_INVERSION_STEPS), default=300, job="latent_encode",
+          tip="Optimisation steps of an inversion"),
+    Field("method", "method", default="mean", job="latent_edit"),
+    Field("walk_box.frames", "frames", job="latent_walk"),
+    Field("walk_box.mode", "mode", "walk_mode", job="latent_walk"),
+    Field("walk_box.upscale", "upscale", "walk_upscale", job="latent_walk"),
+    Field("walk_box.fps", None, "fps"),
+)
 
 
 class LatentPanel(Panel):
     name = "latent"
     title = "Latent"
+    FIELDS = FIELDS
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._picks: dict[str, Pick] = {}
-        self._next_key = 0
+        self.state = LatentState(self)
         self._jobs: list[JobHandle] = []  # the panel's jobs still running
-        # Bumped on a model change: answers to jobs of the previous model are dropped.
-        self._generation = 0
-        self._model = ""  # the model everything in the panel belongs to
-        self.info: dict[str, Any] | None = None  # the latent_info answer for self._model
         self._started = False
-        self._pending_amounts: dict[str, float] | None = None  # restored, awaiting the sliders
-        self._edit_in_flight: LatentEditSpec | None = None
-        self._edit_again = False
-        self.result_image: np.ndarray | None = None
-        self.result_latent: tuple[float, ...] = ()
-        self.result_spec: LatentEditSpec | None = None
-        self.walk_frames: list[np.ndarray] = []
-        self.walk_spec: LatentWalkSpec | None = None
-        self._walk_ends: list[Pick | None] = [None, None]
         self._build()
+        s = self.state
+        s.modelChanged.connect(self._show_new_model)
+        s.infoChanged.connect(self._show_info)
+        s.gridChanged.connect(self._show_grid)
+        s.slotChanged.connect(self._slot_changed)
+        s.targetChanged.connect(lambda name: self.slots[name].title.setChecked(True))
+        s.amountsChanged.connect(self._show_amounts)
+        s.pickImageChanged.connect(self._show_pick_image)
+        s.resultChanged.connect(self._show_result)
+        s.walkEndsChanged.connect(self._show_walk_ends)
+        s.walkChanged.connect(self._show_walk)
+        self.select_slot("A")
 
     # ================================================================ layout
 
@@ -109,15 +129,8 @@ class LatentPanel(Panel):
         self.message = message_label()
 
         # ---- samples
-        self.seed = QSpinBox()
-        self.seed.setRange(0, MAX_SEED)
-        self.seed.setValue(1)
-        self.seed.setToolTip("The grid's seed: the same seed shows the same faces")
+        fields.build(self, FIELDS)
         self.seed.editingFinished.connect(lambda: self.sample_grid(self.seed.value()))
-        self.count = QSpinBox()
-        self.count.setRange(1, MAX_COUNT)
-        self.count.setValue(16)
-        self.count.setToolTip("Faces per grid")
         new_grid = QPushButton("New grid")
         new_grid.setToolTip("Sample new faces with a new seed (Ctrl+G)")
         new_grid.clicked.connect(lambda: self.sample_grid())
@@ -143,21 +156,18 @@ class LatentPanel(Panel):
         for name, slot in self.slots.items():
             slot.name = name
             slot.selected.connect(lambda n=name: self.select_slot(n))
-            slot.picksDropped.connect(lambda keys, n=name: self.put(n, self._resolve(keys)))
+            slot.picksDropped.connect(
+                lambda keys, n=name: self.put(n, self.state.resolve(keys)))
             slot.filesDropped.connect(lambda paths, n=name: self.encode_files(n, paths))
             slot.canvasRequested.connect(lambda n=name: self.use_canvas_selection(n))
-            slot.membersChanged.connect(lambda n=name: self._slot_changed(n))
+            slot.membersChanged.connect(
+                lambda n=name: self.state.set_slot(n, self.slots[n].picks()))
             slot_row.addWidget(slot)
-        self.select_slot("A")
         self.encode_method = QComboBox()
         self.encode_method.addItem("Auto (encoder if the model has one)", "auto")
         self.encode_method.addItem("Inversion (slower, often closer)", "inversion")
         self.encode_method.setToolTip("How a dropped image becomes a latent. GANs have no "
                                       "encoder and always use inversion.")
-        self.steps = QSpinBox()
-        self.steps.setRange(10, MAX_INVERSION_STEPS)
-        self.steps.setValue(300)
-        self.steps.setToolTip("Optimisation steps of an inversion")
         enc_row = QHBoxLayout()
         enc_row.addWidget(QLabel("Encode"))
         enc_row.addWidget(self.encode_method, 1)
@@ -197,7 +207,7 @@ class LatentPanel(Panel):
         result_buttons.addWidget(self.method, 1)
         result_buttons.addWidget(reset)
         self.sliders = DirectionSliders()
-        self.sliders.changed.connect(self._request_edit)
+        self.sliders.changed.connect(self._sliders_moved)
         result = _group("Result", self.result_view, self.note, self.send_button, result_buttons,
                         self.sliders)
 
@@ -241,14 +251,14 @@ class LatentPanel(Panel):
         if job is None:
             return
         self._jobs.append(job)
-        generation = self._generation
+        generation = self.state.generation
 
         last_step = (0, 0, "")  # previews arrive apart from the step they belong to
 
         def answer(fn: Callable[..., None] | None, *args: Any, end: bool = False) -> None:
             if end:
                 self._jobs.remove(job)
-            if fn is not None and generation == self._generation:
+            if fn is not None and generation == self.state.generation:
                 fn(*args)
 
         def stepped(step: int, total: int, message: str) -> None:
@@ -267,6 +277,11 @@ class LatentPanel(Panel):
             job.progress.connect(stepped)
             job.preview.connect(lambda image: answer(progress, *last_step, image))
 
+    def _decode(self, pick: Pick) -> None:
+        """Decode a pick that has no image yet (restored from a spec) for its thumbnails."""
+        spec = LatentEditSpec(model=self.state.model, a=(pick.latent,), upscale=False)
+        self._submit(spec, lambda r: self.state.set_pick_image(pick, r.images[0]))
+
     def show_message(self, text: str) -> None:
         self.message.setText(text)
         self.message.setVisible(bool(text))
@@ -281,17 +296,17 @@ class LatentPanel(Panel):
 
     def refresh_models(self) -> None:
         """List the installed models (their cards only; no weights are read here)."""
-        wanted = self.model.currentData() or self._model or DEFAULT_MODEL
+        wanted = self.model.currentData() or self.state.model or DEFAULT_MODEL
         found = self._fill_models(installed_models(), wanted)
         if not self.model.count():
             self.show_message("No latent model is installed. Train one in the Train panel "
                               "(or `easel train vae_faces`); it then appears here.")
             return
-        if self.model.currentData() != self._model:
+        if self.model.currentData() != self.state.model:
             self._model_chosen()
         if not found:
             self.show_message(f"The model {wanted!r} is not installed; showing "
-                              f"{self._model!r}.")
+                              f"{self.state.model!r}.")
 
     def _fill_models(self, models: list[dict[str, str]], wanted: str) -> bool:
         """List ``models`` in the picker and select ``wanted`` (else the first): found?"""
@@ -307,7 +322,7 @@ class LatentPanel(Panel):
         return index >= 0
 
     def current_model(self) -> str:
-        return self._model
+        return self.state.model
 
     def set_model(self, name: str) -> bool:
         """Switch to the model ``name`` (False if it is not installed)."""
@@ -318,62 +333,60 @@ class LatentPanel(Panel):
         if index < 0:
             return False
         self.model.setCurrentIndex(index)
-        if name != self._model:
+        if name != self.state.model:
             self._model_chosen()
         return True
 
     def _model_chosen(self) -> None:
-        """A new model: everything picked so far belongs to the old latent space."""
+        """The picker's model: a new latent space, its info and a grid of it."""
         name = self.model.currentData()
         if not name:
             return
-        self._generation += 1
         for job in self._jobs:
             job.cancel()
-        self._model = name
-        self.info = None
-        self._edit_in_flight, self._edit_again = None, False
-        self._picks.clear()
-        self.grid.clear()
+        self.state.set_model(name)
+        self._request_info()
+        self.sample_grid(self.seed.value())
+
+    def _show_new_model(self, name: str) -> None:
+        """Everything the panel showed belonged to the old latent space."""
         for slot in self.slots.values():
             slot.clear()
-        self._walk_ends = [None, None]
+        self._show_grid()
         self._show_walk_ends()
-        self.walk_box.strip.clear()
-        self.walk_frames, self.walk_spec = [], None
+        self._show_walk()
         self.direction_sets.clear()
-        self._show_result(None)
+        self._show_result()
         self.sliders.set_directions([], [], "Loading the model's directions…")
         self.model_info.setText(f"Loading {name}… (the first time, its attribute directions "
                                 "are computed: a few seconds)")
         self.show_message("")
-        self._request_info()
-        self.sample_grid(self.seed.value())
 
     def _request_info(self) -> None:
-        self._submit(LatentInfoSpec(model=self._model), self._info_done, self._info_failed)
+        self._submit(LatentInfoSpec(model=self.state.model), self._info_done, self._info_failed)
 
     def _info_done(self, result: Result) -> None:
-        info = result.info
-        self.info = info
+        unknown = self.state.set_info(result.info)
+        if unknown:
+            self.show_message("Not restored (this model has no such direction): "
+                              + ", ".join(unknown))
+
+    def _show_info(self) -> None:
+        info = self.state.info or {}
         models = info.get("models", [])
-        if any(m["name"] == self._model for m in models):  # else keep the picker as it is
-            self._fill_models(models, self._model)
+        if any(m["name"] == self.state.model for m in models):  # else keep the picker as is
+            self._fill_models(models, self.state.model)
         size, dim = info.get("size"), info.get("dim")
         self.model_info.setText(
             f"{str(info.get('family', '')).upper()}, {size}x{size} px, {dim} latent numbers, "
             + ("has an encoder" if info.get("has_encoder") else "no encoder (images are "
                "inverted)"))
-        self.sliders.set_directions(list(info.get("directions", [])),
-                                    list(info.get("user_directions", [])),
-                                    "This model has no directions (they are computed for "
-                                    "models of the faces world; make your own below).")
-        if self._pending_amounts is not None:
-            unknown = self.sliders.set_amounts(self._pending_amounts)
-            self._pending_amounts = None
-            if unknown:
-                self.show_message("Not restored (this model has no such direction): "
-                                  + ", ".join(unknown))
+        with QSignalBlocker(self.sliders):  # the state's amounts, not the old sliders', stay
+            self.sliders.set_directions(list(info.get("directions", [])),
+                                        list(info.get("user_directions", [])),
+                                        "This model has no directions (they are computed for "
+                                        "models of the faces world; make your own below).")
+        self.sliders.set_amounts(self.state.amounts)
 
     def _info_failed(self, message: str | None) -> None:
         self.model_info.setText("")
@@ -381,42 +394,38 @@ class LatentPanel(Panel):
 
     # ================================================================ picks and grid
 
-    def _new_pick(self, latent: Any, image: np.ndarray | None, label: str) -> Pick:
-        self._next_key += 1
-        pick = Pick(f"p{self._next_key}", tuple(float(v) for v in latent), image, label)
-        self._picks[pick.key] = pick
-        return pick
-
-    def _resolve(self, keys: list[str]) -> list[Pick]:
-        return [self._picks[k] for k in keys if k in self._picks]
-
     def sample_grid(self, seed: int | None = None) -> None:
         """Show a grid of prior samples (a new random seed when none is given)."""
-        if not self._model:
+        if not self.state.model:
             self.show_message("No latent model is chosen.")
             return
         if seed is None:
             seed = random.randint(0, MAX_SEED)
         self.seed.setValue(seed)
-        spec = LatentSampleSpec(model=self._model, seed=seed, count=self.count.value())
+        spec = LatentSampleSpec(model=self.state.model,
+                                **fields.spec_values(self, FIELDS, "latent_sample"))
         self._submit(spec, lambda r: self._grid_done(spec, r))
 
     def _grid_done(self, spec: LatentSampleSpec, result: Result) -> None:
+        self.state.set_grid([
+            self.state.new_pick(z, image, f"seed {spec.seed} #{i + 1}")
+            for i, (image, z) in enumerate(zip(result.images, result.info["latents"],
+                                               strict=True))])
+
+    def _show_grid(self) -> None:
         self.grid.clear()
-        for i, (image, z) in enumerate(zip(result.images, result.info["latents"], strict=True)):
-            pick = self._new_pick(z, image, f"seed {spec.seed} #{i + 1}")
-            self.grid.add_thumbnail(image, pick.key, pick.label)
+        for pick in self.state.grid:
+            self.grid.add_thumbnail(pick.image, pick.key, pick.label)
 
     def _grid_clicked(self, row: int) -> None:
-        self.put(self.target, self._resolve([self.grid.key(row)]))
+        self.put(self.state.target, self.state.resolve([self.grid.key(row)]))
 
     def select_slot(self, name: str) -> None:
         """Grid clicks go into slot ``name`` from now on."""
-        self.target = name
-        self.slots[name].title.setChecked(True)
+        self.state.set_target(name)
 
     def _pick_menu(self, key: str, pos: QPoint) -> None:
-        menu = self._pick_actions(self._resolve([key]))
+        menu = self._pick_actions(self.state.resolve([key]))
         menu.exec(pos)
 
     def _pick_actions(self, picks: list[Pick]) -> QMenu:
@@ -438,50 +447,42 @@ class LatentPanel(Panel):
         add("Walk end", lambda: self.set_walk_end(1, picks[0]))
         return menu
 
+    def _show_pick_image(self, key: str) -> None:
+        """A pick's image arrived: wherever it is shown."""
+        pick = self.state.picks[key]
+        for name, slot in self.slots.items():
+            slot.update_image(key, pick.image)
+            if [p.key for p in self.state.slots[name]] == [key]:
+                slot.set_mean_image(pick.image)
+        if pick in self.state.walk_ends:
+            self._show_walk_ends()
+
     # ================================================================ slots
 
     def put(self, name: str, picks: list[Pick]) -> None:
-        if not picks:
-            return
-        slot = self.slots[name]
-        if slot.add(picks, MAX_SLOT) < len(picks):
+        if picks and self.state.put(name, picks) < len(picks):
             self.show_message(f"A slot averages at most {MAX_SLOT} faces.")
-        self._slot_changed(name)
 
     def _slot_changed(self, name: str) -> None:
-        """Show the slot's mean (decoded by a job when it averages several faces)."""
-        slot = self.slots[name]
-        picks = slot.picks()
-        if len(picks) == 1:  # the face itself (or, restored, once _decode_into drew it)
+        """Show the slot's picks and their mean (decoded by a job when it averages several
+        faces), and ask for the edit."""
+        slot, picks = self.slots[name], self.state.slots[name]
+        if slot.picks() != picks:
+            slot.set_picks(picks)
+        if len(picks) == 1:  # the face itself (or, restored, once it is decoded)
             slot.set_mean_image(picks[0].image)
         else:
             slot.set_mean_image(None)
             if picks:
-                latents = slot.latents()
-                spec = LatentEditSpec(model=self._model, a=latents, upscale=False)
+                latents = self.state.latents(name)
+                spec = LatentEditSpec(model=self.state.model, a=latents, upscale=False)
 
                 def shown(r: Result) -> None:
-                    if slot.latents() == latents:  # not changed again meanwhile
+                    if self.state.latents(name) == latents:  # not changed again meanwhile
                         slot.set_mean_image(r.images[0])
 
                 self._submit(spec, shown)
         self._request_edit()
-
-    def _decode_into(self, picks: list[Pick]) -> None:
-        """Decode picks that have no image yet (restored from a spec) for their thumbnails."""
-        for pick in picks:
-            if pick.image is not None:
-                continue
-
-            def shown(r: Result, p: Pick = pick) -> None:
-                p.image = r.images[0]
-                for slot in self.slots.values():
-                    slot.update_image(p.key, p.image)
-                    if [q.key for q in slot.picks()] == [p.key]:
-                        slot.set_mean_image(p.image)
-
-            self._submit(LatentEditSpec(model=self._model, a=(pick.latent,), upscale=False),
-                         shown)
 
     def encode_files(self, name: str, paths: list[str]) -> None:
         """Encode dropped image files into slot ``name``. An Easel PNG of a latent edit of
@@ -495,7 +496,7 @@ class LatentPanel(Panel):
                 continue
             spec = (meta or {}).get("spec")
             if isinstance(spec, dict) and spec.get("kind") == "latent_edit" \
-                    and spec.get("model") == self._model:
+                    and spec.get("model") == self.state.model:
                 try:
                     exact = LatentEditSpec.from_dict(spec).replace(upscale=False)
                 except JobError as exc:
@@ -506,8 +507,8 @@ class LatentPanel(Panel):
             self.encode_into(name, loaded.rgb, (), Path(path).name)
 
     def _exact_done(self, name: str, path: str, result: Result) -> None:
-        pick = self._new_pick(result.info["latent"], result.images[0],
-                              f"{Path(path).name} (its exact latent)")
+        pick = self.state.new_pick(result.info["latent"], result.images[0],
+                                   f"{Path(path).name} (its exact latent)")
         self.slots[name].set_status("exact latent from its metadata")
         self.put(name, [pick])
 
@@ -526,14 +527,13 @@ class LatentPanel(Panel):
         self.encode_into(name, doc.image_array(), crop, "canvas selection")
 
     def encode_into(self, name: str, rgb: np.ndarray, crop: tuple[int, ...], label: str) -> None:
-        if not self._model:
+        if not self.state.model:
             self.show_message("No latent model is chosen.")
             return
         slot = self.slots[name]
         try:
-            spec = LatentEncodeSpec(model=self._model, image=ImageRef.of(rgb), crop=crop,
-                                    method=self.encode_method.currentData(),
-                                    steps=self.steps.value())
+            spec = LatentEncodeSpec(model=self.state.model, image=ImageRef.of(rgb), crop=crop,
+                                    **fields.spec_values(self, FIELDS, "latent_encode"))
         except JobError as exc:
             self.show_message(str(exc))
             return
@@ -541,7 +541,8 @@ class LatentPanel(Panel):
 
         def done(r: Result) -> None:
             how = ENCODED_BY.get(r.info["method"], f"by {r.info['method']}")
-            pick = self._new_pick(r.info["latent"], r.images[0], f"{label} (encoded {how})")
+            pick = self.state.new_pick(r.info["latent"], r.images[0],
+                                       f"{label} (encoded {how})")
             slot.set_source(rgb, tuple(r.info["crop"]))
             slot.set_status(f"Encoded {how}")
             self.put(name, [pick])
@@ -560,61 +561,59 @@ class LatentPanel(Panel):
 
     def current_spec(self, upscale: bool = True) -> LatentEditSpec:
         """The edit the panel shows; JobError (readable) when the slots do not make one."""
-        if not self._model:
+        s = self.state
+        if not s.model:
             raise JobError("No latent model is installed or chosen.")
-        a, b, c = (self.slots[n].latents() for n in "ABC")
+        a, b, c = (s.latents(n) for n in "ABC")
         if not a:
             raise JobError("Slot A is empty: click a face in the grid, drop an image on A, "
                            "or use the canvas selection.")
         if bool(b) != bool(c):
             raise JobError("Fill both B and C for A − B + C, or leave both empty to edit A "
                            "alone.")
-        return LatentEditSpec(model=self._model, a=a, b=b, c=c,
-                              directions=self.sliders.amounts(),
-                              method=self.method.currentData(), upscale=upscale)
+        return LatentEditSpec(model=s.model, a=a, b=b, c=c, directions=s.edit_directions(),
+                              upscale=upscale, **fields.spec_values(self, FIELDS, "latent_edit"))
 
     def build_spec(self, doc: Document) -> JobSpec:
         return self.current_spec()
+
+    def _sliders_moved(self) -> None:
+        if self.state.directions() is not None:  # else the sliders are not the model's yet
+            self.state.set_amounts(dict(self.sliders.amounts()))
+        self._request_edit()
+
+    def _show_amounts(self) -> None:
+        if self.state.directions() is not None \
+                and dict(self.sliders.amounts()) != self.state.amounts:
+            self.sliders.set_amounts(self.state.amounts)
 
     def _request_edit(self) -> None:
         """Ask for the result of the current state; coalesced to one edit job at a time."""
         try:
             spec = self.current_spec()
         except JobError as exc:
-            self._show_result(None, str(exc))
+            self.state.clear_result(str(exc))
             return
-        if self._edit_in_flight is not None:
-            self._edit_again = True
-            return
-        if spec == self.result_spec:
-            return
-        self._edit_in_flight = spec
-        self._submit(spec, lambda r: self._edit_done(spec, r),
-                     lambda m: self._edit_done(spec, None, cancelled=m is None))
+        if self.state.want_edit(spec):
+            self._submit(spec, lambda r: self._edit_done(spec, r),
+                         lambda m: self._edit_done(spec, None, cancelled=m is None))
 
     def _edit_done(self, spec: LatentEditSpec, result: Result | None,
                    cancelled: bool = False) -> None:
-        if spec is not self._edit_in_flight:
-            return
-        self._edit_in_flight = None
-        if cancelled:  # the user stopped the work (Esc): wait for the next change
-            self._edit_again = False
+        image, latent, note = None, (), ""
         if result is not None:
-            self.result_spec = spec
-            self.result_latent = tuple(result.info["latent"])
-            self._show_result(result.images[0], result.info.get("note", ""))
-        if self._edit_again:
-            self._edit_again = False
+            image, latent, note = (result.images[0], result.info["latent"],
+                                   result.info.get("note", ""))
+        if self.state.edit_returned(spec, image, latent, note, cancelled):
             self._request_edit()
 
     def is_idle(self) -> bool:
         """No edit in flight and none wanted (tests wait for this)."""
-        return self._edit_in_flight is None and not self._edit_again
+        return self.state.is_idle()
 
-    def _show_result(self, rgb: np.ndarray | None, note: str = "") -> None:
-        self.result_image = rgb
+    def _show_result(self) -> None:
+        rgb, note = self.state.result_image, self.state.result_note
         if rgb is None:
-            self.result_spec, self.result_latent = None, ()
             self.result_view.setPixmap(QPixmap())
             self.result_view.setText(note or "Put a face in slot A")
             self.note.clear()
@@ -627,15 +626,17 @@ class LatentPanel(Panel):
         self.sliders.reset()
 
     def send_to_canvas(self) -> None:
-        if self.result_image is None or self.result_spec is None:
+        s = self.state
+        if s.result_image is None or s.result_spec is None:
             self.show_message("There is no result yet: put a face in slot A.")
             return
-        self.resultToCanvas.emit(self.result_image, self.result_spec.to_dict(), "Latent")
+        self.resultToCanvas.emit(s.result_image, s.result_spec.to_dict(), "Latent")
 
     def _result_menu(self, pos: QPoint) -> None:
-        if self.result_image is None:
+        s = self.state
+        if s.result_image is None:
             return
-        pick = self._new_pick(self.result_latent, self.result_image, "result")
+        pick = s.new_pick(s.result_latent, s.result_image, "result")
         menu = self._pick_actions([pick])
         menu.insertAction(menu.actions()[0], act := QAction("Send to canvas", menu))
         act.triggered.connect(self.send_to_canvas)
@@ -644,39 +645,40 @@ class LatentPanel(Panel):
     # ================================================================ walk
 
     def set_walk_end(self, which: int, pick: Pick) -> None:
-        self._walk_ends[which] = pick
-        self._show_walk_ends()
+        self.state.set_walk_end(which, pick)
 
     def _show_walk_ends(self) -> None:
-        self.walk_box.show_ends(*(p.image if p else None for p in self._walk_ends))
+        self.walk_box.show_ends(*(p.image if p else None for p in self.state.walk_ends))
 
     def walk(self) -> None:
-        start, end = self._walk_ends
+        start, end = self.state.walk_ends
         if start is None or end is None:
             self.show_message("Set the walk's start and end first: right-click a face in the "
                               "grid (or the result) and choose Walk start / Walk end.")
             return
-        box = self.walk_box
-        spec = LatentWalkSpec(model=self._model, start=start.latent, end=end.latent,
-                              frames=box.frames.value(), mode=box.mode.currentData(),
-                              upscale=box.upscale.isChecked())
+        spec = LatentWalkSpec(model=self.state.model, start=start.latent, end=end.latent,
+                              **fields.spec_values(self, FIELDS, "latent_walk"))
         self._submit(spec, lambda r: self._walk_done(spec, r))
 
     def _walk_done(self, spec: LatentWalkSpec, result: Result) -> None:
-        self.walk_spec, self.walk_frames = spec, list(result.images)
-        self.walk_box.strip.clear()
-        for i, (image, z) in enumerate(zip(result.images, result.info["latents"], strict=True)):
-            pick = self._new_pick(z, image, f"walk frame {i + 1}")
-            self.walk_box.strip.add_thumbnail(image, pick.key, pick.label)
+        self.state.set_walk(spec, [
+            self.state.new_pick(z, image, f"walk frame {i + 1}")
+            for i, (image, z) in enumerate(zip(result.images, result.info["latents"],
+                                               strict=True))])
         note = result.info.get("note")
         if note:
             self.show_message(note)
 
+    def _show_walk(self) -> None:
+        self.walk_box.strip.clear()
+        for pick in self.state.walk:
+            self.walk_box.strip.add_thumbnail(pick.image, pick.key, pick.label)
+
     def _walk_frame_clicked(self, row: int) -> None:
-        self.put(self.target, self._resolve([self.walk_box.strip.key(row)]))
+        self.put(self.state.target, self.state.resolve([self.walk_box.strip.key(row)]))
 
     def _export_dialog(self, fmt: str) -> None:
-        if not self.walk_frames:
+        if not self.state.walk:
             self.show_message("Make a walk first (Walk).")
             return
         start = str(Path.home() / f"walk.{fmt}")
@@ -694,24 +696,25 @@ class LatentPanel(Panel):
         """Write the walk as an animated GIF or WebP (looping); False with a message on error."""
         if not path.lower().endswith(f".{fmt}"):
             path += f".{fmt}"
+        frames = self.state.walk_frames
         try:
-            imageio.save_animation(path, self.walk_frames,
-                                   round(1000 / self.walk_box.fps.value()))
+            imageio.save_animation(path, frames, round(1000 / self.walk_box.fps.value()))
         except (OSError, imageio.ImageError) as exc:
             self.show_message(f"{Path(path).name} was not saved: {exc}")
             return False
-        self.show_message(f"Saved {Path(path).name} ({len(self.walk_frames)} frames).")
+        self.show_message(f"Saved {Path(path).name} ({len(frames)} frames).")
         return True
 
     def export_frames(self, folder: str) -> list[str]:
         """Write the walk as walk-001.png, ... with the walk's spec in each; returns the paths."""
         written = []
-        spec = self.walk_spec.to_dict() if self.walk_spec else None
+        frames = self.state.walk_frames
+        spec = self.state.walk_spec.to_dict() if self.state.walk_spec else None
         try:
-            for i, frame in enumerate(self.walk_frames):
+            for i, frame in enumerate(frames):
                 path = str(Path(folder) / f"walk-{i + 1:03d}.png")
                 imageio.save_png(path, frame, spec=spec,
-                                 extra={"frame": i + 1, "frames": len(self.walk_frames)})
+                                 extra={"frame": i + 1, "frames": len(frames)})
                 written.append(path)
         except (OSError, ValueError) as exc:
             self.show_message(f"Frames were not all saved: {exc}")
@@ -735,7 +738,7 @@ class LatentPanel(Panel):
             return
         try:
             spec = LatentDirectionSpec(
-                model=self._model, name=name, method=self.method.currentData(),
+                model=self.state.model, name=name, method=self.method.currentData(),
                 these=tuple(p.latent for p in these), those=tuple(p.latent for p in those))
         except JobError as exc:
             self.show_message(str(exc))
@@ -765,37 +768,30 @@ class LatentPanel(Panel):
             parsed = cls.from_dict(spec)
         except JobError as exc:
             return [str(exc)]
+        with QSignalBlocker(self.method):  # the edit is asked for once its slots are back
+            problems = fields.restore(self, FIELDS, spec)
         if isinstance(parsed, LatentSampleSpec):
-            self.count.setValue(parsed.count)
-            self.seed.setValue(parsed.seed)
             self.sample_grid(parsed.seed)
-            return []
-        if isinstance(parsed, LatentWalkSpec):
-            ends = [self._new_pick(z, None, f"walk {w}")
+        elif isinstance(parsed, LatentWalkSpec):
+            ends = [self.state.new_pick(z, None, f"walk {w}")
                     for z, w in ((parsed.start, "start"), (parsed.end, "end"))]
-            self._walk_ends = ends
-            box = self.walk_box
-            box.frames.setValue(parsed.frames)
-            box.mode.setCurrentIndex(max(0, box.mode.findData(parsed.mode)))
-            box.upscale.setChecked(parsed.upscale)
-            self._decode_walk_ends()
+            for which, pick in enumerate(ends):
+                self.state.set_walk_end(which, pick)
+                self._decode(pick)
             self.walk()
-            return []
-        return self._restore_edit(parsed)
+        else:
+            problems += self._restore_edit(parsed)
+        return problems
 
     def _restore_edit(self, spec: LatentEditSpec) -> list[str]:
         problems = []
-        self.method.blockSignals(True)
-        self.method.setCurrentIndex(max(0, self.method.findData(spec.method)))
-        self.method.blockSignals(False)
         for name in "ABC":
-            latents = getattr(spec, name.lower())
-            picks = [self._new_pick(z, None, f"restored {name}{i + 1}")
-                     for i, z in enumerate(latents)]
+            picks = [self.state.new_pick(z, None, f"restored {name}{i + 1}")
+                     for i, z in enumerate(getattr(spec, name.lower()))]
+            for pick in picks:
+                self._decode(pick)
             self.slots[name].clear()
-            self.slots[name].add(picks, MAX_SLOT)
-            self._decode_into(picks)
-            self._slot_changed(name)
+            self.state.set_slot(name, picks)
         amounts = {}
         for name, value in spec.directions:
             if abs(value) > LIMIT:
@@ -803,34 +799,15 @@ class LatentPanel(Panel):
                                 f"to {max(-LIMIT, min(LIMIT, value)):+.2f}.")
                 value = max(-LIMIT, min(LIMIT, value))
             amounts[name] = value
-        if self.info is not None:
-            unknown = self.sliders.set_amounts(amounts)
-            problems += [f"This model has no direction {n!r}." for n in unknown]
-        else:
-            self._pending_amounts = amounts  # applied when the model's directions arrive
-        return problems
-
-    def _decode_walk_ends(self) -> None:
-        for pick in self._walk_ends:
-            if pick is None:
-                continue
-
-            def shown(r: Result, p: Pick = pick) -> None:
-                p.image = r.images[0]
-                self._show_walk_ends()
-
-            self._submit(LatentEditSpec(model=self._model, a=(pick.latent,), upscale=False),
-                         shown)
+        # Until the model's directions arrive the amounts wait in the state.
+        unknown = self.state.set_amounts(amounts)
+        return problems + [f"This model has no direction {n!r}." for n in unknown]
 
     def save_settings(self, settings: QSettings) -> None:
         settings.beginGroup("latent")
-        if self._model:
-            settings.setValue("model", self._model)
-        for key, box in self._spins().items():
-            settings.setValue(key, box.value())
-        for key, combo in self._combos().items():
-            settings.setValue(key, combo.currentData())
-        settings.setValue("walk_upscale", self.walk_box.upscale.isChecked())
+        if self.state.model:
+            settings.setValue("model", self.state.model)
+        fields.save(self, FIELDS, settings)
         settings.endGroup()
 
     def load_settings(self, settings: QSettings) -> None:
@@ -839,23 +816,8 @@ class LatentPanel(Panel):
         if model:
             # Chosen when the panel is first shown (listing models is deferred until then).
             self.model.addItem(str(model), str(model))
-        for key, box in self._spins().items():
-            value = settings.value(key)
-            if value is not None:
-                box.setValue(int(value))
-        for key, combo in self._combos().items():
-            combo.setCurrentIndex(max(0, combo.findData(settings.value(key))))
-        self.walk_box.upscale.setChecked(str(settings.value("walk_upscale", "false")).lower()
-                                     in ("true", "1"))
+        fields.load(self, FIELDS, settings)
         settings.endGroup()
-
-    def _spins(self) -> dict[str, QSpinBox]:
-        return {"seed": self.seed, "count": self.count, "steps": self.steps,
-                "frames": self.walk_box.frames, "fps": self.walk_box.fps}
-
-    def _combos(self) -> dict[str, QComboBox]:
-        return {"method": self.method, "encode_method": self.encode_method,
-                "walk_mode": self.walk_box.mode}
 
 
 def _group(title: str, *items: QWidget | QHBoxLayout | QVBoxLayout | QFormLayout) -> QGroupBox:

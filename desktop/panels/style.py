@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings
 from PySide6.QtGui import QImage, QStandardItemModel
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
@@ -26,8 +25,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSlider,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -47,15 +44,9 @@ from core.specs.style import (
 )
 from desktop.background import BackgroundReader
 from desktop.canvas import Document
-from desktop.panels.base import (
-    Panel,
-    double_spin,
-    message_label,
-    refresh_button,
-    restore_spins,
-    setting_number,
-    spin,
-)
+from desktop.panels import fields
+from desktop.panels.base import Panel, message_label, refresh_button
+from desktop.panels.fields import Field
 from desktop.panels.inpaint import document_image_ref
 from desktop.widgets.style_tray import MAX_WEIGHT, StyleImage, StyleTray, pixels_of_qimage
 
@@ -66,17 +57,54 @@ STRENGTH_SCALE = 10  # slider units per unit of strength (0.1 steps)
 MAX_STRENGTH = 20.0
 MAX_CONTENT_WEIGHT = 100.0
 MAX_TV_WEIGHT = 1000.0
-DEFAULTS = StyleSpec()
+_D = StyleSpec()  # the job's defaults are the panel's
+# The form: widget, spec field, settings key, range, default (desktop/panels/fields.py). The
+# fast style comes first: choosing one changes which colour modes apply.
+FIELDS = (
+    Field("fast", "fast", default="", fallback=True,
+          missing="The fast style {value!r} is not installed; optimising instead."),
+    Field("strength", "strength", range=(0.0, MAX_STRENGTH), default=_D.strength,
+          scale=STRENGTH_SCALE, tip="How strongly the style is painted over the picture's own "
+          "look (the content weighs 1)"),
+    Field("colour", "preserve_color", default=_D.preserve_color, label="Colour mode"),
+    Field("only_mask", None, "only_mask", default=False, text="Only the painted area",
+          tip="Restyle only what is painted on the mask (brush B, rectangle R, lasso L); the "
+          "rest stays exactly as it is"),
+    Field("feather", "feather", range=(0, MAX_FEATHER), default=_D.feather, suffix=" px",
+          tip="The seam between the restyled area and the rest, in pixels"),
+    Field("size", "size", range=(MIN_SIZE, MAX_SIZE), default=_D.size, step=64, suffix=" px",
+          label="Resolution", tip="The long side the style is worked at: larger is finer and "
+          "slower (a smaller picture stays its size)"),
+    Field("steps", "steps", range=(1, MAX_STEPS), default=_D.steps,
+          tip="Optimisation steps over the coarse-to-fine levels: more is slower and settles "
+          "the style further"),
+    Field("optimizer", "optimizer", default=_D.optimizer, label="Optimiser"),
+    Field("seed", "seed", range=(0, MAX_SEED), default=1,
+          tip="Recorded with the result: the same settings and seed give the same pixels"),
+    Field("content_weight", "content_weight", range=(0.0, MAX_CONTENT_WEIGHT),
+          default=_D.content_weight, step=0.1, tip="How much the picture's shapes are kept"),
+    Field("tv_weight", "tv_weight", range=(0.0, MAX_TV_WEIGHT), default=_D.tv_weight, step=5.0,
+          label="Smoothness", tip="Smoothness: higher gives less speckle and softer strokes"),
+    Field("moments", "moments", default=_D.moments, text="Match colour statistics too",
+          tip="Also match each feature's mean and spread, not only their correlations: usually "
+          "closer to the painting's palette"),
+    Field("feature_seed", "feature_seed", range=(0, MAX_SEED), default=_D.feature_seed,
+          label="Feature network seed", tip="Another random feature network sees the style "
+          "differently: try a few for other takes on the same painting"),
+    Field("advanced_box", None, "advanced"),  # shows the optimisation's finer settings
+)
 
 
 class StylePanel(Panel):
     name = "style"
     title = "Style"
+    FIELDS = FIELDS
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         assert set(COLOUR_MODES) == {key for _, key in COLOURS}
         assert set(OPTIMIZERS) == set(OPTIMIZER_NAMES)
+        fields.build(self, FIELDS)
 
         # ---- style sources
         self.tray = StyleTray()
@@ -98,11 +126,6 @@ class StylePanel(Panel):
         self.fast.currentIndexChanged.connect(self._update_state)
 
         # ---- look
-        self.strength = QSlider(Qt.Orientation.Horizontal)
-        self.strength.setRange(0, int(MAX_STRENGTH * STRENGTH_SCALE))
-        self.strength.setValue(round(DEFAULTS.strength * STRENGTH_SCALE))
-        self.strength.setToolTip("How strongly the style is painted over the picture's own "
-                                 "look (the content weighs 1)")
         self.strength_label = QLabel()
         self.strength_label.setMinimumWidth(36)
         self.strength.valueChanged.connect(self._strength_changed)
@@ -113,40 +136,16 @@ class StylePanel(Panel):
         self.colour.setToolTip("Keep the picture's own colours: “luminance” transfers the "
                                "brushwork only; “histogram” recolours the style images to the "
                                "picture's palette first (not for fast styles)")
-        self.only_mask = QCheckBox("Only the painted area")
-        self.only_mask.setToolTip("Restyle only what is painted on the mask (brush B, "
-                                  "rectangle R, lasso L); the rest stays exactly as it is")
-        self.feather = spin(0, MAX_FEATHER, DEFAULTS.feather, "The seam between the restyled "
-                             "area and the rest, in pixels", suffix=" px")
         self.only_mask.toggled.connect(self._update_state)
 
         # ---- quality
-        self.size = spin(MIN_SIZE, MAX_SIZE, DEFAULTS.size, "The long side the style is worked "
-                          "at: larger is finer and slower (a smaller picture stays its size)",
-                          step=64, suffix=" px")
-        self.steps = spin(1, MAX_STEPS, DEFAULTS.steps, "Optimisation steps over the coarse-to-"
-                           "fine levels: more is slower and settles the style further")
         self.optimizer = QComboBox()
         for key in OPTIMIZERS:
             self.optimizer.addItem(OPTIMIZER_NAMES[key], key)
+        self.optimizer.setCurrentIndex(self.optimizer.findData(_D.optimizer))
         self.optimizer.setToolTip("Adam never overshoots; L-BFGS can match a style more "
                                   "closely in the same steps but may overshoot on some "
                                   "paintings")
-        self.seed = spin(0, MAX_SEED, 1, "Recorded with the result: the same settings and seed "
-                          "give the same pixels")
-
-        # ---- advanced
-        self.content_weight = double_spin(0.0, MAX_CONTENT_WEIGHT, DEFAULTS.content_weight, 0.1,
-                                     "How much the picture's shapes are kept")
-        self.tv_weight = double_spin(0.0, MAX_TV_WEIGHT, DEFAULTS.tv_weight, 5.0,
-                                "Smoothness: higher gives less speckle and softer strokes")
-        self.moments = QCheckBox("Match colour statistics too")
-        self.moments.setChecked(DEFAULTS.moments)
-        self.moments.setToolTip("Also match each feature's mean and spread, not only their "
-                                "correlations: usually closer to the painting's palette")
-        self.feature_seed = spin(0, MAX_SEED, DEFAULTS.feature_seed, "Another random feature "
-                                  "network sees the style differently: try a few for other "
-                                  "takes on the same painting")
 
         self.run_button = QPushButton("Restyle")
         self.run_button.setToolTip("Restyle the picture (Ctrl+Enter)")
@@ -296,7 +295,7 @@ class StylePanel(Panel):
         self.strength_label.setText(f"{self._strength():g}")
 
     def _strength(self) -> float:
-        return round(self.strength.value() / STRENGTH_SCALE, 3)
+        return self.strength.number()
 
     def _update_state(self) -> None:
         """Enable what the current choice uses: a fast style ignores the tray, the strength,
@@ -321,7 +320,8 @@ class StylePanel(Panel):
     def build_spec(self, doc: Document) -> JobSpec:
         if doc.is_empty():
             raise JobError("Open an image first (File > Open, drag one in, or paste).")
-        fast = self.fast.currentData() or ""
+        values = fields.spec_values(self, FIELDS)
+        fast = values["fast"] or ""
         images = [] if fast else self.tray.images()
         weights = [] if fast else self.tray.weights()
         if not fast and not images:
@@ -339,65 +339,17 @@ class StylePanel(Panel):
             mask = ImageRef.of(m, embed=True)
         self.show_message("")
         return StyleSpec(
-            seed=self.seed.value(),
+            **values,
             image=document_image_ref(doc),
             styles=tuple(ImageRef.of(i.pixels, path=i.path) for i in images),
             style_weights=tuple(weights),
             mask=mask,
-            size=self.size.value(),
-            steps=self.steps.value(),
-            optimizer=self.optimizer.currentData(),
-            strength=self._strength(),
-            content_weight=round(self.content_weight.value(), 3),
-            tv_weight=round(self.tv_weight.value(), 3),
-            moments=self.moments.isChecked(),
-            preserve_color=self.colour.currentData(),
-            feather=self.feather.value(),
-            feature_seed=self.feature_seed.value(),
-            fast=fast,
         )
 
     def restore(self, spec: dict[str, Any]) -> list[str]:
-        problems: list[str] = []
-        fast = spec.get("fast") or ""
-        if isinstance(fast, str) and (not fast or self.fast.findData(fast) >= 0):
-            self.fast.setCurrentIndex(max(0, self.fast.findData(fast)))
-        else:
-            problems.append(f"The fast style {fast!r} is not installed; optimising instead.")
-            self.fast.setCurrentIndex(0)
-        problems += restore_spins(spec, self._spins(), _label)
-        for key, box in (("content_weight", self.content_weight),
-                         ("tv_weight", self.tv_weight)):
-            value = spec.get(key)
-            if value is None:
-                continue
-            if not _number(value) or not box.minimum() <= value <= box.maximum():
-                problems.append(f"{_label(key)} {value!r} is outside {box.minimum():g}.."
-                                f"{box.maximum():g}; kept {box.value():g}.")
-                continue
-            box.setValue(float(value))
-        strength = spec.get("strength")
-        if strength is not None:
-            if not _number(strength) or not 0 <= strength <= MAX_STRENGTH:
-                problems.append(f"Strength {strength!r} is outside 0..{MAX_STRENGTH:g}; kept "
-                                f"{self._strength():g}.")
-            else:
-                self.strength.setValue(round(strength * STRENGTH_SCALE))
-                if abs(self._strength() - strength) > 1e-6:
-                    problems.append(f"Strength {strength:g} was set to {self._strength():g} "
-                                    "(the slider's nearest step).")
-        if isinstance(spec.get("moments"), bool):
-            self.moments.setChecked(spec["moments"])
-        for key, combo, what in (("optimizer", self.optimizer, "Optimiser"),
-                                 ("preserve_color", self.colour, "Colour mode")):
-            if key not in spec:
-                continue
-            index = combo.findData(spec[key])
-            if index >= 0:
-                combo.setCurrentIndex(index)
-            else:
-                problems.append(f"{what} {spec[key]!r} is not available here.")
-        self.only_mask.setChecked(spec.get("mask") is not None)
+        # A run from before fast styles existed has no "fast": it optimised.
+        problems = fields.restore(self, FIELDS, {"fast": "", **spec})
+        self.only_mask.setChecked(spec.get("mask") is not None)  # the run had a region
         styles = spec.get("styles") if isinstance(spec.get("styles"), list) else []
         if spec.get("mask") is not None or styles:
             self.restore_images(spec.get("mask"), styles, spec.get("style_weights"), problems)
@@ -449,53 +401,17 @@ class StylePanel(Panel):
 
     def save_settings(self, settings: QSettings) -> None:
         settings.beginGroup("style")
-        settings.setValue("fast", self.fast.currentData() or "")
-        settings.setValue("strength", self._strength())
-        settings.setValue("preserve_color", self.colour.currentData())
-        settings.setValue("only_mask", self.only_mask.isChecked())
-        settings.setValue("optimizer", self.optimizer.currentData())
-        settings.setValue("content_weight", self.content_weight.value())
-        settings.setValue("tv_weight", self.tv_weight.value())
-        settings.setValue("moments", self.moments.isChecked())
-        settings.setValue("advanced", self.advanced_box.isChecked())
-        for key, box in self._spins().items():
-            settings.setValue(key, box.value())
+        fields.save(self, FIELDS, settings)
         settings.endGroup()
 
     def load_settings(self, settings: QSettings) -> None:
         settings.beginGroup("style")
-        try:
-            self.fast.setCurrentIndex(max(0, self.fast.findData(settings.value("fast", ""))))
-            for key, box in self._spins().items():
-                value = setting_number(settings.value(key))
-                if value is not None:
-                    box.setValue(int(value))
-            value = setting_number(settings.value("strength"))
-            if value is not None:
-                self.strength.setValue(round(value * STRENGTH_SCALE))
-            for key, box in (("content_weight", self.content_weight),
-                             ("tv_weight", self.tv_weight)):
-                value = setting_number(settings.value(key))
-                if value is not None:
-                    box.setValue(value)
-            for key, combo in (("preserve_color", self.colour), ("optimizer", self.optimizer)):
-                index = combo.findData(settings.value(key, combo.currentData()) or "")
-                if index >= 0:
-                    combo.setCurrentIndex(index)
-            for key, box, default in (("only_mask", self.only_mask, False),
-                                      ("moments", self.moments, DEFAULTS.moments),
-                                      ("advanced", self.advanced_box, False)):
-                box.setChecked(_bool(settings.value(key), default))
-        finally:
-            settings.endGroup()
+        fields.load(self, FIELDS, settings)
+        settings.endGroup()
         self._update_state()
 
     def set_busy(self, busy: bool) -> None:
         self.run_button.setEnabled(not busy)
-
-    def _spins(self) -> dict[str, QSpinBox]:
-        return {"size": self.size, "steps": self.steps, "feather": self.feather,
-                "seed": self.seed, "feature_seed": self.feature_seed}
 
 
 @dataclass
@@ -555,14 +471,3 @@ def _load_pixels(path: str) -> np.ndarray:
 
 def _number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and bool(np.isfinite(v))
-
-
-def _bool(v: Any, default: bool) -> bool:
-    if v is None:
-        return default
-    return str(v).lower() in ("true", "1")
-
-
-def _label(key: str) -> str:
-    return {"size": "Resolution", "feature_seed": "Feature network seed",
-            "tv_weight": "Smoothness"}.get(key, key.replace("_", " ").capitalize())

@@ -24,7 +24,6 @@ from PySide6.QtCore import QIODevice, QProcess, QProcessEnvironment, QSettings, 
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGridLayout,
@@ -44,7 +43,9 @@ from core.model_manager import free_name, name_taken
 from core.training import runs
 from core.training.runs import FAMILIES, EventReader, RunError, RunState, TrainRequest
 from desktop.canvas import dropped
-from desktop.panels.base import Panel, message_label, setting_number
+from desktop.panels import fields
+from desktop.panels.base import Panel, message_label
+from desktop.panels.fields import Field
 from desktop.widgets.dataset_view import DatasetView
 from desktop.widgets.loss_plot import LossPlot
 
@@ -55,6 +56,19 @@ ACTIVE = ("new", "running", "evaluating")  # a process works on the run
 STATE_WORDS = {"new": "starting", "running": "training", "evaluating": "measuring the model",
                "paused": "paused", "finished": "finished", "failed": "failed",
                "killed": "stopped unexpectedly"}
+# The form: widget, run request field, settings key, range, default (desktop/panels/fields.py).
+# The family comes first: it lists the sizes. The budget is the request's steps or minutes, as
+# its unit says; the folder is what the panel reads (and remembers) beside the form.
+FIELDS = (
+    Field("family", "family", default="vae"),
+    Field("size", "size", default=64),
+    Field("budget", None, "budget", range=(0.5, 100000), default=10.0, decimals=1),
+    Field("budget_unit", None, "budget_unit", default="minutes"),
+    Field("device", "device", default="auto"),
+    Field("name_edit", "name", None, default=""),
+    Field("style_edit", "style", None, default=""),
+    Field("judge", "judge", default=""),
+)
 
 
 def easel_process(arguments: list[str], threads: int | None = None) -> QProcess:
@@ -82,6 +96,7 @@ class TrainPanel(Panel):
     modelsChanged = Signal()  # a model was added (or changed): pickers should list again
     useModel = Signal(str, str)  # family, name: open it in the panel that uses it
     runningChanged = Signal(bool)
+    FIELDS = FIELDS
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -113,6 +128,7 @@ class TrainPanel(Panel):
         self.scan_label = QLabel()
 
         # ---- settings
+        fields.build(self, FIELDS)
         self.family = QComboBox()
         for key, (text, _, _) in FAMILIES.items():
             self.family.addItem(text, key)
@@ -122,10 +138,6 @@ class TrainPanel(Panel):
         self.family.currentIndexChanged.connect(self._family_changed)
         self.size = QComboBox()
         self.size.setToolTip("The picture size the model learns at: larger is slower")
-        self.budget = QDoubleSpinBox()
-        self.budget.setRange(0.5, 100000)
-        self.budget.setDecimals(1)
-        self.budget.setValue(10)
         self.budget_unit = QComboBox()
         self.budget_unit.addItem("minutes", "minutes")
         self.budget_unit.addItem("steps", "steps")
@@ -368,13 +380,14 @@ class TrainPanel(Panel):
         if count < minimum:
             raise JobError(f"{self.folder} has {count} usable picture"
                            f"{'s' if count != 1 else ''}; training needs at least {minimum}.")
+        values = fields.spec_values(self, FIELDS)
+        values.update(size=int(values["size"]), device=str(values["device"]),
+                      name=values["name"].strip(), style=values["style"].strip(),
+                      judge=values["judge"] or None)
         minutes = self.budget_unit.currentData() == "minutes"
-        req = TrainRequest(
-            family=self._family(), folder=self.folder, size=int(self.size.currentData()),
-            steps=0 if minutes else max(1, round(self.budget.value())),
-            minutes=self.budget.value() if minutes else 0.0,
-            device=str(self.device.currentData()), name=self.name_edit.text().strip(),
-            style=self.style_edit.text().strip(), judge=self.judge.currentData() or None)
+        budget = self.budget.value()
+        req = TrainRequest(**values, folder=self.folder, minutes=budget if minutes else 0.0,
+                           steps=0 if minutes else max(1, round(budget)))
         try:
             req.check()
         except RunError as exc:
@@ -666,32 +679,14 @@ class TrainPanel(Panel):
     def save_settings(self, settings: QSettings) -> None:
         settings.beginGroup("train")
         settings.setValue("folder", self.folder)
-        settings.setValue("family", self._family())
-        settings.setValue("size", self.size.currentData())
-        settings.setValue("budget", self.budget.value())
-        settings.setValue("budget_unit", self.budget_unit.currentData())
-        settings.setValue("device", self.device.currentData())
-        settings.setValue("judge", self.judge.currentData())
+        fields.save(self, FIELDS, settings)
         settings.endGroup()
 
     def load_settings(self, settings: QSettings) -> None:
         settings.beginGroup("train")
-        try:
-            for box, key in ((self.family, "family"), (self.budget_unit, "budget_unit"),
-                             (self.device, "device"), (self.judge, "judge")):
-                i = box.findData(settings.value(key))
-                if i >= 0:
-                    box.setCurrentIndex(i)
-            size = setting_number(settings.value("size"))
-            i = self.size.findData(int(size) if size is not None else None)
-            if i >= 0:
-                self.size.setCurrentIndex(i)
-            budget = setting_number(settings.value("budget"))
-            if budget is not None:
-                self.budget.setValue(budget)
-            folder = str(settings.value("folder", "") or "")
-        finally:
-            settings.endGroup()
+        fields.load(self, FIELDS, settings)
+        folder = str(settings.value("folder", "") or "")
+        settings.endGroup()
         if folder and Path(folder).is_dir():
             self.set_folder(folder)
 

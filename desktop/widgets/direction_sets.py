@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.widgets.latent_slot import Pick
+from desktop.panels.latent_model import Pick
 from desktop.widgets.thumbnail_list import ThumbnailList
 
 SIDES = {"these": "These (with it)", "those": "Those (without)"}

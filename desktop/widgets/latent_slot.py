@@ -4,8 +4,6 @@ average into a steadier operand than any one of them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from PySide6.QtCore import QRect, Qt, Signal
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QPainter, QPen, QPixmap
@@ -20,19 +18,10 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.canvas import qimage_from_array
+from desktop.panels.latent_model import Pick
 from desktop.widgets.thumbnail_list import ThumbnailList, keys_from_mime, thumbnail_pixmap
 
 PREVIEW = 72
-
-
-@dataclass
-class Pick:
-    """A latent the user picked, with its decoded image (None until it is decoded)."""
-
-    key: str
-    latent: tuple[float, ...]
-    image: np.ndarray | None = None
-    label: str = ""
 
 
 class LatentSlot(QFrame):

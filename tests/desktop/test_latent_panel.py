@@ -44,12 +44,12 @@ def win(qtbot, tmp_path, monkeypatch):
 def open_panel(qtbot, win: MainWindow) -> LatentPanel:
     panel = next(p for p in win.panels if isinstance(p, LatentPanel))
     win.panel_tabs.setCurrentWidget(panel)  # first shown: lists models, loads one, samples
-    qtbot.waitUntil(lambda: panel.info is not None and panel.grid.count() == 16, timeout=WAIT)
+    qtbot.waitUntil(lambda: panel.state.info is not None and panel.grid.count() == 16, timeout=WAIT)
     return panel
 
 
 def grid_picks(panel: LatentPanel, *rows: int):
-    return [panel._picks[panel.grid.key(r)] for r in rows]
+    return [panel.state.picks[panel.grid.key(r)] for r in rows]
 
 
 def drop(widget, mime: QMimeData) -> None:
@@ -59,8 +59,8 @@ def drop(widget, mime: QMimeData) -> None:
 
 
 def wait_result(qtbot, panel: LatentPanel) -> None:
-    qtbot.waitUntil(lambda: panel.is_idle() and panel.result_spec is not None
-                    and panel.result_spec == panel.current_spec(), timeout=WAIT)
+    qtbot.waitUntil(lambda: panel.is_idle() and panel.state.result_spec is not None
+                    and panel.state.result_spec == panel.current_spec(), timeout=WAIT)
 
 
 def run_direct(spec) -> np.ndarray:
@@ -105,17 +105,17 @@ def test_a_alone_gives_a_result_and_click_fills_the_selected_slot(qtbot, win, tm
     panel.grid.itemClicked.emit(item)  # a click puts the face into the selected slot (A)
     wait_result(qtbot, panel)
     assert panel.slots["A"].latents() == (grid_picks(panel, 0)[0].latent,)
-    assert panel.result_image is not None
+    assert panel.state.result_image is not None
     # No upscaler is installed in the test home: the result says so instead of failing.
     assert "Not upscaled" in panel.note.text()
-    np.testing.assert_array_equal(panel.result_image, run_direct(panel.result_spec))
+    np.testing.assert_array_equal(panel.state.result_image, run_direct(panel.state.result_spec))
 
     # A saved result dropped on a slot brings its exact latent, not an encoding of its pixels.
     panel.sliders.set_amounts({"beard": 1.0})
     wait_result(qtbot, panel)
     png = tmp_path / "saved.png"
-    imageio.save_png(str(png), panel.result_image, spec=panel.result_spec)
-    expected = panel.result_latent
+    imageio.save_png(str(png), panel.state.result_image, spec=panel.state.result_spec)
+    expected = panel.state.result_latent
     panel.encode_files("C", [str(png)])
     qtbot.waitUntil(lambda: len(panel.slots["C"].picks()) == 1, timeout=WAIT)
     assert panel.slots["C"].latents() == (expected,)
@@ -149,15 +149,15 @@ def test_slider_drag_is_coalesced_and_ends_on_the_final_state(qtbot, win, monkey
     wait_result(qtbot, panel)
     edits = [s for s in specs if s.kind == "latent_edit"]
     assert len(edits) == 2  # the first move's job, then the newest state once it returned
-    assert dict(panel.result_spec.directions) == {"smiling": 1.5, "glasses": -0.4}
-    np.testing.assert_array_equal(panel.result_image, run_direct(panel.result_spec))
+    assert dict(panel.state.result_spec.directions) == {"smiling": 1.5, "glasses": -0.4}
+    np.testing.assert_array_equal(panel.state.result_image, run_direct(panel.state.result_spec))
 
     for value in (1.2, 0.9, 0.5, 0.1):  # a slower drag: the event loop turns between moves
         slider.setValue(round(value * 100))
         qtbot.wait(5)
     wait_result(qtbot, panel)
-    assert dict(panel.result_spec.directions) == {"smiling": 0.1, "glasses": -0.4}
-    np.testing.assert_array_equal(panel.result_image, run_direct(panel.result_spec))
+    assert dict(panel.state.result_spec.directions) == {"smiling": 0.1, "glasses": -0.4}
+    np.testing.assert_array_equal(panel.state.result_image, run_direct(panel.state.result_spec))
 
 
 def test_restore_round_trip_and_what_cannot_be_restored(qtbot, win, tmp_path):
@@ -171,13 +171,13 @@ def test_restore_round_trip_and_what_cannot_be_restored(qtbot, win, tmp_path):
     wait_result(qtbot, panel)
     saved = panel.current_spec().to_dict()
     png = str(tmp_path / "result.png")
-    assert win.write_png(png, panel.result_image, None, saved)
+    assert win.write_png(png, panel.state.result_image, None, saved)
 
     assert panel.set_model(latent_models.DCGAN_NAME)  # clears every pick of the VAE
     assert panel.slots["A"].is_empty()
     win.open_paths([png])  # an Easel PNG: the picture, and the panel as it made it
     assert not win.messages
-    qtbot.waitUntil(lambda: panel.info is not None and bool(panel.sliders.amounts()),
+    qtbot.waitUntil(lambda: panel.state.info is not None and bool(panel.sliders.amounts()),
                     timeout=WAIT)
     wait_result(qtbot, panel)
     assert panel.current_spec().to_dict() == saved
@@ -226,7 +226,7 @@ def test_dropping_an_odd_size_file_encodes_it_and_shows_the_crop(qtbot, win, tmp
 def test_a_gan_slot_encodes_by_inversion_with_progress(qtbot, win):
     panel = open_panel(qtbot, win)
     assert panel.set_model(latent_models.DCGAN_NAME)
-    qtbot.waitUntil(lambda: panel.info is not None, timeout=WAIT)
+    qtbot.waitUntil(lambda: panel.state.info is not None, timeout=WAIT)
     assert "no encoder" in panel.model_info.text()
     panel.steps.setValue(20)
     picture = np.full((30, 20, 3), 128, np.uint8)
@@ -288,8 +288,8 @@ def test_walk_exports_gif_webp_and_frames(qtbot, win, tmp_path):
     panel.set_walk_end(1, end)
     panel.walk_box.frames.setValue(5)
     panel.walk()
-    qtbot.waitUntil(lambda: len(panel.walk_frames) == 5, timeout=WAIT)
-    np.testing.assert_array_equal(panel.walk_frames[0], start.image)
+    qtbot.waitUntil(lambda: len(panel.state.walk_frames) == 5, timeout=WAIT)
+    np.testing.assert_array_equal(panel.state.walk_frames[0], start.image)
 
     assert panel.export_animation(str(tmp_path / "walk.gif"), "gif")
     with Image.open(tmp_path / "walk.gif") as im:
@@ -301,14 +301,14 @@ def test_walk_exports_gif_webp_and_frames(qtbot, win, tmp_path):
     assert [Path(p).name for p in written] == [f"walk-{i:03d}.png" for i in range(1, 6)]
     meta = imageio.read_metadata(written[2])
     assert meta["spec"]["kind"] == "latent_walk" and meta["frame"] == 3
-    np.testing.assert_array_equal(imageio.load_image(written[4]).rgb, panel.walk_frames[4])
+    np.testing.assert_array_equal(imageio.load_image(written[4]).rgb, panel.state.walk_frames[4])
 
 
 def test_send_to_canvas_makes_or_pastes_into_the_picture_undoably(qtbot, win):
     panel = open_panel(qtbot, win)
     panel.put("A", grid_picks(panel, 0))
     wait_result(qtbot, panel)
-    result = panel.result_image
+    result = panel.state.result_image
     panel.send_to_canvas()  # no picture yet: the result becomes it
     np.testing.assert_array_equal(win.doc.image_array(), result)
     assert len(win.doc.results) == 1
