@@ -624,7 +624,7 @@ def _bad_input_types() -> tuple[type[BaseException], ...]:
     types: list[type[BaseException]] = [CliError, OSError]
     for module, name in (("core.imageio", "ImageError"), ("core.jobs", "JobError"),
                          ("core.weights", "WeightsError"), ("core.device", "DeviceError"),
-                         ("core.evaluation.judges", "JudgeError"),
+                         ("core.judges", "JudgeError"),
                          ("core.tensors", "ImageShapeError"),
                          ("core.data.folder", "FolderError")):
         mod = sys.modules.get(module)
