@@ -355,13 +355,13 @@ def world_inpainting(quick: bool, smoke: bool = False
 def _one_world(world: str, n_images: int) -> tuple[list[list[str]], dict[str, Any]]:
     import torch
 
-    from core.evaluation.evaluate import _render
-    from core.evaluation.judges import features, load_judge
+    from core.evaluation.common import held_out_renders
     from core.evaluation.metrics import fjd_from_features
+    from core.judges import features, load_judge
 
     torch.set_num_threads(1)
     judge = load_judge(world)
-    images = [s.image for s in _render(world, n_images, WORLD_SIZE)]
+    images = [s.image for s in held_out_renders(world, n_images, WORLD_SIZE)]
     real = features(judge, np.stack(images))
     methods = {f"diffusion (easel, diffusion_{world}, 20 steps, RePaint 5x3)":
                pipeline_fill(engine="diffusion", model=f"diffusion_{world}", steps=20),
@@ -412,9 +412,9 @@ def diffusion_times(repeats: int = 7, smoke: bool = False
                     ) -> tuple[list[str], list[list[str]], dict[str, Any]]:
     """Median seconds of one 64 px diffusion inpaint (box 25%) through the pipeline, the
     three settings interleaved (report.interleaved)."""
-    from core.evaluation.evaluate import _render
+    from core.evaluation.common import held_out_renders
 
-    img = _render("faces", 1, WORLD_SIZE)[0].image
+    img = held_out_renders("faces", 1, WORLD_SIZE)[0].image
     hole = box_mask(WORLD_SIZE, 0.25)
     headers = ["setting", "denoising passes", "median s", "median CPU s", "runs", "target"]
     settings = (("20 DDIM steps", {"steps": 20, "resample": 1}, 20, "< 1.5 s"),
@@ -444,8 +444,8 @@ def asking_for_a_smile(reader: str | None, n_faces: int = SMILE_FACES
                        ) -> tuple[list[str], list[list[str]], dict[str, Any]]:
     """Smile rates of mouth fills on neutral held-out faces, without and with asking."""
     from core.data.worlds import get_world, split_seeds
-    from core.evaluation.judges import load_judge, outputs
     from core.jobs import Context, ImageRef, run_job
+    from core.judges import load_judge, outputs
     from core.pipelines.inpaint import DEFAULT_GUIDANCE, InpaintSpec
     from core.weights import ModelCache
 

@@ -26,10 +26,10 @@ import torch
 from report import Sample, add_smoke, emit, interleaved, load_range, machine_line, seconds_cell
 
 from core.evaluation import latent as ev
-from core.evaluation.evaluate import FJD_REAL_OFFSET, _render
-from core.evaluation.judges import features, load_judge
+from core.evaluation.common import FJD_REAL_OFFSET, held_out_renders
 from core.evaluation.metrics import fjd_from_features
 from core.jobs import Context, run_job
+from core.judges import features, load_judge
 from core.pipelines.latent import (
     LatentEditSpec,
     LatentSampleSpec,
@@ -94,10 +94,10 @@ def main() -> None:
             rows.append([f"edit ({method}): {attr} (>= 90% / >= 95%)", *cells, ""])
 
     judge = load_judge("faces")
-    real = features(judge, np.stack([s.image for s in _render("faces", fjd_n, 64,
+    real = features(judge, np.stack([s.image for s in held_out_renders("faces", fjd_n, 64,
                                                                  FJD_REAL_OFFSET)]))
     floor = fjd_from_features(
-        features(judge, np.stack([s.image for s in _render("faces", fjd_n, 64)])), real)
+        features(judge, np.stack([s.image for s in held_out_renders("faces", fjd_n, 64)])), real)
     fjd = {}
     for label, m in models.items():  # the grid's samples (a VAE's fitted Gaussian)
         z = torch.randn(fjd_n, m.dim, generator=torch.Generator().manual_seed(0)).double()

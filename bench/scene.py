@@ -28,18 +28,19 @@ from report import add_smoke, emit, interleaved, load_range, machine_line, secon
 from core.data.captions import GENEVAL_CATEGORIES
 from core.device import cpu_threads
 from core.evaluation import scene as ev
-from core.evaluation.evaluate import FJD_REAL_OFFSET, _render, evaluate, write_metrics
+from core.evaluation.common import FJD_REAL_OFFSET, held_out_renders
+from core.evaluation.evaluate import evaluate, write_metrics
 from core.evaluation.geneval import checked_judge, checker_accuracy, prompts, score_readings
-from core.evaluation.judges import features, read_scenes
 from core.evaluation.metrics import fjd_from_features
 from core.jobs import Context, run_job
+from core.judges import features, read_scenes
 from core.pipelines.scene import (
     DEFAULT_PRIOR,
     SceneModels,
     SceneSpec,
     draw_batch,
-    filter_logits,
 )
+from core.sampling.prior import filter_logits
 from core.weights import ModelCache, resolve_weights
 
 
@@ -115,10 +116,10 @@ def main() -> None:
                      pct(held[f"n{ev.BEST_OF}"]),
                      (f"seen pairs ({', '.join(seen['pairs'])}): {pct(seen['n1'])} / "
                      f"{pct(seen[f'n{ev.BEST_OF}'])}")])
-    real = features(judge, np.stack([s.image for s in _render("scenes", fjd_n, 64,
+    real = features(judge, np.stack([s.image for s in held_out_renders("scenes", fjd_n, 64,
                                                                  FJD_REAL_OFFSET)]))
     real_floor = fjd_from_features(
-        features(judge, np.stack([s.image for s in _render("scenes", fjd_n, 64)])), real)
+        features(judge, np.stack([s.image for s in held_out_renders("scenes", fjd_n, 64)])), real)
     rows.append([f"FJD, {fjd_n} samples for held-out captions (lower is better)",
                  f"{report['fjd']:.2f}", "",
                  f"real vs real {real_floor:.2f}; VQ reconstructions {vq['recon_fjd']:.2f}"])

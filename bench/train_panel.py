@@ -549,7 +549,7 @@ def session(args: argparse.Namespace, header: str, folder: Path, shapes: str, wi
     import torch
 
     from core.evaluation import metrics
-    from core.evaluation.evaluate import held_out_of
+    from core.evaluation.common import held_out_of
     from core.weights import find_model
 
     device = torch.device("cpu")

@@ -916,7 +916,7 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- misc
 
     def about(self) -> None:
-        from core.cli import version_text
+        from core.cli.info import version_text
 
         QMessageBox.about(self, "About Easel",
                           f"<h3>Easel</h3><p>An offline generative image studio.</p>"

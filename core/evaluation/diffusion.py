@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from core.evaluation import metrics
-from core.evaluation.evaluate import BATCH, evaluator, held_out_of
+from core.evaluation.common import BATCH, evaluator, held_out_of
 from core.tensors import to_tensor, to_uint8
 from core.weights import ModelCard, load_model
 

@@ -1,7 +1,8 @@
 """``evaluate(model_path, n)``: the measured figures of one saved model, by its family.
 
-``EVALUATORS`` maps a model card's ``family`` to a function ``(path, card, n, device) -> dict``
-of metrics; later families (VQ-VAE, diffusion, the transformer prior, ...) add theirs there.
+``EVALUATORS`` (core/evaluation/common.py) maps a model card's ``family`` to a function
+``(path, card, n, device) -> dict`` of metrics: the judge, DCGAN, VAE and upscale families'
+are here, the others' in the modules beside this one (imported below, so they register).
 All images come from held-out seeds (core.data.worlds.HELD_OUT), so nothing evaluated was
 trained on. ``write_metrics`` stores the figures in the model card (``easel eval
 --write-card``).
@@ -15,17 +16,30 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+# The other families' evaluators register on import.
+from core.evaluation import diffusion as _diffusion  # noqa: F401
 from core.evaluation import metrics
-from core.evaluation.judges import features, load_judge, read_faces, read_scenes
+from core.evaluation import scene as _scene  # noqa: F401
+from core.evaluation import style as _style  # noqa: F401
+from core.evaluation.common import (
+    BATCH,
+    EVALUATORS,
+    EvaluationError,
+    HeldOut,
+    evaluator,
+    held_out_of,
+    held_out_renders,
+    world_fjd,
+    world_of,
+)
 from core.imageio import atomic_write
+from core.judges import load_judge, read_faces, read_scenes
 from core.tensors import to_tensor, to_uint8
 from core.weights import (
     SUFFIX,
@@ -36,28 +50,6 @@ from core.weights import (
     list_models,
     load_model,
 )
-
-# Judge accuracy and FJD use held-out seeds from 0; GenEval prompts use their own block
-# (geneval.PROMPT_OFFSET), and generated-vs-real FJD uses this one for its real images.
-FJD_REAL_OFFSET = 10_000_000
-BATCH = 250
-
-
-class EvaluationError(ValueError):
-    """A model that cannot be evaluated (unknown name, a family without metrics yet, ...)."""
-
-
-Evaluator = Callable[[Path, ModelCard, int, torch.device], dict[str, Any]]
-EVALUATORS: dict[str, Evaluator] = {}
-
-
-def evaluator(family: str) -> Callable[[Evaluator], Evaluator]:
-    def deco(fn: Evaluator) -> Evaluator:
-        EVALUATORS[family] = fn
-        return fn
-
-    return deco
-
 
 # --------------------------------------------------------------------------- finding models
 
@@ -162,13 +154,6 @@ def format_report(result: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- judges
 
 
-def _render(world_name: str, n: int, size: int, offset: int = 0) -> list[Any]:
-    from core.data.worlds import get_world, split_seeds
-
-    world = get_world(world_name)
-    return [world.render(s, size=size) for s in split_seeds("held_out", n, offset)]
-
-
 def scenes_accuracy(truth: list[dict[str, Any]],
                     readings: list[tuple[list[dict[str, Any]], str]]) -> dict[str, float]:
     """Per-part accuracy of scene readings against the true labels.
@@ -217,7 +202,7 @@ def evaluate_judge(path: Path, card: ModelCard, n: int, device: torch.device) ->
     real renders with their true captions (must be >= 0.97 to score models)."""
     judge = load_judge(str(path), device)
     cfg = judge.config
-    samples = _render(cfg.world, n, cfg.size)
+    samples = held_out_renders(cfg.world, n, cfg.size)
     images = np.stack([s.image for s in samples])
     out: dict[str, Any] = {}
     if cfg.slots:
@@ -240,96 +225,6 @@ def evaluate_judge(path: Path, card: ModelCard, n: int, device: torch.device) ->
 
 
 # --------------------------------------------------------------------------- image generators
-
-
-def _world_of(card: ModelCard) -> str:
-    """The world a model was trained on, from the resolved recipe the trainer stores."""
-    data = _source_of(card)
-    if data not in ("faces", "scenes"):
-        raise EvaluationError(f"{card.name} was trained on {data!r}; FJD needs the judge of a "
-                              "procedural world (faces or scenes).")
-    return data
-
-
-def _source_of(card: ModelCard) -> str:
-    recipe = card.extra.get("recipe_resolved", {})
-    data = recipe.get("data", {}).get("source", "") if isinstance(recipe, dict) else ""
-    return data or (card.data.split() or [""])[0]
-
-
-@dataclass
-class HeldOut:
-    """What a model is measured on: held-out renders of the world it was trained on, or the
-    held-out files of its folder (core.data.folder.held_out_split). ``judge`` names the world
-    whose judge computes FJD; None for a folder unless one was asked for (``easel eval
-    --judge``), since a judge only knows its own world."""
-
-    source: str
-    judge: str | None
-    fit: str = "crop"
-    fraction: float = 0.0
-
-    @property
-    def is_world(self) -> bool:
-        return self.source in ("faces", "scenes")
-
-    def images(self, n: int, size: int) -> np.ndarray:
-        """Up to ``n`` held-out pictures at ``size`` (a folder may hold fewer)."""
-        if self.is_world:
-            return np.stack([s.image for s in _render(self.source, n, size)])
-        from core.data.folder import FolderError, FolderWorld, held_out_split
-
-        try:
-            folder = FolderWorld(self.source, size=size, fit=self.fit, flip=False,
-                                 cache_bytes=0)
-        except FolderError as exc:
-            raise EvaluationError(f"cannot read the training folder: {exc}") from None
-        held = held_out_split([f.relative_to(folder.root).as_posix() for f in folder.files],
-                              self.fraction)
-        picks = sorted(held)[:n]
-        if len(picks) < 2:
-            raise EvaluationError(f"{self.source} has {len(picks)} held-out file(s); "
-                                  "evaluation needs at least 2.")
-        return np.stack([folder.load(i).image for i in picks])
-
-    def fjd(self, generated: np.ndarray, real: np.ndarray | None, device: torch.device
-            ) -> dict[str, Any]:
-        """FJD of ``generated`` by the judge (empty when none applies): against the held-out
-        files of a folder (``real``), or fresh held-out renders of a world."""
-        if self.judge is None:
-            return {}
-        if self.is_world or real is None:
-            return _fjd(self.judge, generated, len(generated), device)
-        judge = load_judge(self.judge, device)
-        value = metrics.fjd_from_features(features(judge, generated), features(judge, real))
-        return {"fjd": value, "fjd_note": metrics.FJD_NOTE + f" (real: {len(real)} held-out "
-                f"files, judge: {self.judge})"}
-
-
-def held_out_of(card: ModelCard) -> HeldOut:
-    """The held-out data of a model's card (its resolved recipe's data section)."""
-    source = _source_of(card)
-    if source in ("faces", "scenes"):
-        return HeldOut(source, source)
-    recipe = card.extra.get("recipe_resolved", {})
-    data = recipe.get("data", {}) if isinstance(recipe, dict) else {}
-    fraction = float(data.get("held_out", 0.0) or 0.0)
-    if not source or not Path(source).is_dir():
-        raise EvaluationError(f"{card.name} was trained on {source!r}, which is not a world "
-                              "and not a folder here.")
-    if fraction <= 0:
-        raise EvaluationError(f"{card.name} was trained on every file of {source}; nothing was "
-                              "held out to measure on.")
-    judge = card.extra.get("judge")
-    return HeldOut(source, judge if judge in ("faces", "scenes") else None,
-                   str(data.get("fit", "crop")), fraction)
-
-
-def _fjd(world: str, generated: np.ndarray, n: int, device: torch.device) -> dict[str, Any]:
-    judge = load_judge(world, device)
-    real = np.stack([s.image for s in _render(world, n, generated.shape[1], FJD_REAL_OFFSET)])
-    value = metrics.fjd_from_features(features(judge, generated), features(judge, real))
-    return {"fjd": value, "fjd_note": metrics.FJD_NOTE}
 
 
 @evaluator("dcgan")
@@ -375,7 +270,7 @@ def evaluate_vae(path: Path, card: ModelCard, n: int, device: torch.device) -> d
         z = torch.from_numpy(fitted.sample_fit(eps.numpy())).float()
         drawn = np.concatenate([to_uint8(vae.decode(z[i:i + BATCH].to(device)))
                                 for i in range(0, n, BATCH)])
-        out["fjd_fitted_prior"] = _fjd("faces", drawn, n, device)["fjd"]
+        out["fjd_fitted_prior"] = world_fjd("faces", drawn, n, device)["fjd"]
     return {**out, **_latent_figures(path, held.source, device)}
 
 
@@ -430,7 +325,7 @@ def evaluate_upscale(path: Path, card: ModelCard, n: int, device: torch.device
     from core.pipelines.upscale import upscale_tensor
 
     try:
-        world = _world_of(card)
+        world = world_of(card)
     except EvaluationError:
         raise EvaluationError(f"{card.name} was not trained on a procedural world (faces or "
                               "scenes), so there are no held-out pairs to measure it on.") from None
@@ -439,8 +334,8 @@ def evaluate_upscale(path: Path, card: ModelCard, n: int, device: torch.device
     recipe = card.extra.get("recipe_resolved", {})
     high_size = int(recipe.get("data", {}).get("size", 256)) if isinstance(recipe, dict) else 256
     low_size = high_size // s
-    high = np.stack([x.image for x in _render(world, n, high_size)])
-    low = np.stack([x.image for x in _render(world, n, low_size)])
+    high = np.stack([x.image for x in held_out_renders(world, n, high_size)])
+    low = np.stack([x.image for x in held_out_renders(world, n, low_size)])
     outs = [to_uint8(upscale_tensor(net, to_tensor(low[i:i + BATCH]).to(device)))
             for i in range(0, n, BATCH)]
     out = np.concatenate(outs)
@@ -462,10 +357,3 @@ def evaluate_upscale(path: Path, card: ModelCard, n: int, device: torch.device
             "bicubic_ssim": metrics.ssim(high, bicubic),
             "ms_per_image": float(np.median(times)), "ms_threads": torch.get_num_threads(),
             "low_size": low_size, "high_size": high_size}
-
-
-# The scene and diffusion families' evaluators register themselves on import (they build on
-# the helpers above).
-from core.evaluation import diffusion as _diffusion  # noqa: E402, F401
-from core.evaluation import scene as _scene  # noqa: E402, F401
-from core.evaluation import style as _style  # noqa: E402, F401

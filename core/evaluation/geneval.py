@@ -25,7 +25,7 @@ import torch
 from core.data.captions import GENEVAL_CATEGORIES, parse_prompt, prompt_for, render_layout
 from core.data.captions import satisfies as _satisfies
 from core.data.worlds import split_seeds
-from core.evaluation.judges import load_judge, read_scenes
+from core.judges import load_judge, read_scenes
 from core.nets.judge import Judge
 
 Reading = tuple[Sequence[dict[str, Any]], str | None]  # (objects, background)
@@ -80,7 +80,7 @@ def checked_judge(world_or_path: str | os.PathLike = "scenes",
     """The scenes judge (a world name or a .safetensors path) that may score models: its model
     card must record ``checker_accuracy.overall`` >= :data:`CHECKER_GATE` (``easel eval
     --write-card`` measures it), else :class:`EvaluationError`."""
-    from core.evaluation.evaluate import EvaluationError
+    from core.evaluation.common import EvaluationError
     from core.weights import WeightsError, list_models, read_card
 
     text = str(world_or_path)

@@ -24,7 +24,7 @@ import torch
 
 from core.algorithms import directions as dirs
 from core.data.faces import ATTRIBUTES
-from core.evaluation.judges import load_judge, read_faces
+from core.judges import load_judge, read_faces
 from core.pipelines.latent import LatentModel, attribute_directions, labelled_latents
 
 ARITHMETIC = ("smiling", "glasses", "hat", "beard", "hair_colour")

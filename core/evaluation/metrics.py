@@ -1,7 +1,7 @@
 """Measured quality figures: FJD, label agreement, PSNR/SSIM, bits per dimension, codebook usage.
 
 Every function here is a plain computation on arrays; the judges that produce features and
-readings live in core/evaluation/judges.py. Images are uint8 (H, W, 3) or (N, H, W, 3) arrays.
+readings live in core/judges.py. Images are uint8 (H, W, 3) or (N, H, W, 3) arrays.
 
 FJD (Fréchet Judge Distance) is the Fréchet distance of Heusel et al. 2017 ("GANs trained by a
 two time-scale update rule converge to a local Nash equilibrium") computed in the penultimate

@@ -30,8 +30,8 @@ from core.data.captions import (
 )
 from core.data.worlds import split_seeds
 from core.evaluation import metrics
-from core.evaluation.evaluate import BATCH, _fjd, _render, evaluator, held_out_of
-from core.evaluation.judges import read_scenes
+from core.evaluation.common import BATCH, evaluator, held_out_of, held_out_renders, world_fjd
+from core.judges import read_scenes
 from core.tensors import to_tensor, to_uint8
 from core.weights import ModelCard, load_model
 
@@ -111,7 +111,8 @@ def scene_models(path: Path, device: torch.device) -> Any:
 def evaluate_prior(path: Path, card: ModelCard, n: int, device: torch.device,
                    ) -> dict[str, Any]:
     from core.evaluation.geneval import checked_judge, prompts, score_readings
-    from core.pipelines.scene import code_logprobs, draw_batch
+    from core.pipelines.scene import draw_batch
+    from core.sampling.prior import code_logprobs
 
     models = scene_models(path, device)
     judge = checked_judge("scenes", device)
@@ -139,10 +140,10 @@ def evaluate_prior(path: Path, card: ModelCard, n: int, device: torch.device,
     seeds = split_seeds("held_out", n, CAPTION_OFFSET)
     captions = [sample_scene(s).caption or "" for s in seeds]
     samples = draw_batch(models, captions, 1, gen)["first"]
-    out["fjd"] = _fjd("scenes", samples, n, device)["fjd"]
+    out["fjd"] = world_fjd("scenes", samples, n, device)["fjd"]
 
     size = models.vq.config.image_size
-    held_out = _render("scenes", n, size)
+    held_out = held_out_renders("scenes", n, size)
     real = np.stack([s.image for s in held_out])
     real_caps = [s.caption or "" for s in held_out]
     prior = models.prior
@@ -163,7 +164,7 @@ def evaluate_reranker(path: Path, card: ModelCard, n: int, device: torch.device
     from core.training.families.reranker import wrong_captions
 
     net = load_model(path, device)
-    samples = _render("scenes", n, net.config.image_size)
+    samples = held_out_renders("scenes", n, net.config.image_size)
     rng = random.Random(0)
     beats, top1 = [], []
     for i in range(0, n, 100):

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from core.evaluation import metrics
-from core.evaluation.evaluate import EvaluationError, _render, _world_of, evaluator
+from core.evaluation.common import EvaluationError, evaluator, held_out_renders, world_of
 from core.nets.features import FeatureConfig, RandomFeatures, gram
 from core.tensors import image_to_tensor as to_tensor
 from core.tensors import resize_long
@@ -111,7 +111,7 @@ def evaluate_fast_style(path: Path, card: ModelCard, n: int, device: torch.devic
                         ) -> dict[str, Any]:
     from core.training.families.style import style_image
 
-    world = _world_of(card)
+    world = world_of(card)
     net = load_model(path, device)
     recipe = card.extra.get("recipe_resolved", {})
     named = card.config.get("style") or recipe.get("task", {}).get("style", "")
@@ -119,7 +119,7 @@ def evaluate_fast_style(path: Path, card: ModelCard, n: int, device: torch.devic
         raise EvaluationError(f"{card.name}'s card does not name the style image it learnt.")
     style = style_image(named, EVAL_SIZE)
     n = min(n, EVAL_IMAGES)
-    contents = [s.image for s in _render(world, n, EVAL_SIZE)]
+    contents = [s.image for s in held_out_renders(world, n, EVAL_SIZE)]
     styled = []
     for img in contents:
         styled.append(to_uint8(net(to_tensor(img, device))))

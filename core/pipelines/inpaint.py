@@ -4,7 +4,7 @@ Engines:
 
 - ``patchmatch`` (weight-free, core/algorithms/patchmatch.py): copies what the picture
   already has, at any size.
-- ``diffusion``: a trained diffusion model (core/pipelines/diffusion.py) invents what is not
+- ``diffusion``: a trained diffusion model (core/sampling/diffusion.py) invents what is not
   there (a smile, a missing shape). The fill runs on a square crop around the mask with
   context, resized to the model's frame; the known part is replaced at every step and RePaint
   resampling (``jump``, ``resample``) lets the two agree. The result is resized back, its
@@ -40,7 +40,7 @@ from core.jobs import (
     job_weights,
     pipeline,
 )
-from core.pipelines.diffusion import SAMPLERS
+from core.sampling.diffusion import SAMPLERS
 from core.specs.inpaint import (  # noqa: F401  (the panels' names, importable here too)
     DEFAULT_GUIDANCE,
     DEFAULT_MODEL,
@@ -169,7 +169,7 @@ def world_attributes(data: str) -> list[str]:
 
 @dataclass
 class DiffusionModels:
-    model: Any  # core.pipelines.diffusion.DiffusionModel
+    model: Any  # core.sampling.diffusion.DiffusionModel
     hashes: dict[str, str]
     world: str  # the data the model was trained on (its card)
     ood_threshold: float  # a known region's denoising error above this is "far from the world"
@@ -180,7 +180,7 @@ def load_diffusion(name: str, ctx: Context) -> DiffusionModels:
     with (hash-checked): JobError when either is missing, broken or another one."""
     from core.nets.autoencoder import Autoencoder
     from core.nets.unet import UNet
-    from core.pipelines.diffusion import DiffusionModel
+    from core.sampling.diffusion import DiffusionModel
     from core.weights import read_card
 
     path = job_weights(name, DIFFUSION_FAMILY, "diffusion model")

@@ -253,7 +253,7 @@ def labelled_latents(model: LatentModel, n: int | None = None, seed: int = 0,
             lat.append(model.encode(np.stack([s.image for s in samples])))
             labels += [dict(s.labels) for s in samples]
         else:
-            from core.evaluation.judges import load_judge, read_faces
+            from core.judges import load_judge, read_faces
 
             judge = judge or load_judge("faces", model.device)
             z = torch.randn(k, model.dim, generator=gen, dtype=torch.float64)

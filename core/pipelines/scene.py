@@ -5,8 +5,8 @@
    length are cut with a notice, and the scenes checker's reading of the prompt is reported,
    so a contradictory prompt is generated anyway and the user sees what it was taken to mean.
 2. The transformer prior (core/nets/prior.py) samples ``n`` code grids one code at a time with
-   a key/value cache (temperature, top-k, top-p, optional classifier-free guidance), yielding
-   progress per code and honouring cancel between codes.
+   a key/value cache (temperature, top-k, top-p, optional classifier-free guidance:
+   core/sampling/prior.py), yielding progress per code and honouring cancel between codes.
 3. The VQ-VAE decodes the grids; the contrastive reranker (core/nets/reranker.py) orders them
    by their fit to the prompt; the scenes super-resolution model upscales them x4.
 
@@ -39,12 +39,12 @@ from core.jobs import (
     job_model,
     job_weights,
     pipeline,
-    yield_from,
 )
 from core.nets.prior import ScenePrior
 from core.nets.reranker import Reranker
-from core.nets.text import KVCache, Tokenizer, words
+from core.nets.text import Tokenizer, words
 from core.nets.vqvae import VQVAE
+from core.sampling.prior import code_logprobs, sample_codes, sample_steps
 from core.specs.scene import (  # noqa: F401  (the panels' names, importable here too)
     DEFAULT_PRIOR,
     DEFAULT_RERANKER,
@@ -174,77 +174,11 @@ def read_prompt(prompt: str, tokenizer: Tokenizer, length: int) -> PromptReading
 # --------------------------------------------------------------------------- sampling
 
 
-def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
-    """Keep the ``top_k`` largest logits and the smallest set whose probability reaches
-    ``top_p`` (nucleus sampling, Holtzman et al. 2020); the rest become -inf."""
-    if 0 < top_k < logits.shape[-1]:
-        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
-        probs = sorted_logits.softmax(-1)
-        # Drop a token when the tokens before it already reach top_p (the first always stays).
-        drop = probs.cumsum(-1) - probs >= top_p
-        sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
-        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
-    return logits
-
-
-def sample_steps(prior: ScenePrior, text: torch.Tensor, generator: torch.Generator,
-                 temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-                 guidance: float = 1.0, known: torch.Tensor | None = None
-                 ) -> Generator[tuple[int, int], None, torch.Tensor]:
-    """Sample code grids for ``text`` (N, text_len), yielding (codes done, total) after each
-    code; returns (N, image_len) codes. ``known`` (N, image_len) holds codes to keep (>= 0) and
-    -1 where a code is to be sampled. Classifier-free guidance (guidance != 1) runs the
-    unconditional input alongside and mixes logits as u + g * (c - u) (Ho & Salimans 2022)."""
-    n, total = text.shape[0], prior.config.image_len
-    device = text.device
-    guided = guidance != 1.0
-    inputs = torch.cat([text, prior.null_text(n, device)]) if guided else text
-    caches = [KVCache() for _ in prior.blocks]
-    codes = torch.zeros(n, total, dtype=torch.long, device=device)
-    logits = prior.start(inputs, caches)
-    for i in range(total):
-        if guided:
-            cond, uncond = logits[:n].float(), logits[n:].float()
-            mixed = uncond + guidance * (cond - uncond)
-        else:
-            mixed = logits.float()
-        mixed = filter_logits(mixed / temperature, top_k, top_p)
-        # Drawn on the CPU with the job's generator: same seed, same pictures on any device.
-        pick = torch.multinomial(mixed.softmax(-1).cpu(), 1, generator=generator).squeeze(1)
-        pick = pick.to(device)
-        if known is not None:
-            keep = known[:, i] >= 0
-            pick = torch.where(keep, known[:, i], pick)
-        codes[:, i] = pick
-        yield i + 1, total
-        if i + 1 < total:
-            step_in = pick[:, None]
-            logits = prior.step(torch.cat([step_in, step_in]) if guided else step_in, caches)
-    return codes
-
-
 def sampling_options(spec: SceneSpec | None = None) -> dict[str, Any]:
     """The sampling settings of ``spec`` (default: the app's defaults) for sample_steps."""
     spec = spec or SceneSpec()
     return {"temperature": spec.temperature, "top_k": spec.top_k, "top_p": spec.top_p,
             "guidance": spec.guidance}
-
-
-def sample_codes(prior: ScenePrior, text: torch.Tensor, generator: torch.Generator,
-                 **options: Any) -> torch.Tensor:
-    """:func:`sample_steps` run to the end (training grids, benchmarks)."""
-    with torch.no_grad():
-        return yield_from(sample_steps(prior, text, generator, **options), None)
-
-
-@torch.no_grad()
-def code_logprobs(prior: ScenePrior, text: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-    """log p(code_i | text, codes before i) for every code: (N, image_len)."""
-    logits = prior(text, codes).float().log_softmax(-1)
-    return logits.gather(-1, codes.long()[..., None]).squeeze(-1)
 
 
 def _decode(models: SceneModels, codes: torch.Tensor) -> torch.Tensor:
@@ -270,7 +204,7 @@ def _checks(judge: Any, images: torch.Tensor, prompt: str) -> list[str] | None:
     """The scenes checker's verdict on each picture (the judge's reading against the prompt),
     or None when no scenes judge is installed."""
     from core.data.captions import explain, parse_prompt
-    from core.evaluation.judges import read_scenes
+    from core.judges import read_scenes
 
     if judge is None:
         return None

@@ -16,6 +16,9 @@ import pytest
 from PIL import Image
 
 from core import cli, imageio
+from core.cli import inpaint
+from core.cli.common import ProgressBar
+from core.cli.info import version_text
 from core.jobs import Context, JobSpec, Progress, Result, pipeline
 
 REPO = Path(__file__).resolve().parents[2]
@@ -89,7 +92,7 @@ def test_help_in_a_subprocess():
 def test_version(capsys):
     assert cli.main(["--version"]) == 0
     assert capsys.readouterr().out.startswith("easel ")
-    assert "PyTorch" in cli.version_text() and "PySide6" in cli.version_text()
+    assert "PyTorch" in version_text() and "PySide6" in version_text()
 
 
 @pytest.mark.parametrize("argv", [["bogus"], ["inpaint"], ["models"], ["inpaint", "x.png"],
@@ -160,7 +163,7 @@ def test_every_shipped_model_verifies_in_a_fresh_process(tmp_path):
 
 def test_progress_bar_draws_percent_eta_and_message():
     out = io.StringIO()
-    bar = cli.ProgressBar(out, width=10)
+    bar = ProgressBar(out, width=10)
     bar(Progress(5, 10, "filling"))
     bar(Progress(10, 10, "done"))
     bar.close()
@@ -425,14 +428,14 @@ def test_an_output_that_appears_during_the_run_is_not_replaced(tmp_path, capsys,
     # first one's result, and must say so.
     img, msk, _, _ = make_inputs(tmp_path)
     out = tmp_path / "out.png"
-    real_run = cli._run
+    real_run = inpaint.run_spec
 
     def other_run_finishes_first(spec, device):
         result = real_run(spec, device)
         out.write_bytes(b"the other run's picture")
         return result
 
-    monkeypatch.setattr(cli, "_run", other_run_finishes_first)
+    monkeypatch.setattr(inpaint, "run_spec", other_run_finishes_first)
     assert cli.main(["inpaint", str(img), "--mask", str(msk), "-o", str(out)]) == 2
     line = one_error_line(capsys.readouterr().err)
     assert line == f"easel: error: {out} already exists; pass --overwrite to replace it."

@@ -14,7 +14,7 @@ from core.jobs import yield_from
 from core.nets.autoencoder import Autoencoder, AutoencoderConfig
 from core.nets.judge import Judge, JudgeConfig
 from core.nets.unet import UNet, UNetConfig
-from core.pipelines.diffusion import DiffusionModel, repaint_path
+from core.sampling.diffusion import DiffusionModel, repaint_path
 from core.schedulers import NoiseSchedule
 from core.training.recipe import load_recipe
 from core.training.trainer import train

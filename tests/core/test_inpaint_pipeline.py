@@ -274,7 +274,7 @@ def test_asking_the_shipped_faces_model_for_a_smile_draws_one():
     """The acceptance case: a neutral face's mouth masked, filled by the shipped models with
     and without asking for a smile, read by the shipped faces judge."""
     from core.data.worlds import get_world
-    from core.evaluation.judges import load_judge, outputs
+    from core.judges import load_judge, outputs
 
     judge = load_judge("faces")
     smiling = judge.config.heads["smiling"].index("smiling")

@@ -11,7 +11,7 @@ import torch
 
 from core.cli import main
 from core.evaluation import geneval
-from core.evaluation.judges import decode_objects, features, read_faces, read_scenes
+from core.judges import decode_objects, features, read_faces, read_scenes
 from core.nets.judge import Judge, JudgeConfig
 from core.training.families.judge import judge_config, judge_loss, targets
 from core.weights import ModelCard, load_state, read_card, save_model
@@ -245,7 +245,7 @@ def test_geneval_refuses_a_judge_without_the_97_percent_checker(tmp_path: Path) 
 def test_eval_maps_judge_errors_to_bad_input_and_nan_to_null(
         tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     from core.evaluation import evaluate as ev
-    from core.evaluation.judges import JudgeError
+    from core.judges import JudgeError
 
     path = _save_tiny(tmp_path, "faces")
     real = ev.EVALUATORS["judge"]

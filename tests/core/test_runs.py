@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from core.cli.train_progress import JsonlSink
 from core.data.folder import held_out_split
 from core.training import checkpoint as ckpt
 from core.training import runs
-from core.training.progress import JsonlSink
 from core.training.recipe import load_recipe
 from core.training.task import TrainingError
 from core.training.trainer import Trainer, train

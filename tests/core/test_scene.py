@@ -23,11 +23,10 @@ from core.pipelines.scene import (
     DEFAULT_RERANKER,
     SceneEditSpec,
     SceneSpec,
-    filter_logits,
     read_prompt,
     region_cells,
-    sample_codes,
 )
+from core.sampling.prior import filter_logits, sample_codes
 from core.training.recipe import load_recipe
 from core.training.trainer import train
 from core.weights import load_model, read_card

@@ -381,7 +381,7 @@ def test_cli_jsonl_progress(tmp_path, capsys):
 def test_bar_sink_prints_the_folder_scan():
     import io
 
-    from core.training.progress import BarSink
+    from core.cli.train_progress import BarSink
 
     stream = io.StringIO()
     BarSink(stream)({"event": "data", "source": "/pics", "files": 3, "used": 3,

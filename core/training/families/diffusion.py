@@ -99,7 +99,7 @@ class DiffusionTask(Task):
         """DDIM samples (20 steps) from fixed noise, so grids are comparable over a run."""
         if n <= 0:
             return None
-        from core.pipelines.diffusion import DiffusionModel
+        from core.sampling.diffusion import DiffusionModel
 
         unet = self.ema("unet")
         with self.evaluating(unet):

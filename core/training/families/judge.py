@@ -170,7 +170,7 @@ class JudgeTask(Task):
         """Held-out renders the judge reads correctly in full, then the ones it gets wrong:
         a quick visual check of what the judge still confuses."""
         from core.data.worlds import get_world, split_seeds
-        from core.evaluation.judges import read_faces, read_scenes
+        from core.judges import read_faces, read_scenes
 
         world = get_world(self.config.world)
         samples = [world.render(s, self.config.size) for s in split_seeds("validation", n)]

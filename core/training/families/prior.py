@@ -128,7 +128,7 @@ class PriorTask(Task):
         """Samples (temperature 1) for the first captions the model saw."""
         if n <= 0 or self._grid_text is None:
             return None
-        from core.pipelines.scene import sample_codes
+        from core.sampling.prior import sample_codes
 
         prior = self.ema("prior")
         with self.evaluating(prior):

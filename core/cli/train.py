@@ -1,4 +1,5 @@
-"""``easel train``: the command line's arguments and their hand-over to the trainer.
+"""``easel train RECIPE``: the command line's arguments and their hand-over to the trainer
+(core/training), whose events core/cli/train_progress.py shows.
 
 Kept free of torch at import time: ``easel --help`` builds this parser.
 """
@@ -12,8 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from core.cli.common import CliError, int_at_least
 
-def add_arguments(p: argparse.ArgumentParser, int_at_least: Callable[[int], Any]) -> None:
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("train", help="train a model from a recipe (core/training/recipes)")
     p.add_argument("recipe", metavar="RECIPE",
                    help="a recipe .toml file or a bundled recipe's name (dcgan_faces, ...)")
     p.add_argument("--data", default=None, metavar="SOURCE",
@@ -43,6 +47,7 @@ def add_arguments(p: argparse.ArgumentParser, int_at_least: Callable[[int], Any]
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="override a recipe key, e.g. --set train.lr=1e-3 (repeatable)")
     p.add_argument("--device", default=argparse.SUPPRESS, help="auto, cuda, mps or cpu")
+    p.set_defaults(func=run)
 
 
 def _command(args: argparse.Namespace) -> str:
@@ -59,14 +64,13 @@ def _command(args: argparse.Namespace) -> str:
     return shlex.join(parts)
 
 
-def run_train(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     if args.out:  # before the heavy imports: the Train panel learns the process id at once
         from core.training.runs import record_process
 
         record_process(Path(args.out).expanduser())
-    from core.cli import CliError
+    from core.cli.train_progress import BarSink, JsonlSink
     from core.training.checkpoint import read_recipe
-    from core.training.progress import BarSink, JsonlSink
     from core.training.recipe import load_recipe
     from core.training.task import TrainingError
     from core.training.trainer import Trainer, default_out

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from core.cli.common import CliError, add_run_options, check_output, int_at_least, run_spec
 
-def add_arguments(sub: Any, int_at_least: Callable[..., Any],
-                  add_run_options: Callable[[argparse.ArgumentParser], None]) -> None:
+
+def add_parser(sub: Any) -> None:
     from core.jobs import MAX_SEED
 
     p = sub.add_parser("scene", help="draw a scene from a text prompt (or redraw a region)")
@@ -45,8 +45,6 @@ def add_arguments(sub: Any, int_at_least: Callable[..., Any],
 
 
 def _box(text: str | None) -> tuple[float, ...]:
-    from core.cli import CliError
-
     try:
         box = tuple(float(v) for v in (text or "").split(","))
     except ValueError:
@@ -58,7 +56,6 @@ def _box(text: str | None) -> tuple[float, ...]:
 
 def run(args: argparse.Namespace) -> int:
     from core import imageio
-    from core.cli import CliError, _check_output, _run
     from core.imageio import save_png
     from core.jobs import ImageRef
     from core.pipelines.scene import DEFAULT_PRIOR, SceneEditSpec, SceneSpec
@@ -84,13 +81,13 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("--box edits a region of a scene: give the scene with --edit IMAGE.")
     else:
         spec = SceneSpec(**options)
-    out = _check_output(args.output, inputs, args.overwrite)
+    out = check_output(args.output, inputs, args.overwrite)
     paths = [out] + [out.with_name(f"{out.stem}-{rank}{out.suffix}")
                      for rank in range(2, args.n + 1 if args.all else 2)]
     for path in paths[1:]:  # before the job runs, not after
         if path.exists() and not args.overwrite:
             raise CliError(f"{path} already exists; pass --overwrite to replace it.")
-    result = _run(spec, args.device)
+    result = run_spec(spec, args.device)
     info = result.info
     files = []
     for rank, (rgb, path) in enumerate(zip(result.images, paths, strict=False), 1):

@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from core.cli.common import (
+    CliError,
+    add_run_options,
+    check_output,
+    int_at_least,
+    report,
+    run_spec,
+    write_result,
+)
 
-def add_arguments(sub: Any, int_at_least: Callable[..., Any],
-                  add_run_options: Callable[[argparse.ArgumentParser], None]) -> None:
+
+def add_parser(sub: Any) -> None:
     from core.jobs import MAX_SEED
 
     p = sub.add_parser("style", help="restyle a picture after one or more paintings")
@@ -46,8 +54,6 @@ def add_arguments(sub: Any, int_at_least: Callable[..., Any],
 
 
 def _weights(text: str | None, n: int) -> tuple[float, ...]:
-    from core.cli import CliError
-
     if text is None:
         return ()
     try:
@@ -68,7 +74,6 @@ def _rgba(loaded: Any) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from core import imageio
-    from core.cli import CliError, _check_output, _report, _run, _write_result
     from core.jobs import ImageRef
     from core.pipelines.style import StyleSpec
 
@@ -78,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     style_paths = [Path(s).expanduser().resolve() for s in args.styles]
     mask_path = Path(args.mask).expanduser().resolve() if args.mask else None
     inputs = [content_path, *style_paths, *([mask_path] if mask_path else [])]
-    out = _check_output(args.output, inputs, args.overwrite)
+    out = check_output(args.output, inputs, args.overwrite)
     loaded = imageio.load_image(content_path)
     h, w = loaded.rgb.shape[:2]
     styles = tuple(ImageRef.of(_rgba(imageio.load_image(p)), path=str(p)) for p in style_paths)
@@ -96,10 +101,10 @@ def run(args: argparse.Namespace) -> int:
     spec = StyleSpec(image=ImageRef.of(loaded.rgb, path=str(content_path)), styles=styles,
                      style_weights=_weights(args.weights, len(styles)), mask=mask,
                      seed=args.seed, **options)
-    result = _run(spec, args.device)
-    _write_result(out, result, result.alpha if result.alpha is not None else loaded.alpha,
-                  edited=True, overwrite=args.overwrite)
+    result = run_spec(spec, args.device)
+    write_result(out, result, result.alpha if result.alpha is not None else loaded.alpha,
+                 edited=True, overwrite=args.overwrite)
     for note in result.info.get("notes", []):
         print(f"note: {note}", file=sys.stderr)
-    _report(args, out, result)
+    report(args, out, result)
     return 0

@@ -1,4 +1,4 @@
-"""How training events (core/training/trainer.py) reach a person or a program.
+"""How training events (core/training/trainer.py) reach a person or a program (``easel train``).
 
 ``JsonlSink`` prints each event as one JSON line on stdout (``easel train --progress jsonl``,
 read by the desktop Train panel); ``BarSink`` draws a progress bar on a terminal and prints the
@@ -11,6 +11,8 @@ import json
 import math
 import sys
 from typing import Any, TextIO
+
+from core.cli.common import ProgressBar
 
 
 def _finite(v: Any) -> Any:
@@ -43,8 +45,6 @@ class JsonlSink:
 
 class BarSink:
     def __init__(self, stream: TextIO | None = None) -> None:
-        from core.cli import ProgressBar
-
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.bar = ProgressBar(self.stream) if self.tty else None

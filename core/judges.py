@@ -1,4 +1,6 @@
-"""Judge readings: images in, labels (faces) or object lists (scenes) out.
+"""Judge readings: images in, labels (faces) or object lists (scenes) out. Used by the
+pipelines (the scenes checker, a GAN's attribute directions), training's judge grids and
+evaluation (accuracy, FJD, GenEval).
 
     judge = load_judge("scenes")                # the shipped scenes judge
     for objects, background in read_scenes(judge, images): ...

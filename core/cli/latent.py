@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from core.cli.common import CliError, add_run_options, check_output, int_at_least, run_spec
 
-def add_arguments(sub: Any, int_at_least: Callable[..., Any],
-                  add_run_options: Callable[[argparse.ArgumentParser], None]) -> None:
+
+def add_parser(sub: Any) -> None:
     p = sub.add_parser("latent", help="sample, compose (A - B + C), edit and walk latent models")
     cmds = p.add_subparsers(dest="latent_command", metavar="ACTION", required=True)
 
@@ -101,7 +101,6 @@ def latent_of(path: str, model: str, args: argparse.Namespace) -> tuple[float, .
     """The latent an image stands for: the one recorded in an Easel PNG made with ``model``,
     else the image encoded (or inverted) by ``model``."""
     from core import imageio
-    from core.cli import CliError, _run
     from core.jobs import ImageRef
     from core.pipelines.latent import LatentEncodeSpec
 
@@ -115,12 +114,10 @@ def latent_of(path: str, model: str, args: argparse.Namespace) -> tuple[float, .
     loaded = imageio.load_image(src)
     enc = LatentEncodeSpec(model=model, image=ImageRef.of(loaded.rgb, path=str(src)),
                            steps=args.steps, seed=args.seed)
-    return tuple(_run(enc, args.device).info["latent"])
+    return tuple(run_spec(enc, args.device).info["latent"])
 
 
 def _moves(edits: list[str]) -> tuple[tuple[str, float], ...]:
-    from core.cli import CliError
-
     out = []
     for e in edits:
         name, sep, amount = e.rpartition("=")
@@ -142,8 +139,6 @@ def write_latent_png(out: Path, rgb: Any, spec: Any, latent: list[float],
 
 
 def _folder(out: str, overwrite: bool) -> Path:
-    from core.cli import CliError
-
     path = Path(out).expanduser().resolve()
     if path.exists() and not path.is_dir():
         raise CliError(f"{out} is a file; give a folder.")
@@ -161,12 +156,11 @@ def _print(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None
 
 
 def _sample(args: argparse.Namespace) -> int:
-    from core.cli import _run
     from core.pipelines.latent import LatentEditSpec, LatentSampleSpec
 
     model = _model(args)
     folder = _folder(args.output, args.overwrite)
-    result = _run(LatentSampleSpec(model=model, count=args.count, seed=args.seed), args.device)
+    result = run_spec(LatentSampleSpec(model=model, count=args.count, seed=args.seed), args.device)
     files = []
     for i, (rgb, z) in enumerate(zip(result.images, result.info["latents"], strict=True)):
         path = folder / f"sample_{i:03d}.png"
@@ -179,18 +173,17 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _arith(args: argparse.Namespace) -> int:
-    from core.cli import _check_output, _run
     from core.pipelines.latent import LatentEditSpec
 
     model = _model(args)
     slots = {"a": [args.image]} if args.latent_command == "edit" else {
         s: getattr(args, s) for s in "abc"}
     inputs = [Path(p).expanduser() for paths in slots.values() for p in paths]
-    out = _check_output(args.output, inputs, args.overwrite)
+    out = check_output(args.output, inputs, args.overwrite)
     latents = {s: tuple(latent_of(p, model, args) for p in paths) for s, paths in slots.items()}
     spec = LatentEditSpec(model=model, directions=_moves(args.edit), method=args.method,
                           upscale=not args.no_upscale, seed=args.seed, **latents)
-    result = _run(spec, args.device)
+    result = run_spec(spec, args.device)
     write_latent_png(out, result.images[0], result.spec, result.info["latent"], args.overwrite)
     note = result.info.get("note")
     _print(args, {"output": str(out), "spec": result.spec.to_dict(),
@@ -201,7 +194,6 @@ def _arith(args: argparse.Namespace) -> int:
 
 
 def _walk(args: argparse.Namespace) -> int:
-    from core.cli import CliError, _run
     from core.imageio import ANIMATION_FORMATS, save_animation
     from core.pipelines.latent import LatentEditSpec, LatentWalkSpec
 
@@ -215,7 +207,7 @@ def _walk(args: argparse.Namespace) -> int:
     start, end = (latent_of(p, model, args) for p in (args.start, args.end))
     spec = LatentWalkSpec(model=model, start=start, end=end, frames=args.frames, mode=args.mode,
                           upscale=not args.no_upscale, seed=args.seed)
-    result = _run(spec, args.device)
+    result = run_spec(spec, args.device)
     if animated:
         save_animation(out, result.images, args.frame_ms, overwrite=args.overwrite)
         files = [str(out)]

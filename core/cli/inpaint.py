@@ -1,0 +1,145 @@
+"""``easel inpaint IMAGE --mask MASK -o OUT`` and ``easel outpaint IMAGE --left PX ... -o OUT``:
+fill the masked part of a picture, or extend its canvas, with PatchMatch or a diffusion model.
+
+Kept free of torch at import time (``easel --help``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from core.cli.common import CliError, add_run_options, check_output, int_at_least, report, run_spec
+from core.jobs import MAX_SEED
+
+DIFFUSION_OPTIONS = ("model", "sampler", "steps", "strength", "variations", "jump", "resample",
+                     "attribute", "guidance")
+FILL_OPTIONS = ("seed", "engine", "patch_size", "iterations", "feather", *DIFFUSION_OPTIONS)
+
+
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser("inpaint", help="fill the masked part of an image")
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("--mask", required=True, metavar="MASK",
+                   help="an image of the same size; white (nonzero) = fill")
+    p.add_argument("--grow", type=int_at_least(0), default=None, metavar="PX")
+    _add_fill_options(p)
+    p.set_defaults(func=run_inpaint)
+
+    p = sub.add_parser("outpaint", help="extend an image's canvas and fill the new area")
+    p.add_argument("image", metavar="IMAGE")
+    for side in ("left", "right", "top", "bottom"):
+        p.add_argument(f"--{side}", type=int_at_least(0), default=None, metavar="PX",
+                       help=f"pixels to add on the {side}")
+    _add_fill_options(p)
+    p.set_defaults(func=run_outpaint)
+
+
+def _add_fill_options(p: argparse.ArgumentParser) -> None:
+    """The fill engine's settings, shared by inpaint and outpaint."""
+    p.add_argument("--engine", default=None,
+                   help="patchmatch (the default: copies from the picture) or diffusion "
+                   "(draws with a trained model)")
+    p.add_argument("--seed", type=int_at_least(0, MAX_SEED), default=None)
+    p.add_argument("--feather", type=int_at_least(0), default=None, metavar="PX")
+    g = p.add_argument_group("patchmatch")
+    g.add_argument("--patch-size", type=int_at_least(3), default=None, metavar="N")
+    g.add_argument("--iterations", type=int_at_least(1), default=None, metavar="N")
+    g = p.add_argument_group("diffusion")
+    g.add_argument("--model", default=None, metavar="NAME",
+                   help="an installed diffusion model or a .safetensors path "
+                   "(default: diffusion_faces)")
+    g.add_argument("--sampler", default=None, choices=("ddim", "ddpm"),
+                   help="ddim (the default) or ddpm")
+    g.add_argument("--steps", type=int_at_least(1), default=None, metavar="N",
+                   help="sampling steps (default 20)")
+    g.add_argument("--strength", type=float, default=None, metavar="S",
+                   help="1 (the default) draws the masked area anew; less keeps some of it")
+    g.add_argument("--variations", type=int_at_least(1), default=None, metavar="N",
+                   help="fills to draw; the 2nd and later go to OUT-2.png, ...")
+    g.add_argument("--jump", type=int_at_least(1), default=None, metavar="N",
+                   help="RePaint jump length in steps (default 5)")
+    g.add_argument("--resample", type=int_at_least(1), default=None, metavar="N",
+                   help="RePaint resample count (default 3; 1: no resampling)")
+    g.add_argument("--attribute", default=None, metavar="NAME=CLASS",
+                   help="ask the fill for something the model's world names, e.g. "
+                   "smiling=smiling: the world's judge steers every step")
+    g.add_argument("--guidance", type=float, default=None, metavar="G",
+                   help="how hard --attribute steers (default 0.2)")
+    add_run_options(p)
+
+
+def run_inpaint(args: argparse.Namespace) -> int:
+    from core import imageio
+    from core.jobs import ImageRef
+    from core.pipelines.inpaint import InpaintSpec
+
+    image_path = Path(args.image).expanduser().resolve()
+    mask_path = Path(args.mask).expanduser().resolve()
+    out = check_output(args.output, [image_path, mask_path], args.overwrite)
+    loaded = imageio.load_image(image_path)
+    h, w = loaded.rgb.shape[:2]
+    mask = imageio.load_mask(mask_path, size=(w, h))
+    spec = InpaintSpec(image=ImageRef.of(loaded.rgb, path=str(image_path)),
+                       mask=ImageRef.of(mask, path=str(mask_path), embed=True),
+                       **_fill_options(args, ("grow",)))
+    return _write_fills(args, spec, out, loaded.alpha)
+
+
+def run_outpaint(args: argparse.Namespace) -> int:
+    from core import imageio
+    from core.jobs import ImageRef
+    from core.pipelines.inpaint import OutpaintSpec
+
+    image_path = Path(args.image).expanduser().resolve()
+    out = check_output(args.output, [image_path], args.overwrite)
+    loaded = imageio.load_image(image_path)
+    spec = OutpaintSpec(image=ImageRef.of(loaded.rgb, path=str(image_path)),
+                        **_fill_options(args, ("left", "right", "top", "bottom")))
+    alpha = None
+    if loaded.alpha is not None:
+        import numpy as np
+
+        pad = ((spec.top, spec.bottom), (spec.left, spec.right))
+        alpha = np.pad(loaded.alpha, pad, constant_values=255)
+    return _write_fills(args, spec, out, alpha)
+
+
+def _fill_options(args: argparse.Namespace, extra: tuple[str, ...]) -> dict[str, Any]:
+    from core.pipelines.inpaint import ENGINES
+
+    if args.engine is not None and args.engine not in ENGINES:
+        raise CliError(f"unknown engine {args.engine!r}; choose one of {', '.join(ENGINES)}.")
+    if args.engine != "diffusion":
+        used = [k for k in DIFFUSION_OPTIONS if getattr(args, k) is not None]
+        if used:
+            raise CliError(f"--{used[0]} is a setting of the diffusion engine: add "
+                           "--engine diffusion.")
+    return {k: getattr(args, k) for k in FILL_OPTIONS + extra if getattr(args, k) is not None}
+
+
+def _write_fills(args: argparse.Namespace, spec: Any, out: Path, alpha: Any) -> int:
+    """Run an inpaint/outpaint spec; the first fill goes to OUT, other variations beside it
+    (OUT-2.png, ...)."""
+    paths = [out] + [out.with_name(f"{out.stem}-{i}{out.suffix}")
+                     for i in range(2, spec.variations + 1)]
+    for path in paths[1:]:  # before the job runs, not after
+        if path.exists() and not args.overwrite:
+            raise CliError(f"{path} already exists; pass --overwrite to replace it.")
+    result = run_spec(spec, args.device)
+    alpha = result.alpha if result.alpha is not None else alpha
+    from core.imageio import save_png
+
+    for rgb, path in zip(result.images, paths, strict=True):
+        save_png(path, rgb, alpha=alpha, spec=result.spec.to_dict(),
+                 extra={"models": result.info.get("models", {})}, edited=True,
+                 overwrite=args.overwrite)
+    for note in result.info.get("notes", []):
+        print(f"note: {note}", file=sys.stderr)
+    report(args, out, result)
+    if len(paths) > 1 and not args.json:
+        print(f"Wrote {len(paths) - 1} more variations beside it: "
+              f"{', '.join(p.name for p in paths[1:])}")
+    return 0
