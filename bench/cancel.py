@@ -8,7 +8,7 @@ and end as checks), the time from the cancel to the job stopping, wall and CPU s
 header records CPU count, torch threads and the load average; on a shared machine compare rows
 of one run, not runs.
 
-Run: python bench/cancel.py [--quick] [--cancel-after S] [--out FILE.md]
+Run: python bench/cancel.py [--smoke] [--quick] [--cancel-after S] [--out FILE.md]
 """
 
 from __future__ import annotations

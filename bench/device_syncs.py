@@ -1,6 +1,6 @@
 """Host syncs per job on a simulated CUDA device (tests/device_harness.py), by line of core/.
 
-    PYTHONPATH=. python bench/device_syncs.py [RECIPE ...]
+    PYTHONPATH=. python bench/device_syncs.py [--smoke] [--steps N] [RECIPE ...]
 
 Prints the syncs of a 20-step diffusion inpaint with every preview wanted (the CLI before
 previews became lazy) and with none (between the app's throttled previews), then of 100
@@ -11,7 +11,6 @@ checkpointed and exported once at the end.
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import numpy as np
 import torch
 
 
-def main(recipes: list[str]) -> None:
+def main(recipes: list[str], steps: int = 100, inpaint_steps: int = 20) -> None:
     home = Path(tempfile.mkdtemp())
     os.environ.update(EASEL_HOME=str(home), EASEL_WEIGHTS=str(home / "none"))
     torch.set_num_threads(1)
@@ -35,24 +34,37 @@ def main(recipes: list[str]) -> None:
     mask = np.zeros((32, 32), np.uint8)
     mask[8:20, 8:24] = 255
     spec = InpaintSpec(image=ImageRef.of(get_world("faces").render(5, size=32).image),
-                       mask=ImageRef.of(mask, embed=True), engine="diffusion", steps=20)
+                       mask=ImageRef.of(mask, embed=True), engine="diffusion",
+                       steps=inpaint_steps)
     print(f"{'run':<40} {'syncs':>6}  where")
     for wanted in (True, False):
         with simulated_device("cuda") as dev:
             ctx = Context.for_spec(spec, device="cuda")
             ctx.preview_wanted = lambda w=wanted: w
             run_job(spec, ctx)
-        label = f"inpaint, 20 steps, previews {'always' if wanted else 'never'}"
+        label = f"inpaint, {inpaint_steps} steps, previews {'always' if wanted else 'never'}"
         print(f"{label:<40} {sum(dev.syncs.values()):>6}  {dict(dev.sync_sites)}")
     for name in recipes:
-        recipe = load_recipe(name, ["train.steps=100", "train.checkpoint_every=1000",
-                                    "train.sample_every=1000", "train.log_every=100",
+        recipe = load_recipe(name, [f"train.steps={steps}", "train.checkpoint_every=1000",
+                                    "train.sample_every=1000", f"train.log_every={steps}",
                                     "data.workers=0"])
         with simulated_device("cuda") as dev:
             train(recipe, tempfile.mkdtemp(), device="cuda")
-        print(f"{name + ', 100 steps':<40} {sum(dev.syncs.values()):>6}  "
+        print(f"{name + f', {steps} steps':<40} {sum(dev.syncs.values()):>6}  "
               f"{dict(dev.sync_sites)}")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["tiny_diffusion", "tiny_vqvae"])
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("recipes", nargs="*", default=["tiny_diffusion", "tiny_vqvae"],
+                    help="tiny recipes to train (default tiny_diffusion tiny_vqvae)")
+    ap.add_argument("--steps", type=int, default=100, help="training steps per recipe")
+    ap.add_argument("--smoke", action="store_true",
+                    help="a 4-step inpaint and 3 steps of tiny_vqvae: checks that it runs")
+    args = ap.parse_args()
+    if args.smoke:
+        main(["tiny_vqvae"], steps=3, inpaint_steps=4)
+    else:
+        main(args.recipes, steps=args.steps)

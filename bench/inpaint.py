@@ -35,7 +35,7 @@ also steers, so it can be fooled) and, with --reader, a second faces judge that 
 (train it with `easel train judge_faces --seed 1 --name judge_faces_seed1`). The true
 smiling render of each face gives a hole PSNR for scale.
 
-Run: python bench/inpaint.py [--quick] [--out FILE.md] [--worlds-only] [--write-card]
+Run: python bench/inpaint.py [--smoke] [--quick] [--out FILE.md] [--worlds-only] [--write-card]
      python bench/inpaint.py --smile [--reader JUDGE.safetensors] [--write-card] [--out FILE.md]
 (needs the dev extras: opencv-python-headless and scikit-image).
 """

@@ -11,7 +11,7 @@
 - Latency on this machine: a slider change (compose + 2 directions + decode + x4 upscale to
   256 px) and a grid of 16 samples, median of repeated warm runs through core.jobs.run_job.
 
-Run: python bench/latent.py [--quick] [--out FILE.md] [--vae NAME] [--dcgan NAME]
+Run: python bench/latent.py [--smoke] [--quick] [--out FILE.md] [--vae NAME] [--dcgan NAME]
 """
 
 from __future__ import annotations

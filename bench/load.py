@@ -14,7 +14,7 @@ core (what jobs did before the rule):
 Targets: busy style wall at most 3x quiet; GUI gap under 100 ms. Each row records the 1-minute
 load average and the thread count the rule chose. On a shared machine compare rows of one run.
 
-Run: python bench/load.py [--repeats N] [--cap S] [--out FILE.md]
+Run: python bench/load.py [--smoke] [--repeats N] [--cap S] [--out FILE.md]
 """
 
 from __future__ import annotations

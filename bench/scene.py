@@ -13,7 +13,7 @@
   candidate; eight candidates reranked and upscaled to 256 px; and, as the peer of the
   key/value cache, one candidate sampled by re-running the whole sequence for every code.
 
-Run: python bench/scene.py [--quick] [--out FILE.md] [--model NAME] [--write-card]
+Run: python bench/scene.py [--smoke] [--quick] [--out FILE.md] [--model NAME] [--write-card]
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ L-BFGS results in the grid; below it, the first photo restyled after each style 
 The full run takes about an hour on a 2-core machine (16 pairs; the L-BFGS, Adam and
 equal-time peer runs are each up to a minute a pair at 512 px).
 
-Run: python bench/style.py [--quick] [--size PX] [--out FILE.md] [--gallery FILE.png]
+Run: python bench/style.py [--smoke] [--quick] [--size PX] [--out FILE.md] [--gallery FILE.png]
 (needs the dev extras: scikit-image).
 """
 

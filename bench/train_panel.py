@@ -39,7 +39,7 @@ its ticks; per phase (dataset view: scan + thumbnail loading; training; evaluati
 gives the ticks, the longest interval and the 99th percentile, raw (the 5 ms period is not
 subtracted). Target: the longest gap while training < 50 ms.
 
-Run: python bench/train_panel.py [--minutes 10 | --steps N] [--images 2000] [--work DIR]
+Run: python bench/train_panel.py [--smoke] [--minutes 10 | --steps N] [--images 2000] [--work DIR]
                                  [--out FILE.md] [--keep]
 The full run takes the budget plus a few minutes (folder, scan, evaluation, peers). It exits 0
 with MET/MISSED printed (it is a report), or 1 when the run fails, is killed or hangs.

@@ -17,7 +17,7 @@ Rows of the one table:
   correctness feature, not a speed-up; the numbers are reported as measured.
 - Judge accuracy and checker accuracy: rows added by the evaluation work (marked below).
 
-Run: python bench/training.py [--quick] [--device cpu|cuda] [--out FILE.md]
+Run: python bench/training.py [--smoke] [--quick] [--device cpu|cuda] [--out FILE.md]
 """
 
 from __future__ import annotations
