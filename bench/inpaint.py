@@ -20,12 +20,12 @@ World renders (the diffusion engine): WORLD_IMAGES held-out renders per world at
 with three masks (a centred box of 25%, brush strokes of 15%, a random 50% of the pixels; the
 strokes and pixels seeded by the image, the same for every method). Methods: the diffusion
 engine with the world's shipped model (20 DDIM steps with RePaint resampling, jump 5 x 3, the
-app's default; through the inpaint pipeline), PatchMatch
-(the pipeline) and the three classical peers. Scores: hole PSNR of the squared error pooled
-over all images' holes, hole SSIM as above, and FJD (the Frechet distance in the world
-judge's feature space) between the filled pictures and the originals. A second table times
-one 64 px diffusion inpaint at 20 and 50 steps and with RePaint resampling, on one torch
-thread as the app runs it.
+app's default; through the inpaint pipeline), PatchMatch (the pipeline) and the three
+classical peers. Scores: hole PSNR of the squared error pooled over all images' holes, hole
+SSIM as above, and FJD (the Frechet distance in the world judge's feature space) between the
+filled pictures and the originals. A second table times one 64 px diffusion inpaint at 20 and
+50 steps and with RePaint resampling, on one torch thread as the app runs it (--smoke: 4 and
+10 steps, jump 2 x 2).
 
 Asking for a smile (--smile): SMILE_FACES held-out faces rendered neutral, the mouth masked (the
 box the acceptance screenshot uses), SMILE_VARIATIONS fills each through the pipeline's default
@@ -57,8 +57,10 @@ from report import (
     interleaved,
     load_range,
     machine_line,
+    markdown_table,
     median_cpu,
     median_wall,
+    text_table,
     timed,
 )
 
@@ -72,6 +74,10 @@ SMOKE_SIZE = 128  # --smoke: pictures small enough for a few seconds in all
 WORLD_SIZE = 64
 WORLD_IMAGES = 200
 SMOKE_WORLD_IMAGES = 2  # --smoke: per world, the first world only, the strokes mask only
+# Diffusion sampling: (steps, the longer run's steps, RePaint jump, resample); the first, with
+# jump and resample, is the app's default. --smoke runs the same settings, shortened.
+DIFFUSION = (20, 50, 5, 3)
+SMOKE_DIFFUSION = (4, 10, 2, 2)
 WORLDS = ("faces", "scenes")
 SMILE_FACES = 24
 SMILE_VARIATIONS = 4
@@ -263,27 +269,6 @@ def hole_ssim(truth: np.ndarray, out: np.ndarray, hole: np.ndarray) -> float:
     return float(smap[hole].mean())
 
 
-# --------------------------------------------------------------------------- tables
-
-
-def text_table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    right = [i >= 3 for i in range(len(headers))]  # numbers right-aligned
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(c.rjust(w) if r else c.ljust(w)
-                         for c, w, r in zip(cells, widths, right, strict=True)).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
-
-
-def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
-    out = ["| " + " | ".join(headers) + " |",
-           "|" + "|".join("---:" if i >= 3 else "---" for i in range(len(headers))) + "|"]
-    out += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(out)
-
-
 # --------------------------------------------------------------------------- main
 
 
@@ -342,17 +327,20 @@ def world_inpainting(quick: bool, smoke: bool = False
     headers = ["world", "mask", "method", "s/image", "CPU s/image", "hole PSNR dB (pooled)",
                "hole SSIM", "FJD"]
     worlds = WORLDS[:1] if smoke else WORLDS
+    diffusion = SMOKE_DIFFUSION if smoke else DIFFUSION
     if smoke:
-        done = [_one_world(worlds[0], n_images)]
+        done = [_one_world(worlds[0], n_images, diffusion)]
     else:
         with ProcessPoolExecutor(max_workers=len(worlds)) as pool:
-            done = list(pool.map(_one_world, worlds, [n_images] * len(worlds)))
+            done = list(pool.map(_one_world, worlds, [n_images] * len(worlds),
+                                 [diffusion] * len(worlds)))
     rows = [row for world_rows, _ in done for row in world_rows]
     return headers, rows, {world: figures for world, (_, figures) in zip(worlds, done,
                                                                         strict=True)}
 
 
-def _one_world(world: str, n_images: int) -> tuple[list[list[str]], dict[str, Any]]:
+def _one_world(world: str, n_images: int, diffusion: tuple[int, int, int, int] = DIFFUSION
+               ) -> tuple[list[list[str]], dict[str, Any]]:
     import torch
 
     from core.evaluation.common import held_out_renders
@@ -363,8 +351,10 @@ def _one_world(world: str, n_images: int) -> tuple[list[list[str]], dict[str, An
     judge = load_judge(world)
     images = [s.image for s in held_out_renders(world, n_images, WORLD_SIZE)]
     real = features(judge, np.stack(images))
-    methods = {f"diffusion (easel, diffusion_{world}, 20 steps, RePaint 5x3)":
-               pipeline_fill(engine="diffusion", model=f"diffusion_{world}", steps=20),
+    steps, _, jump, resample = diffusion
+    methods = {f"diffusion (easel, diffusion_{world}, {steps} steps, RePaint {jump}x{resample})":
+               pipeline_fill(engine="diffusion", model=f"diffusion_{world}", steps=steps,
+                             jump=jump, resample=resample),
                "patchmatch (easel)": pipeline_fill(engine="patchmatch"),
                **{k: v for k, v in METHODS.items() if k != "patchmatch (easel)"}}
     rows: list[list[str]] = []
@@ -413,27 +403,32 @@ def diffusion_times(repeats: int = 7, smoke: bool = False
     """Median seconds of one 64 px diffusion inpaint (box 25%) through the pipeline, the
     three settings interleaved (report.interleaved)."""
     from core.evaluation.common import held_out_renders
+    from core.sampling.diffusion import repaint_path
 
     img = held_out_renders("faces", 1, WORLD_SIZE)[0].image
     hole = box_mask(WORLD_SIZE, 0.25)
     headers = ["setting", "denoising passes", "median s", "median CPU s", "runs", "target"]
-    settings = (("20 DDIM steps", {"steps": 20, "resample": 1}, 20, "< 1.5 s"),
-                ("50 DDIM steps", {"steps": 50, "resample": 1}, 50, ""),
-                ("20 steps, RePaint jump 5 x resample 3 (the default)",
-                 {"steps": 20, "jump": 5, "resample": 3}, 20 + 3 * 5 * 2, ""))
+    steps, long, jump, resample = SMOKE_DIFFUSION if smoke else DIFFUSION
+    settings = ((f"{steps} DDIM steps", {"steps": steps, "jump": jump, "resample": 1},
+                 "" if smoke else "< 1.5 s"),
+                (f"{long} DDIM steps", {"steps": long, "jump": jump, "resample": 1}, ""),
+                (f"{steps} steps, RePaint jump {jump} x resample {resample}"
+                 f"{'' if smoke else ' (the default)'}",
+                 {"steps": steps, "jump": jump, "resample": resample}, ""))
 
     def peer(**kw: Any) -> Callable[[int], None]:
         run = pipeline_fill(engine="diffusion", model="diffusion_faces", **kw)
         return lambda r: run(img, hole)
 
-    peers = {label: peer(**kw) for label, kw, _, _ in settings}
+    peers = {label: peer(**kw) for label, kw, _ in settings}
     # warm: the models are loaded once, untimed (with smoke the one run is timed cold)
     times = interleaved(peers, 1 if smoke else repeats, warm=not smoke)
     rows, figures = [], {}
-    for label, _, passes, target in settings:
+    for label, kw, target in settings:
         med = median_wall(times[label])
-        rows.append([label, str(passes), f"{med:.3f}", f"{median_cpu(times[label]):.3f}",
-                     str(len(times[label])), target])
+        moves = repaint_path(list(range(kw["steps"], 0, -1)), kw["jump"], kw["resample"])
+        rows.append([label, str(sum(m.denoise for m in moves)), f"{med:.3f}",
+                     f"{median_cpu(times[label]):.3f}", str(len(times[label])), target])
         figures[label] = float(med)
     rows.append(["load average over these runs", "",
                  load_range([s for v in times.values() for s in v]), "", "", ""])
@@ -547,15 +542,15 @@ def main(argv: list[str] | None = None) -> int:
         return smile_only(args, header)
     print(f"\n## Diffusion and its peers on held-out world renders ({WORLD_SIZE} px)\n")
     w_headers, w_rows, w_figures = world_inpainting(args.quick, args.smoke)
-    print(text_table(w_headers, w_rows))
+    print(text_table(w_headers, w_rows, left=3))
     t_headers, t_rows, t_figures = diffusion_times(smoke=args.smoke)
     print(f"\n## One {WORLD_SIZE} px diffusion inpaint (diffusion_faces, box 25%)\n")
-    print(text_table(t_headers, t_rows))
+    print(text_table(t_headers, t_rows, left=3))
     world_md = [(f"## Diffusion and its peers on held-out world renders ({WORLD_SIZE} px, "
                 f"{20 if args.quick else WORLD_IMAGES} per world)"),
-                markdown_table(w_headers, w_rows),
+                markdown_table(w_headers, w_rows, left=3),
                 f"## One {WORLD_SIZE} px diffusion inpaint (diffusion_faces, box 25%)",
-                markdown_table(t_headers, t_rows)]
+                markdown_table(t_headers, t_rows, left=3)]
     if args.write_card and not (args.quick or args.smoke):
         from core.evaluation.evaluate import write_metrics
         from core.weights import find_model
@@ -580,21 +575,22 @@ def main(argv: list[str] | None = None) -> int:
              "content that can be the wrong content.\nWall-clock seconds on a shared machine: "
              "compare rows of one run, not runs.")
     print("\n## Quality and time per image\n")
-    print(text_table(q_headers, q_rows))
+    print(text_table(q_headers, q_rows, left=3))
     print("\n" + notes)
     print("\n## PatchMatch scaling (astronaut, centred box of 6% of the pixels)\n")
-    print(text_table(s_headers, s_rows))
+    print(text_table(s_headers, s_rows, left=3))
     g_headers, g_rows = gui_responsiveness(args.smoke)
     print(f"\n## GUI responsiveness while a {size}x{size} PatchMatch job runs (5 ms QTimer "
           "probe)\n")
-    print(text_table(g_headers, g_rows))
+    print(text_table(g_headers, g_rows, left=3))
     if args.out:
         md = "\n\n".join([header, *world_md,
-                          "## Quality and time per image", markdown_table(q_headers, q_rows),
+                          "## Quality and time per image",
+                          markdown_table(q_headers, q_rows, left=3),
                           notes, "## PatchMatch scaling (astronaut, centred box of 6%)",
-                          markdown_table(s_headers, s_rows),
+                          markdown_table(s_headers, s_rows, left=3),
                           "## GUI responsiveness (5 ms QTimer probe)",
-                          markdown_table(g_headers, g_rows)]) + "\n"
+                          markdown_table(g_headers, g_rows, left=3)]) + "\n"
         args.out.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(args.out, md.encode("utf-8"))
         print(f"\nwrote {args.out}")
@@ -606,7 +602,7 @@ def smile_only(args: argparse.Namespace, header: str) -> int:
              f"mouth masked, {SMILE_VARIATIONS} fills each, 20 steps, RePaint 5x3)")
     headers, rows, figures = asking_for_a_smile(args.reader)
     print(f"\n{title}\n")
-    print(text_table(headers, rows))
+    print(text_table(headers, rows, left=3))
     if args.write_card:
         from core.evaluation.evaluate import write_metrics
         from core.weights import find_model
@@ -616,7 +612,7 @@ def smile_only(args: argparse.Namespace, header: str) -> int:
         print(f"wrote the figures into {info.path.with_suffix('.json')}")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        md = "\n\n".join([header, title, markdown_table(headers, rows)]) + "\n"
+        md = "\n\n".join([header, title, markdown_table(headers, rows, left=3)]) + "\n"
         atomic_write(args.out, md.encode("utf-8"))
         print(f"\nwrote {args.out}")
     return 0

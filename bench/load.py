@@ -20,7 +20,6 @@ Run: python bench/load.py [--smoke] [--repeats N] [--cap S] [--out FILE.md]
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import subprocess
 import sys
@@ -28,26 +27,23 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import numpy as np
-from report import add_smoke, emit
+from report import add_smoke, emit, load_average, text_table
 
 from core import device
 from core.jobs import Cancelled, Context, ImageRef, run_job
 
 
-def load_average() -> float:
-    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-
-
 @contextmanager
-def busy(n: int) -> Iterator[None]:
-    """``n`` other programs each keeping a core busy while the block runs."""
+def busy(n: int, settle: float = 1.0) -> Iterator[None]:
+    """``n`` other programs each keeping a core busy while the block runs (after ``settle``
+    seconds to get going)."""
     procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
     try:
-        time.sleep(1.0)  # let them get going
+        time.sleep(settle)
         yield
     finally:
         for p in procs:
@@ -68,7 +64,9 @@ def every_core(on: bool) -> Iterator[None]:
         device.cpu_threads = rule
 
 
-SMOKE_STYLE_PX = 128
+SMOKE_STYLE_PX = SMOKE_GUI_PX = 128
+SMOKE_CAP_S = 0.5  # --smoke: seconds per style and training run (style still takes 3 steps)
+SMOKE_SETTLE_S = 0.2  # --smoke: seconds for the busy loop to get going
 MIN_STEPS = 3  # style steps timed at the least, whatever the cap
 
 
@@ -93,10 +91,8 @@ def style(cap: float, size: int = 384) -> dict[str, float]:
         if len(marks) >= MIN_STEPS and marks[-1][1] - start >= cap:
             ctx.cancel_event.set()
 
-    try:
+    with suppress(Cancelled):
         run_job(spec, ctx, step)
-    except Cancelled:
-        pass
     (s0, w0, c0), (s1, w1, c1) = marks[1], marks[-1]  # from the first step: set-up excluded
     n = max(1, s1 - s0)
     return {"threads": threads, "wall": (w1 - w0) / n, "cpu": (c1 - c0) / n}
@@ -136,24 +132,15 @@ def training(cap: float) -> dict[str, float]:
             cpu / max(1, result.step)}
 
 
-def gui() -> dict[str, float]:
+def gui(size: int = 512) -> dict[str, float]:
     from gui_probe import longest_gui_gap
 
     rng = np.random.default_rng(0)
-    img = (rng.random((512, 512, 3)) * 255).astype(np.uint8)
-    mask = np.zeros((512, 512), np.uint8)
-    mask[200:325, 200:325] = 255
+    img = (rng.random((size, size, 3)) * 255).astype(np.uint8)
+    mask = np.zeros((size, size), np.uint8)
+    lo, hi = size * 200 // 512, size * 325 // 512  # at 512 px: rows and columns 200-324
+    mask[lo:hi, lo:hi] = 255
     return longest_gui_gap(img, mask)
-
-
-def text_table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i < 3 else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
-
-    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,9 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=None, help="also write the table as markdown here")
     add_smoke(ap)
     args = ap.parse_args(argv)
-    if args.smoke:  # every row once, each job cut short, one busy loop
-        args.repeats, args.cap, args.others = 1, min(args.cap, 1.5), min(args.others, 1)
-    style_px = SMOKE_STYLE_PX if args.smoke else 384
+    if args.smoke:  # every row once, each job cut short and small, one busy loop
+        args.repeats, args.cap, args.others = 1, min(args.cap, SMOKE_CAP_S), min(args.others, 1)
+    style_px, gui_px = (SMOKE_STYLE_PX, SMOKE_GUI_PX) if args.smoke else (384, 512)
+    settle = SMOKE_SETTLE_S if args.smoke else 1.0
 
     import torch
 
@@ -174,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{platform.platform()}, {device.usable_cores()} usable CPUs, torch "
           f"{torch.__version__} with {device.GIVEN_THREADS} threads at start, load average "
           f"{load_average():.1f} at start", flush=True)
-    gui()  # warm-up: torch and Qt imports, the first job's one-time costs
+    gui(gui_px)  # warm-up: torch and Qt imports, the first job's one-time costs
     headers = ["rep", "machine", "threads by", "load", "style thr", "style s/step",
                "style CPU s/step", "train thr", "train steps/s", "train CPU s/step",
                "GUI gap ms", "GUI p99 ms", "fill s"]
@@ -182,15 +170,15 @@ def main(argv: list[str] | None = None) -> int:
     plan = [("quiet", False), ("busy", False), ("busy", True)]
     for rep in range(1, args.repeats + 1):
         for machine, all_cores in plan:
-            with busy(args.others if machine == "busy" else 0), every_core(all_cores):
-                s, t, g = style(args.cap, style_px), training(args.cap), gui()
+            with busy(args.others if machine == "busy" else 0, settle), every_core(all_cores):
+                s, t, g = style(args.cap, style_px), training(args.cap), gui(gui_px)
                 load = load_average()
             rows.append([str(rep), machine, "every core" if all_cores else "rule", f"{load:.1f}",
                          str(s["threads"]), f"{s['wall']:.3f}", f"{s['cpu']:.3f}",
                          str(t["threads"]), f"{t['steps_s']:.2f}", f"{t['cpu_per_step']:.3f}",
                          f"{g['max_gap_ms']:.0f}", f"{g['p99_gap_ms']:.0f}", f"{g['job_s']:.2f}"])
             print(" | ".join(rows[-1]), flush=True)
-    emit("\n" + text_table(headers, rows), args.out)
+    emit("\n" + text_table(headers, rows, left=3), args.out)
     return 0
 
 

@@ -83,7 +83,7 @@ def main() -> None:
     ap.add_argument("--write-card", action="store_true",
                     help="also store the prior's metrics in its model card (as easel eval does)")
     args = ap.parse_args()
-    per_cat, fjd_n, repeats = ((2, 16, 1) if args.smoke else (10, 200, 5) if args.quick
+    per_cat, fjd_n, repeats = ((1, 8, 1) if args.smoke else (10, 200, 5) if args.quick
                                else (100, 2000, 10))
     torch.set_num_threads(cpu_threads())  # as the app starts a job (core.device.cpu_threads)
 

@@ -119,9 +119,9 @@ STYLES = (("brush", "brush", 0), ("mosaic", "mosaic", 0), ("hatching", "hatching
           ("brush seed 1", "brush", 1))
 OPTIMISED_SEED = 0  # StyleSpec.feature_seed's default: the net Easel optimises on
 QUICK_PHOTOS, QUICK_STYLES, QUICK_SIZE, QUICK_STEPS = 2, 1, 128, 6
-SMOKE_SIZE, SMOKE_STEPS = 64, 3  # --smoke: one photo, one style
+SMOKE_SIZE, SMOKE_STEPS = 64, 3  # --smoke: one photo, one style (rendered at 64 px too)
 PEER_MIN_STEPS = 5  # the equal-time peer's fewest L-BFGS steps, whatever its budget
-SMOKE_PEER_STEPS = 2  # --smoke: its steps cost seconds each even at 64 px
+SMOKE_PEER_STEPS = 1  # --smoke: its steps cost seconds each even at 64 px
 TIME_REPEATS = 5  # short runs timed per method (median): reinhard, fast styles, forward passes
 LBFGS_TARGET_S, FAST_TARGET_S = 60.0, 0.7  # at 512 px
 TILE = 192  # gallery tile side, px
@@ -403,7 +403,8 @@ def main(argv: list[str] | None = None) -> int:
     print(header, flush=True)
 
     contents = {name: photo(name, size) for name in photos}
-    styles = {label: render_style(proc, seed, STYLE_SIZE) for label, proc, seed in style_list}
+    style_size = SMOKE_SIZE if args.smoke else STYLE_SIZE
+    styles = {label: render_style(proc, seed, style_size) for label, proc, seed in style_list}
     fast, missing = fast_models(style_list)
     for line in missing:
         print(line, flush=True)
