@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from report import add_smoke, emit
+from report import add_smoke, emit, load_average, text_table
 
 from core.device import use_cpu_threads
 from core.imageio import max_pixels_setting
@@ -130,16 +130,6 @@ def cases(pixels: int) -> list[tuple[str, str, Callable[[], JobSpec]]]:
     ]
 
 
-def text_table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i < 2 else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
-
-    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="4-megapixel pictures")
@@ -156,10 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     pixels = (SMOKE_PIXELS if args.smoke else 4_000_000 if args.quick
               else max_pixels_setting())
     threads = use_cpu_threads(torch.get_num_threads())  # as the app starts a job
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"# Cancel promptness ({pixels / 1e6:.0f} Mpx pictures, cancel after "
           f"{args.cancel_after:g} s)\n{platform.platform()}, {os.cpu_count()} CPUs, torch "
-          f"{torch.__version__} with {threads} threads, load average {load:.1f} at start",
+          f"{torch.__version__} with {threads} threads, load average {load_average():.1f} at start",
           flush=True)
     models = ModelCache()
     headers = ["pipeline", "job", "outcome", "checks", "longest gap ms", "stop after cancel ms",
@@ -167,12 +156,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for pipeline, what, make in cases(pixels):
         r = measure(make(), args.cancel_after, models)
-        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        load = load_average()
         rows.append([pipeline, what, r["outcome"], str(r["checks"]), f"{r['longest_ms']:.0f}",
                      f"{r['stop_ms']:.0f}", f"{r['wall_s']:.1f}", f"{r['cpu_s']:.1f}",
                      f"{load:.1f}"])
         print(" | ".join(rows[-1]), flush=True)
-    emit("\n" + text_table(headers, rows), args.out)
+    emit("\n" + text_table(headers, rows, left=2), args.out)
     return 0
 
 

@@ -5,7 +5,8 @@
 Prints the syncs of a 20-step diffusion inpaint with every preview wanted (the CLI before
 previews became lazy) and with none (between the app's throttled previews), then of 100
 training steps of each tiny RECIPE named (default: tiny_diffusion tiny_vqvae), logged,
-checkpointed and exported once at the end.
+checkpointed and exported once at the end. Each row has its wall and CPU seconds (syncs are
+the figure; the times say what the run cost on this machine, load average in the header).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from report import Sample, machine_line, timed
 
 
 def main(recipes: list[str], steps: int = 100, inpaint_steps: int = 20) -> None:
@@ -36,22 +39,29 @@ def main(recipes: list[str], steps: int = 100, inpaint_steps: int = 20) -> None:
     spec = InpaintSpec(image=ImageRef.of(get_world("faces").render(5, size=32).image),
                        mask=ImageRef.of(mask, embed=True), engine="diffusion",
                        steps=inpaint_steps)
-    print(f"{'run':<40} {'syncs':>6}  where")
+    print(f"Host syncs on a simulated CUDA device: {machine_line()}; times are wall (CPU: "
+          "this process, all threads)\n")
+    print(f"{'run':<40} {'syncs':>6}  {'wall s':>6}  {'CPU s':>6}  where")
+
+    def row(label: str, dev: Any, took: Sample) -> None:
+        print(f"{label:<40} {sum(dev.syncs.values()):>6}  {took.wall:>6.2f}  {took.cpu:>6.2f}  "
+              f"{dict(dev.sync_sites)}")
+
     for wanted in (True, False):
         with simulated_device("cuda") as dev:
             ctx = Context.for_spec(spec, device="cuda")
             ctx.preview_wanted = lambda w=wanted: w
-            run_job(spec, ctx)
-        label = f"inpaint, {inpaint_steps} steps, previews {'always' if wanted else 'never'}"
-        print(f"{label:<40} {sum(dev.syncs.values()):>6}  {dict(dev.sync_sites)}")
+            took = timed(lambda ctx=ctx: run_job(spec, ctx))[1]
+        row(f"inpaint, {inpaint_steps} steps, previews {'always' if wanted else 'never'}", dev,
+            took)
     for name in recipes:
         recipe = load_recipe(name, [f"train.steps={steps}", "train.checkpoint_every=1000",
                                     "train.sample_every=1000", f"train.log_every={steps}",
                                     "data.workers=0"])
         with simulated_device("cuda") as dev:
-            train(recipe, tempfile.mkdtemp(), device="cuda")
-        print(f"{name + f', {steps} steps':<40} {sum(dev.syncs.values()):>6}  "
-              f"{dict(dev.sync_sites)}")
+            took = timed(lambda recipe=recipe: train(recipe, tempfile.mkdtemp(),
+                                                     device="cuda"))[1]
+        row(f"{name}, {steps} steps", dev, took)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import os
 import time
 
 import numpy as np
+from report import load_average
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -137,7 +138,7 @@ def drop_table(only: int | None = None, settle_s: float = 2.0) -> None:
     with tempfile.TemporaryDirectory() as folder:
         os.environ["EASEL_HOME"] = os.path.join(folder, "home")
         drops = crafted_drops(folder)
-        print(f"load average {os.getloadavg()[0]:.2f}")
+        print(f"load average {load_average():.2f}")
         print("| dropped PNG | longest GUI gap (ms) | ticks | outcome |")
         print("|---|---|---|---|")
         for name, path in list(drops.items())[:only]:
@@ -167,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
 
     c0 = time.process_time()
     r = longest_gui_gap(img, m)
-    print(f"load average {os.getloadavg()[0]:.2f}")
+    print(f"load average {load_average():.2f}")
     print("| job | job s | CPU s | longest GUI gap (ms) | p99 gap (ms) | ticks |")
     print("|---|---|---|---|---|---|")
     print(f"| PatchMatch {n}x{n} | {r['job_s']:.2f} | {time.process_time() - c0:.2f} | "

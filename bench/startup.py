@@ -33,6 +33,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from report import machine_line
+
 ROOT = Path(__file__).resolve().parent.parent
 SHOWN = "easel: window shown"
 TIMEOUT_S = 120.0
@@ -154,8 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         results = measure(targets, args.runs, env, cold=not args.no_drop_caches)
 
     dropped = any(r["cold"] for _, r in results)
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"# Easel start-up to a shown window ({os.cpu_count()} CPUs, load {load:.2f}, "
+    print(f"# Easel start-up to a shown window ({machine_line()}, "
           f"display {env.get('QT_QPA_PLATFORM') or env.get('DISPLAY') or 'native'}; "
           f"page cache dropped before each first run: {'yes' if dropped else 'no'})")
     print()

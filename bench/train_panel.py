@@ -308,12 +308,7 @@ def training_files(held: Any, n: int, size: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- tables
-
-
-def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
+# (the table writer is bench/report.py's)
 
 
 def clock(seconds: float) -> str:
@@ -326,6 +321,32 @@ def fmt(value: Any, spec: str) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value):
         return format(value, spec)
     return "-"
+
+
+def adopt_detached() -> bool:
+    """Make this process the reaper of the processes its children detach (Linux): the Train
+    panel starts ``easel train`` detached, and only its reaper can read what it used."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    pr_set_child_subreaper = 36  # <linux/prctl.h>
+    return ctypes.CDLL(None, use_errno=True).prctl(pr_set_child_subreaper, 1, 0, 0, 0) == 0
+
+
+def reap(pid: int | None, timeout_s: float = 60.0) -> float:
+    """CPU seconds (user + system, with the processes it waited for) of adopted process
+    ``pid`` once it exits; NaN if it is not this process's to reap or does not exit."""
+    end = time.monotonic() + timeout_s
+    while pid and time.monotonic() < end:
+        try:
+            done, _, usage = os.wait4(pid, os.WNOHANG)
+        except ChildProcessError:  # not adopted (another OS, or it was reaped elsewhere)
+            break
+        if done:
+            return usage.ru_utime + usage.ru_stime
+        time.sleep(0.05)
+    return float("nan")
 
 
 def fail(watch: RunWatch | None, why: str) -> int:
@@ -390,10 +411,11 @@ def _main(ap: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     os.environ["EASEL_HOME"] = str(home)  # before anything asks core.paths for a folder
 
     import torch
+    from report import load_average  # after EASEL_HOME: it imports core
 
     from desktop.panels.train import cpu_threads
 
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    load = load_average()
     budget_text = f"{args.steps} steps" if args.steps > 0 else f"{args.minutes:g} minutes"
     header = (f"# Train panel benchmark (VAE, 64 px, {budget_text}, {args.images} JPEG files)\n"
               f"{platform.platform()}, Python {platform.python_version()}, "
@@ -419,6 +441,7 @@ def run(args: argparse.Namespace, header: str, folder: Path, shapes: str, home: 
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
+    adopt_detached()  # before the panel starts its training process
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("Easel")
     app.setOrganizationName("Easel")
@@ -524,6 +547,8 @@ def session(args: argparse.Namespace, header: str, folder: Path, shapes: str, wi
 
     if not watch.finished():
         return fail(watch, f"did not finish within {clock(budget_s + MARGIN_S)} (stopped)")
+    train_cpu = reap(runs.read_pid(watch.out))  # the whole process: training and evaluation
+    train_wall = time.monotonic() - watch.started
     if "error" in watch.kinds() or not train_end or train_end.get("interrupted"):
         return fail(watch, "failed" if "error" in watch.kinds() else "was killed or stopped")
     if "eval" not in watch.kinds():
@@ -547,6 +572,7 @@ def session(args: argparse.Namespace, header: str, folder: Path, shapes: str, wi
     held_n = int(m.get("images") or 0)
 
     import torch
+    from report import markdown_table
 
     from core.evaluation import metrics
     from core.evaluation.common import held_out_of
@@ -556,7 +582,7 @@ def session(args: argparse.Namespace, header: str, folder: Path, shapes: str, wi
     # The run measured with --judge faces; the card does not keep the judge's name.
     held = dataclasses.replace(held_out_of(card), judge="faces")
     size = int(card.config.get("image_size", 64))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     real = held.images(runs.EVAL_IMAGES, size)
     again = measure_vae(weights, held, real, device)
     shipped = find_model("vae_faces", ("vae",))
@@ -565,7 +591,7 @@ def session(args: argparse.Namespace, header: str, folder: Path, shapes: str, wi
     small = small_then_bicubic(real)
     floor_files = training_files(held, len(real), size)
     floor = held.fjd(floor_files, real, device).get("fjd", float("nan"))
-    peers_s = time.perf_counter() - t0
+    peers_s, peers_cpu = time.perf_counter() - t0, time.process_time() - c0
 
     n_train = int(report.get("count", args.images)) - held_n
     rows = [[f"{card.name} (Train panel, new)",
@@ -589,8 +615,9 @@ def session(args: argparse.Namespace, header: str, folder: Path, shapes: str, wi
                f"{card.wall_time_s:.0f} s = {rate:.1f} images/s; measured on {held_n} held-out "
                f"files of {args.images} ({held.fraction:.0%} by path hash), FJD against the same "
                f"files (n = {len(real)}: FJD is biased upwards at small n; compare rows, not "
-               f"other tables). Peers measured in this process in {peers_s:.0f} s. Folder: "
-               f"{shapes}.")
+               f"other tables). The training process, start to exit (evaluation "
+               f"included): {train_wall:.1f} s, CPU {train_cpu:.1f} s. Peers measured in this "
+               f"process in {peers_s:.1f} s, CPU {peers_cpu:.1f} s. Folder: {shapes}.")
     check = (f"Check: the new model re-measured in this process: PSNR "
              f"{again['recon_psnr']:.2f} dB, SSIM {again['recon_ssim']:.3f}, bits/dim "
              f"{again['bits_per_dim_elbo']:.3f}, FJD {again['fjd']:.2f} (card: "
@@ -613,14 +640,14 @@ def session(args: argparse.Namespace, header: str, folder: Path, shapes: str, wi
 
     q_title = "## The new model and its peers on the folder's held-out files (64 px)"
     g_title = f"## GUI event loop ({TICK_MS} ms QTimer in the GUI thread, raw intervals)"
-    print(f"\n{q_title}\n\n{markdown_table(q_headers, rows)}\n\n{summary}\n{check}")
+    print(f"\n{q_title}\n\n{markdown_table(q_headers, rows, left=2)}\n\n{summary}\n{check}")
     print(f"\n{g_title}\n\n{markdown_table(g_headers, g_rows)}\n\n{verdict_line}")
     if panel_note:
         print(panel_note)
     if args.out:
         from core.imageio import atomic_write
 
-        md = "\n\n".join([header, q_title, markdown_table(q_headers, rows), summary, check,
+        md = "\n\n".join([header, q_title, markdown_table(q_headers, rows, left=2), summary, check,
                           g_title, markdown_table(g_headers, g_rows), verdict_line,
                           *([panel_note] if panel_note else [])]) + "\n"
         args.out.parent.mkdir(parents=True, exist_ok=True)
