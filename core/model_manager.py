@@ -15,7 +15,7 @@ here, headless and tested without Qt (core never imports Qt):
   ``unverified`` so the listing says so.
 - Every file written goes through ``paths.atomic_write``: a crash leaves the old state or
   the new one, never a half-written model.
-- Every file read is a regular file read with a size bound (``weights.read_regular``); a zip
+- Every file read is a regular file read with a size bound (``cards.read_regular``); a zip
   is read member by member with bounded reads, within limits on members, total size and
   compression ratio, so a crafted archive is refused instead of filling memory.
 """
@@ -34,11 +34,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from safetensors.torch import load as st_load
-
 from core import paths
-from core.paths import atomic_write
-from core.weights import (
+from core.cards import (
     MAX_JSON_BYTES,
     MAX_WEIGHTS_BYTES,
     SUFFIX,
@@ -46,12 +43,12 @@ from core.weights import (
     ModelInfo,
     WeightsError,
     card_path,
-    check_fit,
     open_regular,
     parse_card,
     read_regular,
     verify_bytes,
 )
+from core.paths import atomic_write
 
 DIRECTIONS_SUFFIX = ".directions.json"
 HASH_STATUSES = ("ok", "mismatch", "missing", "unverified")
@@ -309,6 +306,8 @@ def _refuse_pickle(data: bytes, source: Path) -> None:
 
 def _check_safetensors(data: bytes, source: Path) -> None:
     """Parse the header and tensors with the safetensors parser (which never unpickles)."""
+    from safetensors.torch import load as st_load  # torch: only imports need it
+
     try:
         header = int.from_bytes(data[:8], "little")
         if len(data) < 8 or header > len(data) - 8 or data[8:9] != b"{":
@@ -439,6 +438,8 @@ def _import_zip(source: Path, family: str | None, name: str | None) -> ModelInfo
 
 def _install(data: bytes, source: Path, card: ModelCard | None, family: str | None,
              sidecar: bytes | None, wanted: str | None = None) -> ModelInfo:
+    from core.weights import check_fit  # torch: the rest of this module does without
+
     _refuse_pickle(data, source)
     digest = hashlib.sha256(data).hexdigest()
     if card is not None:

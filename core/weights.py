@@ -12,6 +12,10 @@ is refused. Before any real memory is spent the network is built on the ``meta``
 every tensor shape is compared with the file's header, so a card claiming a huge network costs
 nothing. Only regular files of bounded size are read. Shipped models live in
 ``paths.shipped_weights_dir()``, user-trained ones in ``paths.models_dir()``.
+
+Cards, the checks that need no tensors and the listing of installed models are torch-free, in
+core/cards.py (the desktop lists models before torch is loaded); their names are importable
+from here too.
 """
 
 from __future__ import annotations
@@ -22,13 +26,12 @@ import json
 import logging
 import math
 import os
-import stat
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import torch
 from safetensors.torch import load as st_load
@@ -36,124 +39,29 @@ from safetensors.torch import save as st_save
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from core import paths, registry
+from core import registry
+from core.cards import (  # noqa: F401  (the torch-free part of this module, importable here too)
+    CARD_KEY,
+    MAX_JSON_BYTES,
+    MAX_WEIGHTS_BYTES,
+    SUFFIX,
+    ModelCard,
+    ModelInfo,
+    WeightsError,
+    card_path,
+    card_record,
+    find_model,
+    list_models,
+    open_regular,
+    parse_card,
+    read_card,
+    read_regular,
+    resolve_weights,
+    verify_bytes,
+)
 from core.paths import atomic_write
 
 log = logging.getLogger("easel.weights")
-
-SUFFIX = ".safetensors"
-MAX_WEIGHTS_BYTES = 4 << 30  # Easel's own models are a few MB; nothing of its own nears this
-MAX_JSON_BYTES = 16 << 20  # a model card or a latent-directions sidecar
-CARD_KEY = "easel_model"  # header metadata: the card's architecture and config, as JSON
-
-
-class WeightsError(Exception):
-    """A model file that cannot be used (missing, modified, corrupt, mismatched). Names the file."""
-
-
-# --------------------------------------------------------------------------- model card
-
-
-@dataclass
-class ModelCard:
-    name: str
-    family: str  # "vae", "dcgan", ... (also the folder name)
-    architecture: str  # core.registry name
-    config: dict[str, Any] = field(default_factory=dict)
-    sha256: str = ""  # of the .safetensors file bytes; filled in by save_model
-    recipe: str = ""
-    command: str = ""
-    data: str = ""
-    steps: int = 0
-    wall_time_s: float = 0.0
-    device: str = ""
-    metrics: dict[str, Any] = field(default_factory=dict)
-    created: str = ""
-    notes: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
-        return {**self.extra, **d}
-
-    @staticmethod
-    def from_dict(d: dict[str, Any]) -> ModelCard:
-        if not isinstance(d, dict):
-            raise TypeError("a model card must be a JSON object")
-        known = {f.name for f in dataclasses.fields(ModelCard)} - {"extra"}
-        missing = [k for k in ("name", "family", "architecture") if k not in d]
-        if missing:
-            raise ValueError(f"missing field(s): {', '.join(missing)}")
-        for k in ("config", "metrics"):
-            if not isinstance(d.get(k, {}), dict):
-                raise TypeError(f"{k!r} must be a JSON object")
-        for f in dataclasses.fields(ModelCard):
-            if f.type == "str" and not isinstance(d.get(f.name, ""), str):
-                raise TypeError(f"{f.name!r} must be a string")
-        extra = {k: v for k, v in d.items() if k not in known}
-        return ModelCard(**{k: v for k, v in d.items() if k in known}, extra=extra)
-
-
-def card_path(weights_path: str | os.PathLike) -> Path:
-    return Path(weights_path).with_suffix(".json")
-
-
-def open_regular(path: str | os.PathLike, limit: int) -> BinaryIO:
-    """``path`` opened for reading; it must be a regular file of at most ``limit`` bytes.
-
-    A FIFO blocks and a device such as /dev/zero never ends, so the type and size are checked
-    on the resolved path before it is opened (without blocking) and again on the open file.
-    WeightsError for a file of the wrong kind or size; OSError (FileNotFoundError...) is left
-    to the caller, which knows what the file is."""
-    path = Path(path)
-    real = path.resolve()
-    if not stat.S_ISREG(os.stat(real).st_mode):
-        raise WeightsError(f"{path} is not a regular file (a pipe, device or folder); "
-                           "not read.")
-    fd = os.open(real, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    f = os.fdopen(fd, "rb")
-    st = os.fstat(fd)
-    problem = ("is not a regular file" if not stat.S_ISREG(st.st_mode)  # swapped meanwhile
-               else f"is {st.st_size:,} bytes, more than the {limit:,} Easel reads for such "
-                    "a file" if st.st_size > limit else "")
-    if problem:
-        f.close()
-        raise WeightsError(f"{path} {problem}; not read.")
-    return f
-
-
-def read_regular(path: str | os.PathLike, limit: int) -> bytes:
-    """The bytes of :func:`open_regular` ``(path, limit)``; the read stops at the size found."""
-    with open_regular(path, limit) as f:
-        data = f.read(os.fstat(f.fileno()).st_size + 1)
-    if len(data) > limit:  # it grew while being read
-        raise WeightsError(f"{path} is more than {limit:,} bytes; not read.")
-    return data
-
-
-def parse_card(data: bytes) -> ModelCard:
-    """A ModelCard from JSON bytes; ValueError/TypeError saying what is wrong."""
-    try:
-        return ModelCard.from_dict(json.loads(data.decode("utf-8")))
-    except RecursionError:  # a card nested thousands deep
-        raise ValueError("it is nested too deeply") from None
-
-
-def read_card(path: str | os.PathLike) -> ModelCard:
-    """The model card of ``path`` (the .safetensors or the .json file)."""
-    json_path = card_path(path)
-    try:
-        data = read_regular(json_path, MAX_JSON_BYTES)
-    except FileNotFoundError:
-        raise WeightsError(f"{Path(path).with_suffix(SUFFIX)} has no model card "
-                           f"(expected {json_path}).") from None
-    except OSError as exc:
-        raise WeightsError(f"Cannot read model card {json_path}: {exc}") from None
-    try:
-        return parse_card(data)
-    except (ValueError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError included
-        raise WeightsError(f"Model card {json_path} is corrupt: {exc}") from None
-
 
 # --------------------------------------------------------------------------- save / load
 
@@ -171,7 +79,7 @@ def save_model(directory: str | os.PathLike, name: str, module_or_state_dict: An
     # One metadata key: safetensors writes a map of several in no fixed order, and the file's
     # sha256 must be the same for the same weights. It records the card's architecture and
     # config, so the sha256 covers them too.
-    data = st_save(tensors, metadata={CARD_KEY: _recorded(card)})
+    data = st_save(tensors, metadata={CARD_KEY: card_record(card)})
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     card = dataclasses.replace(card, name=name, sha256=hashlib.sha256(data).hexdigest(),
@@ -182,36 +90,6 @@ def save_model(directory: str | os.PathLike, name: str, module_or_state_dict: An
     atomic_write(path, data)
     atomic_write(card_path(path), (json.dumps(card.to_dict(), indent=2) + "\n").encode("utf-8"))
     return path
-
-
-def _recorded(card: ModelCard) -> str:
-    """What save_model records of ``card`` in the file's header metadata."""
-    return json.dumps({"architecture": card.architecture, "config": card.config},
-                      sort_keys=True)
-
-
-def _header(data: bytes, path: Path) -> tuple[dict[str, tuple[int, ...]], dict[str, Any]]:
-    """(tensor name -> shape, metadata) from the safetensors header, without the tensors."""
-    try:
-        n = int.from_bytes(data[:8], "little")
-        if len(data) < 8 or n > len(data) - 8:
-            raise ValueError("no safetensors header")
-        header = json.loads(data[8:8 + n])
-        if not isinstance(header, dict):
-            raise TypeError("the header is not a JSON object")
-        meta = header.pop("__metadata__", None) or {}
-        shapes = {}
-        for name, entry in header.items():
-            shape = entry.get("shape") if isinstance(entry, dict) else None
-            if not isinstance(shape, list) or not all(
-                    isinstance(d, int) and d >= 0 for d in shape):
-                raise TypeError(f"tensor {name!r} has no valid shape")
-            shapes[name] = tuple(shape)
-        if not isinstance(meta, dict):
-            raise TypeError("its metadata is not a JSON object")
-    except (ValueError, TypeError, RecursionError) as exc:  # JSONDecodeError too
-        raise WeightsError(f"{path} is not a valid safetensors file: {exc}") from None
-    return shapes, meta
 
 
 def _read_verified(path: Path) -> tuple[bytes, dict[str, tuple[int, ...]], ModelCard]:
@@ -227,31 +105,6 @@ def _read_verified(path: Path) -> tuple[bytes, dict[str, tuple[int, ...]], Model
     # Hash the very bytes that get parsed: checking the file and then re-reading it would let
     # a file changed in between slip through.
     return data, verify_bytes(data, card, path), card
-
-
-def verify_bytes(data: bytes, card: ModelCard, path: Path) -> dict[str, tuple[int, ...]]:
-    """The tensor shapes of weights ``data`` (of file ``path``) once their sha256 is the
-    card's and the card is the one recorded in them (when they record one); else
-    WeightsError."""
-    if not card.sha256:
-        raise WeightsError(f"Model card {card_path(path)} has no sha256, so {path} cannot be "
-                           "verified.")
-    if hashlib.sha256(data).hexdigest() != card.sha256.lower():
-        raise WeightsError(f"{path} has been modified or is corrupt: its sha256 does not match "
-                           "its model card.")
-    shapes, meta = _header(data, path)
-    recorded = meta.get(CARD_KEY)
-    # Files written before the card was recorded have none: the shape check alone covers them.
-    if recorded is not None:
-        try:
-            same = json.loads(recorded) == json.loads(_recorded(card))
-        except (TypeError, ValueError, RecursionError):
-            same = False
-        if not same:
-            raise WeightsError(f"The architecture or config in model card {card_path(path)} "
-                               f"differs from the one recorded in {path.name}: the card was "
-                               "edited or belongs to another file.")
-    return shapes
 
 
 def _parse(data: bytes, path: Path) -> dict[str, torch.Tensor]:
@@ -362,80 +215,6 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> n
         raise WeightsError(f"{path} cannot be loaded into {card.architecture!r}: "
                            f"{str(exc).splitlines()[0]}") from None
     return model.eval().to(device)
-
-
-# --------------------------------------------------------------------------- listing
-
-
-@dataclass
-class ModelInfo:
-    name: str
-    family: str
-    source: str  # "shipped" or "user"
-    path: Path  # the .safetensors file
-    card: ModelCard | None = None
-    error: str = ""  # why the card could not be read
-
-
-def list_models(family: str | None = None) -> list[ModelInfo]:
-    """Shipped models first, then the user's, each sorted by family and name.
-
-    A weights file without a card, and a card that names another model or family than its
-    file and folder do (a pair copied to the wrong place), are listed with ``error`` set and
-    no card, so nothing uses them and ``verify_all`` reports them."""
-    found: list[ModelInfo] = []
-    for source, root in (("shipped", paths.shipped_weights_dir()), ("user", paths.models_dir())):
-        if not root.is_dir():
-            continue
-        families = [root / family] if family else sorted(p for p in root.iterdir() if p.is_dir())
-        for fam_dir in families:
-            files = sorted(fam_dir.iterdir()) if fam_dir.is_dir() else []
-            cards = {p.stem for p in files if p.suffix == ".json"
-                     and not p.name.endswith(".directions.json")}  # latent directions, no card
-            stems = sorted(cards | {p.stem for p in files if p.suffix == SUFFIX
-                                    and not p.name.startswith(".")})  # a temp file
-            for stem in stems:
-                info = ModelInfo(stem, fam_dir.name, source, fam_dir / f"{stem}{SUFFIX}")
-                try:
-                    card = read_card(info.path)
-                    if card.name != stem or card.family != fam_dir.name:
-                        raise WeightsError(
-                            f"Model card {card_path(info.path)} describes {card.family}/"
-                            f"{card.name}, not {fam_dir.name}/{stem}: the model was copied or "
-                            "renamed by hand.")
-                    info.card = card
-                except WeightsError as exc:
-                    info.error = str(exc)
-                found.append(info)
-    return found
-
-
-def find_model(name: str, families: tuple[str, ...] | None = None) -> ModelInfo | None:
-    """The installed model called ``name`` (in one of ``families``, if given) whose card
-    reads; shipped models come first, so a shipped name wins over a user model's."""
-    for info in list_models():
-        if info.name == name and not info.error and (families is None
-                                                    or info.family in families):
-            return info
-    return None
-
-
-def resolve_weights(name_or_path: str, families: tuple[str, ...], what: str) -> Path:
-    """The weights file of the installed model called ``name_or_path`` in one of ``families``
-    (shipped first, :func:`find_model`), or the ``.safetensors`` file it names; WeightsError
-    naming the installed ones. ``what`` names the kind of model in messages."""
-    if name_or_path.endswith(SUFFIX):
-        path = Path(name_or_path).expanduser()
-        if not path.is_file():
-            raise WeightsError(f"No {what} file at {path}.")
-        return path
-    found = find_model(name_or_path, families)
-    if found is None:
-        known = ", ".join(sorted({m.name for f in families for m in list_models(f)
-                                  if not m.error})) or "none"
-        raise WeightsError(f"No {what} called {name_or_path!r} is installed; installed: "
-                           f"{known}.")
-    return found.path
 
 
 def load_checked(path: str | os.PathLike, cls: type, what: str,

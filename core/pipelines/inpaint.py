@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from core.algorithms import masks, patchmatch
+from core.catalog import data_of
 from core.jobs import (
     Context,
     JobError,
@@ -144,29 +145,6 @@ def _patchmatch_fill(rgb: np.ndarray, hole: np.ndarray, spec: InpaintSpec, ctx: 
 # --------------------------------------------------------------------------- diffusion
 
 
-def installed_models() -> list[dict[str, Any]]:
-    """Every usable diffusion model (shipped first, then the user's): name, source, the data it
-    was trained on, and the attributes that can be asked of its fills ("smiling=smiling"; only
-    for a world's models), from the cards alone (no weights are loaded)."""
-    from core.weights import list_models
-
-    return [{"name": m.name, "source": m.source, "data": data_of(m.card.data),
-             "attributes": world_attributes(data_of(m.card.data))}
-            for m in list_models(DIFFUSION_FAMILY) if m.card is not None]
-
-
-def world_attributes(data: str) -> list[str]:
-    """"head=class" for every class a world names ("faces world" -> "smiling=smiling", ...);
-    none for other data (a user's folder)."""
-    from core.data.worlds import get_world, world_names
-
-    name = data.removesuffix(" world")
-    if name not in world_names():
-        return []
-    attributes = get_world(name).attributes
-    return [f"{head}={cls}" for head, classes in attributes.items() for cls in classes]
-
-
 @dataclass
 class DiffusionModels:
     model: Any  # core.sampling.diffusion.DiffusionModel
@@ -200,11 +178,6 @@ def load_diffusion(name: str, ctx: Context) -> DiffusionModels:
     card = read_card(path)
     threshold = float(card.metrics.get("ood_threshold", 0) or 0)
     return DiffusionModels(DiffusionModel(unet, ae), hashes, data_of(card.data), threshold)
-
-
-def data_of(card_data: str) -> str:
-    """A card's data line cut to what it names ("faces world, 64 px, ..." -> "faces world")."""
-    return card_data.split(",")[0].strip() or "unknown data"
 
 
 def matching_upscaler(world: str, ctx: Context) -> tuple[Any, str, str] | None:

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from core import paths
 from core.algorithms import directions as dirs
+from core.catalog import card_world, latent_models
 from core.jobs import Context, JobError, Progress, Result, input_image, pipeline
 from core.specs.latent import (  # noqa: F401  (the panels' names, importable here too)
     DEFAULT_MODEL,
@@ -111,26 +112,6 @@ class LatentModel:
                                f"{self.dim}: they come from another model.")
 
 
-def installed_models() -> list[dict[str, str]]:
-    """Every usable latent model: name, family, source, world, path."""
-    from core.weights import list_models
-
-    out = []
-    for fam in FAMILIES:
-        for info in list_models(fam):
-            if info.card is None:
-                continue
-            out.append({"name": info.name, "family": fam, "source": info.source,
-                        "world": _world(info.card), "path": str(info.path)})
-    return out
-
-
-def _world(card: Any) -> str:
-    recipe = card.extra.get("recipe_resolved", {}) if card.extra else {}
-    data = recipe.get("data", {}).get("source", "") if isinstance(recipe, dict) else ""
-    return str(data or (card.data.split() or [""])[0])
-
-
 def resolve(model: str) -> Path:
     """The weights file of an installed model's name (core.weights.find_model) or a path."""
     from core.weights import WeightsError, resolve_weights
@@ -154,7 +135,7 @@ def open_model(path: str | Path, device: Any = "cpu", models: Any = None) -> Lat
     if card.family not in FAMILIES:
         raise JobError(f"{card.name} is a {card.family} model, not a VAE or a DCGAN.")
     net = models.get(path, device) if models is not None else load_model(path, device)
-    return LatentModel(card.name, card.family, Path(path), card.sha256, _world(card),
+    return LatentModel(card.name, card.family, Path(path), card.sha256, card_world(card),
                        net.eval(), torch.device(device))
 
 
@@ -314,7 +295,7 @@ def _decode(model: LatentModel, z: np.ndarray, ctx: Context, upscale: bool,
 
 @pipeline("latent_info")
 def run_info(spec: LatentInfoSpec, ctx: Context) -> Generator[Progress, None, Result]:
-    models = installed_models()
+    models = latent_models()
     yield Progress(0, 2, "Loading the model")
     model = load(spec.model, ctx)
     yield Progress(1, 2, "Reading its directions")

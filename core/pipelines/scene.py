@@ -73,18 +73,6 @@ class SceneModels:
     judge: Any = None  # the scenes judge that reads each candidate back (None: not installed)
 
 
-def installed_priors() -> list[dict[str, Any]]:
-    """Every usable scene prior: name, source (shipped/user), path, and from its card the
-    words it knows (vocab) and how many it reads (text_len), so a prompt box can check words
-    without loading any weights."""
-    from core.weights import list_models
-
-    return [{"name": m.name, "source": m.source, "path": str(m.path),
-             "vocab": list(m.card.config.get("vocab", [])),
-             "text_len": int(m.card.config.get("text_len", 0))}
-            for m in list_models("prior") if m.card is not None]
-
-
 def load_models(spec: SceneSpec, ctx: Context) -> SceneModels:
     """The spec's prior, the VQ-VAE it was trained on (hash-checked), the reranker and the
     upscaler when they are installed (missing ones become notes)."""

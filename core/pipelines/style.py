@@ -188,16 +188,6 @@ def pyramid(long_side: int) -> list[int]:
 # --------------------------------------------------------------------------- fast path
 
 
-def installed_fast_styles() -> list[dict[str, str]]:
-    """Every usable fast style (shipped first, then the user's): name, source and the style
-    image it learnt, from the cards alone (no weights are loaded)."""
-    from core.weights import list_models
-
-    return [{"name": m.name, "source": m.source,
-             "style": str(m.card.config.get("style", "")).removeprefix("procedural:")}
-            for m in list_models(FAMILY) if m.card is not None]
-
-
 def _fast(spec: StyleSpec, content: np.ndarray, ctx: Context, hashes: dict[str, str]
           ) -> Generator[Progress, None, np.ndarray]:
     from core.nets.transform import TransformNet

@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (
 )
 
 from core.algorithms import masks
+from core.catalog import diffusion_models
 from core.jobs import MAX_SEED, ImageRef, JobError, JobSpec
-from core.pipelines.inpaint import installed_models
 from core.specs.inpaint import (
     DEFAULT_GUIDANCE,
     DEFAULT_MODEL,
@@ -228,7 +228,7 @@ class InpaintPanel(Panel):
     def refresh_models(self) -> None:
         """List the installed diffusion models (shipped and the user's) again."""
         current = self.model.currentData() or DEFAULT_MODEL
-        models = installed_models()
+        models = diffusion_models()
         self._attributes = {m["name"]: m["attributes"] for m in models}
         self.model.clear()
         for m in models:

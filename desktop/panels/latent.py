@@ -37,8 +37,8 @@ from PySide6.QtWidgets import (
 
 from core import imageio
 from core.algorithms.directions import METHODS, MIN_SET
+from core.catalog import latent_models
 from core.jobs import MAX_SEED, ImageRef, JobError, JobSpec, Result
-from core.pipelines.latent import installed_models
 from core.specs.latent import (
     DEFAULT_MODEL,
     MAX_COUNT,
@@ -297,7 +297,7 @@ class LatentPanel(Panel):
     def refresh_models(self) -> None:
         """List the installed models (their cards only; no weights are read here)."""
         wanted = self.model.currentData() or self.state.model or DEFAULT_MODEL
-        found = self._fill_models(installed_models(), wanted)
+        found = self._fill_models(latent_models(), wanted)
         if not self.model.count():
             self.show_message("No latent model is installed. Train one in the Train panel "
                               "(or `easel train vae_faces`); it then appears here.")
@@ -328,7 +328,7 @@ class LatentPanel(Panel):
         """Switch to the model ``name`` (False if it is not installed)."""
         index = self.model.findData(name)
         if index < 0:
-            self._fill_models(installed_models(), name)
+            self._fill_models(latent_models(), name)
             index = self.model.findData(name)
         if index < 0:
             return False

@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.catalog import scene_priors
 from core.jobs import MAX_SEED, ImageRef, JobError, Result
-from core.pipelines.scene import installed_priors
 from core.specs.scene import (
     DEFAULT_PRIOR,
     MAX_CANDIDATES,
@@ -103,7 +103,7 @@ class ScenePanel(Panel):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._job: JobHandle | None = None  # the run in flight
-        self._priors: dict[str, dict[str, Any]] = {}  # name -> installed_priors() entry
+        self._priors: dict[str, dict[str, Any]] = {}  # name -> scene_priors() entry
         self.candidates: list[Candidate] = []
         self.on_canvas: Candidate | None = None  # the candidate last sent to the canvas
         self._build()
@@ -225,7 +225,7 @@ class ScenePanel(Panel):
         """List the installed scene priors (their cards only; no weights are read here)."""
         wanted = self.current_model() or DEFAULT_PRIOR
         self._priors = {}
-        for prior in installed_priors():  # a shipped name comes first and wins, as in loading
+        for prior in scene_priors():  # a shipped name comes first and wins, as in loading
             self._priors.setdefault(prior["name"], prior)
         self.model.blockSignals(True)
         self.model.clear()

@@ -30,8 +30,8 @@ from PySide6.QtWidgets import (
 )
 
 from core import imageio
+from core.catalog import fast_styles
 from core.jobs import MAX_SEED, ImageRef, JobError, JobSpec, pixel_hash
-from core.pipelines.style import installed_fast_styles
 from core.specs.style import (
     COLOUR_MODES,
     MAX_FEATHER,
@@ -278,7 +278,7 @@ class StylePanel(Panel):
         self.fast.blockSignals(True)
         self.fast.clear()
         self.fast.addItem("None (optimise towards the tray)", "")
-        for m in installed_fast_styles():
+        for m in fast_styles():
             style = f"{m['style']}, " if m["style"] else ""
             self.fast.addItem(f"{m['name']} ({style}{m['source']})", m["name"])
         self.fast.setCurrentIndex(max(0, self.fast.findData(current)))

@@ -261,7 +261,7 @@ def test_asking_for_an_attribute_needs_the_worlds_judge_and_one_it_knows(diffusi
 
 
 def test_what_can_be_asked_of_a_model_comes_from_its_world():
-    from core.pipelines.inpaint import world_attributes
+    from core.catalog import world_attributes
 
     faces = world_attributes("faces world")
     assert faces[:2] == ["smiling=neutral", "smiling=smiling"] and "hat=hat" in faces

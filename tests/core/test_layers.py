@@ -13,12 +13,12 @@ CORE = Path(__file__).resolve().parents[2] / "core"
 LAYERS: list[set[str]] = [
     {"core.paths", "core.device", "core.registry", "core.pngcheck"},
     {"core.tensors"},
-    {"core.nets", "core.schedulers", "core.weights"},
+    {"core.nets", "core.schedulers", "core.cards", "core.weights"},
     {"core.imageio"},
     {"core.jobs", "core.spec_check", "core.specs"},
     {"core.data", "core.algorithms", "core.thirdparty", "core.sampling", "core.judges"},
     {"core.training"},
-    {"core.pipelines", "core.model_manager"},
+    {"core.pipelines", "core.model_manager", "core.catalog"},
     {"core.evaluation"},
     {"core.cli", "core.selftest", "core.__main__"},
 ]

@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from core.algorithms import colour
+from core.catalog import fast_styles
 from core.data.styles import STYLES, render_style
 from core.jobs import Cancelled, Context, ImageRef, JobError, JobSpec, run_job
 from core.nets.features import FeatureConfig, RandomFeatures, gram, pink_noise
-from core.pipelines.style import StyleSpec, installed_fast_styles, pyramid
+from core.pipelines.style import StyleSpec, pyramid
 
 
 def photo(h: int = 48, w: int = 64, seed: int = 0) -> np.ndarray:
@@ -214,8 +215,8 @@ def test_the_tiny_fast_style_recipe_trains_a_net_that_restyles_in_one_pass(tmp_p
     models = tmp_path / "home" / "models" / "style_fast"
     Trainer(load_recipe("tiny_style_fast"), tmp_path / "run", weights_dir=models,
             emit=lambda e: None).run()
-    assert [m["name"] for m in installed_fast_styles()] == ["tiny_style_fast"]
-    assert installed_fast_styles()[0]["style"] == "mosaic"
+    assert [m["name"] for m in fast_styles()] == ["tiny_style_fast"]
+    assert fast_styles()[0]["style"] == "mosaic"
     content = photo()
     res = run(StyleSpec(image=ImageRef.of(content), fast="tiny_style_fast"))
     out = res.images[0]

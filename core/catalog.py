@@ -1,0 +1,72 @@
+"""The installed models each panel lists, from their model cards alone.
+
+No weights are read and torch is not imported: the desktop panels fill their model pickers on
+the GUI thread while the window is built, and torch loads in the inference worker at the
+first job. Shipped models come first, then the user's (core.cards.list_models).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.cards import ModelCard, list_models
+from core.specs.inpaint import DIFFUSION_FAMILY
+from core.specs.latent import FAMILIES as LATENT_FAMILIES
+from core.specs.style import FAMILY as FAST_STYLE_FAMILY
+
+
+def diffusion_models() -> list[dict[str, Any]]:
+    """Every usable diffusion model (the Inpaint panel's): name, source, the data it was
+    trained on, and the attributes that can be asked of its fills ("smiling=smiling"; only
+    for a world's models)."""
+    return [{"name": m.name, "source": m.source, "data": data_of(m.card.data),
+             "attributes": world_attributes(data_of(m.card.data))}
+            for m in list_models(DIFFUSION_FAMILY) if m.card is not None]
+
+
+def data_of(card_data: str) -> str:
+    """A card's data line cut to what it names ("faces world, 64 px, ..." -> "faces world")."""
+    return card_data.split(",")[0].strip() or "unknown data"
+
+
+def world_attributes(data: str) -> list[str]:
+    """"head=class" for every class a world names ("faces world" -> "smiling=smiling", ...);
+    none for other data (a user's folder)."""
+    from core.data.worlds import get_world, world_names
+
+    name = data.removesuffix(" world")
+    if name not in world_names():
+        return []
+    attributes = get_world(name).attributes
+    return [f"{head}={cls}" for head, classes in attributes.items() for cls in classes]
+
+
+def latent_models() -> list[dict[str, str]]:
+    """Every usable latent model (VAE or DCGAN): name, family, source, world, path."""
+    return [{"name": m.name, "family": family, "source": m.source, "world": card_world(m.card),
+             "path": str(m.path)}
+            for family in LATENT_FAMILIES for m in list_models(family) if m.card is not None]
+
+
+def card_world(card: ModelCard) -> str:
+    """The data a latent model was trained on: its recipe's data source, else the first word
+    of its card's data line."""
+    recipe = card.extra.get("recipe_resolved", {}) if card.extra else {}
+    data = recipe.get("data", {}).get("source", "") if isinstance(recipe, dict) else ""
+    return str(data or (card.data.split() or [""])[0])
+
+
+def scene_priors() -> list[dict[str, Any]]:
+    """Every usable scene prior: name, source, path, and from its card the words it knows
+    (vocab) and how many it reads (text_len), so a prompt box can check words."""
+    return [{"name": m.name, "source": m.source, "path": str(m.path),
+             "vocab": list(m.card.config.get("vocab", [])),
+             "text_len": int(m.card.config.get("text_len", 0))}
+            for m in list_models("prior") if m.card is not None]
+
+
+def fast_styles() -> list[dict[str, str]]:
+    """Every usable fast style: name, source and the style image it learnt."""
+    return [{"name": m.name, "source": m.source,
+             "style": str(m.card.config.get("style", "")).removeprefix("procedural:")}
+            for m in list_models(FAST_STYLE_FAMILY) if m.card is not None]
