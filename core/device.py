@@ -2,6 +2,10 @@
 
 The choice can be overridden, in order of precedence, by an explicit argument (the CLI's
 ``--device``, the app's setting) and the ``EASEL_DEVICE`` environment variable.
+
+Importing this module does not import torch (each function that needs it imports it): the
+desktop app imports it on the GUI thread, and torch loads in the inference worker at the
+first job. :func:`device_name` and :func:`choose` check a name without torch.
 """
 
 from __future__ import annotations
@@ -12,15 +16,26 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 T = TypeVar("T")
-# Torch's intra-op thread count when Easel started (all cores, or what OMP_NUM_THREADS says):
-# the most a job is given.
-GIVEN_THREADS = torch.get_num_threads()
 VALID = ("auto", "cuda", "mps", "cpu")
+
+
+def __getattr__(name: str) -> Any:
+    """``GIVEN_THREADS``: torch's intra-op thread count when Easel started (all cores, or what
+    OMP_NUM_THREADS says), the most a job is given. Read at its first use, which comes before
+    Easel sets the count (a job's start, the CLI's run), so that importing this module does
+    not import torch."""
+    if name == "GIVEN_THREADS":
+        import torch
+
+        globals()[name] = given = torch.get_num_threads()
+        return given
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class DeviceError(ValueError):
@@ -28,6 +43,9 @@ class DeviceError(ValueError):
 
 
 def available_devices() -> list[str]:
+    """The devices torch can run on here, best first (CUDA GPUs, Apple MPS, the CPU)."""
+    import torch
+
     devs = []
     if torch.cuda.is_available():
         devs += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
@@ -37,23 +55,46 @@ def available_devices() -> list[str]:
     return devs
 
 
+def device_name(requested: str | None = None) -> str:
+    """The device asked for: ``requested``, else ``$EASEL_DEVICE``, else "auto", in lower case;
+    DeviceError for a name that is none of auto, cuda, mps, cpu (with an index or not)."""
+    name = (requested or os.environ.get("EASEL_DEVICE") or "auto").strip().lower()
+    if name.split(":")[0] not in VALID:
+        raise DeviceError(f"Unknown device {name!r}; choose one of auto, cuda, mps, cpu.")
+    return name
+
+
+def choose(name: str, available: list[str]) -> str:
+    """The device that :func:`device_name` ``name`` runs on, given the ``available`` ones
+    (best first, as :func:`available_devices` lists them); DeviceError when it is not there."""
+    if name == "auto":
+        return available[0]
+    base = name.split(":")[0]
+    if base == "cuda" and not any(d.startswith("cuda") for d in available):
+        raise DeviceError("CUDA was asked for but no CUDA GPU is available here.")
+    if base == "mps" and "mps" not in available:
+        raise DeviceError("MPS was asked for but Apple's Metal backend is not available here.")
+    return name
+
+
 def pick_device(requested: str | None = None) -> torch.device:
     """Return the device to run on: ``requested``, else ``$EASEL_DEVICE``, else the best one."""
-    name = (requested or os.environ.get("EASEL_DEVICE") or "auto").strip().lower()
-    if name == "auto":
-        return torch.device(available_devices()[0])
-    base = name.split(":")[0]
-    if base not in VALID:
-        raise DeviceError(f"Unknown device {name!r}; choose one of auto, cuda, mps, cpu.")
-    if base == "cuda" and not torch.cuda.is_available():
-        raise DeviceError("CUDA was asked for but no CUDA GPU is available here.")
-    if base == "mps" and not (getattr(torch.backends, "mps", None)
-                              and torch.backends.mps.is_available()):
-        raise DeviceError("MPS was asked for but Apple's Metal backend is not available here.")
-    return torch.device(name)
+    import torch
+
+    return torch.device(choose(device_name(requested), available_devices()))
+
+
+def found_devices() -> dict[str, str]:
+    """Every available device, best first, with what :func:`describe` says of it (what the
+    app's device menu and status bar show)."""
+    import torch
+
+    return {d: describe(torch.device(d)) for d in available_devices()}
 
 
 def describe(device: torch.device) -> str:
+    import torch
+
     if device.type == "cuda":
         return f"CUDA ({torch.cuda.get_device_name(device)})"
     if device.type == "mps":
@@ -63,10 +104,14 @@ def describe(device: torch.device) -> str:
 
 def default_dtype(device: torch.device) -> torch.dtype:
     """float32 everywhere: the models are small, and it keeps CPU and GPU results close."""
+    import torch
+
     return torch.float32
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
     if isinstance(exc, torch.OutOfMemoryError):
         return True
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
@@ -77,6 +122,8 @@ def reproducible(device: torch.device) -> None:
     (docs/determinism.md): no TF32, no cuDNN autotuning, cuDNN's deterministic kernels and,
     on CUDA, torch's deterministic algorithms (warning, not failing, for an op that has none:
     such jobs are reproducible to rounding, not bit for bit)."""
+    import torch
+
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cudnn.benchmark = False
@@ -90,6 +137,8 @@ def reproducible(device: torch.device) -> None:
 def free_memory(device: torch.device) -> None:
     """Hand the blocks torch's allocator keeps cached on ``device`` back to the system (after
     an out-of-memory, or once models have left the device)."""
+    import torch
+
     gc.collect()  # tensors only a dead frame or a cycle still holds
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -99,6 +148,8 @@ def free_memory(device: torch.device) -> None:
 
 def with_oom_fallback(fn: Callable[[torch.device], T], device: torch.device) -> T:
     """Run ``fn(device)``; on out-of-memory on an accelerator, free the cache and retry on CPU."""
+    import torch
+
     try:
         return fn(device)
     except Exception as exc:
@@ -187,6 +238,8 @@ def use_cpu_threads(most: int) -> int:
     """Set torch's intra-op thread count by :func:`cpu_threads`, at most ``most`` (the count
     the process was given, e.g. by OMP_NUM_THREADS), and return it. Called when a job starts
     (the inference worker, the CLI) and every few seconds by training."""
+    import torch
+
     n = max(1, min(int(most), cpu_threads()))
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
@@ -196,6 +249,8 @@ def use_cpu_threads(most: int) -> int:
 @contextmanager
 def torch_threads(n: int) -> Iterator[None]:
     """Run the block with ``n`` intra-op CPU threads, then restore the previous count."""
+    import torch
+
     before = torch.get_num_threads()
     torch.set_num_threads(max(1, n))
     try:

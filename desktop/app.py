@@ -97,10 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", help="auto, cuda, mps or cpu (also $EASEL_DEVICE)")
     args, qt_args = parser.parse_known_args(argv if argv is not None else sys.argv[1:])
     if args.device:
-        from core.device import DeviceError, pick_device
+        from core.device import DeviceError, device_name, pick_device
 
         try:
-            pick_device(args.device)
+            # Only an accelerator asked for by name needs torch to check it is here; the window
+            # otherwise shows before torch loads (in the inference worker, at the first job).
+            if device_name(args.device).split(":")[0] in ("cuda", "mps"):
+                pick_device(args.device)
         except DeviceError as exc:
             print(f"easel-gui: error: {exc}", file=sys.stderr)
             return 2

@@ -7,6 +7,7 @@ result strip. Every edit of the document is an undoable command (desktop/canvas)
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ from PySide6.QtWidgets import (
 )
 
 from core import imageio
-from core.device import DeviceError, available_devices, describe, pick_device
+from core.device import DeviceError, choose, device_name
 from core.jobs import JobError, JobSpec, Result, check_spec, spec_class
 from desktop.autosave import Autosave
 from desktop.canvas import (
@@ -71,6 +72,9 @@ log = logging.getLogger("easel.window")
 DOC_FILTER = "Easel documents (*.easel)"
 FIRST_SIZE = (1200, 800)  # the first window's size, on a screen with room for it
 CANVAS_SHARE = 0.6  # at least, of the first window's width; the docks share the rest
+# The Settings > Device menu: the device setting's values and their entries.
+DEVICE_CHOICES = {"auto": "Automatic (best available)", "cuda": "CUDA GPU", "mps": "Apple MPS",
+                  "cpu": "CPU"}
 TOOLS = [("brush", "Brush", "B"), ("eraser", "Eraser", "E"), ("rect", "Rectangle", "R"),
          ("lasso", "Lasso", "L"), ("move", "Pan", "H")]
 
@@ -102,6 +106,11 @@ class MainWindow(QMainWindow):
         # The panels' own jobs (Panel.run_job) and whether each shows in the status bar.
         self._panel_jobs: dict[JobHandle, bool] = {}
         self._closing = False
+        # The devices (name: description, best first) the worker found, or, until it has (it
+        # imports torch to, at the first job), the ones it found in an earlier session.
+        self._devices = self._remembered_devices()
+        self._devices_found = False
+        self.service.devicesFound.connect(self._found_devices)
 
         self.undo_group = QUndoGroup(self)
         self.doc = Document()
@@ -127,11 +136,12 @@ class MainWindow(QMainWindow):
         self.train_panel = next(p for p in self.panels if isinstance(p, TrainPanel))
         self.train_panel.modelsChanged.connect(self.refresh_models)
         self.train_panel.useModel.connect(self.use_model)
-        self.train_panel.set_devices(available_devices())
+        self.train_panel.set_devices(list(self._devices) or ["cpu"])
         # Scrolled, so that a panel taller or wider than a small screen never makes the window
         # too big for it, and the dock can stay narrow beside the canvas. Only the shown
         # panel's size counts (panels that scroll themselves then need no second scroll bar).
         self.panel_tabs.currentChanged.connect(self._size_to_current_panel)
+        self.panel_tabs.currentChanged.connect(self._panel_shown)
         self._size_to_current_panel(self.panel_tabs.currentIndex())
         panels_scroll = QScrollArea()
         panels_scroll.setWidgetResizable(True)
@@ -291,17 +301,17 @@ class MainWindow(QMainWindow):
 
         m = bar.addMenu("&Settings")
         devices = m.addMenu("&Device")
+        devices.aboutToShow.connect(self._find_devices)
         self.device_actions = QActionGroup(self)
-        available = {d.split(":")[0] for d in available_devices()}
         current = str(self.settings.value("device", "")) or "auto"
-        for key, text in (("auto", "Automatic (best available)"), ("cuda", "CUDA GPU"),
-                          ("mps", "Apple MPS"), ("cpu", "CPU")):
+        for key, text in DEVICE_CHOICES.items():
             act = QAction(text, self, checkable=True)
-            act.setEnabled(key == "auto" or key in available)
+            act.setData(key)
             act.setChecked(key == current)
             act.triggered.connect(lambda _=False, k=key: self.set_device(k))
             self.device_actions.addAction(act)
             devices.addAction(act)
+        self._enable_device_actions()
 
         m = bar.addMenu("&Help")
         action(m, "&About Easel", self.about)
@@ -822,12 +832,52 @@ class MainWindow(QMainWindow):
         self._update_device_label(name)
 
     def _update_device_label(self, name: str | None = None) -> None:
-        name = name or str(self.settings.value("device", "")) or "auto"
+        name = name or self.service.device() or "auto"  # the setting, or --device
+        text = DEVICE_CHOICES.get(name, name)  # until devices are known
+        if self._devices:
+            try:
+                chosen = choose(device_name(name), list(self._devices))
+                text = self._devices.get(chosen) or self._devices.get(f"{chosen}:0", chosen)
+            except DeviceError as exc:
+                if self._devices_found:
+                    text = str(exc)
+                else:  # not among an earlier session's devices: this session's decide
+                    self._find_devices()
+        self.device_label.setText(f"Device: {text}")
+
+    # ---------------------------------------------------------------- devices
+
+    def _remembered_devices(self) -> dict[str, str]:
+        """The devices found in an earlier session (a machine's devices seldom change)."""
         try:
-            dev = pick_device(name)
-            self.device_label.setText(f"Device: {describe(dev)}")
-        except DeviceError as exc:
-            self.device_label.setText(f"Device: {exc}")
+            found = json.loads(str(self.settings.value("devices", "") or "{}"))
+        except ValueError:
+            return {}
+        return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+    def _found_devices(self, devices: dict[str, str]) -> None:
+        """The worker listed the devices: the menu, the Train panel and the status bar say
+        what is here now."""
+        self._devices, self._devices_found = dict(devices), True
+        self.settings.setValue("devices", json.dumps(self._devices))
+        self._enable_device_actions()
+        self.train_panel.set_devices(list(self._devices))
+        self._update_device_label()
+
+    def _enable_device_actions(self) -> None:
+        available = {d.split(":")[0] for d in self._devices} | {"auto", "cpu"}
+        for act in self.device_actions.actions():
+            act.setEnabled(act.data() in available)
+
+    def _find_devices(self) -> None:
+        """Have the worker find the devices now (it imports torch), not at the first job."""
+        if not self._devices_found:
+            self.service.find_devices()
+
+    def _panel_shown(self, index: int) -> None:
+        """The Train panel lists the devices to train on."""
+        if self.panels[index] is self.train_panel and self.isVisible():
+            self._find_devices()
 
     def _confirm_training(self) -> bool:
         """A training run goes on: pause it (resumable later) or leave it training."""

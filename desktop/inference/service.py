@@ -11,6 +11,9 @@ relay in the GUI thread, which hands it, in order, to that job's :class:`JobHand
 Cancelling sets the job's ``threading.Event``: the pipeline's ``ctx.check()`` raises
 ``Cancelled`` at its next step, and the worker also refuses to advance a cancelled generator,
 so a cancel takes effect within one step even for a pipeline that forgets to check.
+
+Torch and the pipelines load in the worker at the first job (or when :meth:`find_devices`
+asks for the devices first), never at start: the window shows without waiting for them.
 """
 
 from __future__ import annotations
@@ -99,6 +102,9 @@ class InferenceService(QObject):
     """
 
     idle = Signal()  # the queue drained
+    # {device: description}, best first (core.device.found_devices); once, from the worker,
+    # when it has imported torch: at the first job, or when find_devices() asked
+    devicesFound = Signal(object)
 
     _wake = Signal()  # internal: emitted from any thread, runs _on_wake in the worker thread
     _event = Signal(int, str, object)  # internal: job_id, event name, its arguments
@@ -113,6 +119,8 @@ class InferenceService(QObject):
         self._dropped: list[int] = []  # queued jobs cancelled before they ran, to report
         self._next_id = 1
         self._device = device
+        self._devices_wanted = False  # find_devices() was called
+        self._devices_reported = False  # worker thread only
         self._cache: Any = None  # core.weights.ModelCache, created in the worker on first use
         self._last_device: Any = None  # the torch.device of the last job (worker thread only)
         self._thread: QThread | None = None
@@ -139,8 +147,6 @@ class InferenceService(QObject):
         thread = QThread()
         thread.setObjectName("easel-inference")
         self.moveToThread(thread)
-        # started is emitted in the new thread and self lives there now: a direct call.
-        thread.started.connect(self._warm_up)
         self._thread = thread
         thread.start()
 
@@ -206,6 +212,16 @@ class InferenceService(QObject):
         with self._lock:
             return self._device
 
+    def find_devices(self) -> None:
+        """Have the worker list the devices (importing torch to do so, if no job has yet) and
+        report them with ``devicesFound``; they are reported once, so later calls do nothing.
+        """
+        with self._lock:
+            if self._devices_wanted or self._closed:
+                return
+            self._devices_wanted = True
+        self._wake.emit()
+
     def shutdown(self, timeout_ms: int | None = None) -> bool:
         """Cancel everything, stop the worker's event loop and wait for the thread to end.
 
@@ -239,28 +255,14 @@ class InferenceService(QObject):
     # ------------------------------------------------------------------ worker thread
 
     @Slot()
-    def _warm_up(self) -> None:
-        """Import torch and the pipelines now, while the app starts, not on the first job.
-
-        Importing torch holds the GIL for a few hundred milliseconds at a time; done on the
-        first click it would freeze the GUI just when the user expects feedback.
-        """
-        try:
-            import core.device  # imports torch
-            import core.pipelines  # noqa: F401  (registers every pipeline)
-            from core.weights import ModelCache
-
-            if self._cache is None:
-                self._cache = ModelCache()
-        except Exception:  # the first job reports the same error, readably
-            log.exception("Warming up the inference thread failed.")
-
-    @Slot()
     def _on_wake(self) -> None:
         worked = self._report_dropped()
         with self._lock:
             job = self._queue.popleft() if self._queue else None
             self._running = job
+            want_devices = self._devices_wanted or job is not None
+        if want_devices:
+            self._report_devices()
         if job is not None:
             try:
                 self._run(job)
@@ -276,6 +278,20 @@ class InferenceService(QObject):
             self._wake.emit()
         elif worked:
             self.idle.emit()
+
+    def _report_devices(self) -> None:
+        """``devicesFound``, the first time a job or :meth:`find_devices` wants torch."""
+        if self._devices_reported:
+            return
+        self._devices_reported = True
+        try:
+            from core.device import found_devices  # imports torch
+
+            devices = found_devices()
+        except Exception:  # a job reports the same failure, readably
+            log.exception("Listing the devices failed.")
+            return
+        self.devicesFound.emit(devices)
 
     def _report_dropped(self) -> bool:
         with self._lock:
@@ -328,7 +344,7 @@ class InferenceService(QObject):
     def _drive(self, job: _Job, ctx: Context, reporter: _Reporter) -> Result:
         """Run the job's pipeline to its Result in ``ctx``; its cleanup runs before returning."""
         ctx.check()
-        from core.pipelines import pipeline_for  # on the worker thread: torch loads here
+        from core.pipelines import pipeline_for  # on the worker thread: the first job imports them
 
         gen = pipeline_for(job.spec)(job.spec, ctx)
         try:

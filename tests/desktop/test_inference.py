@@ -340,6 +340,31 @@ def test_bad_device_fails_the_job_and_a_good_one_recovers(qtbot, service, rec):
     assert wait_outcome(qtbot, rec, good)[0] == "finished"
 
 
+class DeviceList(QObject):
+    """Receives devicesFound in the GUI thread (a queued connection, as the window's)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[dict[str, str]] = []
+
+    @Slot(object)
+    def on_found(self, devices: dict[str, str]) -> None:
+        self.found.append(devices)
+
+
+def test_the_worker_finds_the_devices_when_asked_and_reports_them_once(qtbot, service, rec):
+    devices = DeviceList()
+    service.devicesFound.connect(devices.on_found)
+    service.find_devices()
+    qtbot.waitUntil(lambda: bool(devices.found), timeout=WAIT_MS)
+    found = devices.found[0]
+    assert list(found)[-1] == "cpu" and found["cpu"].startswith("CPU (")
+    service.find_devices()
+    assert wait_outcome(qtbot, rec, rec.submit(ThreadsSpec()))[0] == "finished"
+    qtbot.wait(100)
+    assert len(devices.found) == 1
+
+
 def test_shutdown_mid_job_is_quick_and_stops_the_thread(qtbot, service, rec):
     job = rec.submit(CountSpec(tag="shut", steps=500, sleep=0.02))
     rec.submit(CountSpec(tag="never", steps=1))

@@ -242,6 +242,44 @@ def test_device_setting_persists_and_reaches_the_service(make_window):
     assert win.service.device() is None
 
 
+def device_menu(win: MainWindow) -> dict[str, bool]:
+    return {act.data(): act.isEnabled() for act in win.device_actions.actions()}
+
+
+def train_devices(win: MainWindow) -> list[str]:
+    box = win.train_panel.device
+    return [box.itemData(i) for i in range(box.count())]
+
+
+def test_the_device_menu_shows_what_the_worker_found_and_remembers_it(qtbot, make_window,
+                                                                       tmp_path):
+    win = make_window()
+    win.set_device("auto")
+    # Nothing found yet (no job ran, so no torch): the CPU, and the best one, automatically.
+    assert device_menu(win) == {"auto": True, "cuda": False, "mps": False, "cpu": True}
+    assert win.device_label.text() == "Device: Automatic (best available)"
+    assert train_devices(win) == ["auto", "cpu"]
+    win.service.devicesFound.emit({"cuda:0": "CUDA (Test GPU)", "cpu": "CPU (2 threads)"})
+    assert device_menu(win) == {"auto": True, "cuda": True, "mps": False, "cpu": True}
+    assert win.device_label.text() == "Device: CUDA (Test GPU)"
+    assert train_devices(win) == ["auto", "cuda:0", "cpu"]
+    win.set_device("cpu")
+    assert win.device_label.text() == "Device: CPU (2 threads)"
+    # The next start shows them before its worker has looked.
+    again = open_window(qtbot, tmp_path, {"devices": win.settings.value("devices")},
+                        name="again.ini")
+    try:
+        assert device_menu(again)["cuda"] and train_devices(again) == ["auto", "cuda:0", "cpu"]
+        again.set_device("cuda")
+        assert again.device_label.text() == "Device: CUDA (Test GPU)"
+        again.service.devicesFound.emit({"cpu": "CPU (2 threads)"})  # the GPU is gone
+        assert not device_menu(again)["cuda"] and train_devices(again) == ["auto", "cpu"]
+        assert again.device_label.text() == ("Device: CUDA was asked for but no CUDA GPU is "
+                                              "available here.")
+    finally:
+        again.close()
+
+
 def test_opening_another_picture_mid_job_drops_the_old_job(qtbot, make_window, tmp_path):
     win = big_masked_window(make_window, tmp_path)
     start_big_job(qtbot, win)
