@@ -28,7 +28,6 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -455,6 +454,8 @@ def versions() -> dict[str, str | None]:
 
 @lru_cache(maxsize=1)
 def _versions() -> dict[str, str | None]:
+    from importlib import metadata  # some 30 ms at import: the app's start does without
+
     out: dict[str, str | None] = {}
     for key, dist in (("easel", "easel"), ("torch", "torch"), ("numpy", "numpy"),
                       ("pillow", "pillow"), ("safetensors", "safetensors"),
