@@ -390,7 +390,8 @@ def _import_model(args: argparse.Namespace) -> int:
 
     if args.file is None:
         raise CliError("'models import' needs the FILE to import (a .safetensors with its "
-                       ".json card beside it, or a .zip exported by Easel).")
+                       ".json card beside it, a .zip exported by Easel, or a model file of "
+                       "your own such as a Real-ESRGAN .pth).")
     try:
         info = import_model(args.file, family=args.family, name=args.name)
     except FamilyRequired as exc:
@@ -546,11 +547,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fill_options(p)
     p.set_defaults(func=cmd_outpaint)
 
-    p = sub.add_parser("upscale", help="upscale an image x4 with a learned upscaler")
+    p = sub.add_parser("upscale", help="upscale an image with a learned upscaler, at its scale")
     p.add_argument("image", metavar="IMAGE")
     p.add_argument("--model", default=None, metavar="NAME",
-                   help="an installed upscale model or a .safetensors path "
-                   "(default: upscale_faces)")
+                   help="an installed upscale model (Easel's x4, or a Real-ESRGAN, ESRGAN, "
+                   "compact or SPAN file imported with 'easel models import') or a "
+                   ".safetensors path (default: upscale_faces)")
     _add_run_options(p)
     p.set_defaults(func=cmd_upscale)
 
@@ -572,7 +574,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="list, verify or import models")
     p.add_argument("action", choices=("list", "verify", "import"))
     p.add_argument("file", nargs="?", metavar="FILE", help="for import: a .safetensors file "
-                   "(its .json card beside it) or a .zip exported by Easel")
+                   "(its .json card beside it), a .zip exported by Easel, or a model file of "
+                   "your own (.pth, .pt, .bin, .safetensors: Real-ESRGAN, ESRGAN, compact, SPAN)")
     p.add_argument("--name", default=None, help="for import: install under this name")
     p.add_argument("--family", default=None, help="only this family (vae, dcgan, ...); for "
                    "import of a file without a card, the family it belongs to")
