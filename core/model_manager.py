@@ -9,10 +9,14 @@ here, headless and tested without Qt (core never imports Qt):
 - A model is up to three files side by side: ``<name>.safetensors``, its card ``<name>.json``
   and, for latent models, ``<name>.directions.json``. Rename, delete, import and export carry
   all of them, so no orphan is left behind.
-- Imports never unpickle: a file must be safetensors (a renamed ``.pt``/``.ckpt`` is refused
-  by its magic bytes before anything parses it), and a file that comes with a card must have
-  the sha256 that card states. A file without a card is imported with a minimal card marked
-  ``unverified`` so the listing says so.
+- Easel's own model files never unpickle: such a file must be safetensors (a renamed
+  ``.pt``/``.ckpt`` is refused by its magic bytes before anything parses it), and a file that
+  comes with a card must have the sha256 that card states. A file without a card is first
+  offered to core.thirdparty's detectors (a user's Real-ESRGAN ``.pth``, ``.safetensors``...:
+  pickled ones are read only by ``torch.load(weights_only=True)``) and saved once as an Easel
+  safetensors file with a generated card; a ``.safetensors`` file no detector knows is imported
+  as an Easel model of the family the caller names, with a minimal card marked ``unverified``
+  so the listing says so.
 - Every file written goes through ``paths.atomic_write``: a crash leaves the old state or
   the new one, never a half-written model.
 - Every file read is a regular file read with a size bound (``weights.read_regular``); a zip
@@ -36,8 +40,10 @@ from pathlib import Path
 
 from safetensors.torch import load as st_load
 
-from core import paths
+from core import paths, thirdparty
 from core.paths import atomic_write
+from core.thirdparty.files import PICKLED, ThirdPartyError
+from core.thirdparty.files import SUFFIXES as USER_SUFFIXES
 from core.weights import (
     MAX_JSON_BYTES,
     MAX_WEIGHTS_BYTES,
@@ -49,7 +55,9 @@ from core.weights import (
     check_fit,
     open_regular,
     parse_card,
+    read_card,
     read_regular,
+    save_model,
     verify_bytes,
 )
 
@@ -355,14 +363,17 @@ def import_model(weights_path: str | os.PathLike, card: str | os.PathLike | None
                  family: str | None = None, name: str | None = None) -> ModelInfo:
     """Copy a model into ``models_dir()/<family>/`` and return its listing.
 
-    ``weights_path`` is a ``.safetensors`` file or a ``.zip`` made by :func:`export_model`
-    (chosen by the file's extension). The card is ``card``, else ``<stem>.json`` beside the
-    weights; with one, the family is the card's and the file must have the card's sha256.
-    Without one, ``family`` is required (else FamilyRequired) and a minimal card marked
-    unverified is written. ``name`` is the name to install under (ModelManagerError when it is
-    taken); without it, the card's name is used, with a suffix (``name-2``) when it is taken,
-    since the imported file may well be a copy of an installed model. The returned ModelInfo
-    has the name used.
+    ``weights_path`` is a ``.safetensors`` file, a ``.zip`` made by :func:`export_model`
+    (chosen by the file's extension) or a user's third-party model file (``.pth``, ``.pt``,
+    ``.ckpt``, ``.bin`` or ``.safetensors``: a Real-ESRGAN upscaler...). The card is ``card``,
+    else ``<stem>.json`` beside the weights; with one, the family is the card's and the file
+    must have the card's sha256. Without one, a file that core.thirdparty recognises is
+    converted to an Easel model with a generated card (its family the detector's; a
+    ``family`` given must agree); for any other ``.safetensors`` file ``family`` is required
+    (else FamilyRequired) and a minimal card marked unverified is written. ``name`` is the
+    name to install under (ModelManagerError when it is taken); without it, the card's name
+    (or the file's) is used, with a suffix (``name-2``) when it is taken, since the imported
+    file may well be a copy of an installed model. The returned ModelInfo has the name used.
     """
     source = Path(weights_path).expanduser()
     if not source.exists():
@@ -371,12 +382,57 @@ def import_model(weights_path: str | os.PathLike, card: str | os.PathLike | None
         return _import_zip(source, family, name)
     data = _read_file(source, MAX_WEIGHTS_BYTES, "Model file")
     card_file = Path(card).expanduser() if card is not None else card_path(source)
+    if card is None and not card_file.exists():
+        imported = _import_user_file(data, source, family, name)
+        if imported is not None:
+            return imported
     model_card = (_read_card_file(card_file) if card is not None or card_file.exists()
                   else None)
     sidecar = directions_path(source)
     return _install(data, source, model_card, family,
                     _read_file(sidecar, MAX_JSON_BYTES, "Directions file")
                     if sidecar.exists() else None, name)
+
+
+def _import_user_file(data: bytes, source: Path, family: str | None, wanted: str | None
+                      ) -> ModelInfo | None:
+    """A user's third-party model file (one without an Easel card) saved as an Easel model,
+    or None for a ``.safetensors`` file that no detector knows (perhaps an Easel model that
+    lost its card: the family the caller names decides)."""
+    suffix = source.suffix.lower()
+    if suffix not in USER_SUFFIXES:
+        return None
+    if suffix not in PICKLED:
+        _refuse_pickle(data, source)  # a pickle named .safetensors is no user's upscaler
+    try:
+        tensors, card = thirdparty.convert(data, source)
+    except thirdparty.UnknownModel as exc:
+        if suffix not in PICKLED:
+            return None
+        raise ModelManagerError(str(exc)) from None
+    except ThirdPartyError as exc:
+        raise ModelManagerError(str(exc)) from None
+    if family and family != card.family:
+        raise ModelManagerError(f"{source.name} is {card.extra['description']} (family "
+                                f"{card.family}), not a {family} model.")
+    name = _choose_name(card.family, source.stem, wanted)
+    try:
+        path = save_model(paths.models_dir() / card.family, name, tensors, card)
+    except OSError as exc:
+        raise ModelManagerError(f"Could not import {source.name}: {exc}") from None
+    return ModelInfo(name, card.family, "user", path, read_card(path))
+
+
+def _choose_name(family: str, name: str, wanted: str | None) -> str:
+    """``wanted`` when given (ModelManagerError when it is taken), else ``name`` or, when that
+    is taken, :func:`free_name`'s variant of it."""
+    if wanted is None:
+        return free_name(family, validate_name(name))
+    wanted = validate_name(wanted)
+    if name_taken(family, wanted):
+        raise ModelManagerError(f"A {family} model called {wanted!r} already exists; choose "
+                                "another name.")
+    return wanted
 
 
 def _member_names(z: zipfile.ZipFile, source: Path) -> list[str]:
@@ -463,8 +519,9 @@ def _install(data: bytes, source: Path, card: ModelCard | None, family: str | No
             name = validate_name(source.stem)
     else:
         if not family:
-            raise FamilyRequired(f"{source.name} has no model card beside it; say which "
-                                 "family of model it is.")
+            raise FamilyRequired(f"{source.name} has no model card beside it and is not a "
+                                 f"model file Easel recognises (it opens {thirdparty.OPENS}); if "
+                                 "it is an Easel model, say which family it is.")
         _check_safetensors(data, source)
         architecture = family_architecture(family)
         name = validate_name(source.stem)
@@ -473,13 +530,7 @@ def _install(data: bytes, source: Path, card: ModelCard | None, family: str | No
                          notes="Imported without a model card: its architecture settings are "
                                "Easel's defaults and its origin is unknown.",
                          extra={"unverified": True, "imported_from": str(source)})
-    if wanted is not None:
-        name = validate_name(wanted)
-        if name_taken(family, name):
-            raise ModelManagerError(f"A {family} model called {name!r} already exists; choose "
-                                    "another name.")
-    else:
-        name = free_name(family, name)
+    name = _choose_name(family, name, wanted)
     folder = paths.models_dir() / family
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}{SUFFIX}"

@@ -2,10 +2,13 @@
 
 from core.nets import (  # noqa: F401
     autoencoder,
+    compact,
     dcgan,
+    esrgan,
     judge,
     prior,
     reranker,
+    span,
     transform,
     unet,
     upscale,
