@@ -229,8 +229,12 @@ def _fill_options(args: argparse.Namespace, extra: tuple[str, ...]) -> dict[str,
 
     if args.engine is not None and args.engine not in ENGINES:
         raise CliError(f"unknown engine {args.engine!r}; choose one of {', '.join(ENGINES)}.")
+    if args.engine == "lama" and args.model is None:
+        raise CliError("--engine lama needs --model NAME: a LaMa model imported with "
+                       "'easel models import FILE'.")
     if args.engine != "diffusion":
-        used = [k for k in DIFFUSION_OPTIONS if getattr(args, k) is not None]
+        used = [k for k in DIFFUSION_OPTIONS if getattr(args, k) is not None
+                and not (k == "model" and args.engine == "lama")]
         if used:
             raise CliError(f"--{used[0]} is a setting of the diffusion engine: add "
                            "--engine diffusion.")
@@ -390,7 +394,7 @@ def _import_model(args: argparse.Namespace) -> int:
 
     if args.file is None:
         raise CliError("'models import' needs the FILE to import (a .safetensors with its "
-                       ".json card beside it, or a .zip exported by Easel).")
+                       ".json card beside it, a .zip exported by Easel, or a LaMa model).")
     try:
         info = import_model(args.file, family=args.family, name=args.name)
     except FamilyRequired as exc:
@@ -478,8 +482,8 @@ def _int_at_least(low: int, high: int | None = None) -> Callable[[str], int]:
 def _add_fill_options(p: argparse.ArgumentParser) -> None:
     """The fill engine's settings, shared by inpaint and outpaint."""
     p.add_argument("--engine", default=None,
-                   help="patchmatch (the default: copies from the picture) or diffusion "
-                   "(draws with a trained model)")
+                   help="patchmatch (the default: copies from the picture), diffusion "
+                   "(draws with a trained model) or lama (an imported LaMa model)")
     p.add_argument("--seed", type=_int_at_least(0, MAX_SEED), default=None)
     p.add_argument("--feather", type=_int_at_least(0), default=None, metavar="PX")
     g = p.add_argument_group("patchmatch")
@@ -488,7 +492,7 @@ def _add_fill_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("diffusion")
     g.add_argument("--model", default=None, metavar="NAME",
                    help="an installed diffusion model or a .safetensors path "
-                   "(default: diffusion_faces)")
+                   "(default: diffusion_faces); with --engine lama, an imported LaMa model")
     g.add_argument("--sampler", default=None, choices=("ddim", "ddpm"),
                    help="ddim (the default) or ddpm")
     g.add_argument("--steps", type=_int_at_least(1), default=None, metavar="N",
@@ -572,7 +576,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="list, verify or import models")
     p.add_argument("action", choices=("list", "verify", "import"))
     p.add_argument("file", nargs="?", metavar="FILE", help="for import: a .safetensors file "
-                   "(its .json card beside it) or a .zip exported by Easel")
+                   "(its .json card beside it), a .zip exported by Easel, or a LaMa "
+                   "model's .ckpt/.pth/.safetensors")
     p.add_argument("--name", default=None, help="for import: install under this name")
     p.add_argument("--family", default=None, help="only this family (vae, dcgan, ...); for "
                    "import of a file without a card, the family it belongs to")

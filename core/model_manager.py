@@ -9,10 +9,12 @@ here, headless and tested without Qt (core never imports Qt):
 - A model is up to three files side by side: ``<name>.safetensors``, its card ``<name>.json``
   and, for latent models, ``<name>.directions.json``. Rename, delete, import and export carry
   all of them, so no orphan is left behind.
-- Imports never unpickle: a file must be safetensors (a renamed ``.pt``/``.ckpt`` is refused
-  by its magic bytes before anything parses it), and a file that comes with a card must have
-  the sha256 that card states. A file without a card is imported with a minimal card marked
-  ``unverified`` so the listing says so.
+- Imports never unpickle: an Easel model must be safetensors (a renamed ``.pt``/``.ckpt`` is
+  refused by its magic bytes before anything parses it), and a file that comes with a card
+  must have the sha256 that card states. A file without a card is imported with a minimal
+  card marked ``unverified`` so the listing says so. Users' third-party files (LaMa,
+  upscalers; ``.pth``/``.ckpt`` read with ``torch.load(weights_only=True)`` only) are
+  recognised by core/thirdparty and saved once as safetensors with a generated card.
 - Every file written goes through ``paths.atomic_write``: a crash leaves the old state or
   the new one, never a half-written model.
 - Every file read is a regular file read with a size bound (``weights.read_regular``); a zip
@@ -38,6 +40,10 @@ from safetensors.torch import load as st_load
 
 from core import paths
 from core.paths import atomic_write
+from core.thirdparty import FAMILIES as THIRDPARTY_FAMILIES
+from core.thirdparty import OPENS
+from core.thirdparty.files import PICKLED, ThirdPartyError
+from core.thirdparty.importing import import_thirdparty
 from core.weights import (
     MAX_JSON_BYTES,
     MAX_WEIGHTS_BYTES,
@@ -277,7 +283,7 @@ def known_families() -> list[str]:
     """Model families (folder names) a model can be imported into."""
     from core.training.task import task_families
 
-    return task_families()
+    return sorted({*task_families(), *THIRDPARTY_FAMILIES})
 
 
 def family_architecture(family: str) -> str:
@@ -369,10 +375,19 @@ def import_model(weights_path: str | os.PathLike, card: str | os.PathLike | None
         raise ModelManagerError(f"No file at {source}.")
     if source.suffix.lower() == ".zip":
         return _import_zip(source, family, name)
+    if source.suffix.lower() in PICKLED:
+        return _import_thirdparty(source, family, name)
     data = _read_file(source, MAX_WEIGHTS_BYTES, "Model file")
     card_file = Path(card).expanduser() if card is not None else card_path(source)
     model_card = (_read_card_file(card_file) if card is not None or card_file.exists()
                   else None)
+    if model_card is None and (family is None or family in THIRDPARTY_FAMILIES):
+        # perhaps a LaMa or an upscaler saved as safetensors
+        _refuse_pickle(data, source)
+        _check_safetensors(data, source)
+        info = _import_thirdparty(source, family, name)
+        if info is not None:
+            return info
     sidecar = directions_path(source)
     return _install(data, source, model_card, family,
                     _read_file(sidecar, MAX_JSON_BYTES, "Directions file")
@@ -437,6 +452,47 @@ def _import_zip(source: Path, family: str | None, name: str | None) -> ModelInfo
     return _install(data, source.with_name(Path(weights[0]).name), card, family, sidecar, name)
 
 
+def _install_name(family: str, name: str, wanted: str | None) -> str:
+    """``wanted`` (ModelManagerError when it is taken), else ``name`` made free in ``family``."""
+    if wanted is None:
+        return free_name(family, name)
+    wanted = validate_name(wanted)
+    if name_taken(family, wanted):
+        raise ModelManagerError(f"A {family} model called {wanted!r} already exists; choose "
+                                "another name.")
+    return wanted
+
+
+def _import_thirdparty(source: Path, family: str | None, wanted: str | None
+                       ) -> ModelInfo | None:
+    """A user's third-party model file (LaMa, upscalers...) saved once as an Easel model
+    (core/thirdparty/importing.py). None for a safetensors file no detector knows; a pickled
+    file, or one said to be of a third-party family, that none knows is refused."""
+
+    def choose_name(found: str, stem: str) -> str:
+        if family and family != found:
+            raise ModelManagerError(f"{source.name} is a {found} model, not {family}; "
+                                    "not imported.")
+        try:
+            default = validate_name(stem)
+        except ModelManagerError:
+            default = found
+        return _install_name(found, default, wanted)
+
+    try:
+        info = import_thirdparty(source, choose_name)
+    except ThirdPartyError as exc:
+        raise ModelManagerError(f"{exc} Not imported.") from None
+    except OSError as exc:
+        raise ModelManagerError(f"Could not import {source.name}: {exc}") from None
+    if info is None and (source.suffix.lower() in PICKLED or family in THIRDPARTY_FAMILIES):
+        raise ModelManagerError(
+            f"{source.name} holds no model Easel knows: of users' own files (safetensors, or "
+            f"pickled checkpoints read for their weights alone) it opens {', '.join(OPENS)}; "
+            "its own models are .safetensors files with a .json card. Not imported.")
+    return info
+
+
 def _install(data: bytes, source: Path, card: ModelCard | None, family: str | None,
              sidecar: bytes | None, wanted: str | None = None) -> ModelInfo:
     _refuse_pickle(data, source)
@@ -473,13 +529,7 @@ def _install(data: bytes, source: Path, card: ModelCard | None, family: str | No
                          notes="Imported without a model card: its architecture settings are "
                                "Easel's defaults and its origin is unknown.",
                          extra={"unverified": True, "imported_from": str(source)})
-    if wanted is not None:
-        name = validate_name(wanted)
-        if name_taken(family, name):
-            raise ModelManagerError(f"A {family} model called {name!r} already exists; choose "
-                                    "another name.")
-    else:
-        name = free_name(family, name)
+    name = _install_name(family, name, wanted)
     folder = paths.models_dir() / family
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}{SUFFIX}"

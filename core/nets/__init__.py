@@ -4,6 +4,7 @@ from core.nets import (  # noqa: F401
     autoencoder,
     dcgan,
     judge,
+    lama,
     prior,
     reranker,
     transform,
