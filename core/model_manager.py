@@ -12,7 +12,7 @@ here, headless and tested without Qt (core never imports Qt):
 - Easel's own model files never unpickle: such a file must be safetensors (a renamed
   ``.pt``/``.ckpt`` is refused by its magic bytes before anything parses it), and a file that
   comes with a card must have the sha256 that card states. A file without a card is first
-  offered to core.thirdparty's detectors (a user's Real-ESRGAN ``.pth``, ``.safetensors``...:
+  offered to core.thirdparty's detectors (a user's Real-ESRGAN ``.pth``, LaMa ``.ckpt``...:
   pickled ones are read only by ``torch.load(weights_only=True)``) and saved once as an Easel
   safetensors file with a generated card; a ``.safetensors`` file no detector knows is imported
   as an Easel model of the family the caller names, with a minimal card marked ``unverified``
@@ -40,10 +40,14 @@ from pathlib import Path
 
 from safetensors.torch import load as st_load
 
-from core import paths, thirdparty
+from core import paths
 from core.paths import atomic_write
+from core.thirdparty import FAMILIES as THIRDPARTY_FAMILIES
+from core.thirdparty import OPENS
+from core.thirdparty.detected import Detected
 from core.thirdparty.files import PICKLED, ThirdPartyError
 from core.thirdparty.files import SUFFIXES as USER_SUFFIXES
+from core.thirdparty.importing import UnknownModel, import_thirdparty
 from core.weights import (
     MAX_JSON_BYTES,
     MAX_WEIGHTS_BYTES,
@@ -55,9 +59,7 @@ from core.weights import (
     check_fit,
     open_regular,
     parse_card,
-    read_card,
     read_regular,
-    save_model,
     verify_bytes,
 )
 
@@ -285,7 +287,7 @@ def known_families() -> list[str]:
     """Model families (folder names) a model can be imported into."""
     from core.training.task import task_families
 
-    return task_families()
+    return sorted({*task_families(), *THIRDPARTY_FAMILIES})
 
 
 def family_architecture(family: str) -> str:
@@ -365,15 +367,16 @@ def import_model(weights_path: str | os.PathLike, card: str | os.PathLike | None
 
     ``weights_path`` is a ``.safetensors`` file, a ``.zip`` made by :func:`export_model`
     (chosen by the file's extension) or a user's third-party model file (``.pth``, ``.pt``,
-    ``.ckpt``, ``.bin`` or ``.safetensors``: a Real-ESRGAN upscaler...). The card is ``card``,
-    else ``<stem>.json`` beside the weights; with one, the family is the card's and the file
-    must have the card's sha256. Without one, a file that core.thirdparty recognises is
-    converted to an Easel model with a generated card (its family the detector's; a
+    ``.ckpt``, ``.bin`` or ``.safetensors``: a Real-ESRGAN upscaler, a LaMa...). The card is
+    ``card``, else ``<stem>.json`` beside the weights; with one, the family is the card's and
+    the file must have the card's sha256. Without one, a file that core.thirdparty recognises
+    is converted to an Easel model with a generated card (its family the detector's; a
     ``family`` given must agree); for any other ``.safetensors`` file ``family`` is required
-    (else FamilyRequired) and a minimal card marked unverified is written. ``name`` is the
-    name to install under (ModelManagerError when it is taken); without it, the card's name
-    (or the file's) is used, with a suffix (``name-2``) when it is taken, since the imported
-    file may well be a copy of an installed model. The returned ModelInfo has the name used.
+    (else FamilyRequired; a family only users' files fill, such as lama, refuses it) and a
+    minimal card marked unverified is written. ``name`` is the name to install under
+    (ModelManagerError when it is taken); without it, the card's name (or the file's) is used,
+    with a suffix (``name-2``) when it is taken, since the imported file may well be a copy of
+    an installed model. The returned ModelInfo has the name used.
     """
     source = Path(weights_path).expanduser()
     if not source.exists():
@@ -396,31 +399,44 @@ def import_model(weights_path: str | os.PathLike, card: str | os.PathLike | None
 
 def _import_user_file(data: bytes, source: Path, family: str | None, wanted: str | None
                       ) -> ModelInfo | None:
-    """A user's third-party model file (one without an Easel card) saved as an Easel model,
-    or None for a ``.safetensors`` file that no detector knows (perhaps an Easel model that
-    lost its card: the family the caller names decides)."""
+    """A user's third-party model file (one without an Easel card) saved once as an Easel
+    model (core/thirdparty/importing.py), or None for a ``.safetensors`` file that no detector
+    knows (perhaps an Easel model that lost its card: the family the caller names decides,
+    unless that family is one only users' files fill)."""
     suffix = source.suffix.lower()
     if suffix not in USER_SUFFIXES:
         return None
     if suffix not in PICKLED:
-        _refuse_pickle(data, source)  # a pickle named .safetensors is no user's upscaler
+        _refuse_pickle(data, source)  # a pickle named .safetensors is no user's model file
+
+    def choose_name(found: Detected) -> str:
+        if family and family != found.family:
+            raise ModelManagerError(f"{source.name} is {found.description} (family "
+                                    f"{found.family}), not a {family} model.")
+        try:
+            default = validate_name(source.stem)
+        except ModelManagerError:
+            default = found.family
+        return _choose_name(found.family, default, wanted)
+
     try:
-        tensors, card = thirdparty.convert(data, source)
-    except thirdparty.UnknownModel as exc:
-        if suffix not in PICKLED:
+        return import_thirdparty(data, source, choose_name)
+    except UnknownModel as exc:
+        if suffix not in PICKLED and not _users_only(family):
             return None
         raise ModelManagerError(str(exc)) from None
     except ThirdPartyError as exc:
         raise ModelManagerError(str(exc)) from None
-    if family and family != card.family:
-        raise ModelManagerError(f"{source.name} is {card.extra['description']} (family "
-                                f"{card.family}), not a {family} model.")
-    name = _choose_name(card.family, source.stem, wanted)
-    try:
-        path = save_model(paths.models_dir() / card.family, name, tensors, card)
     except OSError as exc:
         raise ModelManagerError(f"Could not import {source.name}: {exc}") from None
-    return ModelInfo(name, card.family, "user", path, read_card(path))
+
+
+def _users_only(family: str | None) -> bool:
+    """Whether ``family`` holds only models imported from users' files (LaMa): Easel trains
+    none, so a file said to be one must be recognised, never installed unverified."""
+    from core.training.task import task_families
+
+    return family in THIRDPARTY_FAMILIES and family not in task_families()
 
 
 def _choose_name(family: str, name: str, wanted: str | None) -> str:
@@ -520,7 +536,7 @@ def _install(data: bytes, source: Path, card: ModelCard | None, family: str | No
     else:
         if not family:
             raise FamilyRequired(f"{source.name} has no model card beside it and is not a "
-                                 f"model file Easel recognises (it opens {thirdparty.OPENS}); if "
+                                 f"model file Easel recognises (it opens {OPENS}); if "
                                  "it is an Easel model, say which family it is.")
         _check_safetensors(data, source)
         architecture = family_architecture(family)

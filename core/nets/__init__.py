@@ -6,6 +6,7 @@ from core.nets import (  # noqa: F401
     dcgan,
     esrgan,
     judge,
+    lama,
     prior,
     reranker,
     span,

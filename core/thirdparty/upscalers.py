@@ -2,11 +2,12 @@
 SRVGG compact nets and SPAN (the modules are core/nets/esrgan.py, compact.py and span.py).
 
 Each ``detect_*(state_dict)`` returns None when the keys are not that family's, and otherwise
-the architecture, its config read from the tensor shapes (scale, channels, features, blocks)
-and the state dict in the module's own key names. Nothing is guessed: a scale is derived from
-the layers that make it (the number of x2 stages and the input fold of an RRDB net; the
-pixel-shuffle conv of the others, whose output has ``channels * scale**2`` maps), and a file
-whose shapes allow no consistent reading raises ThirdPartyError saying what does not add up.
+a Detected (core/thirdparty/detected.py): the architecture, its config read from the tensor
+shapes (scale, channels, features, blocks) and the state dict in the module's own key names.
+Nothing is guessed: a scale is derived from the layers that make it (the number of x2 stages
+and the input fold of an RRDB net; the pixel-shuffle conv of the others, whose output has
+``channels * scale**2`` maps), and a file whose shapes allow no consistent reading raises
+ThirdPartyError saying what does not add up.
 The detection follows what chaiNNer's spandrel reads from the same files.
 """
 
@@ -18,9 +19,12 @@ from typing import Any
 
 import torch
 
+from core.thirdparty.detected import Detected
 from core.thirdparty.files import ThirdPartyError
 
 FAMILY = "upscale"  # core/specs/upscale.py: where Easel's own upscalers live too
+OPENS = "Real-ESRGAN/ESRGAN RRDB, SRVGG compact and SPAN upscalers"
+RGB = 3
 
 _OLD_RDB = re.compile(r"model\.1\.sub\.(\d+)\.RDB(\d)\.conv(\d)\.0\.(weight|bias)$")
 _OLD_BODY_CONV = re.compile(r"model\.1\.sub\.(\d+)\.(weight|bias)$")
@@ -36,9 +40,14 @@ _ESRGAN_NAMES = (("RRDB_trunk.", "body."), ("trunk_conv.", "conv_body."),
 
 
 def _result(architecture: str, config: dict[str, Any], state: dict[str, torch.Tensor],
-            layout: str, description: str) -> dict[str, Any]:
-    return {"architecture": architecture, "family": FAMILY, "config": config,
-            "state_dict": state, "layout": layout, "description": description}
+            layout: str, description: str) -> Detected:
+    """The reading of an upscaler: ThirdPartyError unless it takes and gives RGB pictures."""
+    channels = (config["in_channels"], config["out_channels"])
+    if channels != (RGB, RGB):
+        raise ThirdPartyError(f"is an upscaler for {channels[0]}-channel pictures giving "
+                              f"{channels[1]} channels; Easel upscales RGB pictures (3 "
+                              "channels)")
+    return Detected(FAMILY, architecture, config, state, description, layout)
 
 
 def _shape(state: dict[str, torch.Tensor], key: str, dims: int, what: str) -> torch.Size:
@@ -94,7 +103,7 @@ def _from_old_esrgan(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor] 
     return out
 
 
-def detect_esrgan(state: dict[str, torch.Tensor]) -> dict[str, Any] | None:
+def detect_esrgan(state: dict[str, torch.Tensor]) -> Detected | None:
     """RRDBNet: Real-ESRGAN x4plus/x2plus/anime 6B (BasicSR names), the ESRGAN repository's
     names, or the old ESRGAN layout."""
     if "model.0.weight" in state and "model.1.sub.0.RDB1.conv1.0.weight" in state:
@@ -143,7 +152,7 @@ def _rename(key: str) -> str:
 # --------------------------------------------------------------------------- compact
 
 
-def detect_compact(state: dict[str, torch.Tensor]) -> dict[str, Any] | None:
+def detect_compact(state: dict[str, torch.Tensor]) -> Detected | None:
     """Real-ESRGAN's SRVGGNetCompact: ``body.N`` convs and PReLUs only."""
     indices = [int(m[1]) if (m := _COMPACT.match(k)) else -1 for k in state]
     first, prelu = state.get("body.0.weight"), state.get("body.1.weight")
@@ -167,7 +176,7 @@ def detect_compact(state: dict[str, torch.Tensor]) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- SPAN
 
 
-def detect_span(state: dict[str, torch.Tensor]) -> dict[str, Any] | None:
+def detect_span(state: dict[str, torch.Tensor]) -> Detected | None:
     """SPAN (hongyuanyu/SPAN, and the traiNNer/neosr files that add a ``no_norm`` buffer)."""
     keys = ("conv_1.sk.weight", "block_1.c1_r.sk.weight", "upsampler.0.weight")
     if not all(k in state for k in keys):

@@ -115,8 +115,8 @@ def test_a_users_file_imports_and_upscales_like_the_reference(case, tmp_path):
     assert card.config["scale"] == scale
     assert (card.config["in_channels"], card.config["out_channels"]) == (3, 3)
     data = src.read_bytes()
-    assert card.extra["source_file"] == src.name and card.extra["source_size"] == len(data)
-    assert card.extra["source_sha256"] == hashlib.sha256(data).hexdigest()
+    assert card.extra["source"] == {"file": src.name, "bytes": len(data),
+                                    "sha256": hashlib.sha256(data).hexdigest()}
     assert check_hash(info) == "ok"
 
     rgb = picture(13, 11, seed=1)
@@ -156,9 +156,9 @@ def test_the_old_esrgan_layout_is_renamed_to_basicsr_names(tmp_path):
     old, *_ = reference("old_esrgan_x4")
     found = upscalers.detect_esrgan(old.state_dict())
     new = BasicSRRRDBNet(scale=4, num_feat=8, num_block=2, num_grow_ch=4)
-    assert found["layout"] == "old ESRGAN"
-    assert set(found["state_dict"]) == set(new.state_dict())
-    new.load_state_dict(found["state_dict"])  # the same weights, in BasicSR's net
+    assert found.layout == "old ESRGAN"
+    assert set(found.state_dict) == set(new.state_dict())
+    new.load_state_dict(found.state_dict)  # the same weights, in BasicSR's net
     x = torch.rand(1, 3, 6, 5)
     with torch.no_grad():
         assert torch.allclose(new(x), old(x), atol=1e-6)
@@ -169,7 +169,7 @@ def test_the_old_esrgan_layout_is_renamed_to_basicsr_names(tmp_path):
               .replace(".rdb", ".RDB"): t for k, t in new.state_dict().items()}
     assert "RRDB_trunk.1.RDB3.conv5.bias" in esrgan
     found = upscalers.detect_esrgan(esrgan)
-    assert found["layout"] == "ESRGAN" and set(found["state_dict"]) == set(new.state_dict())
+    assert found.layout == "ESRGAN" and set(found.state_dict) == set(new.state_dict())
 
 
 # --------------------------------------------------------------------------- detection
@@ -199,7 +199,7 @@ def test_detection_reads_the_config_from_tensor_shapes(net, config):
     found = [d(state) for d in upscalers.DETECTORS]
     hits = [f for f in found if f is not None]
     assert len(hits) == 1  # exactly one family claims each layout
-    assert config.items() <= hits[0]["config"].items(), hits[0]["config"]
+    assert config.items() <= hits[0].config.items(), hits[0].config
 
 
 def test_x2plus_unshuffles_its_input_and_pads_odd_sizes_by_reflection(tmp_path):
