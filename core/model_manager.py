@@ -9,10 +9,14 @@ here, headless and tested without Qt (core never imports Qt):
 - A model is up to three files side by side: ``<name>.safetensors``, its card ``<name>.json``
   and, for latent models, ``<name>.directions.json``. Rename, delete, import and export carry
   all of them, so no orphan is left behind.
-- Imports never unpickle: a file must be safetensors (a renamed ``.pt``/``.ckpt`` is refused
-  by its magic bytes before anything parses it), and a file that comes with a card must have
-  the sha256 that card states. A file without a card is imported with a minimal card marked
-  ``unverified`` so the listing says so.
+- Easel's own model files never unpickle: such a file must be safetensors (a renamed
+  ``.pt``/``.ckpt`` is refused by its magic bytes before anything parses it), and a file that
+  comes with a card must have the sha256 that card states. A file without a card is first
+  offered to core.thirdparty's detectors (a user's Real-ESRGAN ``.pth``, LaMa ``.ckpt``...:
+  pickled ones are read only by ``torch.load(weights_only=True)``) and saved once as an Easel
+  safetensors file with a generated card; a ``.safetensors`` file no detector knows is imported
+  as an Easel model of the family the caller names, with a minimal card marked ``unverified``
+  so the listing says so.
 - Every file written goes through ``paths.atomic_write``: a crash leaves the old state or
   the new one, never a half-written model.
 - Every file read is a regular file read with a size bound (``cards.read_regular``); a zip
@@ -33,6 +37,7 @@ import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core import paths
 from core.cards import (
@@ -49,6 +54,9 @@ from core.cards import (
     verify_bytes,
 )
 from core.paths import atomic_write
+
+if TYPE_CHECKING:
+    from core.thirdparty.detected import Detected
 
 DIRECTIONS_SUFFIX = ".directions.json"
 HASH_STATUSES = ("ok", "mismatch", "missing", "unverified")
@@ -272,9 +280,10 @@ def delete_model(info: ModelInfo, trash: Callable[[Path], bool] | None = None) -
 
 def known_families() -> list[str]:
     """Model families (folder names) a model can be imported into."""
+    from core.thirdparty import FAMILIES as THIRDPARTY_FAMILIES
     from core.training.task import task_families
 
-    return task_families()
+    return sorted({*task_families(), *THIRDPARTY_FAMILIES})
 
 
 def family_architecture(family: str) -> str:
@@ -354,14 +363,18 @@ def import_model(weights_path: str | os.PathLike, card: str | os.PathLike | None
                  family: str | None = None, name: str | None = None) -> ModelInfo:
     """Copy a model into ``models_dir()/<family>/`` and return its listing.
 
-    ``weights_path`` is a ``.safetensors`` file or a ``.zip`` made by :func:`export_model`
-    (chosen by the file's extension). The card is ``card``, else ``<stem>.json`` beside the
-    weights; with one, the family is the card's and the file must have the card's sha256.
-    Without one, ``family`` is required (else FamilyRequired) and a minimal card marked
-    unverified is written. ``name`` is the name to install under (ModelManagerError when it is
-    taken); without it, the card's name is used, with a suffix (``name-2``) when it is taken,
-    since the imported file may well be a copy of an installed model. The returned ModelInfo
-    has the name used.
+    ``weights_path`` is a ``.safetensors`` file, a ``.zip`` made by :func:`export_model`
+    (chosen by the file's extension) or a user's third-party model file (``.pth``, ``.pt``,
+    ``.ckpt``, ``.bin`` or ``.safetensors``: a Real-ESRGAN upscaler, a LaMa...). The card is
+    ``card``, else ``<stem>.json`` beside the weights; with one, the family is the card's and
+    the file must have the card's sha256. Without one, a file that core.thirdparty recognises
+    is converted to an Easel model with a generated card (its family the detector's; a
+    ``family`` given must agree); for any other ``.safetensors`` file ``family`` is required
+    (else FamilyRequired; a family only users' files fill, such as lama, refuses it) and a
+    minimal card marked unverified is written. ``name`` is the name to install under
+    (ModelManagerError when it is taken); without it, the card's name (or the file's) is used,
+    with a suffix (``name-2``) when it is taken, since the imported file may well be a copy of
+    an installed model. The returned ModelInfo has the name used.
     """
     source = Path(weights_path).expanduser()
     if not source.exists():
@@ -370,12 +383,76 @@ def import_model(weights_path: str | os.PathLike, card: str | os.PathLike | None
         return _import_zip(source, family, name)
     data = _read_file(source, MAX_WEIGHTS_BYTES, "Model file")
     card_file = Path(card).expanduser() if card is not None else card_path(source)
+    if card is None and not card_file.exists():
+        imported = _import_user_file(data, source, family, name)
+        if imported is not None:
+            return imported
     model_card = (_read_card_file(card_file) if card is not None or card_file.exists()
                   else None)
     sidecar = directions_path(source)
     return _install(data, source, model_card, family,
                     _read_file(sidecar, MAX_JSON_BYTES, "Directions file")
                     if sidecar.exists() else None, name)
+
+
+def _import_user_file(data: bytes, source: Path, family: str | None, wanted: str | None
+                      ) -> ModelInfo | None:
+    """A user's third-party model file (one without an Easel card) saved once as an Easel
+    model (core/thirdparty/importing.py), or None for a ``.safetensors`` file that no detector
+    knows (perhaps an Easel model that lost its card: the family the caller names decides,
+    unless that family is one only users' files fill)."""
+    # torch: only imports of users' files need it
+    from core.thirdparty.files import PICKLED, ThirdPartyError
+    from core.thirdparty.files import SUFFIXES as USER_SUFFIXES
+    from core.thirdparty.importing import UnknownModel, import_thirdparty
+
+    suffix = source.suffix.lower()
+    if suffix not in USER_SUFFIXES:
+        return None
+    if suffix not in PICKLED:
+        _refuse_pickle(data, source)  # a pickle named .safetensors is no user's model file
+
+    def choose_name(found: Detected) -> str:
+        if family and family != found.family:
+            raise ModelManagerError(f"{source.name} is {found.description} (family "
+                                    f"{found.family}), not a {family} model.")
+        try:
+            default = validate_name(source.stem)
+        except ModelManagerError:
+            default = found.family
+        return _choose_name(found.family, default, wanted)
+
+    try:
+        return import_thirdparty(data, source, choose_name)
+    except UnknownModel as exc:
+        if suffix not in PICKLED and not _users_only(family):
+            return None
+        raise ModelManagerError(str(exc)) from None
+    except ThirdPartyError as exc:
+        raise ModelManagerError(str(exc)) from None
+    except OSError as exc:
+        raise ModelManagerError(f"Could not import {source.name}: {exc}") from None
+
+
+def _users_only(family: str | None) -> bool:
+    """Whether ``family`` holds only models imported from users' files (LaMa): Easel trains
+    none, so a file said to be one must be recognised, never installed unverified."""
+    from core.thirdparty import FAMILIES as THIRDPARTY_FAMILIES
+    from core.training.task import task_families
+
+    return family in THIRDPARTY_FAMILIES and family not in task_families()
+
+
+def _choose_name(family: str, name: str, wanted: str | None) -> str:
+    """``wanted`` when given (ModelManagerError when it is taken), else ``name`` or, when that
+    is taken, :func:`free_name`'s variant of it."""
+    if wanted is None:
+        return free_name(family, validate_name(name))
+    wanted = validate_name(wanted)
+    if name_taken(family, wanted):
+        raise ModelManagerError(f"A {family} model called {wanted!r} already exists; choose "
+                                "another name.")
+    return wanted
 
 
 def _member_names(z: zipfile.ZipFile, source: Path) -> list[str]:
@@ -464,8 +541,11 @@ def _install(data: bytes, source: Path, card: ModelCard | None, family: str | No
             name = validate_name(source.stem)
     else:
         if not family:
-            raise FamilyRequired(f"{source.name} has no model card beside it; say which "
-                                 "family of model it is.")
+            from core.thirdparty import OPENS
+
+            raise FamilyRequired(f"{source.name} has no model card beside it and is not a "
+                                 f"model file Easel recognises (it opens {OPENS}); if "
+                                 "it is an Easel model, say which family it is.")
         _check_safetensors(data, source)
         architecture = family_architecture(family)
         name = validate_name(source.stem)
@@ -474,13 +554,7 @@ def _install(data: bytes, source: Path, card: ModelCard | None, family: str | No
                          notes="Imported without a model card: its architecture settings are "
                                "Easel's defaults and its origin is unknown.",
                          extra={"unverified": True, "imported_from": str(source)})
-    if wanted is not None:
-        name = validate_name(wanted)
-        if name_taken(family, name):
-            raise ModelManagerError(f"A {family} model called {name!r} already exists; choose "
-                                    "another name.")
-    else:
-        name = free_name(family, name)
+    name = _choose_name(family, name, wanted)
     folder = paths.models_dir() / family
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}{SUFFIX}"

@@ -217,11 +217,12 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> n
     return model.eval().to(device)
 
 
-def load_checked(path: str | os.PathLike, cls: type, what: str,
+def load_checked(path: str | os.PathLike, cls: type | tuple[type, ...], what: str,
                  device: str | torch.device = "cpu", cache: ModelCache | None = None
                  ) -> tuple[Any, ModelCard]:
-    """(module in eval mode, its card) for weights that must be a ``cls``, through ``cache``
-    when given; WeightsError when they cannot be loaded or are another kind of model."""
+    """(module in eval mode, its card) for weights that must be a ``cls`` (or one of them),
+    through ``cache`` when given; WeightsError when they cannot be loaded or are another kind
+    of model."""
     card = read_card(path)
     net = cache.get(path, device) if cache is not None else load_model(path, device)
     if not isinstance(net, cls):

@@ -40,8 +40,8 @@ def add_parsers(sub: Any) -> None:
 def _add_fill_options(p: argparse.ArgumentParser) -> None:
     """The fill engine's settings, shared by inpaint and outpaint."""
     p.add_argument("--engine", default=None,
-                   help="patchmatch (the default: copies from the picture) or diffusion "
-                   "(draws with a trained model)")
+                   help="patchmatch (the default: copies from the picture), diffusion "
+                   "(draws with a trained model) or lama (an imported LaMa model)")
     p.add_argument("--seed", type=int_at_least(0, MAX_SEED), default=None)
     p.add_argument("--feather", type=int_at_least(0), default=None, metavar="PX")
     g = p.add_argument_group("patchmatch")
@@ -50,7 +50,7 @@ def _add_fill_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("diffusion")
     g.add_argument("--model", default=None, metavar="NAME",
                    help="an installed diffusion model or a .safetensors path "
-                   "(default: diffusion_faces)")
+                   "(default: diffusion_faces); with --engine lama, an imported LaMa model")
     g.add_argument("--sampler", default=None, choices=("ddim", "ddpm"),
                    help="ddim (the default) or ddpm")
     g.add_argument("--steps", type=int_at_least(1), default=None, metavar="N",
@@ -112,8 +112,12 @@ def _fill_options(args: argparse.Namespace, extra: tuple[str, ...]) -> dict[str,
 
     if args.engine is not None and args.engine not in ENGINES:
         raise CliError(f"unknown engine {args.engine!r}; choose one of {', '.join(ENGINES)}.")
+    if args.engine == "lama" and args.model is None:
+        raise CliError("--engine lama needs --model NAME: a LaMa model imported with "
+                       "'easel models import FILE'.")
     if args.engine != "diffusion":
-        used = [k for k in DIFFUSION_OPTIONS if getattr(args, k) is not None]
+        used = [k for k in DIFFUSION_OPTIONS if getattr(args, k) is not None
+                and not (k == "model" and args.engine == "lama")]
         if used:
             raise CliError(f"--{used[0]} is a setting of the diffusion engine: add "
                            "--engine diffusion.")

@@ -17,7 +17,9 @@ def add_models_parser(sub: Any) -> None:
     p = sub.add_parser("models", help="list, verify or import models")
     p.add_argument("action", choices=("list", "verify", "import"))
     p.add_argument("file", nargs="?", metavar="FILE", help="for import: a .safetensors file "
-                   "(its .json card beside it) or a .zip exported by Easel")
+                   "(its .json card beside it), a .zip exported by Easel, or a model file of "
+                   "your own (.pth, .pt, .ckpt, .bin, .safetensors: Real-ESRGAN, ESRGAN, "
+                   "compact, SPAN, LaMa)")
     p.add_argument("--name", default=None, help="for import: install under this name")
     p.add_argument("--family", default=None, help="only this family (vae, dcgan, ...); for "
                    "import of a file without a card, the family it belongs to")
@@ -86,7 +88,8 @@ def _import_model(args: argparse.Namespace) -> int:
 
     if args.file is None:
         raise CliError("'models import' needs the FILE to import (a .safetensors with its "
-                       ".json card beside it, or a .zip exported by Easel).")
+                       ".json card beside it, a .zip exported by Easel, or a model file of "
+                       "your own such as a Real-ESRGAN .pth or a LaMa .ckpt).")
     try:
         info = import_model(args.file, family=args.family, name=args.name)
     except FamilyRequired as exc:

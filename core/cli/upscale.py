@@ -1,4 +1,4 @@
-"""``easel upscale IMAGE -o OUT``: a picture upscaled x4 by a learned upscaler, its
+"""``easel upscale IMAGE -o OUT``: a picture upscaled by a learned upscaler at its scale, its
 transparency resized with it.
 
 Kept free of torch at import time (``easel --help``).
@@ -14,11 +14,12 @@ from core.cli.common import add_run_options, check_output, fit_alpha, report, ru
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("upscale", help="upscale an image x4 with a learned upscaler")
+    p = sub.add_parser("upscale", help="upscale an image with a learned upscaler, at its scale")
     p.add_argument("image", metavar="IMAGE")
     p.add_argument("--model", default=None, metavar="NAME",
-                   help="an installed upscale model or a .safetensors path "
-                   "(default: upscale_faces)")
+                   help="an installed upscale model (Easel's x4, or a Real-ESRGAN, ESRGAN, "
+                   "compact or SPAN file imported with 'easel models import') or a "
+                   ".safetensors path (default: upscale_faces)")
     add_run_options(p)
     p.set_defaults(func=run)
 

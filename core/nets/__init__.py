@@ -2,10 +2,14 @@
 
 from core.nets import (  # noqa: F401
     autoencoder,
+    compact,
     dcgan,
+    esrgan,
     judge,
+    lama,
     prior,
     reranker,
+    span,
     transform,
     unet,
     upscale,

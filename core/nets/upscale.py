@@ -45,6 +45,11 @@ class UpscaleConfig:
         return self.scale.bit_length() - 1
 
     @property
+    def multiple(self) -> int:
+        """Tiles may start anywhere (the net folds nothing)."""
+        return 1
+
+    @property
     def reach(self) -> int:
         """How far (in input pixels) an output pixel sees: every 3x3 conv at the input
         resolution adds 1 (head, two per block, the body's conv, the first stage's conv),
@@ -66,6 +71,8 @@ class ResidualBlock(nn.Module):
 @register("upscale", config=UpscaleConfig)
 class Upscaler(nn.Module):
     """``forward(x)``: NCHW in [-1, 1] at HxW -> NCHW at (scale*H)x(scale*W)."""
+
+    unit_range = False  # takes and gives pixels in [-1, 1] (the users' nets take [0, 1])
 
     def __init__(self, config: UpscaleConfig) -> None:
         super().__init__()

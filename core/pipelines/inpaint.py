@@ -4,6 +4,9 @@ Engines:
 
 - ``patchmatch`` (weight-free, core/algorithms/patchmatch.py): copies what the picture
   already has, at any size.
+- ``lama``: a LaMa model imported from the user's file (core/nets/lama.py): a box of context
+  around the mask (at least 512 px, or the whole picture) is painted in one pass, scaled to
+  about 512x512 pixels when larger, and pasted back inside the mask.
 - ``diffusion``: a trained diffusion model (core/sampling/diffusion.py) invents what is not
   there (a smile, a missing shape). The fill runs on a square crop around the mask with
   context, resized to the model's frame; the known part is replaced at every step and RePaint
@@ -47,6 +50,7 @@ from core.specs.inpaint import (  # noqa: F401  (the panels' names, importable h
     DEFAULT_MODEL,
     DIFFUSION_FAMILY,
     ENGINES,
+    LAMA_FAMILY,
     MAX_EXTEND,
     MAX_GUIDANCE,
     MAX_ITERATIONS,
@@ -61,6 +65,9 @@ from core.specs.inpaint import (  # noqa: F401  (the panels' names, importable h
 )
 
 STRIP_PIXELS = 1 << 20  # a step's preview is built in strips of rows this big (see preview_paste)
+# LaMa was trained on 256 px crops and generalises upwards (Suvorov et al. 2022, sec. 4); it
+# paints a context box of at least this size, and larger boxes scaled to about this many pixels.
+LAMA_FRAME = 512
 
 
 @pipeline("inpaint")
@@ -109,6 +116,8 @@ def fill(rgb: np.ndarray, hole: np.ndarray, spec: InpaintSpec, ctx: Context
     t0 = time.perf_counter()
     if spec.engine == "diffusion":
         fills, info = yield from _diffusion_fill(rgb, hole, spec, ctx)
+    elif spec.engine == "lama":
+        fills, info = yield from _lama_fill(rgb, hole, spec, ctx)
     else:
         if hole.all():
             raise JobError("The mask covers the whole picture, so PatchMatch has nothing to "
@@ -230,13 +239,14 @@ def _resize(a: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(a).resize((size, size), Image.Resampling.LANCZOS))
 
 
-def _resize_mask(unknown: np.ndarray, frame: int) -> np.ndarray:
-    """HxW bool -> frame x frame bool: a pixel is unknown when any part of it is."""
+def _resize_mask(unknown: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+    """HxW bool -> size x size (or (height, width)) bool: a pixel is unknown when any part of
+    it is."""
     import torch
     import torch.nn.functional as F
 
     m = torch.from_numpy(unknown.astype(np.float32))[None, None]
-    return (F.interpolate(m, size=(frame, frame), mode="area") > 0)[0, 0].numpy()
+    return (F.interpolate(m, size=size, mode="area") > 0)[0, 0].numpy()
 
 
 def model_grid_mask(unknown: np.ndarray, frame: int, cell: int) -> np.ndarray:
@@ -423,6 +433,93 @@ def denoising_error(model: Any, known: Any, keep: Any, generator: Any,
             pred = model.unet(xt, torch.full((len(known),), t, device=known.device))
             errs.append(float(((pred - eps) ** 2 * k).sum() / (k.sum() * known.shape[1])))
     return float(np.mean(errs))
+
+
+# --------------------------------------------------------------------------- LaMa
+
+
+def context_box(hole: np.ndarray, frame: int) -> tuple[int, int, int, int]:
+    """``(top, bottom, left, right)`` of the part of the picture LaMa sees: the mask's bounding
+    box grown to twice its height and width (at least ``frame`` each), centred on the mask and
+    moved inside the picture; the picture's whole height or width where it is smaller."""
+    y0, y1, x0, x1 = masks.bbox(hole)
+
+    def span(lo: int, hi: int, extent: int) -> tuple[int, int]:
+        size = min(extent, max(2 * (hi - lo), frame))
+        start = min(max((lo + hi - size) // 2, 0), extent - size)
+        return start, start + size
+
+    (top, bottom), (left, right) = span(y0, y1, hole.shape[0]), span(x0, x1, hole.shape[1])
+    return top, bottom, left, right
+
+
+def lama_size(h: int, w: int, frame: int) -> tuple[int, int]:
+    """(height, width) LaMa paints an h x w crop at: scaled down to about frame x frame
+    pixels when it holds more, never up."""
+    s = min(1.0, frame / math.sqrt(h * w))
+    return max(1, round(h * s)), max(1, round(w * s))
+
+
+def lama_paint(net: Any, crop: np.ndarray, unknown: np.ndarray, device: Any) -> np.ndarray:
+    """LaMa's picture (HxWx3 float32 in [0, 1]) for ``crop`` (HxWx3 uint8) with ``unknown``
+    (HxW bool) to paint. The crop is mirrored out to sides LaMa takes (multiples of 8, at
+    least 16 px: its reflection paddings need 2 px at the bottleneck), as LaMa's own
+    prediction pads, and the painted picture is cut back."""
+    import torch
+
+    m = net.config.multiple
+    h, w = unknown.shape
+    pad = ((0, max(2 * m, -(-h // m) * m) - h), (0, max(2 * m, -(-w // m) * m) - w))
+    image = torch.from_numpy(np.pad(crop, (*pad, (0, 0)), mode="symmetric"))
+    mask = torch.from_numpy(np.pad(unknown, pad, mode="symmetric"))
+    image = image.permute(2, 0, 1)[None].float().div(255).to(device)
+    mask = mask[None, None].float().to(device)
+    with torch.no_grad():
+        painted = net(image, mask)
+    return painted[0, :, :h, :w].permute(1, 2, 0).float().cpu().numpy()
+
+
+def _lama_fill(rgb: np.ndarray, hole: np.ndarray, spec: InpaintSpec, ctx: Context
+               ) -> Generator[Progress, None, tuple[list[np.ndarray], dict[str, Any]]]:
+    from core.device import free_memory, is_out_of_memory
+    from core.nets.lama import LaMa
+    from core.tensors import resize
+
+    path = job_weights(spec.model, LAMA_FAMILY, "LaMa model")
+    net, sha = job_model(path, ctx, LaMa, "LaMa model")
+    top, bottom, left, right = context_box(hole, LAMA_FRAME)
+    crop, gap = rgb[top:bottom, left:right], hole[top:bottom, left:right]
+    h, w = gap.shape
+    sh, sw = lama_size(h, w, LAMA_FRAME)
+    scaled = (sh, sw) != (h, w)
+    ctx.check()
+    yield Progress(0, 1, f"LaMa is painting a {w}x{h} crop"
+                   + (f" at {sw}x{sh}" if scaled else ""))
+    small, unknown = (resize(crop, sh, sw), _resize_mask(gap, (sh, sw))) if scaled \
+        else (crop, gap)
+    try:
+        painted = lama_paint(net, small, unknown, ctx.device)
+    except Exception as exc:
+        if not is_out_of_memory(exc):
+            raise
+        painted = None
+    if painted is None:  # outside the handler: the traceback no longer holds the tensors
+        free_memory(ctx.device)
+        raise JobError(f"Out of memory on {ctx.device} while LaMa painted a {sw}x{sh} crop: "
+                       "run it on the CPU (slower, but it fits) or close other programs that "
+                       "use the GPU.")
+    ctx.check()
+    drawn = np.clip(np.rint(painted * 255), 0, 255).astype(np.uint8)
+    if scaled:
+        drawn = resize(drawn, h, w)
+    # A fill scaled back up is soft for a pixel or two past the mask's edge: blend over that.
+    seam = max(int(spec.feather), math.ceil(h / sh)) if scaled else int(spec.feather)
+    out = rgb.copy()
+    out[top:bottom, left:right] = composite(crop, drawn, gap, seam)
+    yield Progress(1, 1, "LaMa painted the fill", out)
+    info = {"model": spec.model, "models": {path.stem: sha}, "crop": [left, top, w, h],
+            "painted_at": [sw, sh], "seam_px": seam, "notes": []}
+    return [out], info
 
 
 def composite(original: np.ndarray, filled: np.ndarray, hole: np.ndarray,

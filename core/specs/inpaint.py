@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from core.jobs import ImageRef, JobSpec
 
-ENGINES = ("patchmatch", "diffusion")
+ENGINES = ("patchmatch", "diffusion", "lama")
 DEFAULT_MODEL = "diffusion_faces"
 PATCH_SIZES = (3, 15)  # inclusive range of odd patch sizes
 MAX_ITERATIONS = 50
@@ -24,6 +24,7 @@ MAX_GUIDANCE = 1.0
 MAX_RESAMPLE = 10  # RePaint resample count
 MAX_EXTEND = 2048  # outpainting, pixels per side
 DIFFUSION_FAMILY = "diffusion"
+LAMA_FAMILY = "lama"  # LaMa models imported from users' files (core/thirdparty/lama.py)
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class InpaintSpec(JobSpec):
     iterations: int = 4  # PatchMatch: search/vote rounds per scale
     grow: int = 0  # dilate the mask by this many pixels before filling
     feather: int = 0  # blend the fill into the surround over this many pixels (inside the mask)
-    model: str = DEFAULT_MODEL  # diffusion: an installed model's name or a .safetensors path
+    model: str = DEFAULT_MODEL  # diffusion, lama: an installed model's name or a .safetensors path
     sampler: str = "ddim"  # diffusion: "ddim" (Song et al. 2021) or "ddpm" (Ho et al. 2020)
     steps: int = 20  # diffusion: sampling steps
     strength: float = 1.0  # diffusion: 1 draws the masked area anew; less keeps some of it

@@ -79,6 +79,14 @@ def read_state_dict(path: str | os.PathLike, limit: int = MAX_WEIGHTS_BYTES,
         raise ThirdPartyError(f"{path} not found.") from None
     except (OSError, WeightsError) as exc:
         raise ThirdPartyError(str(exc)) from None
+    return parse_state_dict(data, path)
+
+
+def parse_state_dict(data: bytes, path: Path) -> dict[str, torch.Tensor]:
+    """:func:`read_state_dict` of bytes already read from ``path`` (which names the file in
+    messages and gives its suffix): a caller that hashes the file parses the very bytes it
+    hashed."""
+    suffix = path.suffix.lower()
     if data[:4] != b"PK\x03\x04" and data[:1] != b"\x80" and data[8:9] == b"{":
         try:  # a safetensors file whatever its suffix (.bin files are sometimes either)
             return _unwrap(st_load(data), path)

@@ -10,16 +10,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from upscaler_models import picture, run
 
 from core import cli, imageio, paths
 from core.evaluation.evaluate import evaluate
-from core.jobs import Cancelled, Context, ImageRef, JobError, read_spec, run_job
+from core.jobs import Cancelled, ImageRef, JobError, read_spec
 from core.nets.upscale import UpscaleConfig, Upscaler
 from core.pipelines import upscale as up
 from core.pipelines.upscale import UpscaleSpec, load_upscaler, upscale_tensor
 from core.training.recipe import RecipeError, load_recipe
 from core.training.trainer import train
-from core.weights import ModelCache, ModelCard, load_model, read_card, save_model
+from core.weights import ModelCard, load_model, read_card, save_model
 
 
 @pytest.fixture(autouse=True)
@@ -50,23 +51,6 @@ def install(name: str = "tiny_up", net: Upscaler | None = None):
                      config={"scale": 4, "channels": net.config.channels,
                              "blocks": net.config.blocks})
     return save_model(paths.models_dir() / "upscale", name, net, card)
-
-
-def picture(h: int, w: int, seed: int = 0, alpha: bool = False) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, (h, w, 4 if alpha else 3), dtype=np.uint8)
-
-
-def run(spec: UpscaleSpec, events: list | None = None, cancel_after: int | None = None):
-    ctx = Context.for_spec(spec, device="cpu", models=ModelCache())
-
-    def on_progress(p):
-        if events is not None:
-            events.append(p)
-        if cancel_after is not None and p.step >= cancel_after:
-            ctx.cancel_event.set()
-
-    return run_job(spec, ctx, on_progress)
 
 
 # --------------------------------------------------------------------------- the net

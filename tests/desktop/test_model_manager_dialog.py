@@ -196,13 +196,19 @@ def test_import_without_a_card_asks_for_the_family(dlg, qtbot, home):
 
 
 def test_import_of_a_pickle_is_refused_with_a_message(dlg, qtbot, home):
-    bad = home / "model.ckpt"
-    torch.save({"w": torch.zeros(2)}, bad)
-    dlg.answers.files.append(str(bad))
-    dlg.answers.items.append("vae")
+    # A pickle holding more than weights (here an object of a class: opening it could run
+    # code) is refused without a question; one holding weights is read as a user's model
+    # file, and refused when it is of no architecture Easel opens.
+    bad, unknown = home / "model.ckpt", home / "weights.ckpt"
+    torch.save({"w": torch.zeros(2), "args": zipfile.ZipInfo("x")}, bad)
+    torch.save({"w": torch.zeros(2)}, unknown)
+    dlg.answers.files += [str(bad), str(unknown)]
     with qtbot.assertNotEmitted(dlg.modelsChanged):
         dlg.import_button.click()
-    assert "pickle" in dlg.answers.warnings[-1]
+        dlg.import_button.click()
+    assert "pickled files" in dlg.answers.warnings[-2]
+    assert "weights.ckpt is not a model Easel can open" in dlg.answers.warnings[-1]
+    assert [kind for kind, _ in dlg.answers.asked] == ["open", "open"]
     assert dlg.table.rowCount() == 3
 
 
