@@ -42,6 +42,7 @@ HEADERS = {
     "style.py": "## Time to a finished 64 px picture on this CPU",
     "train_panel.py": "| model | trained on | steps | train time |",
     "training.py": "| what | Easel | reference | ratio |",
+    "upscale_thirdparty.py": "| upscaler | parameters | s per output MP |",
 }
 
 
