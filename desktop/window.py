@@ -701,8 +701,7 @@ class MainWindow(QMainWindow):
         """Image > Upscale x4: the picture (with its alpha) through the upscale pipeline; the
         result lands in the strip, and applying it replaces the picture (undoable)."""
         from core.jobs import ImageRef
-        from core.pipelines.upscale import validate
-        from core.specs.upscale import UpscaleSpec
+        from core.specs.upscale import UpscaleSpec, validate
 
         if self.doc.is_empty():
             self.statusBar().showMessage("Open a picture to upscale first.", 5000)

@@ -7,8 +7,13 @@ this module registers their kinds. The pipeline that runs them is core/pipelines
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from core.jobs import ImageRef, JobSpec
+import numpy as np
+
+from core.cards import SUFFIX, ModelCard, WeightsError, find_model, list_models, read_card
+from core.imageio import max_pixels_setting
+from core.jobs import ImageRef, JobError, JobSpec, input_image
 
 FAMILY = "upscale"
 DEFAULT_MODEL = "upscale_faces"
@@ -25,3 +30,61 @@ class UpscaleSpec(JobSpec):
     image: ImageRef | None = None  # HxWx3 (or HxWx4) uint8
     model: str = DEFAULT_MODEL  # an installed upscale model's name, or a .safetensors path;
     # the scale is the model's (its card's config: 4 for Easel's, 1, 2 or 4 for imported ones)
+
+
+# --------------------------------------------------------------------------- checks
+# Torch-free, so the window checks an upscale before submitting it without loading torch.
+
+
+def known_models() -> list[str]:
+    return sorted({m.name for m in list_models(family=FAMILY) if not m.error})
+
+
+def resolve_model(name_or_path: str) -> Path:
+    """The .safetensors file of an installed upscale model (by name) or of a path."""
+    if not isinstance(name_or_path, str) or not name_or_path.strip():
+        raise JobError("No upscale model was named.")
+    path = Path(name_or_path).expanduser()
+    if path.suffix in (SUFFIX, ".json") or len(path.parts) > 1:
+        path = path.with_suffix(SUFFIX)
+        if not path.is_file():
+            raise JobError(f"The upscale model {path} does not exist.")
+        return path
+    found = find_model(name_or_path, (FAMILY,))
+    if found is not None:
+        return found.path
+    known = ", ".join(known_models()) or "none installed (train one with: easel train " \
+                                         "upscale_faces)"
+    raise JobError(f"Unknown upscale model {name_or_path!r}; known: {known}.")
+
+
+def validate(spec: UpscaleSpec) -> tuple[np.ndarray, np.ndarray | None, ModelCard]:
+    """The spec's RGB, its alpha (or None) and the model's card, or JobError: no image, not
+    8-bit RGB(A), an unknown model, or an output over the pixel limit. Cheap (the weights are
+    not read), so the app calls it before submitting the job."""
+    image = input_image(spec.image, "No image to upscale: open an image first.")
+    h, w = image.shape[:2]
+    path = resolve_model(spec.model)
+    try:
+        card = read_card(path)
+    except WeightsError as exc:
+        raise JobError(str(exc)) from None
+    if card.architecture not in ARCHITECTURES:
+        raise JobError(f"{path.name} is a {card.architecture!r} model, not an upscaler.")
+    scale = card.config.get("scale", 4)
+    if not isinstance(scale, int) or scale < 1:
+        raise JobError(f"The model card of {path.name} has no usable scale ({scale!r}).")
+    check_output_size(w, h, scale)
+    rgb = np.ascontiguousarray(image[..., :3])
+    alpha = np.ascontiguousarray(image[..., 3]) if image.shape[2] == 4 else None
+    return rgb, alpha, card
+
+
+def check_output_size(w: int, h: int, scale: int = 4) -> None:
+    """Refuse an output over the pixel limit (core.imageio), naming both sizes."""
+    cap = max_pixels_setting()
+    if w * scale * h * scale > cap:
+        raise JobError(f"Upscaling {w}x{h} by {scale} gives {w * scale}x{h * scale} "
+                       f"({w * h * scale * scale / 1e6:.1f} megapixels), over the limit of "
+                       f"{cap / 1e6:.1f} megapixels (EASEL_MAX_PIXELS). Crop or shrink the "
+                       "picture first.")

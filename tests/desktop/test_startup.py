@@ -59,9 +59,12 @@ out = {"panels": [p.name for p in window.panels],
 
 from core.jobs import ImageRef
 from core.specs.inpaint import InpaintSpec
+from core.specs.upscale import UpscaleSpec, validate
 
 image = np.full((32, 32, 3), 120, np.uint8)
 image[:, ::4] = 30
+validate(UpscaleSpec(image=ImageRef.of(image)))  # what Image > Upscale checks before submitting
+out["loaded_by_upscale_check"] = [m for m in HEAVY if m in sys.modules]
 mask = np.zeros((32, 32), np.uint8)
 mask[12:20, 12:20] = 255
 handle = window.service.submit(InpaintSpec(image=ImageRef.of(image), mask=ImageRef.of(mask)))
@@ -93,6 +96,7 @@ def test_torch_loads_in_the_worker_at_the_first_job_not_before_the_window(tmp_pa
     out = run_window(tmp_path)
     assert out["shown"] and out["panels"] == ["inpaint", "latent", "scene", "style", "train"]
     assert out["loaded_when_shown"] == [], "imported while the window was built and shown"
+    assert out["loaded_by_upscale_check"] == [], "Image > Upscale's check would load torch"
     assert out["ended"] == ["finished"]
     assert "torch" in out["loaded_after_job"]
     assert out["imported_on_gui_thread"] == []
