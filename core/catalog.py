@@ -13,6 +13,8 @@ from core.cards import ModelCard, list_models
 from core.specs.inpaint import DIFFUSION_FAMILY
 from core.specs.latent import FAMILIES as LATENT_FAMILIES
 from core.specs.style import FAMILY as FAST_STYLE_FAMILY
+from core.specs.upscale import ARCHITECTURES as UPSCALERS
+from core.specs.upscale import FAMILY as UPSCALE_FAMILY
 
 
 def diffusion_models() -> list[dict[str, Any]]:
@@ -70,3 +72,14 @@ def fast_styles() -> list[dict[str, str]]:
     return [{"name": m.name, "source": m.source,
              "style": str(m.card.config.get("style", "")).removeprefix("procedural:")}
             for m in list_models(FAST_STYLE_FAMILY) if m.card is not None]
+
+
+
+
+def upscalers() -> list[dict[str, Any]]:
+    """Every usable upscaler (Image > Upscale): name, source, scale and what kind of net it is
+    (Easel's own, or the architecture of the user's file it was imported from)."""
+    return [{"name": m.name, "source": m.source, "scale": int(m.card.config.get("scale", 4)),
+             "kind": UPSCALERS[m.card.architecture]}
+            for m in list_models(UPSCALE_FAMILY)
+            if m.card is not None and m.card.architecture in UPSCALERS]

@@ -66,6 +66,7 @@ from desktop.panels.train import TrainPanel
 from desktop.settings import app_settings
 from desktop.widgets.progress import JobProgress
 from desktop.widgets.result_strip import ResultStrip
+from desktop.widgets.upscale_dialog import ask_upscaler
 
 log = logging.getLogger("easel.window")
 
@@ -101,6 +102,7 @@ class MainWindow(QMainWindow):
         self.autosave = autosave or Autosave()
         self.ask = _ask_user  # tests replace this to answer dialogs
         self.inform = _inform_user
+        self.ask_upscaler = lambda *args: ask_upscaler(self, *args)
         self._job: JobHandle | None = None  # the main job: its results go to the strip
         self._job_panel: Panel | None = None
         # The panels' own jobs (Panel.run_job) and whether each shows in the status bar.
@@ -286,8 +288,9 @@ class MainWindow(QMainWindow):
         self.mask_action.setChecked(True)
 
         m = bar.addMenu("&Image")
-        action(m, "&Upscale x4", self.upscale_picture, "Ctrl+Shift+U",
-               "Upscale the picture x4 with the learned upscaler; the result goes to the strip")
+        action(m, "&Upscale…", lambda: self.upscale_picture(), "Ctrl+Shift+U",
+               "Upscale the picture with Easel's upscaler or one of yours (Real-ESRGAN, "
+               "SPAN...); the result goes to the strip")
 
         m = bar.addMenu("&Run")
         action(m, "&Run panel", self.run_current_panel, "Ctrl+Return")
@@ -697,11 +700,13 @@ class MainWindow(QMainWindow):
         panel = self.panel_for(spec)
         return panel.title if panel else str(spec.get("kind", "Result")).title()
 
-    def upscale_picture(self) -> JobHandle | None:
-        """Image > Upscale x4: the picture (with its alpha) through the upscale pipeline; the
-        result lands in the strip, and applying it replaces the picture (undoable)."""
+    def upscale_picture(self, model: str | None = None) -> JobHandle | None:
+        """Image > Upscale: the picture (with its alpha) through the upscaler the user chooses
+        (``model``, else asked with its scale and the size it gives); the result lands in the
+        strip, and applying it replaces the picture (undoable)."""
+        from core.catalog import upscalers
         from core.jobs import ImageRef
-        from core.specs.upscale import UpscaleSpec, validate
+        from core.specs.upscale import DEFAULT_MODEL, UpscaleSpec, validate
 
         if self.doc.is_empty():
             self.statusBar().showMessage("Open a picture to upscale first.", 5000)
@@ -711,15 +716,31 @@ class MainWindow(QMainWindow):
                                          5000)
             return None
         rgb, alpha = self.doc.image_array(), self.doc.alpha_array()
+        if model is None:
+            models = upscalers()
+            if not models:
+                self._refuse_upscale("No upscaler is installed: train one (easel train "
+                                     "upscale_faces) or import yours (Models > Manage models "
+                                     "> Import).")
+                return None
+            h, w = rgb.shape[:2]
+            last = str(self.settings.value("upscale/model", DEFAULT_MODEL))
+            model = self.ask_upscaler(models, w, h, last)
+            if model is None:
+                return None
         pixels = rgb if alpha is None else np.dstack([rgb, alpha])
-        spec = UpscaleSpec(image=ImageRef.of(pixels))
+        spec = UpscaleSpec(image=ImageRef.of(pixels), model=model)
         try:
-            validate(spec)  # an unknown model, too large: say so now, not after the job ran
+            card = validate(spec)[2]  # an unknown model, too large: say so now, not after
         except JobError as exc:
-            self.statusBar().showMessage(str(exc), 8000)
-            self.inform("Upscale x4", str(exc))
+            self._refuse_upscale(str(exc))
             return None
-        return self._submit_main(spec, "Upscale x4…")
+        self.settings.setValue("upscale/model", model)
+        return self._submit_main(spec, f"Upscale x{card.config.get('scale', 4)} ({model})…")
+
+    def _refuse_upscale(self, text: str) -> None:
+        self.statusBar().showMessage(text, 8000)
+        self.inform("Upscale", text)
 
     # ---------------------------------------------------------------- results
 

@@ -17,9 +17,11 @@ from core.jobs import ImageRef, JobError, JobSpec, input_image
 
 FAMILY = "upscale"
 DEFAULT_MODEL = "upscale_faces"
-# Architectures (core.registry names, as model cards record them) the upscale job runs:
-# Easel's own x4 net, and the users' ESRGAN/Real-ESRGAN RRDB, SRVGG compact and SPAN nets.
-ARCHITECTURES = ("upscale", "esrgan", "compact", "span")
+# Architectures (core.registry names, as model cards record them) the upscale job runs, and
+# what the Upscale dialog calls them: Easel's own x4 net, and the users' ESRGAN/Real-ESRGAN
+# RRDB, SRVGG compact and SPAN nets.
+ARCHITECTURES = {"upscale": "Easel's own", "esrgan": "ESRGAN / Real-ESRGAN (RRDB)",
+                 "compact": "Real-ESRGAN compact (SRVGG)", "span": "SPAN"}
 
 
 @dataclass(frozen=True)
