@@ -112,7 +112,9 @@ def default_dtype(device: torch.device) -> torch.dtype:
 def is_out_of_memory(exc: BaseException) -> bool:
     import torch
 
-    if isinstance(exc, torch.OutOfMemoryError):
+    from core.jobs import OutOfMemory
+
+    if isinstance(exc, torch.OutOfMemoryError | OutOfMemory):
         return True
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 

@@ -36,6 +36,12 @@ class JobError(Exception):
     """Bad input for a job (a user-readable message). The CLI maps it to exit code 2."""
 
 
+class OutOfMemory(JobError):
+    """A job ran out of device memory; the message says what to try (the CPU, smaller tiles).
+    The app runs a job that raised it on a GPU once more on the CPU, as it does any job that
+    ran out of memory there (core.device.is_out_of_memory)."""
+
+
 @dataclass(frozen=True)
 class Progress:
     step: int

@@ -46,6 +46,7 @@ from PySide6.QtWidgets import (
 from core import imageio
 from core.device import DeviceError, choose, device_name
 from core.jobs import JobError, JobSpec, Result, check_spec, spec_class
+from core.specs.upscale import TILE
 from desktop.autosave import Autosave
 from desktop.canvas import (
     CanvasScene,
@@ -700,10 +701,12 @@ class MainWindow(QMainWindow):
         panel = self.panel_for(spec)
         return panel.title if panel else str(spec.get("kind", "Result")).title()
 
-    def upscale_picture(self, model: str | None = None) -> JobHandle | None:
+    def upscale_picture(self, model: str | None = None, tile: int = TILE
+                        ) -> JobHandle | None:
         """Image > Upscale: the picture (with its alpha) through the upscaler the user chooses
-        (``model``, else asked with its scale and the size it gives); the result lands in the
-        strip, and applying it replaces the picture (undoable)."""
+        (``model`` in ``tile`` px tiles, else both asked, with the model's scale and the size it
+        gives); the result lands in the strip, and applying it replaces the picture
+        (undoable)."""
         from core.catalog import upscalers
         from core.jobs import ImageRef
         from core.specs.upscale import DEFAULT_MODEL, UpscaleSpec, validate
@@ -724,18 +727,21 @@ class MainWindow(QMainWindow):
                                      "> Import).")
                 return None
             h, w = rgb.shape[:2]
-            last = str(self.settings.value("upscale/model", DEFAULT_MODEL))
-            model = self.ask_upscaler(models, w, h, last)
-            if model is None:
+            chosen = self.ask_upscaler(
+                models, w, h, str(self.settings.value("upscale/model", DEFAULT_MODEL)),
+                int(self.settings.value("upscale/tile", TILE)))
+            if chosen is None:
                 return None
+            model, tile = chosen
         pixels = rgb if alpha is None else np.dstack([rgb, alpha])
-        spec = UpscaleSpec(image=ImageRef.of(pixels), model=model)
+        spec = UpscaleSpec(image=ImageRef.of(pixels), model=model, tile=tile)
         try:
             card = validate(spec)[2]  # an unknown model, too large: say so now, not after
         except JobError as exc:
             self._refuse_upscale(str(exc))
             return None
         self.settings.setValue("upscale/model", model)
+        self.settings.setValue("upscale/tile", tile)
         return self._submit_main(spec, f"Upscale x{card.config.get('scale', 4)} ({model})…")
 
     def _refuse_upscale(self, text: str) -> None:

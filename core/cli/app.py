@@ -84,6 +84,16 @@ def _is_cancel(exc: BaseException) -> bool:
                                                   and isinstance(exc, jobs.Cancelled))
 
 
+def _is_out_of_memory(exc: BaseException) -> bool:
+    """torch's out-of-memory error, from any job (only once torch is loaded: nothing else
+    raises one)."""
+    if "torch" not in sys.modules:
+        return False
+    from core.device import is_out_of_memory
+
+    return is_out_of_memory(exc)
+
+
 def _remove_stale_temps() -> None:
     """Clean what a killed write left in Easel's folders; never a reason to fail a command."""
     from core.paths import remove_stale_temps
@@ -135,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if isinstance(exc, _bad_input_types()):
             error(str(exc) or type(exc).__name__)
+            return 2
+        if _is_out_of_memory(exc):
+            error(f"out of memory ({exc}). Run it on the CPU (--device cpu), on a smaller "
+                  "picture, or with fewer samples.")
             return 2
         error(f"internal error: {type(exc).__name__}: {exc} "
               "(set EASEL_DEBUG=1 to see the traceback)")

@@ -36,6 +36,7 @@ from core.catalog import data_of
 from core.jobs import (
     Context,
     JobError,
+    OutOfMemory,
     Progress,
     Result,
     input_image,
@@ -505,9 +506,9 @@ def _lama_fill(rgb: np.ndarray, hole: np.ndarray, spec: InpaintSpec, ctx: Contex
         painted = None
     if painted is None:  # outside the handler: the traceback no longer holds the tensors
         free_memory(ctx.device)
-        raise JobError(f"Out of memory on {ctx.device} while LaMa painted a {sw}x{sh} crop: "
-                       "run it on the CPU (slower, but it fits) or close other programs that "
-                       "use the GPU.")
+        raise OutOfMemory(f"Out of memory on {ctx.device} while LaMa painted a {sw}x{sh} "
+                          "crop: run it on the CPU (slower, but it fits) or close other "
+                          "programs that use the GPU.")
     ctx.check()
     drawn = np.clip(np.rint(painted * 255), 0, 255).astype(np.uint8)
     if scaled:

@@ -29,7 +29,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from core.jobs import Context, JobError, Progress, Result, pipeline
+from core.device import free_memory, is_out_of_memory
+from core.jobs import Context, JobError, OutOfMemory, Progress, Result, pipeline
 from core.nets.compact import SRVGGNetCompact
 from core.nets.esrgan import RRDBNet
 from core.nets.span import SPAN
@@ -38,6 +39,8 @@ from core.specs.upscale import (  # noqa: F401  (the panels' names, importable h
     ARCHITECTURES,
     DEFAULT_MODEL,
     FAMILY,
+    TILE,
+    TILES,
     UpscaleSpec,
     check_output_size,
     known_models,
@@ -50,7 +53,6 @@ from core.weights import (
     load_checked,
 )
 
-TILE = 192  # input pixels per tile side, before the overlap: some 30 MB of features a tile
 MAX_CONTEXT = 32  # input pixels a tile is extended by on each side, at most (a multiple of 4)
 PREVIEW_SIDE = 1024  # previews are the output taken every k-th pixel, to at most this size
 # The nets the pipeline runs; each config has scale, reach and multiple (core/nets/*)
@@ -59,10 +61,6 @@ Net = Upscaler | RRDBNet | SRVGGNetCompact | SPAN
 
 
 # --------------------------------------------------------------------------- models
-
-
-
-
 
 
 def load_upscaler(name_or_path: str, ctx: Context | None = None) -> Net:
@@ -164,16 +162,28 @@ def run(spec: UpscaleSpec, ctx: Context) -> Generator[Progress, None, Result]:
 
     t0 = time.perf_counter()
     x = to_tensor(rgb)
-    total = 1
-    gen = upscale_tiles(model, x, TILE)
+    total, tile = 1, spec.tile
+    gen = upscale_tiles(model, x, tile)
     while True:
         ctx.check()
+        out_of_memory = False
         try:
             with cancellable(model, ctx):
                 done, total, partial = next(gen)
         except StopIteration as stop:
             y: torch.Tensor = stop.value
             break
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            out_of_memory = True
+        if out_of_memory:  # outside the handler: the traceback no longer holds the tensors
+            del gen
+            free_memory(ctx.device)
+            raise OutOfMemory(
+                f"Out of memory on {ctx.device} upscaling {w}x{h} in {tile} px tiles: use "
+                f"smaller tiles (e.g. {max(TILES[0], tile // 2)} px; --tile on the command "
+                "line) or run it on the CPU.")
         yield Progress(done, total, f"Upscaling tile {done} of {total} (x{s})",
                        preview(partial) if ctx.wants_preview() else None)
     ctx.check()

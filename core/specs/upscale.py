@@ -17,6 +17,8 @@ from core.jobs import ImageRef, JobError, JobSpec, input_image
 
 FAMILY = "upscale"
 DEFAULT_MODEL = "upscale_faces"
+TILE = 192  # input pixels per tile side, before the overlap: some 30 MB of features a tile
+TILES = (4, 2048)  # the tile sizes a spec may ask for (smaller ones when memory runs short)
 # Architectures (core.registry names, as model cards record them) the upscale job runs, and
 # what the Upscale dialog calls them: Easel's own x4 net, and the users' ESRGAN/Real-ESRGAN
 # RRDB, SRVGG compact and SPAN nets.
@@ -32,6 +34,7 @@ class UpscaleSpec(JobSpec):
     image: ImageRef | None = None  # HxWx3 (or HxWx4) uint8
     model: str = DEFAULT_MODEL  # an installed upscale model's name, or a .safetensors path;
     # the scale is the model's (its card's config: 4 for Easel's, 1, 2 or 4 for imported ones)
+    tile: int = TILE  # input pixels per tile side: smaller needs less memory (same pixels)
 
 
 # --------------------------------------------------------------------------- checks
@@ -66,6 +69,9 @@ def validate(spec: UpscaleSpec) -> tuple[np.ndarray, np.ndarray | None, ModelCar
     not read), so the app calls it before submitting the job."""
     image = input_image(spec.image, "No image to upscale: open an image first.")
     h, w = image.shape[:2]
+    if not isinstance(spec.tile, int) or not TILES[0] <= spec.tile <= TILES[1]:
+        raise JobError(f"The tile size must be {TILES[0]} to {TILES[1]} pixels, not "
+                       f"{spec.tile!r}.")
     path = resolve_model(spec.model)
     try:
         card = read_card(path)

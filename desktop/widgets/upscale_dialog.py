@@ -1,4 +1,5 @@
-"""Image > Upscale…: which upscaler, with its scale and the size the picture will have.
+"""Image > Upscale…: which upscaler, with its scale and the size the picture will have, and
+the tile size (smaller tiles need less memory and give the same pixels).
 
 Lists Easel's own upscalers and those imported from the user's files (Real-ESRGAN, SPAN...:
 Models > Manage models > Import), each with its scale; the size line follows the choice.
@@ -14,8 +15,11 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFormLayout,
     QLabel,
+    QSpinBox,
     QWidget,
 )
+
+from core.specs.upscale import TILES
 
 
 def upscaler_label(model: dict[str, Any]) -> str:
@@ -26,10 +30,10 @@ def upscaler_label(model: dict[str, Any]) -> str:
 
 class UpscaleDialog(QDialog):
     """Choose one of ``models`` (core.catalog.upscalers()) for a ``width`` x ``height``
-    picture; ``current`` (a name) is chosen first when it is listed."""
+    picture, and a tile size; ``current`` (a name) is chosen first when it is listed."""
 
     def __init__(self, models: list[dict[str, Any]], width: int, height: int,
-                 current: str = "", parent: QWidget | None = None) -> None:
+                 current: str = "", tile: int = 192, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Upscale")
         self._size = (width, height)
@@ -40,6 +44,10 @@ class UpscaleDialog(QDialog):
         self.model.setCurrentIndex(names.index(current) if current in names else 0)
         self.model.setToolTip("Your own upscalers (Real-ESRGAN, SPAN...) appear here once "
                               "imported: Models > Manage models > Import")
+        self.tile = QSpinBox(minimum=TILES[0], maximum=TILES[1], value=tile, suffix=" px")
+        self.tile.setSingleStep(32)
+        self.tile.setToolTip("The picture goes through the upscaler in tiles of this size: "
+                             "smaller tiles need less memory and give the same pixels")
         self.size_label = QLabel()
         self.model.currentIndexChanged.connect(self._update)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
@@ -50,6 +58,7 @@ class UpscaleDialog(QDialog):
         form = QFormLayout(self)
         form.addRow("Upscaler", self.model)
         form.addRow("Size", self.size_label)
+        form.addRow("Tiles", self.tile)
         form.addRow(buttons)
         self._update()
 
@@ -63,7 +72,9 @@ class UpscaleDialog(QDialog):
 
 
 def ask_upscaler(parent: QWidget, models: list[dict[str, Any]], width: int, height: int,
-                 current: str) -> str | None:
-    """The name of the upscaler the user chose, or None (cancelled)."""
-    dialog = UpscaleDialog(models, width, height, current, parent)
-    return dialog.chosen()["name"] if dialog.exec() == QDialog.DialogCode.Accepted else None
+                 current: str, tile: int) -> tuple[str, int] | None:
+    """The name of the upscaler the user chose and the tile size, or None (cancelled)."""
+    dialog = UpscaleDialog(models, width, height, current, tile, parent)
+    if dialog.exec() != QDialog.DialogCode.Accepted:
+        return None
+    return dialog.chosen()["name"], dialog.tile.value()

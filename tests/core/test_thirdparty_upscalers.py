@@ -29,7 +29,8 @@ from upscaler_models import (
 )
 
 from core import cli, imageio
-from core.jobs import Cancelled, Context, ImageRef
+from core.device import is_out_of_memory
+from core.jobs import Cancelled, Context, ImageRef, JobError, OutOfMemory
 from core.model_manager import ModelManagerError, check_hash, import_model
 from core.pipelines import upscale as up
 from core.pipelines.upscale import UpscaleSpec, load_upscaler, upscale_tiles
@@ -233,10 +234,9 @@ def test_tiles_give_the_pixels_of_one_pass(case, tmp_path, monkeypatch):
 def test_the_job_shows_progress_and_previews_per_tile_and_keeps_alpha(tmp_path, monkeypatch):
     net, *_ = reference("compact_x2")
     info = import_model(save_user_file(net.state_dict(), tmp_path, "c2", "safetensors"))
-    monkeypatch.setattr(up, "TILE", 8)
     rgba = picture(12, 20, alpha=True)
     events: list = []
-    result = run(UpscaleSpec(image=ImageRef.of(rgba), model=info.name), events)
+    result = run(UpscaleSpec(image=ImageRef.of(rgba), model=info.name, tile=8), events)
     tiles = [e for e in events if e.message.startswith("Upscaling tile")]
     assert [(e.step, e.total) for e in tiles] == [(i, 6) for i in range(1, 7)]
     assert all(e.preview.shape == (24, 40, 3) for e in tiles)
@@ -249,8 +249,7 @@ def test_the_job_shows_progress_and_previews_per_tile_and_keeps_alpha(tmp_path, 
 def test_cancel_stops_between_tiles_and_within_a_tile(tmp_path, monkeypatch):
     net, *_ = reference("x4plus")
     info = import_model(save_user_file(net.state_dict(), tmp_path, "rrdb", "pth"))
-    monkeypatch.setattr(up, "TILE", 4)
-    spec = UpscaleSpec(image=ImageRef.of(picture(12, 12)), model=info.name)
+    spec = UpscaleSpec(image=ImageRef.of(picture(12, 12)), model=info.name, tile=4)
     events: list = []
     with pytest.raises(Cancelled):
         run(spec, events, cancel_after=1)
@@ -276,6 +275,37 @@ def test_cancel_stops_between_tiles_and_within_a_tile(tmp_path, monkeypatch):
             h.remove()
     assert len(convs) == 3
     assert not any(m._forward_pre_hooks for m in model.modules())  # the job's are gone
+
+
+def test_out_of_memory_names_smaller_tiles_and_the_cpu(tmp_path, monkeypatch, capsys):
+    net, *_ = reference("compact_x2")
+    info = import_model(save_user_file(net.state_dict(), tmp_path, "c2", "safetensors"))
+    spec = UpscaleSpec(image=ImageRef.of(picture(12, 20)), model=info.name, tile=8)
+    assert run(spec).images[0].shape == (24, 40, 3)  # the tiles fit
+
+    def oom(self, x):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(type(load_upscaler(info.name)), "forward", oom)
+    with pytest.raises(OutOfMemory) as exc:
+        run(spec)
+    assert one_line(exc, "Out of memory on cpu upscaling 20x12 in 8 px tiles",
+                    "smaller tiles (e.g. 4 px", "the CPU")
+    assert is_out_of_memory(exc.value)  # so the app runs a GPU job again on the CPU
+    src = tmp_path / "in.png"
+    imageio.save_png(src, picture(12, 20))
+    assert cli.main(["upscale", str(src), "-o", str(tmp_path / "out.png"), "--model",
+                     info.name, "--tile", "8"]) == 2
+    assert "in 8 px tiles: use smaller tiles" in capsys.readouterr().err
+    assert not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.parametrize("tile", [0, 3, 5000])
+def test_a_tile_size_out_of_range_is_refused(tile, tmp_path):
+    net, *_ = reference("compact_x2")
+    info = import_model(save_user_file(net.state_dict(), tmp_path, "c2", "safetensors"))
+    with pytest.raises(JobError, match=f"tile size must be 4 to 2048 pixels, not {tile}"):
+        run(UpscaleSpec(image=ImageRef.of(picture(8, 8)), model=info.name, tile=tile))
 
 
 # --------------------------------------------------------------------------- bad files

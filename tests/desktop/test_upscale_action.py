@@ -29,9 +29,9 @@ def win(qtbot, tmp_path, monkeypatch):
     w = open_window(qtbot, tmp_path)
     w.asked = []  # what the Upscale dialog was shown each time; it answers the first model
 
-    def choose(models, width, height, current):
-        w.asked.append((models, width, height, current))
-        return models[0]["name"]
+    def choose(models, width, height, current, tile):
+        w.asked.append((models, width, height, current, tile))
+        return models[0]["name"], 96
 
     w.ask_upscaler = choose
     yield w
@@ -61,8 +61,8 @@ def test_upscale_action_fills_the_strip_and_apply_replaces_the_picture(qtbot, wi
     action = menu_action(win, "Upscale…")
     assert action.shortcut().toString() == "Ctrl+Shift+U"
     action.trigger()
-    [(models, width, height, current)] = win.asked
-    assert (width, height, current) == (14, 10, "upscale_faces")
+    [(models, width, height, current, tile)] = win.asked
+    assert (width, height, current, tile) == (14, 10, "upscale_faces", 192)
     assert [(m["name"], m["scale"], m["kind"]) for m in models] == [
         ("upscale_faces", 4, "Easel's own")]
     qtbot.waitUntil(lambda: len(win.doc.results) == 1 and win._job is None, timeout=30_000)
@@ -70,6 +70,7 @@ def test_upscale_action_fills_the_strip_and_apply_replaces_the_picture(qtbot, wi
     assert entry.rgb.shape == (40, 56, 4) and entry.label.startswith("Upscale")
     assert np.all(entry.rgb[..., 3] == 128)
     assert entry.spec["kind"] == "upscale" and entry.spec["model"] == "upscale_faces"
+    assert entry.spec["tile"] == 96
     # An untrained upscaler is exactly bicubic upsampling of the picture.
     x = torch.from_numpy(rgba[..., :3]).permute(2, 0, 1)[None].float() / 127.5 - 1
     bicubic = F.interpolate(x, scale_factor=4, mode="bicubic", align_corners=False)
@@ -113,8 +114,8 @@ def test_an_imported_upscaler_runs_at_its_own_scale_and_is_remembered(qtbot, win
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(src))
     import_model(src)
     win.doc.set_image(np.full((6, 8, 3), 90, np.uint8))
-    win.ask_upscaler = lambda models, w, h, current: (
-        win.asked.append(models) or "realesr-general-x2")
+    win.ask_upscaler = lambda models, w, h, current, tile: (
+        win.asked.append(models) or ("realesr-general-x2", 4))
     assert win.upscale_picture() is not None
     assert win.job_progress.message.text() == "Upscale x2 (realesr-general-x2)…"
     kinds = {m["name"]: (m["scale"], m["kind"], m["source"]) for m in win.asked[0]}
@@ -123,19 +124,21 @@ def test_an_imported_upscaler_runs_at_its_own_scale_and_is_remembered(qtbot, win
     qtbot.waitUntil(lambda: len(win.doc.results) == 1 and win._job is None, timeout=30_000)
     assert win.doc.results[0].rgb.shape == (12, 16, 3)
     assert win.doc.results[0].spec["model"] == "realesr-general-x2"
-    # The next Upscale offers the last choice first.
+    assert win.doc.results[0].spec["tile"] == 4
+    # The next Upscale offers the last choices first.
     seen = []
-    win.ask_upscaler = lambda models, w, h, current: seen.append(current)
+    win.ask_upscaler = lambda models, w, h, current, tile: seen.append((current, tile))
     win.upscale_picture()
-    assert seen == ["realesr-general-x2"]
+    assert seen == [("realesr-general-x2", 4)]
 
 
 def test_the_dialog_shows_each_scale_and_the_size_it_gives(qtbot):
     models = [{"name": "upscale_faces", "source": "shipped", "scale": 4, "kind": "Easel's own"},
               {"name": "x2plus", "source": "user", "scale": 2,
                "kind": "ESRGAN / Real-ESRGAN (RRDB)"}]
-    dialog = UpscaleDialog(models, 300, 200, current="x2plus")
+    dialog = UpscaleDialog(models, 300, 200, current="x2plus", tile=64)
     qtbot.addWidget(dialog)
+    assert dialog.tile.value() == 64
     assert dialog.chosen()["name"] == "x2plus"
     assert dialog.model.currentText() == "x2plus: x2, ESRGAN / Real-ESRGAN (RRDB), yours"
     assert dialog.size_label.text() == "300 × 200 px → 600 × 400 px"
