@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.cards import ModelCard, list_models
-from core.specs.inpaint import DIFFUSION_FAMILY
+from core.specs.inpaint import DIFFUSION_FAMILY, LAMA_FAMILY
 from core.specs.latent import FAMILIES as LATENT_FAMILIES
 from core.specs.style import FAMILY as FAST_STYLE_FAMILY
 from core.specs.upscale import ARCHITECTURES as UPSCALERS
@@ -24,6 +24,14 @@ def diffusion_models() -> list[dict[str, Any]]:
     return [{"name": m.name, "source": m.source, "data": data_of(m.card.data),
              "attributes": world_attributes(data_of(m.card.data))}
             for m in list_models(DIFFUSION_FAMILY) if m.card is not None]
+
+
+def lama_models() -> list[dict[str, Any]]:
+    """Every usable LaMa model (imported from a user's file: the Inpaint panel's LaMa engine):
+    name, source and the file it came from."""
+    return [{"name": m.name, "source": m.source,
+             "file": str(m.card.extra.get("source", {}).get("file", m.name))}
+            for m in list_models(LAMA_FAMILY) if m.card is not None]
 
 
 def data_of(card_data: str) -> str:

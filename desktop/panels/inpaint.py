@@ -1,5 +1,6 @@
 """The Inpaint panel: fill the painted mask, or extend the canvas, with PatchMatch (weight-free,
-any photo) or a diffusion model (draws what the picture does not have).
+any photo), a diffusion model (draws what the picture does not have) or LaMa (a big-lama file
+the user imported: large holes in photos).
 
 Mask tools (grow, shrink, invert, clear) edit the document's mask as undoable steps. The fill's
 results (one per variation) go to the result strip, where a click compares and a double-click
@@ -27,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.algorithms import masks
-from core.catalog import diffusion_models
+from core.catalog import diffusion_models, lama_models
 from core.jobs import MAX_SEED, ImageRef, JobError, JobSpec
 from core.specs.inpaint import (
     DEFAULT_GUIDANCE,
@@ -55,7 +56,15 @@ from desktop.panels.base import (
 from desktop.panels.fields import Field
 
 ENGINES = [("PatchMatch (no model, any photo)", "patchmatch"),
-           ("Diffusion (a trained model)", "diffusion")]
+           ("Diffusion (a trained model)", "diffusion"),
+           ("LaMa (your big-lama file)", "lama")]
+# What each engine that uses a model says when none is installed.
+NO_MODEL = {
+    "diffusion": "No diffusion model is installed: train one (easel train diffusion_faces) or "
+                 "use PatchMatch.",
+    "lama": "No LaMa model is imported: import your big-lama file (Models > Manage models > "
+            "Import…) or use PatchMatch.",
+}
 SIDES = ("left", "right", "top", "bottom")
 
 # The form: widget, spec field, settings key, range, default (desktop/panels/fields.py). The
@@ -64,7 +73,7 @@ SIDES = ("left", "right", "top", "bottom")
 FIELDS = (
     Field("engine", "engine", default="patchmatch"),
     Field("model", "model", default=DEFAULT_MODEL,
-          missing="The diffusion model {value!r} is not installed."),
+          missing="The model {value!r} is not installed."),
     Field("attribute", "attribute", default="", fallback=True,
           missing="{value!r} cannot be asked of this model; asked for nothing."),
     Field("sampler", "sampler", default="ddim"),
@@ -115,9 +124,10 @@ class InpaintPanel(Panel):
         for text, key in ENGINES:
             self.engine.addItem(text, key)
         self.engine.setToolTip("PatchMatch copies from the rest of the picture; diffusion draws "
-                               "new content with a model trained on a world or your images.")
+                               "new content with a model trained on a world or your images; "
+                               "LaMa (a model file you imported) fills large holes in photos.")
         self.model = QComboBox()
-        self.model.setToolTip("The diffusion model: each knows the kind of pictures it was "
+        self.model.setToolTip("The engine's model: each knows the kind of pictures it was "
                               "trained on")
         self._attributes: dict[str, list[str]] = {}  # model name -> what can be asked of it
         self.attribute = QComboBox()
@@ -226,15 +236,22 @@ class InpaintPanel(Panel):
     # ---------------------------------------------------------------- actions
 
     def refresh_models(self) -> None:
-        """List the installed diffusion models (shipped and the user's) again."""
+        """List the installed models of the chosen engine (shipped and the user's) again:
+        diffusion models, or the LaMa models imported from the user's files."""
         current = self.model.currentData() or DEFAULT_MODEL
-        models = diffusion_models()
-        self._attributes = {m["name"]: m["attributes"] for m in models}
+        self.model.blockSignals(True)
         self.model.clear()
-        for m in models:
-            self.model.addItem(f"{m['name']} ({m['data']}, {m['source']})", m["name"])
-        index = self.model.findData(current)
-        self.model.setCurrentIndex(max(0, index))
+        if self.engine.currentData() == "lama":
+            self._attributes = {}
+            for m in lama_models():
+                self.model.addItem(f"{m['name']} (LaMa, from {m['file']})", m["name"])
+        else:
+            models = diffusion_models()
+            self._attributes = {m["name"]: m["attributes"] for m in models}
+            for m in models:
+                self.model.addItem(f"{m['name']} ({m['data']}, {m['source']})", m["name"])
+        self.model.setCurrentIndex(max(0, self.model.findData(current)))
+        self.model.blockSignals(False)
         self._model_changed()
 
     def _model_changed(self) -> None:
@@ -279,16 +296,14 @@ class InpaintPanel(Panel):
         self.message.setVisible(bool(text))
 
     def _engine_changed(self) -> None:
-        diffusion = self.engine.currentData() == "diffusion"
-        self.patchmatch_box.setVisible(not diffusion)
-        self.diffusion_box.setVisible(diffusion)
+        engine = self.engine.currentData()
+        self.refresh_models()
+        self.patchmatch_box.setVisible(engine == "patchmatch")
+        self.diffusion_box.setVisible(engine == "diffusion")
         for widget in (self.model, self.model_label, self.model_refresh):
-            widget.setVisible(diffusion)  # PatchMatch uses no model
-        if diffusion and self.model.count() == 0:
-            self.show_message("No diffusion model is installed: train one (easel train "
-                              "diffusion_faces) or use PatchMatch.")
-        else:
-            self.show_message("")
+            widget.setVisible(engine in NO_MODEL)  # PatchMatch uses no model
+        self.show_message(NO_MODEL[engine] if engine in NO_MODEL and self.model.count() == 0
+                          else "")
 
     # ---------------------------------------------------------------- Panel API
 
@@ -300,10 +315,10 @@ class InpaintPanel(Panel):
             raise JobError("Choose how many pixels to add on at least one side.")
         if not outpaint and doc.mask_is_empty():
             raise JobError("The mask is empty: paint the area to fill first.")
-        diffusion = self.engine.currentData() == "diffusion"
-        if diffusion and self.model.currentData() is None:
-            raise JobError("No diffusion model is installed: train one (easel train "
-                           "diffusion_faces) or choose PatchMatch.")
+        engine = self.engine.currentData()
+        diffusion = engine == "diffusion"
+        if engine in NO_MODEL and self.model.currentData() is None:
+            raise JobError(NO_MODEL[engine])
         if self.random_seed.isChecked():
             self.seed.setValue(random.randint(0, MAX_SEED))
         values = fields.spec_values(self, FIELDS, "outpaint" if outpaint else "inpaint")
@@ -321,7 +336,7 @@ class InpaintPanel(Panel):
 
     def restore(self, spec: dict[str, Any]) -> list[str]:
         # A PatchMatch run names the default model, which need not be installed here.
-        skip = () if spec.get("engine") == "diffusion" else ("model",)
+        skip = () if spec.get("engine") in NO_MODEL else ("model",)
         problems = fields.restore(self, FIELDS, spec, skip)
         self.random_seed.setChecked(False)  # a restored run should reproduce as it was
         return problems

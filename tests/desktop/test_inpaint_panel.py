@@ -234,3 +234,49 @@ def test_the_model_picker_and_its_refresh_show_only_for_diffusion(qtbot, tmp_pat
     assert not any(w.isVisible() for w in picker)
     panel.engine.setCurrentIndex(panel.engine.findData("diffusion"))
     assert all(w.isVisible() for w in picker)
+
+
+def install_lama(home) -> None:
+    """A tiny random-weight LaMa as an import of a user's big-lama file leaves it."""
+    from dataclasses import asdict
+
+    import torch
+
+    from core import paths
+    from core.nets.lama import LaMa, LaMaConfig
+    from core.weights import ModelCard, save_model
+
+    config = LaMaConfig(channels=4, blocks=2, global_channels=24)
+    torch.manual_seed(0)
+    card = ModelCard(name="big-lama", family="lama", architecture="lama", config=asdict(config),
+                     extra={"source": {"file": "big-lama.ckpt"}})
+    save_model(paths.models_dir() / "lama", "big-lama", LaMa(config).eval(), card)
+
+
+def test_the_lama_engine_lists_imported_files_fills_the_mask_and_round_trips(qtbot, win):
+    panel = win.panels[0]
+    panel.engine.setCurrentIndex(panel.engine.findData("lama"))
+    assert not panel.diffusion_box.isVisibleTo(panel)
+    assert not panel.patchmatch_box.isVisibleTo(panel)
+    assert panel.model.isVisibleTo(panel) and panel.model.count() == 0
+    assert "No LaMa model is imported" in panel.message.text()
+    win.doc.set_mask(mouth_mask())
+    with pytest.raises(JobError, match="Models > Manage models > Import"):
+        panel.build_spec(win.doc)
+
+    install_lama(None)
+    panel.model_refresh.click()
+    assert [panel.model.itemText(i) for i in range(panel.model.count())] == [
+        "big-lama (LaMa, from big-lama.ckpt)"]
+    original = win.doc.image_array().copy()
+    run_panel(qtbot, win)
+    entry = win.doc.results[-1]
+    assert entry.spec["engine"] == "lama" and entry.spec["model"] == "big-lama"
+    hole = mouth_mask() > 0
+    assert np.array_equal(entry.rgb[~hole], original[~hole])
+    assert not np.array_equal(entry.rgb[hole], original[hole])
+    # Back to diffusion: its models again; the LaMa run restores engine and model.
+    panel.engine.setCurrentIndex(panel.engine.findData("diffusion"))
+    assert panel.model.itemData(0) == "diffusion_faces"
+    assert panel.restore(entry.spec) == []
+    assert panel.engine.currentData() == "lama" and panel.model.currentData() == "big-lama"
