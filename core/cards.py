@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -101,10 +102,28 @@ def open_regular(path: str | os.PathLike, limit: int) -> BinaryIO:
     return f
 
 
-def read_regular(path: str | os.PathLike, limit: int) -> bytes:
-    """The bytes of :func:`open_regular` ``(path, limit)``; the read stops at the size found."""
+READ_CHUNK = 16 << 20  # bytes read at a time when the reader wants progress
+
+
+def read_regular(path: str | os.PathLike, limit: int,
+                 progress: Callable[[int, int], None] | None = None) -> bytes:
+    """The bytes of :func:`open_regular` ``(path, limit)``; the read stops at the size found.
+    ``progress(bytes read, size)`` is called after every READ_CHUNK (it may raise, e.g. to
+    cancel: the read stops there)."""
     with open_regular(path, limit) as f:
-        data = f.read(os.fstat(f.fileno()).st_size + 1)
+        size = os.fstat(f.fileno()).st_size
+        if progress is None:
+            data = f.read(size + 1)
+        else:
+            parts, done = [], 0
+            while done <= size:
+                part = f.read(min(READ_CHUNK, size + 1 - done))
+                if not part:
+                    break
+                parts.append(part)
+                done += len(part)
+                progress(min(done, size), size)
+            data = b"".join(parts)
     if len(data) > limit:  # it grew while being read
         raise WeightsError(f"{path} is more than {limit:,} bytes; not read.")
     return data

@@ -32,6 +32,7 @@ import io
 import json
 import os
 import re
+import shutil
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -63,6 +64,7 @@ HASH_STATUSES = ("ok", "mismatch", "missing", "unverified")
 MAX_NAME = 100
 # An exported zip holds a model's weights, card and sidecar; the limits leave room for more.
 ZIP_MAX_MEMBERS = 64
+FREE_SPACE_MARGIN = 64 << 20  # bytes left free on the disk after an import, at least
 ZIP_MAX_TOTAL = 2 * MAX_WEIGHTS_BYTES  # uncompressed, all members together
 ZIP_MAX_RATIO = 100  # uncompressed / compressed size of a member
 # Characters Windows refuses in file names, and names it reserves: a model made on Linux may
@@ -334,10 +336,24 @@ def _parse_card(data: bytes, label: str) -> ModelCard:
         raise ModelManagerError(f"Model card {label} cannot be read: {exc}") from None
 
 
-def _read_file(path: Path, limit: int, what: str) -> bytes:
+def check_free_space(size: int, source: Path) -> None:
+    """ModelManagerError unless the models folder's disk has room for ``size`` bytes and a
+    margin (the file is written beside its temporary copy)."""
+    folder = paths.models_dir()
+    while not folder.exists() and folder.parent != folder:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if free < size + FREE_SPACE_MARGIN:
+        raise ModelManagerError(
+            f"Not enough free space to import {source.name}: it needs {size / 2**20:,.0f} MB "
+            f"and {paths.models_dir()} has {free / 2**20:,.0f} MB free. Nothing was written.")
+
+
+def _read_file(path: Path, limit: int, what: str,
+               progress: Callable[[int, int], None] | None = None) -> bytes:
     """``path``'s bytes (a regular file of at most ``limit`` bytes), or ModelManagerError."""
     try:
-        return read_regular(path, limit)
+        return read_regular(path, limit, progress)
     except FileNotFoundError:
         raise ModelManagerError(f"{what} {path} not found.") from None
     except WeightsError as exc:  # not a regular file, or too large: the message names it
@@ -360,7 +376,8 @@ def free_name(family: str, name: str) -> str:
 
 
 def import_model(weights_path: str | os.PathLike, card: str | os.PathLike | None = None,
-                 family: str | None = None, name: str | None = None) -> ModelInfo:
+                 family: str | None = None, name: str | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> ModelInfo:
     """Copy a model into ``models_dir()/<family>/`` and return its listing.
 
     ``weights_path`` is a ``.safetensors`` file, a ``.zip`` made by :func:`export_model`
@@ -375,13 +392,18 @@ def import_model(weights_path: str | os.PathLike, card: str | os.PathLike | None
     (ModelManagerError when it is taken); without it, the card's name (or the file's) is used,
     with a suffix (``name-2``) when it is taken, since the imported file may well be a copy of
     an installed model. The returned ModelInfo has the name used.
+
+    ``progress(bytes read, size)`` follows the read of the model file; it may raise (e.g.
+    core.jobs.Cancelled) to stop the import, which then writes nothing. An import that would
+    not fit in the free space of the models folder is refused before anything is written.
     """
     source = Path(weights_path).expanduser()
     if not source.exists():
         raise ModelManagerError(f"No file at {source}.")
     if source.suffix.lower() == ".zip":
         return _import_zip(source, family, name)
-    data = _read_file(source, MAX_WEIGHTS_BYTES, "Model file")
+    data = _read_file(source, MAX_WEIGHTS_BYTES, "Model file", progress)
+    check_free_space(len(data), source)
     card_file = Path(card).expanduser() if card is not None else card_path(source)
     if card is None and not card_file.exists():
         imported = _import_user_file(data, source, family, name)

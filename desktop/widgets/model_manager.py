@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from PySide6.QtCore import QFile, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFontDatabase
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QDialog,
     QFileDialog,
     QHBoxLayout,
@@ -28,6 +30,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMessageBox,
     QPlainTextEdit,
+    QProgressDialog,
     QPushButton,
     QSplitter,
     QTableWidget,
@@ -36,6 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.jobs import Cancelled
 from core.model_manager import (
     FamilyRequired,
     ModelManagerError,
@@ -53,6 +57,10 @@ from core.weights import ModelInfo, list_models
 
 log = logging.getLogger("easel.models")
 
+# What Import offers: Easel's models and exports, and the users' own model files
+# (core.thirdparty: upscalers, LaMa...), which are converted once.
+IMPORT_FILTER = ("Models (*.safetensors *.pth *.pt *.ckpt *.bin *.zip);;"
+                 "Easel models and exports (*.safetensors *.zip);;All files (*)")
 COLUMNS = ("Name", "Family", "Source", "Size (MB)", "Hash")
 NAME, FAMILY, SOURCE, SIZE, HASH = range(len(COLUMNS))
 NOT_CHECKED = "not checked"
@@ -157,7 +165,8 @@ class ModelManager(QDialog):
         self.rename_button.setToolTip("Rename one of your models (shipped ones are read-only)")
         self.delete_button.setToolTip("Move one of your models to the trash")
         self.import_button.setToolTip("Copy a .safetensors model (with its .json card) or an "
-                                      "exported .zip into your models")
+                                      "exported .zip into your models, or convert your own "
+                                      "upscaler or LaMa file (.pth, .ckpt, .safetensors) once")
         self.export_button.setToolTip("Save the model, its card and directions as a .zip")
         self.check_button.setToolTip("Compare every file's sha256 with its model card")
 
@@ -325,19 +334,21 @@ class ModelManager(QDialog):
         self._changed()
 
     def import_file(self) -> None:
-        path = self.ask_open_file("Import a model",
-                                  "Models (*.safetensors *.zip);;All files (*)")
+        path = self.ask_open_file("Import a model", IMPORT_FILTER)
         if not path:
             return
         try:
             try:
-                info = import_model(path)
+                info = self._import(path)
             except FamilyRequired:
                 family = self.ask_item("Import a model", f"{Path(path).name} has no model "
                                        "card. Which kind of model is it?", known_families())
                 if not family:
                     return
-                info = import_model(path, family=family)
+                info = self._import(path, family=family)
+        except Cancelled:
+            self.inform("Import cancelled", f"{Path(path).name} was not imported.")
+            return
         except Exception as exc:  # noqa: BLE001
             self._fail("Import failed", exc)
             return
@@ -347,6 +358,48 @@ class ModelManager(QDialog):
             text += (" It came without a model card, so it is listed as unverified and uses "
                      "default architecture settings.")
         self.inform("Model imported", text)
+
+    def _import(self, path: str, **kw: Any) -> ModelInfo:
+        """``import_model(path, **kw)`` on a worker thread, behind a progress dialog whose
+        Cancel stops it (nothing is written then: Cancelled); the import's own error is raised
+        here."""
+        name = Path(path).name
+        progress = QProgressDialog(f"Importing {name}…", "Cancel", 0, 0, self)
+        progress.setWindowTitle("Import a model")
+        progress.setWindowModality(Qt.WindowModality.WindowModal)
+        progress.setMinimumDuration(300)  # quick imports never show it
+        self.import_progress = progress  # tests reach its Cancel button
+        cancel = threading.Event()
+        state: dict[str, Any] = {"done": 0, "size": 0}
+
+        def report(done: int, size: int) -> None:  # on the worker thread
+            if cancel.is_set():
+                raise Cancelled
+            state.update(done=done, size=size)
+
+        def work() -> None:
+            try:
+                state["info"] = import_model(path, progress=report, **kw)
+            except BaseException as exc:  # noqa: BLE001 - raised again on the GUI thread
+                state["error"] = exc
+
+        worker = threading.Thread(target=work, name="easel-import", daemon=True)
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.03)
+            if progress.wasCanceled():
+                cancel.set()
+            if state["size"]:
+                progress.setRange(0, 1000)
+                progress.setValue(min(999, state["done"] * 1000 // state["size"]))
+                progress.setLabelText(f"Importing {name}: {state['done'] / 2**20:,.0f} of "
+                                      f"{state['size'] / 2**20:,.0f} MB read…")
+            QApplication.processEvents()
+        progress.reset()
+        progress.deleteLater()
+        if "error" in state:
+            raise state["error"]
+        return state["info"]
 
     def export_selected(self) -> None:
         info = self.selected()

@@ -16,6 +16,7 @@ import pytest
 import torch
 from torch import nn
 
+import core.nets  # noqa: F401  (importing registers every architecture the tests build)
 from core import paths, registry
 from core.model_manager import (
     FamilyRequired,

@@ -212,6 +212,83 @@ def test_import_of_a_pickle_is_refused_with_a_message(dlg, qtbot, home):
     assert dlg.table.rowCount() == 3
 
 
+def test_a_users_upscaler_imports_with_progress_and_shows_its_scale(dlg, qtbot, home,
+                                                                     monkeypatch):
+    from upscaler_models import SRVGGCompact
+
+    from core import cards
+    from desktop.widgets.model_manager import IMPORT_FILTER
+
+    src = home / "realesr-general-x4v3.pth"
+    torch.save({"params": SRVGGCompact(num_feat=8, num_conv=2, upscale=4).state_dict()}, src)
+    monkeypatch.setattr(cards, "READ_CHUNK", 1024)  # many steps of progress
+    seen = []
+    report = cards.read_regular
+
+    def spy(path, limit, progress=None):
+        return report(path, limit, lambda d, n: (seen.append((d, n)), progress(d, n)))
+
+    monkeypatch.setattr("core.model_manager.read_regular", spy)
+    dlg.answers.files.append(str(src))
+    with qtbot.waitSignal(dlg.modelsChanged, timeout=10_000):
+        dlg.import_button.click()
+    assert "*.pth" in IMPORT_FILTER and "*.ckpt" in IMPORT_FILTER
+    size = src.stat().st_size
+    assert len(seen) > 3 and seen[-1] == (size, size)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    info = dlg.selected()
+    assert (info.name, info.family) == ("realesr-general-x4v3", "upscale")
+    assert info.card.config["scale"] == 4
+    assert dlg.answers.infos[-1] == "Imported as realesr-general-x4v3 (upscale)."
+
+
+def test_cancelling_an_import_writes_nothing(dlg, qtbot, home, monkeypatch):
+    import time
+
+    from upscaler_models import SRVGGCompact
+
+    from core import cards
+
+    src = home / "big.pth"
+    torch.save(SRVGGCompact(num_feat=16, num_conv=4, upscale=4).state_dict(), src)
+    monkeypatch.setattr(cards, "READ_CHUNK", 256)  # some 200 reads of 10 ms
+    report = cards.read_regular
+
+    def slow(path, limit, progress=None):  # a big file on a slow disk
+        def step(d, n):
+            time.sleep(0.01)
+            progress(d, n)
+        return report(path, limit, step if progress else None)
+
+    monkeypatch.setattr("core.model_manager.read_regular", slow)
+    from PySide6.QtCore import QTimer
+
+    QTimer.singleShot(150, lambda: dlg.import_progress.cancel())
+    before = sorted(p.relative_to(paths.models_dir()) for p in paths.models_dir().rglob("*"))
+    dlg.answers.files.append(str(src))
+    with qtbot.assertNotEmitted(dlg.modelsChanged):
+        dlg.import_button.click()
+    assert dlg.answers.infos == ["big.pth was not imported."]
+    assert not dlg.answers.warnings
+    after = sorted(p.relative_to(paths.models_dir()) for p in paths.models_dir().rglob("*"))
+    assert after == before
+
+
+def test_import_refuses_when_the_disk_is_full(dlg, qtbot, home, monkeypatch):
+    import shutil
+
+    src = home / "found.safetensors"
+    src.write_bytes((paths.models_dir() / "vae" / "mine.safetensors").read_bytes())
+    usage = shutil.disk_usage(home)
+    monkeypatch.setattr("core.model_manager.shutil.disk_usage",
+                        lambda p: usage._replace(free=10 << 20))
+    dlg.answers.files.append(str(src))
+    with qtbot.assertNotEmitted(dlg.modelsChanged):
+        dlg.import_button.click()
+    assert "Not enough free space to import found.safetensors" in dlg.answers.warnings[-1]
+    assert "10 MB free" in dlg.answers.warnings[-1]
+
+
 def test_export_through_the_dialog(dlg, home):
     dlg.select_model("gan")
     dlg.answers.files.append(str(home / "gan_export"))  # no suffix: .zip is added
