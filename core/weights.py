@@ -214,6 +214,33 @@ def _header(data: bytes, path: Path) -> tuple[dict[str, tuple[int, ...]], dict[s
     return shapes, meta
 
 
+def read_header(path: str | os.PathLike, limit: int = 1 << 40
+                ) -> tuple[dict[str, tuple[int, ...]], dict[str, Any]]:
+    """(tensor name -> shape, metadata) of a safetensors file of at most ``limit`` bytes,
+    reading only its header (a few hundred KB even for a multi-GB checkpoint). WeightsError
+    when it is not one, or is shorter or longer than its header says (truncated); OSError
+    when it cannot be read."""
+    path = Path(path)
+    with open_regular(path, limit) as f:
+        head = f.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if not 0 < n <= MAX_JSON_BYTES * 8:
+            raise WeightsError(f"{path} is not a valid safetensors file: no header.")
+        data = head + f.read(n)
+        size = os.fstat(f.fileno()).st_size
+    shapes, meta = _header(data, path)
+    try:
+        entries = json.loads(data[8:]).values()
+        end = max((int(e["data_offsets"][1]) for e in entries if "data_offsets" in e),
+                  default=0)
+    except (ValueError, TypeError, KeyError, IndexError):
+        end = -1
+    if size != 8 + n + end:
+        raise WeightsError(f"{path} is truncated or damaged: its header describes "
+                           f"{8 + n + end:,} bytes, the file has {size:,}.")
+    return shapes, meta
+
+
 def _read_verified(path: Path) -> tuple[bytes, dict[str, tuple[int, ...]], ModelCard]:
     """(file bytes, tensor shapes, card) of a model whose sha256 matches its card and whose
     card is the one recorded in the file (when the file records one)."""
