@@ -484,6 +484,11 @@ def verify_all(family: str | None = None) -> list[tuple[ModelInfo, bool, str]]:
         if info.error:
             results.append((info, False, info.error))
             continue
+        if registered(info.card) is not None:
+            problem = check_registered(info.card, full=True)
+            results.append((info, not problem, problem or f"ok (sha256 {info.card.sha256[:12]}"
+                            f", used in place: {registered(info.card)['path']})"))
+            continue
         try:
             load_model(info.path, "cpu")
         except WeightsError as exc:
@@ -491,6 +496,75 @@ def verify_all(family: str | None = None) -> list[tuple[ModelInfo, bool, str]]:
         else:
             results.append((info, True, f"ok (sha256 {info.card.sha256[:12]})"))
     return results
+
+
+# --------------------------------------------------------------------------- used in place
+
+# A model card may describe a user's file (or diffusers folder) that stays where it is, too
+# big to copy (Stable Diffusion checkpoints): card.extra[REGISTERED] records its path, size and
+# modification time, and card.sha256 its hash. Size and time are checked at every use; the
+# hash by verify_all (`easel models verify`).
+REGISTERED = "registered"
+
+
+def registered(card: ModelCard | None) -> dict[str, Any] | None:
+    """The record of the file a card describes in place, or None for an Easel model file."""
+    record = card.extra.get(REGISTERED) if card is not None else None
+    return record if isinstance(record, dict) and isinstance(record.get("path"), str) else None
+
+
+def folder_files(folder: Path) -> list[Path]:
+    """The regular files under ``folder`` that a registered folder is made of (hidden ones and
+    links left out), sorted."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def fingerprint(path: Path) -> dict[str, int]:
+    """Size and modification time of a file, or the total size and newest time of a folder."""
+    files = folder_files(path) if path.is_dir() else [path]
+    stats = [f.stat() for f in files]
+    return {"size": sum(s.st_size for s in stats),
+            "mtime_ns": max((s.st_mtime_ns for s in stats), default=0)}
+
+
+def sha256_of(path: Path) -> str:
+    """The sha256 of a file's bytes; of a folder, the sha256 of the list of its files'
+    relative paths, sizes and hashes."""
+    if not path.is_dir():
+        h = hashlib.sha256()
+        with open_regular(path, 1 << 40) as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                h.update(block)
+        return h.hexdigest()
+    lines = [f"{p.relative_to(path).as_posix()}\t{p.stat().st_size}\t{sha256_of(p)}\n"
+             for p in folder_files(path)]
+    return hashlib.sha256("".join(lines).encode("utf-8")).hexdigest()
+
+
+def check_registered(card: ModelCard, full: bool = False) -> str:
+    """Why the file a card registers cannot be used as recorded ('' when it can): missing, or
+    changed since it was imported (by size and time; by sha256 too when ``full``)."""
+    record = registered(card) or {}
+    path = Path(record.get("path", ""))
+    again = f"import it again (easel models import {path})"
+    try:
+        now = fingerprint(path) if path.exists() else None
+    except OSError:
+        now = None
+    if now is None:
+        return f"{path} is missing: it was used where it lay; put it back or {again}."
+    if now["size"] != record.get("size") or (not full
+                                             and now["mtime_ns"] != record.get("mtime_ns")):
+        return f"{path} changed since it was imported (size or date differ); {again}."
+    if full:
+        try:
+            digest = sha256_of(path)
+        except (OSError, WeightsError) as exc:
+            return f"{path} cannot be read: {exc}"
+        if digest != card.sha256.lower():
+            return f"{path} has been modified or is corrupt: its sha256 differs; {again}."
+    return ""
 
 
 # --------------------------------------------------------------------------- cache
