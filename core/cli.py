@@ -185,7 +185,10 @@ def _report(args: argparse.Namespace, out: Path, result: Any) -> None:
 
 DIFFUSION_OPTIONS = ("model", "sampler", "steps", "strength", "variations", "jump", "resample",
                      "attribute", "guidance")
-FILL_OPTIONS = ("seed", "engine", "patch_size", "iterations", "feather", *DIFFUSION_OPTIONS)
+SD_OPTIONS = ("model", "sampler", "steps", "strength", "variations", "prompt", "negative_prompt",
+              "cfg", "prediction")  # the sd engine's (a user's Stable Diffusion model)
+FILL_OPTIONS = tuple(dict.fromkeys(("seed", "engine", "patch_size", "iterations", "feather",
+                                    *DIFFUSION_OPTIONS, *SD_OPTIONS)))
 
 
 def cmd_inpaint(args: argparse.Namespace) -> int:
@@ -229,11 +232,19 @@ def _fill_options(args: argparse.Namespace, extra: tuple[str, ...]) -> dict[str,
 
     if args.engine is not None and args.engine not in ENGINES:
         raise CliError(f"unknown engine {args.engine!r}; choose one of {', '.join(ENGINES)}.")
-    if args.engine != "diffusion":
-        used = [k for k in DIFFUSION_OPTIONS if getattr(args, k) is not None]
-        if used:
-            raise CliError(f"--{used[0]} is a setting of the diffusion engine: add "
-                           "--engine diffusion.")
+    engines = {"diffusion": DIFFUSION_OPTIONS, "sd": SD_OPTIONS}
+    allowed = engines.get(args.engine, ())
+    for k in dict.fromkeys(DIFFUSION_OPTIONS + SD_OPTIONS):
+        if getattr(args, k) is not None and k not in allowed:
+            owners = [e for e, options in engines.items() if k in options]
+            flag = "--" + ("negative" if k == "negative_prompt" else k.replace("_", "-"))
+            hint = (" (the sd engine's guidance scale is --cfg)" if k == "guidance"
+                    and args.engine == "sd" else "")
+            raise CliError(f"{flag} is a setting of the {' or '.join(owners)} engine: add "
+                           f"--engine {owners[0]}{hint}.")
+    if args.engine == "sd" and args.model is None:
+        raise CliError("--engine sd needs --model NAME: a Stable Diffusion model imported with "
+                       "easel models import.")
     return {k: getattr(args, k) for k in FILL_OPTIONS + extra if getattr(args, k) is not None}
 
 
@@ -356,8 +367,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     if args.action == "import":
         return _import_model(args)
-    if args.file is not None or args.name is not None:
-        raise CliError(f"'models {args.action}' takes no FILE or --name.")
+    if args.file is not None or args.name is not None or args.prediction is not None:
+        raise CliError(f"'models {args.action}' takes no FILE, --name or --prediction.")
     if args.action == "list":
         infos = list_models(args.family)
         rows = [{"name": i.name, "family": i.family, "source": i.source, "path": str(i.path),
@@ -392,7 +403,8 @@ def _import_model(args: argparse.Namespace) -> int:
         raise CliError("'models import' needs the FILE to import (a .safetensors with its "
                        ".json card beside it, or a .zip exported by Easel).")
     try:
-        info = import_model(args.file, family=args.family, name=args.name)
+        info = import_model(args.file, family=args.family, name=args.name,
+                            prediction=args.prediction)
     except FamilyRequired as exc:
         raise CliError(f"{exc} (--family NAME)") from None
     except ModelManagerError as exc:
@@ -478,8 +490,9 @@ def _int_at_least(low: int, high: int | None = None) -> Callable[[str], int]:
 def _add_fill_options(p: argparse.ArgumentParser) -> None:
     """The fill engine's settings, shared by inpaint and outpaint."""
     p.add_argument("--engine", default=None,
-                   help="patchmatch (the default: copies from the picture) or diffusion "
-                   "(draws with a trained model)")
+                   help="patchmatch (the default: copies from the picture), diffusion "
+                   "(draws with a trained model) or sd (with an imported Stable Diffusion "
+                   "model)")
     p.add_argument("--seed", type=_int_at_least(0, MAX_SEED), default=None)
     p.add_argument("--feather", type=_int_at_least(0), default=None, metavar="PX")
     g = p.add_argument_group("patchmatch")
@@ -489,8 +502,8 @@ def _add_fill_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--model", default=None, metavar="NAME",
                    help="an installed diffusion model or a .safetensors path "
                    "(default: diffusion_faces)")
-    g.add_argument("--sampler", default=None, choices=("ddim", "ddpm"),
-                   help="ddim (the default) or ddpm")
+    g.add_argument("--sampler", default=None, choices=("ddim", "ddpm", "euler", "dpm++"),
+                   help="ddim (the default) or ddpm; with --engine sd: ddim, euler or dpm++")
     g.add_argument("--steps", type=_int_at_least(1), default=None, metavar="N",
                    help="sampling steps (default 20)")
     g.add_argument("--strength", type=float, default=None, metavar="S",
@@ -506,6 +519,14 @@ def _add_fill_options(p: argparse.ArgumentParser) -> None:
                    "smiling=smiling: the world's judge steers every step")
     g.add_argument("--guidance", type=float, default=None, metavar="G",
                    help="how hard --attribute steers (default 0.2)")
+    g = p.add_argument_group("sd (also --model, --sampler, --steps, --strength, --variations)")
+    g.add_argument("--prompt", default=None, metavar="TEXT", help="what to draw in the mask")
+    g.add_argument("--negative", dest="negative_prompt", default=None, metavar="TEXT",
+                   help="what not to draw")
+    g.add_argument("--cfg", type=float, default=None, metavar="G",
+                   help="classifier-free guidance scale (default 7.5)")
+    g.add_argument("--prediction", default=None, choices=("epsilon", "v"),
+                   help="override what the model predicts (its card says)")
     _add_run_options(p)
 
 
@@ -572,10 +593,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="list, verify or import models")
     p.add_argument("action", choices=("list", "verify", "import"))
     p.add_argument("file", nargs="?", metavar="FILE", help="for import: a .safetensors file "
-                   "(its .json card beside it) or a .zip exported by Easel")
+                   "(its .json card beside it), a .zip exported by Easel, or a Stable "
+                   "Diffusion checkpoint or diffusers folder (used where it lies)")
     p.add_argument("--name", default=None, help="for import: install under this name")
     p.add_argument("--family", default=None, help="only this family (vae, dcgan, ...); for "
                    "import of a file without a card, the family it belongs to")
+    p.add_argument("--prediction", default=None, choices=("epsilon", "v"),
+                   help="for import of a Stable Diffusion model: what it predicts (default: "
+                   "its NAME.yaml, else its kind)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models)
 
@@ -626,7 +651,8 @@ def _bad_input_types() -> tuple[type[BaseException], ...]:
                          ("core.weights", "WeightsError"), ("core.device", "DeviceError"),
                          ("core.evaluation.judges", "JudgeError"),
                          ("core.tensors", "ImageShapeError"),
-                         ("core.data.folder", "FolderError")):
+                         ("core.data.folder", "FolderError"),
+                         ("core.thirdparty.files", "ThirdPartyError")):
         mod = sys.modules.get(module)
         if mod is not None and hasattr(mod, name):
             types.append(getattr(mod, name))
