@@ -363,7 +363,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from core import paths
-    from core.weights import list_models, verify_all
+    from core.weights import list_models, registered, verify_all
 
     if args.action == "import":
         return _import_model(args)
@@ -371,7 +371,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         raise CliError(f"'models {args.action}' takes no FILE, --name or --prediction.")
     if args.action == "list":
         infos = list_models(args.family)
-        rows = [{"name": i.name, "family": i.family, "source": i.source, "path": str(i.path),
+        rows = [{"name": i.name, "family": i.family, "source": i.source,
+                 "path": (registered(i.card) or {}).get("path", str(i.path)),  # used in place
                  "card": i.card.to_dict() if i.card else None, "error": i.error} for i in infos]
         checked = None
     else:

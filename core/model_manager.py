@@ -396,6 +396,18 @@ def import_model(weights_path: str | os.PathLike, card: str | os.PathLike | None
                     if sidecar.exists() else None, name)
 
 
+def _install_name(family: str, wanted: str | None, default: str) -> str:
+    """The name to install under: ``wanted`` (ModelManagerError when it is taken), else
+    ``default`` with a suffix when it is taken (the file may be a copy of an installed one)."""
+    if wanted is None:
+        return free_name(family, validate_name(default))
+    name = validate_name(wanted)
+    if name_taken(family, name):
+        raise ModelManagerError(f"A {family} model called {name!r} already exists; choose "
+                                "another name.")
+    return name
+
+
 def _import_sd(source: Path, wanted: str | None, prediction: str | None) -> ModelInfo | None:
     """Register a Stable Diffusion checkpoint or diffusers folder where it lies
     (core/thirdparty/sd/register.py); None when ``source`` is not one."""
@@ -405,13 +417,7 @@ def _import_sd(source: Path, wanted: str | None, prediction: str | None) -> Mode
 
     if not is_sd_source(source):
         return None
-    if wanted is not None:
-        name = validate_name(wanted)
-        if name_taken(FAMILY, name):
-            raise ModelManagerError(f"A {FAMILY} model called {name!r} already exists; choose "
-                                    "another name.")
-    else:
-        name = free_name(FAMILY, validate_name(source.stem if source.is_file() else source.name))
+    name = _install_name(FAMILY, wanted, source.stem if source.is_file() else source.name)
     try:
         return register_sd(source.resolve(), name, prediction)
     except ThirdPartyError as exc:
@@ -514,13 +520,7 @@ def _install(data: bytes, source: Path, card: ModelCard | None, family: str | No
                          notes="Imported without a model card: its architecture settings are "
                                "Easel's defaults and its origin is unknown.",
                          extra={"unverified": True, "imported_from": str(source)})
-    if wanted is not None:
-        name = validate_name(wanted)
-        if name_taken(family, name):
-            raise ModelManagerError(f"A {family} model called {name!r} already exists; choose "
-                                    "another name.")
-    else:
-        name = free_name(family, name)
+    name = _install_name(family, wanted, name)
     folder = paths.models_dir() / family
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}{SUFFIX}"

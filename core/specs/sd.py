@@ -39,12 +39,10 @@ def check_sd_settings(spec: Any) -> None:
     cfg = spec.cfg
     if isinstance(cfg, bool) or not isinstance(cfg, int | float) or not 0 <= cfg <= MAX_CFG:
         raise JobError(f"The CFG scale must lie from 0 to {MAX_CFG:g}, got {cfg!r}.")
-    if spec.sampler not in SD_SAMPLERS:
-        raise JobError(f"Unknown Stable Diffusion sampler {spec.sampler!r}; choose one of: "
-                       f"{', '.join(SD_SAMPLERS)}.")
-    if spec.prediction not in PREDICTIONS:
-        raise JobError(f"The prediction type is 'epsilon' or 'v' (or empty: the model's), not "
-                       f"{spec.prediction!r}.")
+    for name, allowed in (("sampler", SD_SAMPLERS), ("prediction", PREDICTIONS)):
+        if getattr(spec, name) not in allowed:  # prediction '': the model card's
+            raise JobError(f"Unknown Stable Diffusion {name} {getattr(spec, name)!r}; choose "
+                           f"one of: {', '.join(map(repr, allowed))}.")
 
 
 @dataclass(frozen=True)

@@ -243,6 +243,9 @@ def test_import_registers_the_checkpoint_in_place(installed, tiny_configs, tmp_p
     assert not list((tmp_path / "home").rglob("*.safetensors"))  # nothing was copied
     assert cli.main(["models", "verify", "--family", "sd"]) == 0
     assert "tiny_v1 (user): ok (sha256" in capsys.readouterr().out
+    assert cli.main(["models", "list", "--family", "sd", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["models"]
+    assert {r["name"]: r["path"] for r in rows}["tiny_v1"] == str(source)
     # A changed file: refused at use by size and date, and by verify by its hash.
     data = bytearray(source.read_bytes())
     data[-1] ^= 1
@@ -347,15 +350,10 @@ def test_text_to_image_job_previews_reproduces_and_cancels(installed, network):
     assert not np.array_equal(other.images[0], image)
     ctx = Context.for_spec(spec, device="cpu")
     seen = []
-
-    def cancel_after_first_step(p):
-        seen.append(p.step)
-        if p.step == 1:
-            ctx.cancel_event.set()
-
-    with pytest.raises(Cancelled):
-        run_job(spec.replace(steps=20), ctx, cancel_after_first_step)
-    assert seen == [0, 1]  # cancelled within one step
+    with pytest.raises(Cancelled):  # a cancel during step 1: step 2 never starts
+        run_job(spec.replace(steps=20), ctx,
+                lambda p: seen.append(p.step) or p.step == 1 and ctx.cancel_event.set())
+    assert seen == [0, 1]
     assert network == []
 
 
