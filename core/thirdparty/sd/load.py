@@ -122,10 +122,10 @@ def load(name: str, device: torch.device, attention_slicing: bool = False,
             _loaded.clear()  # free the last model before loading the next
             unet_dtype, vae_dtype = dtypes(device)
             pipe = load_pipeline(Path(record["path"]), card.config.get("format") != "diffusers",
-                                 variant.config_dir, unet_dtype)
-            pipe.to(device)
-            pipe.vae.to(dtype=vae_dtype)
-            pipe.set_progress_bar_config(disable=True)
+                                 variant.config_dir)
+            pipe.unet.to(device, unet_dtype)
+            pipe.text_encoder.to(device, unet_dtype)
+            pipe.vae.to(device, vae_dtype)
             model = SDModel(pipe, name, card, variant, device, unet_dtype)
             _loaded[key] = model
     # Memory options: slicing computes attention a head at a time; tiling decodes in tiles.
