@@ -993,10 +993,11 @@ class MainWindow(QMainWindow):
 
     def about(self) -> None:
         from core.cli.info import version_text
+        from core.thirdparty.sd import NOTICE
 
         QMessageBox.about(self, "About Easel",
                           f"<h3>Easel</h3><p>An offline generative image studio.</p>"
-                          f"<pre>{version_text()}</pre>")
+                          f"<pre>{version_text()}</pre><p>{NOTICE}</p>")
 
     def show_log_folder(self) -> None:
         from PySide6.QtCore import QUrl

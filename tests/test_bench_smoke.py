@@ -38,6 +38,7 @@ HEADERS = {
     "latent.py": "| figure | VAE | DCGAN | peer / floor |",
     "load.py": "style s/step",
     "scene.py": "| figure | N = 1 | N = 8 | peers / bounds |",
+    "sd.py": "UNet step s (CPU s)",
     "startup.py": "| command | first start (s) | warm median (s) |",
     "style.py": "## Time to a finished 64 px picture on this CPU",
     "train_panel.py": "| model | trained on | steps | train time |",
