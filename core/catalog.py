@@ -34,6 +34,18 @@ def lama_models() -> list[dict[str, Any]]:
             for m in list_models(LAMA_FAMILY) if m.card is not None]
 
 
+def sd_models() -> list[dict[str, Any]]:
+    """Every Stable Diffusion model the user imported (used where its file lies): name,
+    source, the variant's label and whether it is a 9-channel inpainting model."""
+    from core.specs.sd import SD_FAMILY
+
+    # card.data: "<the variant's label> (<the file's name>)"
+    return [{"name": m.name, "source": m.source,
+             "label": m.card.data.rsplit(" (", 1)[0] or "Stable Diffusion",
+             "inpainting": "inpainting" in str(m.card.config.get("variant", ""))}
+            for m in list_models(SD_FAMILY) if m.card is not None]
+
+
 def data_of(card_data: str) -> str:
     """A card's data line cut to what it names ("faces world, 64 px, ..." -> "faces world")."""
     return card_data.split(",")[0].strip() or "unknown data"

@@ -26,8 +26,8 @@ from desktop.panels.train import TrainPanel
 PANELS = [InpaintPanel, ScenePanel, StylePanel, TrainPanel, LatentPanel]
 # What each panel's specs carry besides its form: pictures, masks, picks and the like.
 NOT_IN_FORMS = {
-    # the sd engine's settings: the panel offers no Stable Diffusion engine yet (CLI only)
-    "inpaint": {"image", "mask", "prompt", "negative_prompt", "cfg", "prediction"},
+    # prediction: a Stable Diffusion model's card says it (the CLI may override it)
+    "inpaint": {"image", "mask", "prediction"},
     "scene": set(),
     "style": {"image", "mask", "styles", "style_weights"},
     "train": {"folder", "steps", "minutes"},  # the folder read, the budget by its unit
