@@ -15,7 +15,8 @@ timed steps after one untimed), VAE decode seconds, peak resident memory. GPU me
 where CUDA is available, else the table says "not measured".
 
 Run: python bench/sd.py [--steps N] [--size PX] [--out FILE.md]; --smoke runs tiny random
-models at 64 px (about 30 s: checks that the script runs, its figures mean nothing).
+models at 64 px, both rows in one child process (about 10 CPU s, most of it importing torch
+and diffusers: checks that the script runs, its figures mean nothing).
 """
 
 from __future__ import annotations
@@ -111,27 +112,32 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=2, help="timed UNet steps per row (default 2)")
     ap.add_argument("--size", type=int, default=512, help="picture side in pixels (512)")
     ap.add_argument("--out", default=None, help="also write the table as markdown here")
-    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)  # rows, comma-separated
     ap.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
     add_smoke(ap)
     args = ap.parse_args()
     size, steps = (64, 1) if args.smoke else (args.size, args.steps)
     if args.child:
-        print(json.dumps(child(args.child, size, steps, args.smoke, args.device)))
+        for row in args.child.split(","):
+            print(json.dumps(child(row, size, steps, args.smoke, args.device)))
         return
     import torch
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     results = []
     for device in devices:
-        for row in ROWS if device == "cpu" else ["plain"]:
-            cmd = [sys.executable, __file__, "--child", row, "--size", str(size), "--steps",
-                   str(steps), "--device", device] + (["--smoke"] if args.smoke else [])
+        rows = list(ROWS) if device == "cpu" else ["plain"]
+        # --smoke: one process for all rows (their figures mean nothing; imports dominate)
+        for group in [rows] if args.smoke else [[row] for row in rows]:
+            cmd = [sys.executable, __file__, "--child", ",".join(group), "--size", str(size),
+                   "--steps", str(steps), "--device", device] + (["--smoke"] * args.smoke)
             env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "bench")])}
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
             if proc.returncode:
-                sys.exit(f"bench/sd.py: the {row!r} row failed:\n{proc.stderr[-3000:]}")
-            results.append((device, json.loads(proc.stdout.strip().splitlines()[-1])))
+                sys.exit(f"bench/sd.py: measuring {', '.join(map(repr, group))} failed:\n"
+                         f"{proc.stderr[-3000:]}")
+            lines = proc.stdout.strip().splitlines()[-len(group):]
+            results += [(device, json.loads(line)) for line in lines]
     what = "tiny random SD (--smoke)" if args.smoke else "SD 1.5 size, random weights"
     headers = ["device", "memory options", "UNet step s (CPU s)", "VAE decode s",
                "peak RSS GiB", "GPU max allocated GiB"]

@@ -129,6 +129,21 @@ def save_folder(models: dict, folder: Path, kind: str = "v1", weights: bool = Tr
     return folder
 
 
+def importable_folder(folder: Path) -> Path:
+    """A diffusers folder of a tiny SD 1.x that ``easel models import`` takes as one (its text
+    width is SD 1.x's 768; two layers, random weights, about 170 MB): installer/build_linux.sh
+    runs a job with it in the built bundle."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(0)
+    text = dict(text_config("v1"), hidden_size=768, num_attention_heads=2)
+    models = {"unet": UNet2DConditionModel(**dict(unet_config("v1"), cross_attention_dim=768)),
+              "vae": AutoencoderKL(**vae_config()),
+              "text_encoder": CLIPTextModel(CLIPTextConfig(**text))}
+    return save_folder({k: m.eval() for k, m in models.items()}, folder)
+
+
 # --------------------------------------------------------------------------- original layout
 
 

@@ -19,9 +19,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-NOTICE = ("Stable Diffusion prompts are read with OpenAI CLIP's byte-pair vocabulary "
-          "(resources/clip/bpe_simple_vocab_16e6.txt.gz), MIT licence, Copyright (c) 2021 "
-          "OpenAI: see resources/clip/LICENSE.")
 FAMILY = "sd"  # the model family (user models folder) of registered SD checkpoints
 ARCHITECTURE = "stable_diffusion"
 CONFIGS = Path(__file__).resolve().parent / "configs"
