@@ -340,8 +340,16 @@ class ModelManager(QDialog):
 
     def import_file(self) -> None:
         path = self.ask_open_file("Import a model", IMPORT_FILTER)
-        if not path:
-            return
+        if path:
+            self._import_and_say(path)
+
+    def import_folder(self) -> None:
+        path = self.ask_folder("Import a Stable Diffusion folder")
+        if path:
+            self._import_and_say(path)
+
+    def _import_and_say(self, path: str) -> None:
+        """Import ``path`` (asking the family of a file that needs one) and say how it went."""
         try:
             try:
                 info = self._import(path)
@@ -363,21 +371,6 @@ class ModelManager(QDialog):
             text += (" It came without a model card, so it is listed as unverified and uses "
                      "default architecture settings.")
         self.inform("Model imported", text)
-
-    def import_folder(self) -> None:
-        path = self.ask_folder("Import a Stable Diffusion folder")
-        if not path:
-            return
-        try:
-            info = self._import(path)
-        except Cancelled:
-            self.inform("Import cancelled", f"{Path(path).name} was not imported.")
-            return
-        except Exception as exc:  # noqa: BLE001
-            self._fail("Import failed", exc)
-            return
-        self._changed(info.path)
-        self.inform("Model imported", f"Imported as {info.name} ({info.family}).")
 
     def _import(self, path: str, **kw: Any) -> ModelInfo:
         """``import_model(path, **kw)`` on a worker thread, behind a progress dialog whose
