@@ -66,7 +66,9 @@ SIZE_SPLIT = float(np.sqrt(SIZE_RANGE["small"][1] * SIZE_RANGE["big"][0]))
 BORDER_MAJORITY = 0.5  # share of border pixels one colour needs to be a background
 MIN_AREA = 24  # pixels (at 64 px) an object needs to cover; the smallest true one covers ~50
 OUTLINE = 160  # pixels across which an object's outline is traced
-NOTCH_DEPTH = 0.06  # a notch at least this deep (share of the side) counts; see _shape
+# Notches of an outline's convex hull, deep as a share of its side (see _shape): one that
+# counts, and one too deep for any convex shape.
+NOTCH, DEEP_NOTCH = 0.04, 0.1
 MAX_RELABELLINGS = 10_000  # shape relabellings tried for a match without shape (3^8)
 MAX_ASPECT = 1.5  # the world's shapes fill square boxes: a longer box is no shape
 EDGE_COVERAGE = 0.2  # a row or column is part of an object where it covers this much
@@ -125,11 +127,19 @@ def _outline(cov: np.ndarray) -> np.ndarray | None:
 def _shape(cov: np.ndarray) -> str | None:
     """The shape an object's coverage shows, from its outline's geometry, or None.
 
-    The world's shapes fill a square box and differ in plain features: a star has five deep
-    notches between its points (about 0.15 of its side deep at any size), a heart one, at the
-    top centre; of the convex ones the triangle fills half its box with its weight low, the
-    circle pi/4 of it and the square all of it. Outlines that fit none (a long bar, a notch in
-    the wrong place, a box filled in between) read as no shape.
+    The world's shapes fill a square box and differ in plain features that survive blur: a
+    star has five deep notches between its points and empty top corners; a heart one notch,
+    at the top centre, its weight high, its top corners filled and its bottom ones empty; a
+    triangle has empty top corners, filled bottom ones and its weight low; a square fills its
+    corners; a circle fills about a third of each corner (a quarter of the side square) and
+    pi/4 of its box. An outline that fits none (a long bar, a notch in the wrong place, a
+    lopsided blob, a heart without its notch) reads as no shape. Measured on 60 renders of
+    each shape and size at 64 px: star notches 0.09 to 0.17 of the side (five), the heart's
+    0.11 to 0.19 and every other notch at most 0.04; corner fill top / bottom: circle
+    0.21-0.39, heart 0.66-0.80 / 0-0.01, square 0.90 or more, star 0 / 0.18-0.39, triangle
+    0 / 0.78-0.89; extent: circle 0.74-0.79, square 0.94 or more; centroid height: heart
+    0.38-0.42, triangle 0.63-0.66, the others 0.48-0.56. The thresholds below sit between
+    those ranges, leaving room for blurred drawings.
     """
     outline = _outline(cov)
     if outline is None or len(outline) < 8:
@@ -140,24 +150,45 @@ def _shape(cov: np.ndarray) -> str | None:
     side = max(w, h)
     defects = cv2.convexityDefects(outline, cv2.convexHull(outline, returnPoints=False))
     notches = [] if defects is None else [
-        outline[far][0] for _, _, far, depth in defects.reshape(-1, 4)
-        if depth / 256 >= NOTCH_DEPTH * side]
-    if len(notches) >= 3:
-        return "star" if len(notches) <= 6 else None
-    if notches:
-        nx, ny = np.mean(notches, axis=0)
-        top_centre = abs((nx - x) / w - 0.5) < 0.2 and (ny - y) / h < 0.5
-        return "heart" if top_centre else None
-    extent = cv2.contourArea(outline) / (w * h)
-    m = cv2.moments(outline)
-    low = (m["m01"] / max(m["m00"], 1e-6) - y) / h  # the centroid's height in the box
-    if extent <= 0.65 and low >= 0.56:
+        (depth / 256 / side, *outline[far][0]) for _, _, far, depth in defects.reshape(-1, 4)
+        if depth / 256 >= NOTCH * side]
+    filled = np.zeros((h, w), np.uint8)
+    cv2.drawContours(filled, [outline - [x, y]], -1, 1, thickness=-1)
+    k = max(1, round(side / 4))
+    top = (filled[:k, :k].mean() + filled[:k, -k:].mean()) / 2
+    bottom = (filled[-k:, :k].mean() + filled[-k:, -k:].mean()) / 2
+    extent = filled.mean()
+    rows, cols = np.nonzero(filled)
+    cy, cx = rows.mean() + 0.5, cols.mean() + 0.5
+    low = cy / h  # the centroid's height in the box
+    # A heart's notch is at the top centre (so are a star's two upper ones, but a star's
+    # weight is low and its top corners empty); a heart drawn with hollow sides is no star.
+    if low <= 0.47 and top >= 0.45 and bottom <= 0.25 and any(
+            abs((nx - x) / w - 0.5) < 0.2 and (ny - y) / h < 0.5 for _, nx, ny in notches):
+        return "heart"
+    if len(notches) >= 2 and _star_notches(notches, x + cx, y + cy) and (
+            len(notches) >= 3 or (top <= 0.15 and bottom <= 0.45)):
+        # (blur can fill some of a star's notches: two left and a star's corners will do)
+        return "star"
+    deepest = max(notches, default=(0.0, 0, 0))
+    if deepest[0] >= DEEP_NOTCH:  # a deep notch that is neither a star's nor a heart's
+        return None
+    if top <= 0.2 and bottom >= 0.45 and low >= 0.54:
         return "triangle"
-    if 0.68 <= extent <= 0.86 and abs(low - 0.5) < 0.06:
-        return "circle"
-    if extent >= 0.88:
+    if min(top, bottom) >= 0.6 and extent >= 0.8:
         return "square"
+    if max(top, bottom) < 0.6 and 0.68 <= extent <= 0.9 and abs(low - 0.5) <= 0.06:
+        return "circle"
     return None
+
+
+def _star_notches(notches: list[tuple[float, int, int]], cx: float, cy: float) -> bool:
+    """Whether notches (depth, x, y) sit like a star's: about equally deep and equally far
+    from the centre (a star's inner corners lie on one circle; measured on the world's
+    renders, their distances vary by at most 4%), not a blob's dents of all sizes."""
+    depths = sorted((d for d, _, _ in notches), reverse=True)
+    radii = np.array([np.hypot(nx - cx, ny - cy) for _, nx, ny in notches])
+    return depths[1] >= 0.5 * depths[0] and radii.std() <= 0.15 * radii.mean()
 
 
 def _blend(img: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
