@@ -44,6 +44,7 @@ import cv2
 import numpy as np
 from PIL import Image
 from skimage.measure import label as connected
+from skimage.measure import regionprops
 from skimage.morphology import dilation, erosion, footprint_rectangle
 from skimage.segmentation import expand_labels
 
@@ -116,7 +117,7 @@ def _outline(cov: np.ndarray) -> np.ndarray | None:
     """The outline (OpenCV contour) of an object's coverage >= 1/2, traced on the coverage
     interpolated to about OUTLINE px across so that small objects have smooth outlines."""
     ys, xs = np.nonzero(cov > 0.05)
-    crop = cov[max(ys.min() - 2, 0):ys.max() + 3, max(xs.min() - 2, 0):xs.max() + 3]
+    crop = np.pad(cov[ys.min():ys.max() + 1, xs.min():xs.max() + 1], 2)
     f = max(1, int(np.ceil(OUTLINE / max(crop.shape))))
     fine = cv2.resize(crop.astype(np.float32), None, fx=f, fy=f, interpolation=cv2.INTER_LINEAR)
     found, _ = cv2.findContours((fine >= 0.5).astype(np.uint8), cv2.RETR_EXTERNAL,
@@ -216,25 +217,21 @@ def _coverage(img: np.ndarray, colour: np.ndarray, bgs: list[np.ndarray]) -> np.
     return cov
 
 
-def _plain_colour(img: np.ndarray, q: np.ndarray, k: int, uniform: np.ndarray,
-                  near: np.ndarray | None = None, s: float = 1.0) -> np.ndarray:
-    """The median colour of the pixels of palette colour ``k`` away from any edge: those
-    ``near`` an object when there are enough of them (the light varies over the picture),
-    else all of them."""
-    plain = (q == k) & uniform
-    if near is not None and (plain & near).sum() >= 8 * s * s:
-        plain &= near
-    return np.median(img[plain if plain.any() else q == k], axis=0)
+def _local_colour(img: np.ndarray, where: np.ndarray, whole: np.ndarray, s: float
+                  ) -> np.ndarray:
+    """The median colour of ``where`` (a background's plain pixels near an object: the light
+    varies over the picture), or ``whole`` (the picture's) when too few are near."""
+    return np.median(img[where], axis=0) if where.sum() >= 8 * s * s else whole
 
 
-def _horizon(img: np.ndarray, q: np.ndarray, uniform: np.ndarray, tones: tuple[int, int],
-             r: int) -> np.ndarray:
-    """Pixels on the line where a two-tone background changes colour: blends of the two tones
-    close to both of them (an object's own pixels are close to at most one)."""
+def _horizon(img: np.ndarray, plain: list[np.ndarray], colours: list[np.ndarray], r: int
+             ) -> np.ndarray:
+    """Pixels on the line where a two-tone background changes colour: blends of the two
+    tones' ``colours`` close to the ``plain`` pixels of both (an object's own pixels are close
+    to at most one)."""
     near = footprint_rectangle((6 * r + 1, 6 * r + 1))
-    _, res = _blend(img, *(_plain_colour(img, q, k, uniform) for k in tones))
-    return ((res <= 1) & dilation((q == tones[0]) & uniform, near)
-            & dilation((q == tones[1]) & uniform, near))
+    _, res = _blend(img, *colours)
+    return (res <= 1) & dilation(plain[0], near) & dilation(plain[1], near)
 
 
 def _extent(profile: np.ndarray) -> tuple[float, float]:
@@ -245,16 +242,18 @@ def _extent(profile: np.ndarray) -> tuple[float, float]:
     return lo + 1 - min(1.0, float(profile[lo])), hi + min(1.0, float(profile[hi]))
 
 
-def _object(cov: np.ndarray, colour: str, s: float) -> dict[str, Any] | None:
-    """An object's reading from its coverage map, or None when it covers too little."""
+def _object(cov: np.ndarray, colour: str, s: float, origin: tuple[int, int],
+            size: tuple[int, int]) -> dict[str, Any] | None:
+    """An object's reading from its coverage of a window at ``origin`` (x, y) of a picture of
+    ``size`` (h, w), or None when it covers too little."""
     if cov.sum() < MIN_AREA * s * s:
         return None
-    h, w = cov.shape
-    x0, x1 = _extent(cov.max(0))
-    y0, y1 = _extent(cov.max(1))
-    shape = _shape(cov)
+    h, w = size
+    x0, x1 = (v + origin[0] for v in _extent(cov.max(0)))
+    y0, y1 = (v + origin[1] for v in _extent(cov.max(1)))
     side = max(x1 - x0, y1 - y0) / min(h, w)
-    return {"shape": shape, "colour": colour, "size": "small" if side < SIZE_SPLIT else "big",
+    return {"shape": _shape(cov), "colour": colour,
+            "size": "small" if side < SIZE_SPLIT else "big",
             "bbox": (round(x0 / w, 4), round(y0 / h, 4), round(x1 / w, 4), round(y1 / h, 4))}
 
 
@@ -273,22 +272,29 @@ def read_scene(image: np.ndarray) -> Reading:
     bg_ids = [k for k in (bg1, bg2) if k is not None]
     box = footprint_rectangle((2 * r + 1, 2 * r + 1))
     uniform = (erosion(q, box) == q) & (dilation(q, box) == q)
+    plain = [(q == k) & uniform for k in bg_ids]
+    whole = [np.median(img[m if m.any() else q == k], axis=0) for k, m in zip(bg_ids, plain,
+                                                                              strict=True)]
     fg = ~np.isin(q, bg_ids)
     if bg2 is not None:
-        fg &= ~_horizon(img, q, uniform, (bg1, bg2), r)
+        fg &= ~_horizon(img, plain, whole, r)
     # One object per colour that has seeds in a connected non-background region.
     regions = connected(fg, connectivity=2)
     key = np.where(fg & uniform, regions * len(PALETTE) + q + 1, 0)
     ids, seeds = np.unique(key, return_inverse=True)
     seeds = seeds.reshape(key.shape)
-    near = expand_labels(seeds, distance=4 * r)
     objects = []
-    for n, k in enumerate(ids[1:], start=1):
-        own = seeds == n
-        bgs = [_plain_colour(img, q, b, uniform, near == n, s) for b in bg_ids]
-        cov = np.where(near == n, _coverage(img, np.median(img[own], axis=0), bgs), 0.0)
+    # Each object is read in the window of the pixels nearer its seeds than any other's.
+    for window in regionprops(expand_labels(seeds, distance=4 * r)):
+        n, (rows, cols) = window.label, window.slice
+        mine, part = window.image, img[rows, cols]
+        own = seeds[rows, cols] == n
+        bgs = [_local_colour(part, m[rows, cols] & mine, c, s)
+               for m, c in zip(plain, whole, strict=True)]
+        cov = np.where(mine, _coverage(part, np.median(part[own], axis=0), bgs), 0.0)
         cov[own] = 1.0
-        obj = _object(cov, COLOUR_NAMES[int((k - 1) % len(PALETTE))], s)
+        obj = _object(cov, COLOUR_NAMES[int((ids[n] - 1) % len(PALETTE))], s,
+                      (cols.start, rows.start), img.shape[:2])
         if obj is not None:
             objects.append(obj)
     objects.sort(key=lambda o: o["bbox"][0] + o["bbox"][2])
