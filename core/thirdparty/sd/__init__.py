@@ -19,6 +19,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+OPENS = ("Stable Diffusion 1.x and 2.x checkpoints (.safetensors, or a .ckpt holding only "
+         "weights) and diffusers folders")
 FAMILY = "sd"  # the model family (user models folder) of registered SD checkpoints
 ARCHITECTURE = "stable_diffusion"
 CONFIGS = Path(__file__).resolve().parent / "configs"
