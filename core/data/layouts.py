@@ -65,6 +65,15 @@ TOKEN_ID = {t: i for i, t in enumerate(TOKENS)}
 OBJECT_TOKENS = 7  # shape, colour, size, x0, y0, x1, y1
 LAYOUT_LEN = 2 + MAX_OBJECTS * OBJECT_TOKENS
 
+
+
+def token_format() -> dict[str, int]:
+    """The token format as a layout prior's config records it (core.nets.prior
+    LayoutPriorConfig): a prior trained on another format is refused."""
+    return {"layout_len": LAYOUT_LEN, "layout_vocab": len(TOKENS), "object_start": 2,
+            "object_tokens": OBJECT_TOKENS, "bin_token": TOKEN_ID["bin:0"], "box_bins": BINS}
+
+
 _OBJECT_KEYS = {"shape", "colour", "size", "box"}
 _LAYOUT_KEYS = {"background", "background2", "objects"}
 # Number words past the grammar's "three", so "four stars" is refused as a count.

@@ -68,15 +68,31 @@ class PriorConfig(CodePriorConfig):
 
 @dataclass
 class LayoutPriorConfig(CodePriorConfig):
-    # The layout's token format (core/data/layouts.py): its length and token count, recorded
-    # so that weights trained on another format are refused.
+    # The layout's token format (core/data/layouts.py, layouts.token_format()): recorded so
+    # that weights trained on another format are refused, and read to find each object's
+    # tokens and box.
     layout_len: int = 23
     layout_vocab: int = 49
+    object_start: int = 2  # the first object's first token
+    object_tokens: int = 7  # shape, colour, size, x0, y0, x1, y1
+    bin_token: int = 17  # the id of box bin 0
+    box_bins: int = 32
+    # Where a code cell lies in an object's box: place_bins steps per side over the box and a
+    # margin of a quarter of it around it (the cells an anti-aliased edge reaches).
+    place_bins: int = 12
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.layout_len < 1 or self.layout_vocab < 2:
             raise ValueError("layout_len and layout_vocab must be positive")
+        if min(self.object_tokens, self.box_bins, self.place_bins) < 1 \
+                or self.object_tokens < 7 or self.object_start < 0:
+            raise ValueError("object_tokens (at least 7), box_bins and place_bins must be "
+                             "positive")
+
+    @property
+    def max_objects(self) -> int:
+        return (self.layout_len - self.object_start) // self.object_tokens
 
 
 class CodePrior(nn.Module):
@@ -111,6 +127,11 @@ class CodePrior(nn.Module):
         """(N, cond_len) ids -> (N, cond_len, width)."""
         raise NotImplementedError
 
+    def code_condition(self, cond: torch.Tensor) -> torch.Tensor | None:
+        """(N, image_len, width) added to the input that predicts each code, or None (the
+        caption prior: the condition reaches the codes through attention alone)."""
+        return None
+
     def null_condition(self, n: int, device: torch.device | str = "cpu") -> torch.Tensor:
         """The unconditional input: all padding (what training drops conditions to; PAD is
         also the layout tokens' empty slot)."""
@@ -138,14 +159,21 @@ class CodePrior(nn.Module):
         n = codes.shape[0]
         shifted = torch.cat([torch.full((n, 1), self.boi, dtype=torch.long, device=codes.device),
                              codes[:, :-1].long()], 1)
-        x = torch.cat([self.embed_condition(cond), self.image_embed(shifted)], 1) + self.pos
+        image = self.image_embed(shifted)
+        per_code = self.code_condition(cond)
+        if per_code is not None:
+            image = image + per_code
+        x = torch.cat([self.embed_condition(cond), image], 1) + self.pos
         return self._run(x, None)[:, self.cond_len:]
 
     def start(self, cond: torch.Tensor, caches: list[KVCache]) -> torch.Tensor:
         """Feed the condition and the begin-of-image token; logits (N, K) of the first code."""
         boi = torch.full((cond.shape[0], 1), self.boi, dtype=torch.long, device=cond.device)
-        x = torch.cat([self.embed_condition(cond), self.image_embed(boi)], 1) \
-            + self.pos[:self.cond_len + 1]
+        image = self.image_embed(boi)
+        caches[0].context = per_code = self.code_condition(cond)
+        if per_code is not None:
+            image = image + per_code[:, :1]
+        x = torch.cat([self.embed_condition(cond), image], 1) + self.pos[:self.cond_len + 1]
         return self._run(x, caches)[:, -1]
 
     def step(self, codes: torch.Tensor, caches: list[KVCache]) -> torch.Tensor:
@@ -153,8 +181,12 @@ class CodePrior(nn.Module):
 
         Position ``len(cache)`` onwards; after the last image code there is nothing to predict,
         so feeding the final code is never needed."""
-        past = len(caches[0])
-        x = self.image_embed(codes.long()) + self.pos[past:past + codes.shape[1]]
+        past, length = len(caches[0]), codes.shape[1]
+        x = self.image_embed(codes.long()) + self.pos[past:past + length]
+        per_code = caches[0].context
+        if per_code is not None:  # the input at position past predicts code past - cond_len
+            first = past - self.cond_len
+            x = x + per_code[:, first:first + length]
         return self._run(x, caches)[:, -1]
 
 
@@ -179,13 +211,48 @@ class LayoutPrior(CodePrior):
     is an explicit layout as token ids (core/data/layouts.py). Every token group sits at a fixed
     position (background, second background, then seven tokens per object), so the learned
     position embedding tells a box edge from a colour; id 0 is an empty slot, and a layout of
-    zeros the unconditional input."""
+    zeros the unconditional input.
+
+    The layout also reaches every code directly, as grounding tokens do in GLIGEN (Li et al.
+    2023): the input that predicts a code gets the background's embedding and, for each object
+    whose box (plus a margin) holds the code's cell, the embeddings of its shape, colour and
+    size and of where in the box the cell lies. A shape is drawn in its box's unit square, so
+    that place says which part of the shape the code shows; the network need not learn the
+    geometry of boxes from the box tokens alone."""
 
     config: LayoutPriorConfig
 
     def _build_condition(self, width: int) -> None:
-        self.cond_len = self.config.layout_len
-        self.layout_embed = nn.Embedding(self.config.layout_vocab, width)
+        c = self.config
+        self.cond_len = c.layout_len
+        self.layout_embed = nn.Embedding(c.layout_vocab, width)
+        self.place_embed = nn.Embedding(c.place_bins * c.place_bins, width)
 
     def embed_condition(self, cond: torch.Tensor) -> torch.Tensor:
         return self.layout_embed(cond)
+
+    def _places(self, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Place bins (N, grid) of the cell centres along one axis of boxes [lo, hi) (N,), and
+        whether each centre lies within the box's margin."""
+        c, margin = self.config, 0.25
+        centres = (torch.arange(c.grid, device=lo.device, dtype=torch.float32) + 0.5) / c.grid
+        u = (centres[None] - lo[:, None]) / (hi - lo).clamp(min=1e-6)[:, None]
+        place = torch.floor((u + margin) / (1 + 2 * margin) * c.place_bins)
+        inside = (place >= 0) & (place < c.place_bins)
+        return place.clamp(0, c.place_bins - 1).long(), inside
+
+    def code_condition(self, cond: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        n, cells = cond.shape[0], c.grid * c.grid
+        # Both background tones reach every cell.
+        out = self.layout_embed(cond[:, :c.object_start]).sum(1)[:, None].expand(n, cells, -1)
+        for k in range(c.max_objects):
+            group = cond[:, c.object_start + k * c.object_tokens:][:, :c.object_tokens]
+            edges = (group[:, 3:7] - c.bin_token).clamp(0, c.box_bins - 1).float()
+            x, x_in = self._places(edges[:, 0] / c.box_bins, (edges[:, 2] + 1) / c.box_bins)
+            y, y_in = self._places(edges[:, 1] / c.box_bins, (edges[:, 3] + 1) / c.box_bins)
+            hit = y_in[:, :, None] & x_in[:, None, :] & (group[:, :1] != 0)[:, :, None]
+            place = self.place_embed(y[:, :, None] * c.place_bins + x[:, None, :])
+            what = self.layout_embed(group[:, :3]).sum(1)[:, None, None]
+            out = out + ((place + what) * hit[..., None]).view(n, cells, -1)
+        return out

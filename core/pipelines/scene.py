@@ -89,12 +89,14 @@ def load_models(spec: SceneSpec, ctx: Context) -> SceneModels:
     prior, prior_sha = job_model(prior_path, ctx, CodePrior, "scene prior")
     cfg = prior.config
     if isinstance(prior, LayoutPrior):
-        from core.data.layouts import LAYOUT_LEN, TOKENS
+        from core.data.layouts import token_format
 
-        if (cfg.layout_len, cfg.layout_vocab) != (LAYOUT_LEN, len(TOKENS)):
+        ours = token_format()
+        if {k: getattr(cfg, k) for k in ours} != ours:
             raise JobError(f"The scene model {prior_path.stem} reads layouts of "
                            f"{cfg.layout_len} tokens from {cfg.layout_vocab}; this Easel writes "
-                           f"{LAYOUT_LEN} from {len(TOKENS)}. Retrain it with this version.")
+                           f"{ours['layout_len']} from {ours['layout_vocab']} in another "
+                           "format. Retrain it with this version.")
     vq_path = job_weights(cfg.vqvae, "vqvae", "VQ-VAE")
     vq, vq_sha = job_model(vq_path, ctx, VQVAE, "VQ-VAE")
     if cfg.vqvae_sha256 and vq_sha != cfg.vqvae_sha256:

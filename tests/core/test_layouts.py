@@ -29,6 +29,7 @@ from core.data.layouts import (
     parse_layout_json,
     plan_layout,
     read_layout_file,
+    token_format,
     tokens_layout,
 )
 from core.jobs import Context, JobError, run_job
@@ -68,8 +69,8 @@ def test_layout_tokens_round_trip_the_worlds_layouts():
             assert max(abs(a - b) for a, b in zip(new.bbox, old.bbox, strict=True)) < 1 / BINS
         assert layout_tokens(back) == ids  # bin edges are fixed points
     # The prior's card records the token format; its defaults are this module's.
-    assert (LayoutPriorConfig().layout_len, LayoutPriorConfig().layout_vocab) == \
-           (LAYOUT_LEN, len(TOKENS))
+    defaults = dataclasses.asdict(LayoutPriorConfig())
+    assert {k: defaults[k] for k in token_format()} == token_format()
 
 
 def test_object_order_does_not_change_the_tokens_and_slots_pad_with_zeros():
@@ -211,12 +212,33 @@ def test_layout_prior_kv_cache_matches_the_full_pass_and_samples_per_layout():
     steps = [prior.start(cond, caches)] + [prior.step(codes[:, i:i + 1], caches)
                                            for i in range(8)]
     assert torch.allclose(torch.stack(steps, 1), full, atol=1e-5)
+    caches = [KVCache() for _ in prior.blocks]  # several known codes at once (region editing)
+    prior.start(cond, caches)
+    assert torch.allclose(prior.step(codes[:, :5], caches), full[:, 5], atol=1e-5)
     a = sample_codes(prior, cond, torch.Generator().manual_seed(1), guidance=2.0, top_k=5)
     b = sample_codes(prior, cond, torch.Generator().manual_seed(1), guidance=2.0, top_k=5)
     assert torch.equal(a, b) and a.shape == (2, 9)
     # The layout reaches the codes: another layout, other logits.
     other = torch.tensor([layout_tokens(plan_layout("a big green heart", 3))] * 2)
     assert not torch.allclose(prior(other, codes), full)
+
+
+def test_each_code_is_told_which_object_covers_its_cell_and_where():
+    prior = LayoutPrior(LayoutPriorConfig(grid=8, codebook_size=11, width=16, layers=1,
+                                          heads=2)).eval()
+    layout = parse_layout_json(json.dumps({"background": "black", "objects": [
+        _obj(box=[0.5, 0.0, 1.0, 0.5]), _obj(shape="heart", colour="blue",
+                                             box=[0.0, 0.5, 0.25, 0.75])]}))
+    with torch.no_grad():
+        per_code = prior.code_condition(torch.tensor([layout_tokens(layout)]))[0].view(8, 8, -1)
+        bare = prior.code_condition(torch.tensor([layout_tokens(layout)[:2] + [0] * 21]))[0]
+    # Cells far from both boxes carry the background alone; the star's cells (top right)
+    # differ from one another (where in the star) and from the heart's (bottom left).
+    assert torch.allclose(per_code[7, 7], bare[0]) and torch.allclose(per_code[0, 0], bare[0])
+    assert not torch.allclose(per_code[1, 5], bare[0])
+    assert not torch.allclose(per_code[1, 5], per_code[2, 6])
+    assert not torch.allclose(per_code[5, 0], bare[0])
+    assert not torch.allclose(per_code[5, 0], per_code[5, 1])
 
 
 @pytest.fixture()

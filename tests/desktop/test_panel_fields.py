@@ -27,7 +27,7 @@ PANELS = [InpaintPanel, ScenePanel, StylePanel, TrainPanel, LatentPanel]
 # What each panel's specs carry besides its form: pictures, masks, picks and the like.
 NOT_IN_FORMS = {
     "inpaint": {"image", "mask"},
-    "scene": set(),
+    "scene": {"layout"},  # a layout prior's layout: boxes on the canvas, not a form field
     "style": {"image", "mask", "styles", "style_weights"},
     "train": {"folder", "steps", "minutes"},  # the folder read, the budget by its unit
     "latent": {"model", "a", "b", "c", "directions", "upscale", "image", "crop", "start",

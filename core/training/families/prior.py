@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.data.captions import pairs_in, parse_pairs
-from core.data.layouts import LAYOUT_LEN, TOKENS, label_layout, layout_tokens
+from core.data.layouts import label_layout, layout_tokens, token_format
 from core.nets.prior import CodePrior, LayoutPrior, LayoutPriorConfig, PriorConfig, ScenePrior
 from core.nets.text import PAD
 from core.nets.vqvae import VQVAE
@@ -190,7 +190,7 @@ class LayoutPriorTask(CodePriorTask):
         if data.flip:
             raise RecipeError("a layout prior reads each scene's true boxes, which a flip "
                               "would mirror; set data.flip = false.")
-        model.update(layout_len=LAYOUT_LEN, layout_vocab=len(TOKENS))
+        model.update(token_format())
         return LayoutPrior(LayoutPriorConfig(**model))
 
     def condition(self, batch: Batch, rows: list[int]) -> torch.Tensor:
