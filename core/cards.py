@@ -186,6 +186,33 @@ def _header(data: bytes, path: Path) -> tuple[dict[str, tuple[int, ...]], dict[s
     return shapes, meta
 
 
+def read_header(path: str | os.PathLike, limit: int = 1 << 40
+                ) -> tuple[dict[str, tuple[int, ...]], dict[str, Any]]:
+    """(tensor name -> shape, metadata) of a safetensors file of at most ``limit`` bytes,
+    reading only its header (a few hundred KB even for a multi-GB checkpoint). WeightsError
+    when it is not one, or is shorter or longer than its header says (truncated); OSError
+    when it cannot be read."""
+    path = Path(path)
+    with open_regular(path, limit) as f:
+        head = f.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if not 0 < n <= MAX_JSON_BYTES * 8:
+            raise WeightsError(f"{path} is not a valid safetensors file: no header.")
+        data = head + f.read(n)
+        size = os.fstat(f.fileno()).st_size
+    shapes, meta = _header(data, path)
+    try:
+        entries = json.loads(data[8:]).values()
+        end = max((int(e["data_offsets"][1]) for e in entries if "data_offsets" in e),
+                  default=0)
+    except (ValueError, TypeError, KeyError, IndexError):
+        end = -1
+    if size != 8 + n + end:
+        raise WeightsError(f"{path} is truncated or damaged: its header describes "
+                           f"{8 + n + end:,} bytes, the file has {size:,}.")
+    return shapes, meta
+
+
 def verify_bytes(data: bytes, card: ModelCard, path: Path) -> dict[str, tuple[int, ...]]:
     """The tensor shapes of weights ``data`` (of file ``path``) once their sha256 is the
     card's and the card is the one recorded in them (when they record one); else
@@ -209,6 +236,88 @@ def verify_bytes(data: bytes, card: ModelCard, path: Path) -> dict[str, tuple[in
                                f"differs from the one recorded in {path.name}: the card was "
                                "edited or belongs to another file.")
     return shapes
+
+
+# --------------------------------------------------------------------------- used in place
+
+# A model card may describe a user's file (or diffusers folder) that stays where it is, too
+# big to copy (Stable Diffusion checkpoints): card.extra[REGISTERED] records its path, size and
+# modification time, and card.sha256 its hash. Size and time are checked at every use; the
+# hash by verify_all (`easel models verify`).
+REGISTERED = "registered"
+
+
+def registered(card: ModelCard | None) -> dict[str, Any] | None:
+    """The record of the file a card describes in place, or None for an Easel model file."""
+    record = card.extra.get(REGISTERED) if card is not None else None
+    return record if isinstance(record, dict) and isinstance(record.get("path"), str) else None
+
+
+def folder_files(folder: Path) -> list[Path]:
+    """The regular files under ``folder`` that a registered folder is made of (hidden ones and
+    links left out), sorted."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def fingerprint(path: Path) -> dict[str, int]:
+    """Size and modification time of a file, or the total size and newest time of a folder."""
+    files = folder_files(path) if path.is_dir() else [path]
+    stats = [f.stat() for f in files]
+    return {"size": sum(s.st_size for s in stats),
+            "mtime_ns": max((s.st_mtime_ns for s in stats), default=0)}
+
+
+def sha256_of(path: Path, progress: Callable[[int, int], None] | None = None) -> str:
+    """The sha256 of a file's bytes; of a folder, the sha256 of the list of its files'
+    relative paths, sizes and hashes. ``progress(bytes hashed, size)`` follows it (it may
+    raise, e.g. to cancel)."""
+    if not path.is_dir():
+        h, done = hashlib.sha256(), 0
+        with open_regular(path, 1 << 40) as f:
+            size = os.fstat(f.fileno()).st_size
+            for block in iter(lambda: f.read(1 << 22), b""):
+                h.update(block)
+                done += len(block)
+                if progress is not None:
+                    progress(done, size)
+        return h.hexdigest()
+    files = folder_files(path)
+    sizes = [p.stat().st_size for p in files]
+    lines, before = [], 0
+    for p, size in zip(files, sizes, strict=True):
+        def step(done: int, _: int, before: int = before) -> None:
+            progress(before + done, sum(sizes))  # type: ignore[misc]
+
+        digest = sha256_of(p, step if progress is not None else None)
+        lines.append(f"{p.relative_to(path).as_posix()}\t{size}\t{digest}\n")
+        before += size
+    return hashlib.sha256("".join(lines).encode("utf-8")).hexdigest()
+
+
+def check_registered(card: ModelCard, full: bool = False) -> str:
+    """Why the file a card registers cannot be used as recorded ('' when it can): missing, or
+    changed since it was imported (by size and time; by sha256 too when ``full``)."""
+    record = registered(card) or {}
+    path = Path(record.get("path", ""))
+    again = f"import it again (easel models import {path})"
+    try:
+        now = fingerprint(path) if path.exists() else None
+    except OSError:
+        now = None
+    if now is None:
+        return f"{path} is missing: it was used where it lay; put it back or {again}."
+    if now["size"] != record.get("size") or (not full
+                                             and now["mtime_ns"] != record.get("mtime_ns")):
+        return f"{path} changed since it was imported (size or date differ); {again}."
+    if full:
+        try:
+            digest = sha256_of(path)
+        except (OSError, WeightsError) as exc:
+            return f"{path} cannot be read: {exc}"
+        if digest != card.sha256.lower():
+            return f"{path} has been modified or is corrupt: its sha256 differs; {again}."
+    return ""
 
 
 # --------------------------------------------------------------------------- listing

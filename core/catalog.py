@@ -7,12 +7,14 @@ first job. Shipped models come first, then the user's (core.cards.list_models).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from core.cards import ModelCard, list_models
 from core.specs.inpaint import DIFFUSION_FAMILY, LAMA_FAMILY
 from core.specs.latent import FAMILIES as LATENT_FAMILIES
 from core.specs.scene import PRIOR_FAMILIES
+from core.specs.sd import SD_FAMILY
 from core.specs.style import FAMILY as FAST_STYLE_FAMILY
 from core.specs.upscale import ARCHITECTURES as UPSCALERS
 from core.specs.upscale import FAMILY as UPSCALE_FAMILY
@@ -95,6 +97,23 @@ def fast_styles() -> list[dict[str, str]]:
             for m in list_models(FAST_STYLE_FAMILY) if m.card is not None]
 
 
+def sd_models() -> list[dict[str, Any]]:
+    """Every registered Stable Diffusion model (a user's checkpoint, used where it lies): name,
+    source, what it is (its card's variant label, "Stable Diffusion 1.x"), its variant's
+    config name, whether it is a 9-channel inpainting model, and the file it came from."""
+    out = []
+    for m in list_models(SD_FAMILY):
+        if m.card is None:
+            continue
+        file = str(m.card.extra.get("imported_from", ""))
+        variant = str(m.card.config.get("variant", ""))
+        # The card's data line is "<variant label> (<file name>)" (core/thirdparty/sd/register)
+        label = m.card.data.removesuffix(f" ({Path(file).name})") if file else m.card.data
+        out.append({"name": m.name, "source": m.source, "label": label or variant,
+                    "variant": variant, "file": file,
+                    "inpainting": str(m.card.config.get("model_type", "")).startswith(
+                        "inpainting")})
+    return out
 
 
 def upscalers() -> list[dict[str, Any]]:

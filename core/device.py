@@ -110,11 +110,10 @@ def default_dtype(device: torch.device) -> torch.dtype:
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
+    """torch's out-of-memory error, or a job's message about one (core.jobs.OutOfMemory)."""
     import torch
 
-    from core.jobs import OutOfMemory
-
-    if isinstance(exc, torch.OutOfMemoryError | OutOfMemory):
+    if isinstance(exc, torch.OutOfMemoryError) or getattr(exc, "out_of_memory", False):
         return True
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 

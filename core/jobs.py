@@ -41,6 +41,8 @@ class OutOfMemory(JobError):
     The app runs a job that raised it on a GPU once more on the CPU, as it does any job that
     ran out of memory there (core.device.is_out_of_memory)."""
 
+    out_of_memory = True  # what core.device.is_out_of_memory looks for
+
 
 @dataclass(frozen=True)
 class Progress:

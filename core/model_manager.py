@@ -49,9 +49,11 @@ from core.cards import (
     ModelInfo,
     WeightsError,
     card_path,
+    check_registered,
     open_regular,
     parse_card,
     read_regular,
+    registered,
     verify_bytes,
 )
 from core.paths import atomic_write
@@ -120,6 +122,11 @@ def _sha256_file(path: Path) -> str:
 def check_hash(info: ModelInfo) -> str:
     """"ok", "mismatch", "missing" (no weights file) or "unverified" (no usable card, a card
     without sha256, or one written by an import that came without a card)."""
+    record = registered(info.card)
+    if record is not None:  # a user's file used where it lies (a Stable Diffusion checkpoint)
+        if not Path(record["path"]).exists():
+            return "missing"
+        return "mismatch" if check_registered(info.card, full=True) else "ok"
     if not info.path.is_file():
         return "missing"
     if info.card is None or not info.card.sha256:
@@ -377,6 +384,7 @@ def free_name(family: str, name: str) -> str:
 
 def import_model(weights_path: str | os.PathLike, card: str | os.PathLike | None = None,
                  family: str | None = None, name: str | None = None,
+                 prediction: str | None = None,
                  progress: Callable[[int, int], None] | None = None) -> ModelInfo:
     """Copy a model into ``models_dir()/<family>/`` and return its listing.
 
@@ -393,13 +401,23 @@ def import_model(weights_path: str | os.PathLike, card: str | os.PathLike | None
     with a suffix (``name-2``) when it is taken, since the imported file may well be a copy of
     an installed model. The returned ModelInfo has the name used.
 
-    ``progress(bytes read, size)`` follows the read of the model file; it may raise (e.g.
-    core.jobs.Cancelled) to stop the import, which then writes nothing. An import that would
-    not fit in the free space of the models folder is refused before anything is written.
+    A Stable Diffusion checkpoint or diffusers folder is registered where it lies instead
+    (:func:`_import_sd`); ``prediction`` ("epsilon" or "v") is its prediction type.
+
+    ``progress(bytes read, size)`` follows the read (or, for a Stable Diffusion checkpoint,
+    the hashing) of the model file; it may raise (e.g. core.jobs.Cancelled) to stop the
+    import, which then writes nothing. An import that would not fit in the free space of the
+    models folder is refused before anything is written.
     """
     source = Path(weights_path).expanduser()
     if not source.exists():
         raise ModelManagerError(f"No file at {source}.")
+    sd = _import_sd(source, name, prediction, progress)
+    if sd is not None:
+        return sd
+    if prediction is not None:
+        raise ModelManagerError(f"{source.name} is not a Stable Diffusion model; the "
+                                "prediction type is a setting of those only.")
     if source.suffix.lower() == ".zip":
         return _import_zip(source, family, name)
     data = _read_file(source, MAX_WEIGHTS_BYTES, "Model file", progress)
@@ -452,6 +470,25 @@ def _import_user_file(data: bytes, source: Path, family: str | None, wanted: str
         raise ModelManagerError(str(exc)) from None
     except ThirdPartyError as exc:
         raise ModelManagerError(str(exc)) from None
+    except OSError as exc:
+        raise ModelManagerError(f"Could not import {source.name}: {exc}") from None
+
+
+def _import_sd(source: Path, wanted: str | None, prediction: str | None,
+               progress: Callable[[int, int], None] | None) -> ModelInfo | None:
+    """Register a Stable Diffusion checkpoint or diffusers folder where it lies
+    (core/thirdparty/sd/register.py); None when ``source`` is not one."""
+    from core.thirdparty.files import ThirdPartyError
+    from core.thirdparty.sd import FAMILY
+    from core.thirdparty.sd.register import is_sd_source, register_sd
+
+    if not is_sd_source(source):
+        return None
+    name = _choose_name(FAMILY, source.stem if source.is_file() else source.name, wanted)
+    try:
+        return register_sd(source.resolve(), name, prediction, progress)
+    except ThirdPartyError as exc:
+        raise ModelManagerError(f"{exc} Not imported.") from None
     except OSError as exc:
         raise ModelManagerError(f"Could not import {source.name}: {exc}") from None
 

@@ -97,6 +97,14 @@ def shipped_weights_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "weights"
 
 
+def resources_dir() -> Path:
+    """The read-only ``resources/`` folder (icons, CLIP's vocabulary): a frozen bundle's, else
+    the one next to the ``core`` package (a checkout, or a wheel that packages it)."""
+    bundle = getattr(sys, "_MEIPASS", None)
+    return Path(bundle) / "resources" if bundle else \
+        Path(__file__).resolve().parent.parent / "resources"
+
+
 TEMP_PATTERN = re.compile(r"\..+\.easel-[0-9a-f]{8}\.tmp")
 STALE_AFTER_S = 3600.0  # a write that old is not in progress any more: its process died
 _TEMP_DEPTH = 3  # data/models/<family>/file and data/runs/<run>/file are the deepest

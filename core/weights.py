@@ -44,19 +44,26 @@ from core.cards import (  # noqa: F401  (the torch-free part of this module, imp
     CARD_KEY,
     MAX_JSON_BYTES,
     MAX_WEIGHTS_BYTES,
+    REGISTERED,
     SUFFIX,
     ModelCard,
     ModelInfo,
     WeightsError,
     card_path,
     card_record,
+    check_registered,
     find_model,
+    fingerprint,
+    folder_files,
     list_models,
     open_regular,
     parse_card,
     read_card,
+    read_header,
     read_regular,
+    registered,
     resolve_weights,
+    sha256_of,
     verify_bytes,
 )
 from core.paths import atomic_write
@@ -236,6 +243,11 @@ def verify_all(family: str | None = None) -> list[tuple[ModelInfo, bool, str]]:
     for info in list_models(family):
         if info.error:
             results.append((info, False, info.error))
+            continue
+        if registered(info.card) is not None:
+            problem = check_registered(info.card, full=True)
+            results.append((info, not problem, problem or f"ok (sha256 {info.card.sha256[:12]}"
+                            f", used in place: {registered(info.card)['path']})"))
             continue
         try:
             load_model(info.path, "cpu")

@@ -7,6 +7,7 @@ result strip. Every edit of the document is an undoable command (desktop/canvas)
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 from pathlib import Path
@@ -993,10 +994,12 @@ class MainWindow(QMainWindow):
 
     def about(self) -> None:
         from core.cli.info import version_text
+        from core.notices import NOTICES
 
+        notices = "".join(f"<p>{html.escape(text)}</p>" for text in NOTICES)
         QMessageBox.about(self, "About Easel",
                           f"<h3>Easel</h3><p>An offline generative image studio.</p>"
-                          f"<pre>{version_text()}</pre>")
+                          f"<pre>{version_text()}</pre>{notices}")
 
     def show_log_folder(self) -> None:
         from PySide6.QtCore import QUrl

@@ -6,7 +6,8 @@
 # It makes its own virtual environment (build/pyi-venv), installs torch (the CPU build by
 # default), Easel and PyInstaller into it, runs PyInstaller on installer/easel.spec
 # (-> dist/Easel/, two executables: easel and easel-gui), checks the bundle (its
-# `easel --self-test` and a three-step training run with a render worker process), and packs
+# `easel --self-test`, a three-step training run with a render worker process and a Stable
+# Diffusion job on a tiny random model), and packs
 # dist/Easel-<version>-linux-x86_64.tar.gz: the Easel/ folder, install.sh (per user, into
 # ~/.local), uninstall.sh, the menu entry and the icon. It prints the sizes and times.
 #
@@ -130,6 +131,18 @@ grep -q '"event": "done"' "$CHECK_HOME/train.jsonl" || {
     echo "build_linux.sh: the bundled training run did not finish" >&2; exit 1; }
 [[ -f "$CHECK_HOME/train/tiny_vae.safetensors" ]]
 echo "trained tiny_vae in the bundle: ok"
+
+step "bundle check: a Stable Diffusion job (a tiny random SD 1.x diffusers folder)"
+# diffusers and transformers in the bundle: what installer/bundle_filter.py keeps of them,
+# their package metadata (they check it at import), the shipped configs and CLIP vocabulary.
+PYTHONPATH="$ROOT" "$PY" -c 'import sys; from pathlib import Path
+from tests.sd_models import importable_folder; importable_folder(Path(sys.argv[1]))' \
+    "$CHECK_HOME/tiny_sd"
+EASEL_HOME="$CHECK_HOME" "$BUNDLE/easel" models import "$CHECK_HOME/tiny_sd" --name tiny_sd
+EASEL_HOME="$CHECK_HOME" "$BUNDLE/easel" scene "a red ball" --model tiny_sd --steps 2 \
+    --size 64x64 --device cpu -o "$CHECK_HOME/sd.png"
+[[ -f "$CHECK_HOME/sd.png" ]]
+echo "Stable Diffusion job in the bundle: ok"
 
 BUNDLE_MB=$(du -sm "$BUNDLE" | cut -f1)
 

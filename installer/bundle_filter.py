@@ -1,21 +1,48 @@
 """What the PyInstaller bundle leaves out (installer/easel.spec imports this; no PyInstaller here).
 
+The Analysis excludes the modules :func:`excluded_modules` lists: what the app never imports,
+though optional imports of torch, Pillow or the Hugging Face libraries name it.
+
 PyInstaller's hooks collect whole packages: torch's hook takes every data file and shared
 library of ``torch`` (C++ headers, CMake files, test binaries, static libraries), PySide6's
 take Qt translations and plugins. The app needs none of those at run time, so the spec passes
 every entry of the Analysis through :func:`keep` and drops the rest. Paths are the entries'
 destinations inside the bundle, with ``/`` or ``\\`` separators (Windows).
 
-Pure functions of a path, so tests/test_installer.py checks them without PyInstaller.
+Pure functions of a path or a module name (and one look at the installed packages' folders),
+so tests/test_installer.py checks them without PyInstaller.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fnmatch
+import importlib.util
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TypeVar
+
+# Modules (and packages, with everything under them) the Analysis excludes.
+EXCLUDES: tuple[str, ...] = (
+    # never used by the app; some would be pulled in by optional imports of torch or Pillow
+    "tkinter", "_tkinter", "PIL.ImageTk", "PIL._tkinter_finder", "turtle", "idlelib",
+    "tests", "bench", "conftest", "pytest", "_pytest", "pytestqt", "hypothesis",
+    "IPython", "matplotlib", "scipy", "skimage", "cv2", "pandas", "torchvision", "triton",
+    "tensorboard", "onnx", "onnxruntime", "ruff", "sphinx", "jupyter_client", "notebook",
+    "PyQt5", "PyQt6", "PySide2",
+    # only torch.compile, torch.utils.cpp_extension and torch.distributed.checkpoint use these
+    # (never the app: a census of sys.modules after `easel --self-test`, a training run and
+    # the GUI finds none of them); setuptools also brings a runtime hook that slows startup
+    "setuptools", "distutils", "pkg_resources", "networkx", "jinja2", "fsspec",
+    # Qt modules the app does not import (QtCore, QtGui, QtWidgets are all it uses)
+    "PySide6.QtNetwork", "PySide6.QtQml", "PySide6.QtQuick", "PySide6.QtQuickWidgets",
+    "PySide6.QtQuickControls2", "PySide6.QtWebEngineCore", "PySide6.QtWebEngineWidgets",
+    "PySide6.QtWebEngineQuick", "PySide6.Qt3DCore", "PySide6.Qt3DRender",
+    "PySide6.QtQuick3D", "PySide6.QtMultimedia", "PySide6.QtSql", "PySide6.QtTest",
+    "PySide6.QtDesigner", "PySide6.QtHelp", "PySide6.QtUiTools", "PySide6.QtOpenGL",
+    "PySide6.QtOpenGLWidgets", "PySide6.QtPdf", "PySide6.QtCharts", "PySide6.QtBluetooth",
+)
 
 # Folders (a path prefix, matched case-insensitively) that are never shipped.
 DROP_DIRS: tuple[str, ...] = (
@@ -106,6 +133,75 @@ STRIP_AFTER_COLLECT: tuple[str, ...] = (
     "torch/lib/libc10.so",
     "torch/lib/libshm.so",
 )
+
+# ---------------------------------------------------------------- Hugging Face libraries
+# diffusers and transformers are whole model zoos, and every model of theirs names its module
+# in an ``if TYPE_CHECKING:`` import that PyInstaller follows, so they would bring thousands of
+# modules Easel never loads. Stable Diffusion (core/thirdparty/sd, core/pipelines/sd.py) loads
+# SD 1.x/2.x through StableDiffusionPipeline, its UNet, VAE, schedulers and the single-file
+# conversions, and transformers' CLIP text model and tokenizer. What it loads was found by
+# running tests/core/test_thirdparty_sd.py (every loader, sampler and job) in one process and
+# listing sys.modules (diffusers 0.42.1, transformers 5.24.0). tests/test_installer.py runs
+# those tests with everything left out made missing, so a new version that needs more fails
+# there; installer/build_linux.sh runs an SD job in the built bundle.
+#
+# Of these packages only the named subpackages are shipped; every other one is excluded.
+KEEP_SUBPACKAGES: dict[str, tuple[str, ...]] = {
+    "transformers.models": (
+        "auto", "clip",     # CLIPTextModel, CLIPTokenizer and the lookups they make
+        "encoder_decoder",  # imported by models.auto.tokenization_auto
+        # imported by diffusers.models.autoencoders.autoencoder_rae, which the autoencoders
+        # package imports with AutoencoderKL
+        "dinov2_with_registers", "siglip", "vit_mae",
+    ),
+    "diffusers.pipelines": ("stable_diffusion",),
+}
+# Modules and packages never loaded by Easel's SD jobs (nor by anything else in the app).
+UNUSED_MODULES: tuple[str, ...] = (
+    "diffusers.modular_pipelines", "diffusers.commands", "diffusers.experimental",
+    "transformers.pipelines", "transformers.trainer", "transformers.cli",
+    "huggingface_hub.inference", "huggingface_hub.cli",
+    # downloads, uploads and command lines of huggingface_hub, and what only they import
+    "hf_xet", "pydantic", "pydantic_core", "rich", "pygments", "markdown_it", "click",
+    "imageio",  # diffusers' video export
+)
+# Modules every SD job loads: the Analysis summary reports any of them missing.
+SD_RUNTIME: tuple[str, ...] = (
+    "core.thirdparty.sd.load", "core.thirdparty.sd.checkpoint", "core.pipelines.sd",
+    "diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion",
+    "diffusers.loaders.single_file_utils", "diffusers.models.unets.unet_2d_condition",
+    "diffusers.models.autoencoders.autoencoder_kl", "diffusers.schedulers.scheduling_ddim",
+    "diffusers.schedulers.scheduling_euler_discrete",
+    "diffusers.schedulers.scheduling_dpmsolver_multistep",
+    "transformers.models.clip.modeling_clip", "transformers.models.clip.tokenization_clip",
+    "tokenizers", "safetensors.torch",
+)
+
+
+def unused_subpackages(parent: str, names: Iterable[str]) -> list[str]:
+    """The subpackages of ``parent`` (one of :data:`KEEP_SUBPACKAGES`), given the ``names`` of
+    those installed, that the bundle leaves out."""
+    return sorted(f"{parent}.{n}" for n in names if n not in KEEP_SUBPACKAGES[parent])
+
+
+def installed_subpackages(parent: str) -> list[str]:
+    """The names of the subpackages of the package ``parent`` (dotted) in this environment,
+    found on disk without importing it; none when it is not installed."""
+    top, *rest = parent.split(".")
+    spec = importlib.util.find_spec(top)
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    folder = Path(next(iter(spec.submodule_search_locations)), *rest)
+    return sorted(p.name for p in folder.iterdir() if (p / "__init__.py").is_file())
+
+
+def excluded_modules() -> list[str]:
+    """Every module the Analysis excludes: :data:`EXCLUDES`, :data:`UNUSED_MODULES` and the
+    installed subpackages of :data:`KEEP_SUBPACKAGES`' packages that are not kept."""
+    unused = [m for parent in KEEP_SUBPACKAGES
+              for m in unused_subpackages(parent, installed_subpackages(parent))]
+    return [*EXCLUDES, *UNUSED_MODULES, *unused]
+
 
 _DROP_FILE_RE = re.compile("|".join(fnmatch.translate(p) for p in DROP_FILES), re.IGNORECASE)
 
@@ -203,4 +299,9 @@ def summary(modules: Iterable[str], scripts: Iterable[str],
         "cmake_excluded": not _under(dests, "torch/share/")
         and not any(d.endswith(".cmake") for d in dests),
         "qt_translations_excluded": not any(d.endswith(".qm") for d in dests),
+        "sd_missing": [m for m in SD_RUNTIME if m not in modules],
+        "transformers_models": sorted({m.split(".")[2] for m in modules
+                                       if m.startswith("transformers.models.")}),
+        "diffusers_pipelines": sorted({m.split(".")[2] for m in modules
+                                       if m.startswith("diffusers.pipelines.")}),
     }

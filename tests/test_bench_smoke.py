@@ -24,7 +24,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
-HELPERS = {"report.py"}  # shared code, not a benchmark
+HELPERS = {"report.py", "scene_reader.py"}  # shared code, not benchmarks
 SMOKE_CPU_S = 30.0  # each --smoke
 TOTAL_CPU_S = 180.0  # all of them together
 HANG_S = 300  # wall seconds after which a --smoke run is taken for hung
@@ -38,6 +38,7 @@ HEADERS = {
     "latent.py": "| figure | VAE | DCGAN | peer / floor |",
     "load.py": "style s/step",
     "scene.py": "| figure | N = 1 | N = 8 | peers / bounds |",
+    "sd.py": "UNet step s (CPU s)",
     "startup.py": "| command | first start (s) | warm median (s) |",
     "style.py": "## Time to a finished 64 px picture on this CPU",
     "train_panel.py": "| model | trained on | steps | train time |",

@@ -323,7 +323,7 @@ def _run_spec(platform: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
     from PyInstaller.utils import hooks
 
     monkeypatch.setattr(hooks, "collect_submodules", lambda name: [])
-    monkeypatch.setattr(hooks, "copy_metadata", lambda dist: [])
+    monkeypatch.setattr(hooks, "copy_metadata", lambda dist, recursive=False: [])
     osx = types.ModuleType("PyInstaller.utils.osx")
     osx.macosx_version_min = lambda path: (11, 0, 0)
     monkeypatch.setitem(sys.modules, "PyInstaller.utils.osx", osx)

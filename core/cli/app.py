@@ -71,7 +71,8 @@ def _bad_input_types() -> tuple[type[BaseException], ...]:
                          ("core.weights", "WeightsError"), ("core.device", "DeviceError"),
                          ("core.judges", "JudgeError"),
                          ("core.tensors", "ImageShapeError"),
-                         ("core.data.folder", "FolderError")):
+                         ("core.data.folder", "FolderError"),
+                         ("core.thirdparty.files", "ThirdPartyError")):
         mod = sys.modules.get(module)
         if mod is not None and hasattr(mod, name):
             types.append(getattr(mod, name))

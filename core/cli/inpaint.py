@@ -16,7 +16,10 @@ from core.jobs import MAX_SEED
 
 DIFFUSION_OPTIONS = ("model", "sampler", "steps", "strength", "variations", "jump", "resample",
                      "attribute", "guidance")
-FILL_OPTIONS = ("seed", "engine", "patch_size", "iterations", "feather", *DIFFUSION_OPTIONS)
+SD_OPTIONS = ("model", "sampler", "steps", "strength", "variations", "prompt", "negative_prompt",
+              "cfg", "prediction")  # the sd engine's (a user's Stable Diffusion model)
+FILL_OPTIONS = tuple(dict.fromkeys(("seed", "engine", "patch_size", "iterations", "feather",
+                                    *DIFFUSION_OPTIONS, *SD_OPTIONS)))
 
 
 def add_parsers(sub: Any) -> None:
@@ -41,7 +44,8 @@ def _add_fill_options(p: argparse.ArgumentParser) -> None:
     """The fill engine's settings, shared by inpaint and outpaint."""
     p.add_argument("--engine", default=None,
                    help="patchmatch (the default: copies from the picture), diffusion "
-                   "(draws with a trained model) or lama (an imported LaMa model)")
+                   "(draws with a trained model), lama (an imported LaMa model) or sd (an "
+                   "imported Stable Diffusion model)")
     p.add_argument("--seed", type=int_at_least(0, MAX_SEED), default=None)
     p.add_argument("--feather", type=int_at_least(0), default=None, metavar="PX")
     g = p.add_argument_group("patchmatch")
@@ -50,9 +54,10 @@ def _add_fill_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("diffusion")
     g.add_argument("--model", default=None, metavar="NAME",
                    help="an installed diffusion model or a .safetensors path "
-                   "(default: diffusion_faces); with --engine lama, an imported LaMa model")
-    g.add_argument("--sampler", default=None, choices=("ddim", "ddpm"),
-                   help="ddim (the default) or ddpm")
+                   "(default: diffusion_faces); with --engine lama or sd, an imported LaMa "
+                   "or Stable Diffusion model")
+    g.add_argument("--sampler", default=None, choices=("ddim", "ddpm", "euler", "dpm++"),
+                   help="ddim (the default) or ddpm; with --engine sd: ddim, euler or dpm++")
     g.add_argument("--steps", type=int_at_least(1), default=None, metavar="N",
                    help="sampling steps (default 20)")
     g.add_argument("--strength", type=float, default=None, metavar="S",
@@ -68,6 +73,14 @@ def _add_fill_options(p: argparse.ArgumentParser) -> None:
                    "smiling=smiling: the world's judge steers every step")
     g.add_argument("--guidance", type=float, default=None, metavar="G",
                    help="how hard --attribute steers (default 0.2)")
+    g = p.add_argument_group("sd (also --model, --sampler, --steps, --strength, --variations)")
+    g.add_argument("--prompt", default=None, metavar="TEXT", help="what to draw in the mask")
+    g.add_argument("--negative", dest="negative_prompt", default=None, metavar="TEXT",
+                   help="what not to draw")
+    g.add_argument("--cfg", type=float, default=None, metavar="G",
+                   help="classifier-free guidance scale (default 7.5)")
+    g.add_argument("--prediction", default=None, choices=("epsilon", "v"),
+                   help="override what the model predicts (its card says)")
     add_run_options(p)
 
 
@@ -112,15 +125,20 @@ def _fill_options(args: argparse.Namespace, extra: tuple[str, ...]) -> dict[str,
 
     if args.engine is not None and args.engine not in ENGINES:
         raise CliError(f"unknown engine {args.engine!r}; choose one of {', '.join(ENGINES)}.")
-    if args.engine == "lama" and args.model is None:
-        raise CliError("--engine lama needs --model NAME: a LaMa model imported with "
-                       "'easel models import FILE'.")
-    if args.engine != "diffusion":
-        used = [k for k in DIFFUSION_OPTIONS if getattr(args, k) is not None
-                and not (k == "model" and args.engine == "lama")]
-        if used:
-            raise CliError(f"--{used[0]} is a setting of the diffusion engine: add "
-                           "--engine diffusion.")
+    needs_model = {"lama": "a LaMa model", "sd": "a Stable Diffusion model"}
+    if args.engine in needs_model and args.model is None:
+        raise CliError(f"--engine {args.engine} needs --model NAME: {needs_model[args.engine]} "
+                       "imported with 'easel models import FILE'.")
+    engines = {"diffusion": DIFFUSION_OPTIONS, "sd": SD_OPTIONS, "lama": ("model",)}
+    allowed = engines.get(args.engine, ())
+    for k in dict.fromkeys(DIFFUSION_OPTIONS + SD_OPTIONS):
+        if getattr(args, k) is not None and k not in allowed:
+            owners = [e for e in ("diffusion", "sd") if k in engines[e]]
+            flag = "--" + ("negative" if k == "negative_prompt" else k.replace("_", "-"))
+            hint = (" (the sd engine's guidance scale is --cfg)" if k == "guidance"
+                    and args.engine == "sd" else "")
+            raise CliError(f"{flag} is a setting of the {' or '.join(owners)} engine: add "
+                           f"--engine {owners[0]}{hint}.")
     return {k: getattr(args, k) for k in FILL_OPTIONS + extra if getattr(args, k) is not None}
 
 

@@ -19,10 +19,14 @@ def add_models_parser(sub: Any) -> None:
     p.add_argument("file", nargs="?", metavar="FILE", help="for import: a .safetensors file "
                    "(its .json card beside it), a .zip exported by Easel, or a model file of "
                    "your own (.pth, .pt, .ckpt, .bin, .safetensors: Real-ESRGAN, ESRGAN, "
-                   "compact, SPAN, LaMa)")
+                   "compact, SPAN, LaMa), or a Stable Diffusion checkpoint or diffusers "
+                   "folder (used where it lies)")
     p.add_argument("--name", default=None, help="for import: install under this name")
     p.add_argument("--family", default=None, help="only this family (vae, dcgan, ...); for "
                    "import of a file without a card, the family it belongs to")
+    p.add_argument("--prediction", default=None, choices=("epsilon", "v"),
+                   help="for import of a Stable Diffusion model: what it predicts (default: "
+                   "its NAME.yaml, else its kind)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_models)
 
@@ -50,15 +54,16 @@ def model_row(info: Any, ok: bool, message: str) -> dict[str, Any]:
 
 def run_models(args: argparse.Namespace) -> int:
     from core import paths
-    from core.weights import list_models, verify_all
+    from core.weights import list_models, registered, verify_all
 
     if args.action == "import":
         return _import_model(args)
-    if args.file is not None or args.name is not None:
-        raise CliError(f"'models {args.action}' takes no FILE or --name.")
+    if args.file is not None or args.name is not None or args.prediction is not None:
+        raise CliError(f"'models {args.action}' takes no FILE, --name or --prediction.")
     if args.action == "list":
         infos = list_models(args.family)
-        rows = [{"name": i.name, "family": i.family, "source": i.source, "path": str(i.path),
+        rows = [{"name": i.name, "family": i.family, "source": i.source,
+                 "path": (registered(i.card) or {}).get("path", str(i.path)),  # used in place
                  "card": i.card.to_dict() if i.card else None, "error": i.error} for i in infos]
         checked = None
     else:
@@ -91,7 +96,8 @@ def _import_model(args: argparse.Namespace) -> int:
                        ".json card beside it, a .zip exported by Easel, or a model file of "
                        "your own such as a Real-ESRGAN .pth or a LaMa .ckpt).")
     try:
-        info = import_model(args.file, family=args.family, name=args.name)
+        info = import_model(args.file, family=args.family, name=args.name,
+                            prediction=args.prediction)
     except FamilyRequired as exc:
         raise CliError(f"{exc} (--family NAME)") from None
     except ModelManagerError as exc:

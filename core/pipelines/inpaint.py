@@ -64,6 +64,7 @@ from core.specs.inpaint import (  # noqa: F401  (the panels' names, importable h
     InpaintSpec,
     OutpaintSpec,
 )
+from core.specs.sd import check_sd_settings
 
 STRIP_PIXELS = 1 << 20  # a step's preview is built in strips of rows this big (see preview_paste)
 # LaMa was trained on 256 px crops and generalises upwards (Suvorov et al. 2022, sec. 4); it
@@ -119,6 +120,10 @@ def fill(rgb: np.ndarray, hole: np.ndarray, spec: InpaintSpec, ctx: Context
         fills, info = yield from _diffusion_fill(rgb, hole, spec, ctx)
     elif spec.engine == "lama":
         fills, info = yield from _lama_fill(rgb, hole, spec, ctx)
+    elif spec.engine == "sd":
+        from core.pipelines.sd import sd_fill  # imports this module
+
+        fills, info = yield from sd_fill(rgb, hole, spec, ctx)
     else:
         if hole.all():
             raise JobError("The mask covers the whole picture, so PatchMatch has nothing to "
@@ -204,15 +209,16 @@ def matching_upscaler(world: str, ctx: Context) -> tuple[Any, str, str] | None:
     return None
 
 
-def crop_box(hole: np.ndarray, frame: int) -> tuple[int, int, int]:
+def crop_box(hole: np.ndarray, frame: int, least: int | None = None) -> tuple[int, int, int]:
     """(top, left, side) of the square the diffusion model sees: the mask's bounding box with
-    half its size of context on every side, at least the picture's short side (the worlds'
-    models know whole pictures, not close-ups), centred on the mask and kept inside the
-    picture where it fits (a side larger than the picture reaches past its edges)."""
+    half its size of context on every side, at least ``least`` (default the picture's short
+    side: the worlds' models know whole pictures, not close-ups), centred on the mask and kept
+    inside the picture where it fits (a side larger than the picture reaches past its
+    edges)."""
     h, w = hole.shape
     y0, y1, x0, x1 = masks.bbox(hole)
     size = max(y1 - y0, x1 - x0)
-    side = max(size + 2 * max(frame // 8, size // 2), min(h, w))
+    side = max(size + 2 * max(frame // 8, size // 2), min(h, w) if least is None else least)
     side = min(side, max(h, w))
 
     def place(lo: int, hi: int, extent: int) -> int:
@@ -230,6 +236,18 @@ def _window(a: np.ndarray, top: int, left: int, side: int) -> np.ndarray:
     ys = np.clip(np.arange(top, top + side), 0, h - 1)
     xs = np.clip(np.arange(left, left + side), 0, w - 1)
     return a[ys][:, xs]
+
+
+def crop_unknown(hole: np.ndarray, box: tuple[int, int, int]) -> np.ndarray:
+    """What the model must draw in the square ``box``: the hole and whatever of the square
+    lies past the picture's edges."""
+    top, left, side = box
+    h, w = hole.shape
+    unknown = _window(hole, top, left, side)
+    if top < 0 or left < 0 or top + side > h or left + side > w:
+        ys, xs = np.arange(top, top + side), np.arange(left, left + side)
+        unknown |= ~(((ys >= 0) & (ys < h))[:, None] & ((xs >= 0) & (xs < w))[None, :])
+    return unknown
 
 
 def _resize(a: np.ndarray, size: int) -> np.ndarray:
@@ -321,14 +339,9 @@ def _diffusion_fill(rgb: np.ndarray, hole: np.ndarray, spec: InpaintSpec, ctx: C
     frame, cell = model.image_size, model.cell
     box = crop_box(hole, frame)
     top, left, side = box
-    h, w = hole.shape
     crop = _resize(_window(rgb, top, left, side), frame)
     ctx.check()
-    # To draw: the hole and whatever of the square lies past the picture's edges.
-    unknown = _window(hole, top, left, side)
-    if top < 0 or left < 0 or top + side > h or left + side > w:
-        ys, xs = np.arange(top, top + side), np.arange(left, left + side)
-        unknown |= ~(((ys >= 0) & (ys < h))[:, None] & ((xs >= 0) & (xs < w))[None, :])
+    unknown = crop_unknown(hole, box)
     keep = torch.from_numpy(model_grid_mask(unknown, frame, cell))[None, None]
     ctx.check()
     seam = max(int(spec.feather), math.ceil(side / frame))
@@ -559,7 +572,9 @@ def _check_settings(spec: InpaintSpec) -> None:
     if spec.engine not in ENGINES:
         raise JobError(f"Unknown inpaint engine {spec.engine!r}; choose one of: "
                        f"{', '.join(ENGINES)}.")
-    if spec.sampler not in SAMPLERS:
+    if spec.engine == "sd":
+        check_sd_settings(spec)
+    elif spec.sampler not in SAMPLERS:
         raise JobError(f"Unknown sampler {spec.sampler!r}; choose one of: "
                        f"{', '.join(SAMPLERS)}.")
     lo, hi = PATCH_SIZES

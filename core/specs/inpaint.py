@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from core.jobs import ImageRef, JobSpec
 
-ENGINES = ("patchmatch", "diffusion", "lama")
+ENGINES = ("patchmatch", "diffusion", "lama", "sd")  # sd: a user's Stable Diffusion model
 DEFAULT_MODEL = "diffusion_faces"
 PATCH_SIZES = (3, 15)  # inclusive range of odd patch sizes
 MAX_ITERATIONS = 50
@@ -52,6 +52,11 @@ class InpaintSpec(JobSpec):
     # world's judge steers every step towards it; "" asks for nothing.
     attribute: str = ""
     guidance: float = DEFAULT_GUIDANCE  # how hard it steers (latent standard deviations a step)
+    # sd (core/pipelines/sd.py, with model, sampler, steps, strength, variations): what to draw
+    prompt: str = ""
+    negative_prompt: str = ""
+    cfg: float = 7.5  # classifier-free guidance scale
+    prediction: str = ""  # "epsilon" or "v" overrides the model card's
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,11 @@ entry in :data:`MODULES`.
 
 from __future__ import annotations
 
-from core.thirdparty import lama, upscalers
+from core.thirdparty import lama, sd, upscalers
 from core.thirdparty.detected import Detector
 
 MODULES = (upscalers, lama)
 DETECTORS: list[Detector] = [detect for module in MODULES for detect in module.DETECTORS]
 FAMILIES = tuple(sorted({module.FAMILY for module in MODULES}))
-OPENS = ", ".join(module.OPENS for module in MODULES)
+# Stable Diffusion files take their own path (registered in place, never read by a detector)
+OPENS = ", ".join([*(module.OPENS for module in MODULES), sd.OPENS])

@@ -64,8 +64,8 @@ def import_thirdparty(data: bytes, source: Path, choose_name: Callable[[Detected
     except WeightsError as exc:
         raise ThirdPartyError(f"{exc} It looked like {found.description}.") from None
     name = choose_name(found)
-    # Every family so far is copied here, as safetensors. A family whose files are too large to
-    # copy (Stable Diffusion checkpoints) is to register the user's file in place instead: that
-    # choice, by what the detector found, belongs at this point and nowhere else.
+    # Every family read by a detector is copied here, as safetensors. Stable Diffusion
+    # checkpoints (2-7 GB, never read whole) take their own path: model_manager._import_sd
+    # registers them in place (core/thirdparty/sd/register.py) before any detector runs.
     path = save_model(paths.models_dir() / found.family, name, tensors, card)
     return ModelInfo(name, found.family, "user", path, read_card(path))

@@ -10,8 +10,8 @@ the panel's own widgets holds and builds. A widget's value is read and written b
 spin box's number, a slider's number, a combo box's item data, a check box's (or checkable
 group box's) state, a text box's text.
 
-A panel that makes several kinds of job names the kind a field belongs to (``job``): that
-kind's spec alone carries it and restores it.
+A panel that makes several kinds of job names the kind (or kinds) a field belongs to
+(``job``): those kinds' specs alone carry it and restore it.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ class Field:
     step: float = 1
     decimals: int = 2  # a fractional number box's decimals
     scale: int = 0  # a slider's ticks per unit of its number (0: a number box, not a slider)
-    job: str = ""  # the kind of job whose spec holds it ("": every kind the panel makes)
+    # the kind of job whose spec holds it, or a tuple of kinds ("": every kind the panel makes)
+    job: str | tuple[str, ...] = ""
     suffix: str = ""
     special: str = ""  # a number box's text for its lowest value ("off")
     text: str = ""  # a check box's text
@@ -66,9 +67,14 @@ class Field:
     def describe(self) -> str:
         return self.label or (self.spec or self.name).replace("_", " ").capitalize()
 
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The kinds of job ``job`` names (("",): every kind)."""
+        return (self.job,) if isinstance(self.job, str) else self.job
+
     def in_spec(self, kind: str | None) -> bool:
         """Whether a spec of job ``kind`` carries this field (None: any kind)."""
-        return bool(self.spec) and (not self.job or kind is None or kind == self.job)
+        return bool(self.spec) and (not self.job or kind is None or kind in self.kinds)
 
 
 class ScaledSlider(QSlider):

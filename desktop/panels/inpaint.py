@@ -1,6 +1,7 @@
 """The Inpaint panel: fill the painted mask, or extend the canvas, with PatchMatch (weight-free,
-any photo), a diffusion model (draws what the picture does not have) or LaMa (a big-lama file
-the user imported: large holes in photos).
+any photo), a diffusion model (draws what the picture does not have), LaMa (a big-lama file
+the user imported: large holes in photos) or a Stable Diffusion checkpoint the user imported
+(draws what the prompt says).
 
 Mask tools (grow, shrink, invert, clear) edit the document's mask as undoable steps. The fill's
 results (one per variation) go to the result strip, where a click compares and a double-click
@@ -22,13 +23,14 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
 from core.algorithms import masks
-from core.catalog import diffusion_models, lama_models
+from core.catalog import diffusion_models, lama_models, sd_models
 from core.jobs import MAX_SEED, ImageRef, JobError, JobSpec
 from core.specs.inpaint import (
     DEFAULT_GUIDANCE,
@@ -45,6 +47,7 @@ from core.specs.inpaint import (
     InpaintSpec,
     OutpaintSpec,
 )
+from core.specs.sd import DEFAULT_CFG, MAX_CFG
 from desktop.canvas import Document
 from desktop.panels import fields
 from desktop.panels.base import (
@@ -57,14 +60,25 @@ from desktop.panels.fields import Field
 
 ENGINES = [("PatchMatch (no model, any photo)", "patchmatch"),
            ("Diffusion (a trained model)", "diffusion"),
-           ("LaMa (your big-lama file)", "lama")]
+           ("LaMa (your big-lama file)", "lama"),
+           ("Stable Diffusion (your checkpoint)", "sd")]
 # What each engine that uses a model says when none is installed.
 NO_MODEL = {
     "diffusion": "No diffusion model is installed: train one (easel train diffusion_faces) or "
                  "use PatchMatch.",
     "lama": "No LaMa model is imported: import your big-lama file (Models > Manage models > "
             "Import…) or use PatchMatch.",
+    "sd": "No Stable Diffusion model is imported: import your checkpoint (Models > Manage "
+          "models > Import…) or use PatchMatch.",
 }
+# The samplers each diffusion engine offers: (text, spec value)
+SAMPLERS = {
+    "diffusion": [("DDIM (deterministic)", "ddim"), ("DDPM (stochastic)", "ddpm")],
+    "sd": [("DPM++ 2M (fast)", "dpm++"), ("Euler", "euler"), ("DDIM", "ddim")],
+}
+# The diffusion settings only one of the two diffusion engines uses
+ONLY = {"diffusion": ("attribute", "guidance", "jump", "resample"),
+        "sd": ("prompt", "negative_prompt", "cfg")}
 SIDES = ("left", "right", "top", "bottom")
 
 # The form: widget, spec field, settings key, range, default (desktop/panels/fields.py). The
@@ -77,6 +91,10 @@ FIELDS = (
     Field("attribute", "attribute", default="", fallback=True,
           missing="{value!r} cannot be asked of this model; asked for nothing."),
     Field("sampler", "sampler", default="ddim"),
+    Field("prompt", "prompt", default="", label="prompt"),
+    Field("negative_prompt", "negative_prompt", default="", label="negative prompt"),
+    Field("cfg", "cfg", range=(0.0, MAX_CFG), default=DEFAULT_CFG, step=0.5,
+          tip="Classifier-free guidance: how closely the fill follows the prompt (1: off)"),
     Field("patch", "patch_size", range=PATCH_SIZES, default=7, step=2,
           tip="Patch size in pixels: larger keeps bigger structures, smaller follows fine "
           "detail."),
@@ -136,10 +154,18 @@ class InpaintPanel(Panel):
         self.model.currentIndexChanged.connect(self._model_changed)
         self.refresh_models()
         self.sampler = QComboBox()
-        self.sampler.addItem("DDIM (deterministic)", "ddim")
-        self.sampler.addItem("DDPM (stochastic)", "ddpm")
         self.sampler.setToolTip("DDIM follows one path from the seed's noise; DDPM adds fresh "
-                                "noise at every step and usually needs more steps.")
+                                "noise at every step and usually needs more steps; DPM++ and "
+                                "Euler (Stable Diffusion) need the fewest.")
+        for text, key in SAMPLERS["diffusion"]:
+            self.sampler.addItem(text, key)
+        self._sampler_engine = "diffusion"  # whose samplers the combo lists
+        self._samplers: dict[str, str] = {}  # each engine's last sampler
+        self.prompt = QLineEdit()
+        self.prompt.setPlaceholderText("What to draw in the masked area, e.g. \"a red door\"")
+        self.prompt.setToolTip("Describe the fill (or the whole picture as it should be)")
+        self.negative_prompt = QLineEdit()
+        self.negative_prompt.setPlaceholderText("What to avoid, e.g. \"blurry, text\"")
 
         self.run_button = QPushButton("Inpaint")
         self.run_button.setToolTip("Fill the masked area (Ctrl+Enter)")
@@ -165,11 +191,14 @@ class InpaintPanel(Panel):
         pm.addRow("Patch size", self.patch)
         pm.addRow("Iterations", self.iterations)
         self.diffusion_box = QGroupBox("Diffusion")
-        df = QFormLayout(self.diffusion_box)
+        df = self.diffusion_form = QFormLayout(self.diffusion_box)
+        df.addRow("Prompt", self.prompt)
+        df.addRow("Negative", self.negative_prompt)
         df.addRow("Sampler", self.sampler)
         df.addRow("Steps", self.steps)
         df.addRow("Strength", self.strength)
         df.addRow("Variations", self.variations)
+        df.addRow("CFG scale", self.cfg)
         df.addRow("Ask for", self.attribute)
         df.addRow("Guidance", self.guidance)
         df.addRow("Jump length", self.jump)
@@ -241,10 +270,15 @@ class InpaintPanel(Panel):
         current = self.model.currentData() or DEFAULT_MODEL
         self.model.blockSignals(True)
         self.model.clear()
-        if self.engine.currentData() == "lama":
+        engine = self.engine.currentData()
+        if engine == "lama":
             self._attributes = {}
             for m in lama_models():
                 self.model.addItem(f"{m['name']} (LaMa, from {m['file']})", m["name"])
+        elif engine == "sd":
+            self._attributes = {}
+            for m in sd_models():
+                self.model.addItem(f"{m['name']} ({m['label']})", m["name"])
         else:
             models = diffusion_models()
             self._attributes = {m["name"]: m["attributes"] for m in models}
@@ -299,7 +333,20 @@ class InpaintPanel(Panel):
         engine = self.engine.currentData()
         self.refresh_models()
         self.patchmatch_box.setVisible(engine == "patchmatch")
-        self.diffusion_box.setVisible(engine == "diffusion")
+        self.diffusion_box.setVisible(engine in SAMPLERS)
+        if engine in SAMPLERS:
+            self.diffusion_box.setTitle("Stable Diffusion" if engine == "sd" else "Diffusion")
+            for kind, names in ONLY.items():
+                for name in names:
+                    self.diffusion_form.setRowVisible(getattr(self, name), kind == engine)
+            if self._sampler_engine != engine:  # each engine's own samplers and choice
+                self._samplers[self._sampler_engine] = self.sampler.currentData()
+                self.sampler.clear()
+                for text, key in SAMPLERS[engine]:
+                    self.sampler.addItem(text, key)
+                self.sampler.setCurrentIndex(
+                    max(0, self.sampler.findData(self._samplers.get(engine))))
+                self._sampler_engine = engine
         for widget in (self.model, self.model_label, self.model_refresh):
             widget.setVisible(engine in NO_MODEL)  # PatchMatch uses no model
         self.show_message(NO_MODEL[engine] if engine in NO_MODEL and self.model.count() == 0
@@ -316,7 +363,7 @@ class InpaintPanel(Panel):
         if not outpaint and doc.mask_is_empty():
             raise JobError("The mask is empty: paint the area to fill first.")
         engine = self.engine.currentData()
-        diffusion = engine == "diffusion"
+        diffusion = engine in SAMPLERS  # draws variations
         if engine in NO_MODEL and self.model.currentData() is None:
             raise JobError(NO_MODEL[engine])
         if self.random_seed.isChecked():
@@ -327,7 +374,7 @@ class InpaintPanel(Panel):
             patch_size=values["patch_size"] | 1,  # odd: a patch has a centre pixel
             model=values["model"] or DEFAULT_MODEL,
             variations=values["variations"] if diffusion else 1,
-            attribute=(values["attribute"] or "") if diffusion else "")
+            attribute=(values["attribute"] or "") if engine == "diffusion" else "")
         self.show_message("")
         if outpaint:
             return OutpaintSpec(**values)

@@ -134,6 +134,7 @@ class ModelManager(QDialog):
         self.ask_text: Callable[[str, str, str], str | None] = self._ask_text
         self.ask_item: Callable[[str, str, list[str]], str | None] = self._ask_item
         self.ask_open_file: Callable[[str, str], str] = self._ask_open_file
+        self.ask_folder: Callable[[str], str] = self._ask_folder
         self.ask_save_file: Callable[[str, str, str], str] = self._ask_save_file
         self.confirm: Callable[[str, str], bool] = self._confirm
         self.inform: Callable[[str, str], None] = self._inform
@@ -159,6 +160,7 @@ class ModelManager(QDialog):
         self.rename_button = QPushButton("Rename…", clicked=self.rename_selected)
         self.delete_button = QPushButton("Delete…", clicked=self.delete_selected)
         self.import_button = QPushButton("Import…", clicked=self.import_file)
+        self.import_folder_button = QPushButton("Import folder…", clicked=self.import_folder)
         self.export_button = QPushButton("Export…", clicked=self.export_selected)
         self.check_button = QPushButton("Check hashes", clicked=self.check_all)
         self.close_button = QPushButton("Close", clicked=self.accept)
@@ -167,6 +169,9 @@ class ModelManager(QDialog):
         self.import_button.setToolTip("Copy a .safetensors model (with its .json card) or an "
                                       "exported .zip into your models, or convert your own "
                                       "upscaler or LaMa file (.pth, .ckpt, .safetensors) once")
+        self.import_folder_button.setToolTip("Use a Stable Diffusion model saved as a diffusers "
+                                             "folder (model_index.json, unet/, vae/...) where "
+                                             "it lies")
         self.export_button.setToolTip("Save the model, its card and directions as a .zip")
         self.check_button.setToolTip("Compare every file's sha256 with its model card")
 
@@ -175,7 +180,7 @@ class ModelManager(QDialog):
         split.addWidget(self.card)
         buttons = QHBoxLayout()
         for b in (self.rename_button, self.delete_button, self.import_button,
-                  self.export_button, self.check_button):
+                  self.import_folder_button, self.export_button, self.check_button):
             b.setAutoDefault(False)  # Enter closes the dialog; it never renames or deletes
             buttons.addWidget(b)
         self.close_button.setDefault(True)
@@ -335,8 +340,16 @@ class ModelManager(QDialog):
 
     def import_file(self) -> None:
         path = self.ask_open_file("Import a model", IMPORT_FILTER)
-        if not path:
-            return
+        if path:
+            self._import_and_say(path)
+
+    def import_folder(self) -> None:
+        path = self.ask_folder("Import a Stable Diffusion folder")
+        if path:
+            self._import_and_say(path)
+
+    def _import_and_say(self, path: str) -> None:
+        """Import ``path`` (asking the family of a file that needs one) and say how it went."""
         try:
             try:
                 info = self._import(path)
@@ -431,6 +444,9 @@ class ModelManager(QDialog):
 
     def _ask_open_file(self, title: str, filters: str) -> str:
         return QFileDialog.getOpenFileName(self, title, str(Path.home()), filters)[0]
+
+    def _ask_folder(self, title: str) -> str:
+        return QFileDialog.getExistingDirectory(self, title, str(Path.home()))
 
     def _ask_save_file(self, title: str, default: str, filters: str) -> str:
         return QFileDialog.getSaveFileName(self, title, default, filters)[0]

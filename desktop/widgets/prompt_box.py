@@ -207,7 +207,8 @@ class PromptBox(QWidget):
         self.hints.setVisible(bool(parts))
         self.edit.setToolTip(self.hints.text() if parts else
                              "Describe the scene; Enter generates. Words the model does not "
-                             "know are underlined.")
+                             "know are underlined." if self._known else
+                             "Describe the picture; Enter generates.")
 
     def _use_suggestion(self, link: str) -> None:
         old, _, new = link.partition(":")  # words have no ':' (see WORD)

@@ -11,7 +11,7 @@ CORE = Path(__file__).resolve().parents[2] / "core"
 
 # Lowest first; each layer is a set of module prefixes.
 LAYERS: list[set[str]] = [
-    {"core.paths", "core.device", "core.registry", "core.pngcheck"},
+    {"core.paths", "core.device", "core.registry", "core.pngcheck", "core.notices"},
     {"core.tensors"},
     {"core.nets", "core.schedulers", "core.cards", "core.weights"},
     {"core.imageio"},

@@ -446,11 +446,10 @@ def test_full_size_real_esrgan_x4plus_maps_every_key_and_runs_a_tile(tmp_path, m
     mapped = model.state_dict()
     assert set(mapped) == set(state)
     assert all(torch.equal(mapped[k], state[k].float()) for k in state)
-    monkeypatch.setattr(up, "TILE", 32)
     rgb = picture(32, 32)
     events: list = []
     t0 = time.perf_counter()
-    result = run(UpscaleSpec(image=ImageRef.of(rgb), model=info.name), events)
+    result = run(UpscaleSpec(image=ImageRef.of(rgb), model=info.name, tile=32), events)
     t_tile = time.perf_counter() - t0
     assert result.images[0].shape == (128, 128, 3)
     x = (to_tensor(rgb) + 1) / 2

@@ -16,7 +16,6 @@ from core import cli, imageio, paths
 from core.evaluation.evaluate import evaluate
 from core.jobs import Cancelled, ImageRef, JobError, read_spec
 from core.nets.upscale import UpscaleConfig, Upscaler
-from core.pipelines import upscale as up
 from core.pipelines.upscale import UpscaleSpec, load_upscaler, upscale_tensor
 from core.training.recipe import RecipeError, load_recipe
 from core.training.trainer import train
@@ -145,10 +144,9 @@ def test_bad_upscale_recipes_are_refused(tmp_path, override, message):
 
 def test_pipeline_upscales_with_alpha_and_progress_per_tile(monkeypatch):
     install()
-    monkeypatch.setattr(up, "TILE", 8)
     rgba = picture(10, 19, alpha=True)
     events: list = []
-    result = run(UpscaleSpec(image=ImageRef.of(rgba), model="tiny_up"), events)
+    result = run(UpscaleSpec(image=ImageRef.of(rgba), model="tiny_up", tile=8), events)
     (image,) = result.images
     assert image.shape == (40, 76, 3) and image.dtype == np.uint8
     assert result.alpha.shape == (40, 76)
@@ -175,9 +173,12 @@ def test_pipeline_is_deterministic_and_accepts_a_path():
 
 def test_cancel_stops_between_tiles(monkeypatch):
     install()
-    monkeypatch.setattr(up, "TILE", 4)
+    events: list = []
     with pytest.raises(Cancelled):
-        run(UpscaleSpec(image=ImageRef.of(picture(12, 12)), model="tiny_up"), cancel_after=1)
+        run(UpscaleSpec(image=ImageRef.of(picture(12, 12)), model="tiny_up", tile=4), events,
+            cancel_after=1)
+    assert [(p.step, p.total) for p in events if p.message.startswith("Upscaling tile")] == [
+        (1, 9)]
 
 
 def test_refusals_are_clear(monkeypatch, tmp_path):

@@ -13,6 +13,13 @@ from core import imageio
 from core.data.worlds import get_world
 from core.jobs import JobError, spec_from_dict
 from desktop.window import MainWindow
+from tests.core.test_thirdparty_sd import (  # noqa: F401  (fixtures: tiny imported SD models)
+    built,
+    installed,
+    network,
+    no_network,
+    tiny_configs,
+)
 
 
 @pytest.fixture
@@ -280,3 +287,56 @@ def test_the_lama_engine_lists_imported_files_fills_the_mask_and_round_trips(qtb
     assert panel.model.itemData(0) == "diffusion_faces"
     assert panel.restore(entry.spec) == []
     assert panel.engine.currentData() == "lama" and panel.model.currentData() == "big-lama"
+
+
+@pytest.fixture
+def sd(win, installed, network):  # noqa: F811  (after win: imported into its models folder)
+    """The tiny SD 1.x models imported by name, and the record of refused network calls."""
+    return installed, network
+
+
+def test_the_sd_engine_shows_its_prompt_fills_with_an_imported_checkpoint_and_round_trips(
+        qtbot, win, sd):
+    models, refused = sd
+    panel = win.panels[0]
+    panel.engine.setCurrentIndex(panel.engine.findData("sd"))
+    assert panel.diffusion_box.isVisibleTo(panel)
+    assert panel.diffusion_box.title() == "Stable Diffusion"
+    form = panel.diffusion_form
+    for shown in (panel.prompt, panel.negative_prompt, panel.cfg, panel.steps, panel.strength):
+        assert form.isRowVisible(shown)
+    for hidden in (panel.attribute, panel.guidance, panel.jump, panel.resample):
+        assert not form.isRowVisible(hidden)
+    assert [panel.sampler.itemData(i) for i in range(panel.sampler.count())] == [
+        "dpm++", "euler", "ddim"]
+    assert {panel.model.itemText(i) for i in range(panel.model.count())} == {
+        f"{models['inpainting']} (Stable Diffusion 1.x inpainting)",
+        f"{models['v1']} (Stable Diffusion 1.x)"}
+    panel.model.setCurrentIndex(panel.model.findData(models["inpainting"]))
+    panel.prompt.setText("a red ball")
+    panel.negative_prompt.setText("blurry")
+    panel.cfg.setValue(5.0)
+    panel.steps.setValue(2)
+    panel.variations.setValue(2)
+    win.doc.set_mask(mouth_mask())
+    original = win.doc.image_array().copy()
+    previews = []
+    run_panel(qtbot, win, previews=previews)
+    results = win.doc.results[-2:]
+    assert len(win.doc.results) == 2 and previews
+    hole = mouth_mask() > 0
+    for entry in results:
+        assert np.array_equal(entry.rgb[~hole], original[~hole])
+        spec = entry.spec
+        assert (spec["engine"], spec["model"], spec["prompt"], spec["negative_prompt"],
+                spec["cfg"], spec["sampler"]) == ("sd", models["inpainting"], "a red ball",
+                                                  "blurry", 5.0, "dpm++")
+    assert refused == []  # nothing reached for the internet
+    # Back to the shipped diffusion engine: its own samplers and rows; the SD run restores.
+    panel.engine.setCurrentIndex(panel.engine.findData("diffusion"))
+    assert panel.sampler.currentData() == "ddim" and not form.isRowVisible(panel.prompt)
+    assert form.isRowVisible(panel.guidance)
+    assert panel.restore(results[0].spec) == []
+    assert (panel.engine.currentData(), panel.model.currentData(), panel.prompt.text(),
+            panel.sampler.currentData()) == ("sd", models["inpainting"], "a red ball",
+                                             "dpm++")

@@ -15,6 +15,12 @@ from core import paths
 from core.model_manager import directions_path
 from core.weights import ModelCard, card_path, read_card, save_model
 from desktop.widgets.model_manager import COLUMNS, NOT_CHECKED, ModelManager
+from tests.core.test_thirdparty_sd import (  # noqa: F401  (fixtures: tiny SD models)
+    built,
+    network,
+    no_network,
+    tiny_configs,
+)
 
 
 def make_model(root: Path, name: str, family: str = "vae", seed: int = 0) -> Path:
@@ -42,6 +48,7 @@ class Answers:
         dlg.ask_text = lambda title, label, text: self._ask("text", label, self.texts)
         dlg.ask_item = lambda title, label, items: self._ask("item", label, self.items)
         dlg.ask_open_file = lambda title, filters: self._ask("open", title, self.files)
+        dlg.ask_folder = lambda title: self._ask("folder", title, self.files)
         dlg.ask_save_file = lambda title, default, filters: self._ask("save", default,
                                                                       self.files)
         dlg.confirm = lambda title, text: self._ask("confirm", text, self.confirms)
@@ -287,6 +294,25 @@ def test_import_refuses_when_the_disk_is_full(dlg, qtbot, home, monkeypatch):
         dlg.import_button.click()
     assert "Not enough free space to import found.safetensors" in dlg.answers.warnings[-1]
     assert "10 MB free" in dlg.answers.warnings[-1]
+
+
+@pytest.fixture
+def sd_folder(home, tiny_configs, network):  # noqa: F811  (after home: its models folder)
+    """A tiny SD 1.x diffusers folder, and the record of refused network calls."""
+    return tiny_configs["v1"]["folder"], network
+
+
+def test_a_stable_diffusion_folder_is_registered_where_it_lies(dlg, qtbot, sd_folder):
+    folder, refused = sd_folder
+    dlg.answers.files.append(str(folder))
+    with qtbot.waitSignal(dlg.modelsChanged, timeout=30_000):
+        dlg.import_folder_button.click()
+    assert dlg.answers.asked == [("folder", "Import a Stable Diffusion folder")]
+    info = dlg.selected()
+    assert (info.name, info.family) == ("diffusers", "sd")
+    assert dlg.answers.infos[-1] == "Imported as diffusers (sd)."
+    assert dlg.hash_status(dlg.table.currentRow()) == "ok"  # hashed where it lies
+    assert refused == []
 
 
 def test_export_through_the_dialog(dlg, home):

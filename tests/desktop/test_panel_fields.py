@@ -14,6 +14,7 @@ import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QAbstractButton, QComboBox, QDoubleSpinBox, QGroupBox, QSpinBox
 
+from core.specs.scene import DEFAULT_PRIOR
 from desktop.canvas import Document
 from desktop.panels import fields
 from desktop.panels.base import Panel
@@ -22,11 +23,19 @@ from desktop.panels.latent import LatentPanel
 from desktop.panels.scene import ScenePanel
 from desktop.panels.style import StylePanel
 from desktop.panels.train import TrainPanel
+from tests.core.test_thirdparty_sd import (  # noqa: F401  (fixtures: a tiny SD imported)
+    built,
+    installed,
+    network,
+    no_network,
+    tiny_configs,
+)
 
 PANELS = [InpaintPanel, ScenePanel, StylePanel, TrainPanel, LatentPanel]
 # What each panel's specs carry besides its form: pictures, masks, picks and the like.
 NOT_IN_FORMS = {
-    "inpaint": {"image", "mask"},
+    # prediction: a Stable Diffusion model's card says it (the CLI may override it)
+    "inpaint": {"image", "mask", "prediction"},
     "scene": {"layout"},  # a layout prior's layout: boxes on the canvas, not a form field
     "style": {"image", "mask", "styles", "style_weights"},
     "train": {"folder", "steps", "minutes"},  # the folder read, the budget by its unit
@@ -37,6 +46,20 @@ ALWAYS = {"kind", "version"}  # every spec's
 # Fields set to a value of their own choosing: the Inpaint engine that uses most of the form
 # (the other model engines list only models the user imported).
 AWAY = {"engine": "diffusion"}
+# The field whose value decides which kind of job a panel builds: the Scene panel's model (a
+# scene prior's jobs are "scene", a Stable Diffusion model's "sd_scene"). Its jobs of the other
+# kind carry the model that builds them; its last job carries the value it shows.
+CHOOSES_KIND = {"scene": "model"}
+
+
+@pytest.fixture(autouse=True)
+def stable_diffusion(request):
+    """For the Scene panel, a tiny Stable Diffusion model imported the real way
+    (tests/sd_models.py): it is listed last, so a changed form chooses it and builds its job,
+    whose settings are fields of their own."""
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and callspec.params.get("cls") is ScenePanel:
+        request.getfixturevalue("installed")
 
 
 def away_from_default(widget: Any, field: fields.Field) -> Any:
@@ -96,7 +119,12 @@ def built_specs(panel: Panel, tmp_path) -> list[tuple[dict[str, Any], bool]]:
         if isinstance(panel, InpaintPanel):  # Outpaint: the window builds the next spec
             panel.runRequested.connect(lambda: made.append(panel.build_spec(doc)))
             panel.request_outpaint()
-    elif isinstance(panel, ScenePanel):
+    elif isinstance(panel, ScenePanel):  # the prior's job, then the SD model's it shows
+        sd_model = panel.current_model()
+        assert panel.current_family() == "sd"
+        assert panel.set_model(DEFAULT_PRIOR)
+        panel.generate()
+        assert panel.set_model(sd_model)
         panel.generate()
     elif isinstance(panel, TrainPanel):
         panel.folder, panel.report = str(tmp_path), {"count": 10 ** 6}
@@ -131,6 +159,8 @@ def test_the_panels_specs_carry_and_restore_every_field(cls, qtbot, tmp_path):
     specs = built_specs(panel, tmp_path)
     for f in (f for f in cls.FIELDS if f.spec):
         carried = [d[f.spec] for d, _ in specs if f.in_spec(d.get("kind")) and f.spec in d]
+        if f.name == CHOOSES_KIND.get(cls.name):
+            carried = carried[-1:]
         assert carried and all(v == wanted[f.name] for v in carried), f.name
     form = {f.spec for f in cls.FIELDS if f.spec}
     for d, _ in specs:
@@ -154,7 +184,7 @@ def test_the_panels_specs_carry_and_restore_every_field(cls, qtbot, tmp_path):
 def test_spec_values_restore_every_field(cls, qtbot):
     panel, wanted = changed_panel(cls, qtbot)
     again = fresh(cls, qtbot)
-    for kind in {f.job for f in cls.FIELDS if f.spec} or {""}:
+    for kind in {k for f in cls.FIELDS if f.spec for k in f.kinds}:
         spec = {"kind": kind or None, **fields.spec_values(panel, cls.FIELDS, kind or None)}
         assert fields.restore(again, cls.FIELDS, spec) == []
     in_specs = {f.name for f in cls.FIELDS if f.spec}
@@ -168,7 +198,8 @@ def test_values_outside_a_range_are_named_and_not_taken(cls, qtbot):
     before = current(panel, [f.name for f in numbers])
     problems = []
     for f in numbers:
-        problems += fields.restore(panel, cls.FIELDS, {"kind": f.job, f.spec: f.range[1] + 1})
+        problems += fields.restore(panel, cls.FIELDS,
+                                   {"kind": f.kinds[0], f.spec: f.range[1] + 1})
     assert len(problems) == len(numbers)
     for f, line in zip(numbers, problems, strict=True):
         assert line.startswith(f"{f.describe()} {f.range[1] + 1!r} is outside")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -52,6 +53,19 @@ def generate(qtbot, panel: ScenePanel, n: int = 3, prompt: str = PROMPT) -> None
     panel.generate()
     qtbot.waitUntil(lambda: not panel.is_running(), timeout=WAIT)
 
+
+
+def cancel_each_way(qtbot, win, panel: ScenePanel, running: str) -> Iterator[None]:
+    """Generate and cancel while the progress bar reads ``running``...: by the Cancel button,
+    then by Esc (the window's); yields after each cancel."""
+    for cancel in (panel.cancel_button.click, win.cancel_job):
+        panel.generate()
+        qtbot.waitUntil(lambda: panel.progress.format().startswith(running), timeout=WAIT)
+        assert not panel.generate_button.isEnabled()
+        cancel()
+        qtbot.waitUntil(lambda: not panel.is_running(), timeout=WAIT)
+        assert panel.message.text() == "Cancelled." and panel.generate_button.isEnabled()
+        yield
 
 
 def underlined(panel: ScenePanel) -> list[str]:
@@ -240,16 +254,8 @@ def test_cancel_by_button_and_by_esc(qtbot, win, monkeypatch):
     monkeypatch.setattr(scene, "sample_steps", slow_steps)
     panel = open_panel(win)
     panel.prompt.set_text(PROMPT)
-    for cancel in (panel.cancel_button.click, win.cancel_job):  # the button, then Esc
-        panel.generate()
-        qtbot.waitUntil(lambda: panel.progress.format().startswith("Drawing code"),
-                        timeout=WAIT)
-        assert not panel.generate_button.isEnabled()
-        cancel()
-        qtbot.waitUntil(lambda: not panel.is_running(), timeout=WAIT)
-        assert panel.message.text() == "Cancelled."
-        assert panel.grid.count() == 0 and panel.generate_button.isEnabled()
-        assert not panel.progress.isVisible()
+    for _ in cancel_each_way(qtbot, win, panel, "Drawing code"):
+        assert panel.grid.count() == 0 and not panel.progress.isVisible()
 
 
 def test_an_easel_png_restores_the_prompt_and_settings(qtbot, win, tmp_path):

@@ -57,6 +57,14 @@ out = {"panels": [p.name for p in window.panels],
        "loaded_when_shown": [m for m in HEAVY if m in sys.modules],
        "label_before": window.device_label.text()}
 
+from PySide6.QtWidgets import QMessageBox
+
+about = []  # Help > About Easel's text (QMessageBox.about would wait for a click)
+QMessageBox.about = staticmethod(lambda parent, title, text: about.append(text))
+window.about()
+out["about"] = about
+out["loaded_by_about"] = [m for m in HEAVY if m in sys.modules]
+
 from core.jobs import ImageRef
 from core.specs.inpaint import InpaintSpec
 from core.specs.upscale import UpscaleSpec, validate
@@ -96,6 +104,9 @@ def test_torch_loads_in_the_worker_at_the_first_job_not_before_the_window(tmp_pa
     out = run_window(tmp_path)
     assert out["shown"] and out["panels"] == ["inpaint", "latent", "scene", "style", "train"]
     assert out["loaded_when_shown"] == [], "imported while the window was built and shown"
+    # The About box names the licence of the CLIP vocabulary Easel ships, without torch.
+    assert len(out["about"]) == 1 and "resources/clip/LICENSE" in out["about"][0]
+    assert out["loaded_by_about"] == [], "Help > About Easel would load torch"
     assert out["loaded_by_upscale_check"] == [], "Image > Upscale's check would load torch"
     assert out["ended"] == ["finished"]
     assert "torch" in out["loaded_after_job"]
