@@ -13,6 +13,7 @@ from typing import Any
 from core.cards import ModelCard, list_models
 from core.specs.inpaint import DIFFUSION_FAMILY, LAMA_FAMILY
 from core.specs.latent import FAMILIES as LATENT_FAMILIES
+from core.specs.scene import PRIOR_FAMILIES
 from core.specs.sd import SD_FAMILY
 from core.specs.style import FAMILY as FAST_STYLE_FAMILY
 from core.specs.upscale import ARCHITECTURES as UPSCALERS
@@ -69,12 +70,24 @@ def card_world(card: ModelCard) -> str:
 
 
 def scene_priors() -> list[dict[str, Any]]:
-    """Every usable scene prior: name, source, path, and from its card the words it knows
-    (vocab) and how many it reads (text_len), so a prompt box can check words."""
-    return [{"name": m.name, "source": m.source, "path": str(m.path),
-             "vocab": list(m.card.config.get("vocab", [])),
-             "text_len": int(m.card.config.get("text_len", 0))}
-            for m in list_models("prior") if m.card is not None]
+    """Every usable scene prior: name, source, path, whether it draws a layout first
+    (``layout``), and the words it knows (vocab) and how many it reads (text_len), so a prompt
+    box can check words: a caption prior's from its card, a layout prior's those of the
+    layout stage (the scenes world's grammar)."""
+    from core.data.captions import PROMPT_WORDS, VOCABULARY
+
+    found = []
+    for family in PRIOR_FAMILIES:
+        for m in list_models(family):
+            if m.card is None:
+                continue
+            layout = m.card.architecture == "layout_prior"
+            found.append({"name": m.name, "source": m.source, "path": str(m.path),
+                          "layout": layout,
+                          "vocab": list(VOCABULARY if layout else m.card.config.get("vocab", [])),
+                          "text_len": PROMPT_WORDS if layout
+                          else int(m.card.config.get("text_len", 0))})
+    return found
 
 
 def fast_styles() -> list[dict[str, str]]:

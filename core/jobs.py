@@ -152,13 +152,13 @@ def input_image(ref: ImageRef | None, missing: str) -> np.ndarray:
     return image
 
 
-def job_weights(name: str, family: str, what: str) -> Path:
-    """The weights of an installed ``family`` model called ``name``, or a .safetensors path;
-    JobError naming the installed ones."""
+def job_weights(name: str, family: str | tuple[str, ...], what: str) -> Path:
+    """The weights of an installed model of ``family`` (or one of several) called ``name``, or
+    a .safetensors path; JobError naming the installed ones."""
     from core.weights import WeightsError, resolve_weights
 
     try:
-        return resolve_weights(name, (family,), what)
+        return resolve_weights(name, (family,) if isinstance(family, str) else family, what)
     except WeightsError as exc:
         raise JobError(str(exc)) from None
 

@@ -2,7 +2,8 @@
 
 ``install(home)`` saves a 16 px VQ-VAE (4x4 codes), a one-layer prior over its codes with the
 words of 300 scene captions, and a 16 px reranker, under the default names the scene pipeline
-looks for, so the pipelines treat them exactly like the shipped ones.
+looks for, so the pipelines treat them exactly like the shipped ones. ``install_layout_prior``
+adds a one-layer layout prior (LAYOUT_NAME) over the same VQ-VAE's codes.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import torch
 
 from core.data.captions import sample_scene
-from core.nets.prior import PriorConfig, ScenePrior
+from core.nets.prior import LayoutPrior, LayoutPriorConfig, PriorConfig, ScenePrior
 from core.nets.reranker import Reranker, RerankerConfig
 from core.nets.text import build_vocab
 from core.nets.vqvae import VQVAE, VQVAEConfig
@@ -21,6 +22,7 @@ from core.pipelines.scene import DEFAULT_PRIOR, DEFAULT_RERANKER
 from core.weights import ModelCard, save_model
 
 VQ_NAME = "tiny_vqvae_scenes"
+LAYOUT_NAME = "tiny_layout_prior_scenes"
 
 
 def install(home: Path) -> dict[str, Path]:
@@ -47,6 +49,18 @@ def install(home: Path) -> dict[str, Path]:
                                        Reranker(rr_cfg).eval(),
                                        _card(DEFAULT_RERANKER, "reranker", rr_cfg))
     return out
+
+
+def install_layout_prior(home: Path) -> Path:
+    """Save a tiny layout prior over the VQ-VAE that :func:`install` saved under ``home``."""
+    from core.weights import read_card
+
+    torch.manual_seed(1)
+    vq_path = home / "models" / "vqvae" / f"{VQ_NAME}.safetensors"
+    cfg = LayoutPriorConfig(grid=4, codebook_size=16, width=16, layers=1, heads=2, vqvae=VQ_NAME,
+                            vqvae_sha256=read_card(vq_path).sha256)
+    return save_model(home / "models" / "layout_prior", LAYOUT_NAME, LayoutPrior(cfg).eval(),
+                      _card(LAYOUT_NAME, "layout_prior", cfg))
 
 
 def _card(name: str, family: str, cfg: object) -> ModelCard:

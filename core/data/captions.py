@@ -42,6 +42,8 @@ GENEVAL_CATEGORIES = ["single_object", "two_objects", "counting", "colours", "po
 CAPTION_CATEGORIES = ["single_object", "two_objects", "three_objects", "counting", "position"]
 _CATEGORY_WEIGHTS = [0.25, 0.2, 0.1, 0.2, 0.25]
 
+PROMPT_WORDS = 200  # the words of a prompt that parse_prompt reads
+
 # How often a world caption mentions an attribute it could mention.
 P_COLOUR, P_SIZE, P_BACKGROUND, P_BACKGROUND2 = 0.85, 0.5, 0.5, 0.5
 
@@ -175,7 +177,7 @@ def _match(tokens: list[str], i: int, table: list[tuple[tuple[str, ...], str]]) 
 
 def parse_prompt(text: str) -> Prompt:
     """Read a prompt into requirements. Unknown words are reported in ``unknown``, not fatal."""
-    tokens = tokenize(text)[:200]
+    tokens = tokenize(text)[:PROMPT_WORDS]
     used = [False] * len(tokens)
     ignored_at: set[int] = set()
     background = background2 = None
@@ -418,16 +420,19 @@ def caption_for(prompt: Prompt, rng: random.Random | None = None) -> str:
 
 def layout_for(prompt: Prompt, rng: random.Random, category: str = "",
                two_tone: bool | None = None) -> Layout:
-    """A random layout whose objects satisfy ``prompt`` exactly (no extra objects)."""
+    """A random layout whose objects satisfy ``prompt`` exactly (no extra objects).
+
+    A relation between counted objects ("a star left of two circles") holds for every pair,
+    as the checker reads it."""
     specs = [(r.shape, r.colour, r.size) for r in prompt.objects for _ in range(r.count)]
     starts = list(itertools.accumulate([0] + [r.count for r in prompt.objects]))
-    relation = None
+    relations = []
     if prompt.relation is not None:
         s, name, o = prompt.relation
-        if prompt.objects[s].count != 1 or prompt.objects[o].count != 1:
-            raise ValueError("relations are drawn between single objects only")
-        relation = (starts[s], name, starts[o])
-    return sample_layout(specs, rng, relation=relation, background=prompt.background,
+        relations = [(a, name, b)
+                     for a in range(starts[s], starts[s] + prompt.objects[s].count)
+                     for b in range(starts[o], starts[o] + prompt.objects[o].count)]
+    return sample_layout(specs, rng, relations=relations, background=prompt.background,
                          background2=prompt.background2, two_tone=two_tone, category=category)
 
 

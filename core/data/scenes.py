@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -170,10 +171,10 @@ def _fits(box: Box, placed: list[Box]) -> bool:
 
 
 def place_boxes(sides: list[float], rng: random.Random,
-                relation: tuple[int, str, int] | None = None) -> list[Box]:
+                relations: Sequence[tuple[int, str, int]] = ()) -> list[Box]:
     """Non-overlapping square boxes of the given sides, inside the image (rejection sampling).
 
-    ``relation`` = (i, name, j) makes box i clearly ``name`` of box j.
+    Each of ``relations``, (i, name, j), makes box i clearly ``name`` of box j.
     """
     for _ in range(MAX_TRIES):
         boxes: list[Box] = []
@@ -190,16 +191,16 @@ def place_boxes(sides: list[float], rng: random.Random,
             else:
                 break
         else:
-            if relation is None or relation_holds(boxes[relation[0]], relation[1],
-                                                  boxes[relation[2]], RELATION_MIN,
-                                                  RELATION_RATIO):
+            if all(relation_holds(boxes[i], name, boxes[j], RELATION_MIN, RELATION_RATIO)
+                   for i, name, j in relations):
                 return boxes
-    raise RuntimeError(f"could not place {len(sides)} objects of sides {sides} "
-                       f"with relation {relation} in {MAX_TRIES} tries")
+    raise RuntimeError(f"could not place {len(sides)} objects of sides "
+                       f"{[round(s, 2) for s in sides]} with relations {list(relations)} in "
+                       f"{MAX_TRIES} tries")
 
 
 def sample_layout(objects: list[tuple[str, str | None, str | None]], rng: random.Random, *,
-                  relation: tuple[int, str, int] | None = None, background: str | None = None,
+                  relations: Sequence[tuple[int, str, int]] = (), background: str | None = None,
                   background2: str | None = None, two_tone: bool | None = None, category: str = "",
                   caption: str | None = None) -> Layout:
     """A layout with the given objects ((shape, colour or None, size or None) each).
@@ -238,7 +239,7 @@ def sample_layout(objects: list[tuple[str, str | None, str | None]], rng: random
     chosen = [(shape, colour or rng.choice(free), size or rng.choice(SIZES))
               for shape, colour, size in objects]
     sides = [rng.uniform(*SIZE_RANGE[size]) for _, _, size in chosen]
-    boxes = place_boxes(sides, rng, relation)
+    boxes = place_boxes(sides, rng, relations)
     placed = tuple(SceneObject(s, c, z, b) for (s, c, z), b in zip(chosen, boxes, strict=True))
     return Layout(placed, background, background2, horizon, category, caption)
 

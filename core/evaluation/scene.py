@@ -2,11 +2,12 @@
 
 - VQ-VAE: reconstruction PSNR/SSIM and codebook usage on held-out renders, and the FJD of the
   reconstructions (the best FJD any prior over these codes can reach).
-- Prior: GenEval-style prompt faithfulness per category (core.evaluation.geneval) with the
-  first sample (N = 1) and the reranker's pick of N = 8; compositional generalisation on
-  prompts that ask for the colour/shape pairs the recipe held out of training (and, as the
-  control, the same templates with pairs it saw); FJD of samples for held-out captions; and
-  bits per code of held-out scenes under the prior.
+- Prior (caption or layout prior): GenEval-style prompt faithfulness per category
+  (core.evaluation.geneval) with the first sample (N = 1) and the reranker's pick of N = 8;
+  compositional generalisation on prompts that ask for the colour/shape pairs the recipe held
+  out of training (and, as the control, the same templates with pairs it saw); FJD of samples
+  for held-out captions; and bits per code of held-out scenes under the prior (given their
+  captions, or for a layout prior the layouts they were drawn from).
 - Reranker: on held-out scenes, how often the true caption beats each of 3 one-word-wrong
   captions, and top-1 retrieval of the true caption among 100 (image -> text).
 """
@@ -107,6 +108,7 @@ def scene_models(path: Path, device: torch.device) -> Any:
 
 
 @evaluator("prior")
+@evaluator("layout_prior")
 @torch.no_grad()
 def evaluate_prior(path: Path, card: ModelCard, n: int, device: torch.device,
                    ) -> dict[str, Any]:
@@ -145,16 +147,27 @@ def evaluate_prior(path: Path, card: ModelCard, n: int, device: torch.device,
     size = models.vq.config.image_size
     held_out = held_out_renders("scenes", n, size)
     real = np.stack([s.image for s in held_out])
-    real_caps = [s.caption or "" for s in held_out]
     prior = models.prior
     nll, count = 0.0, 0
     for i in range(0, n, BATCH):
         codes = models.vq.encode(to_tensor(real[i:i + BATCH]).to(device)).flatten(1)
-        text = prior.tokenizer.batch(real_caps[i:i + BATCH], prior.config.text_len).to(device)
-        nll -= float(code_logprobs(prior, text, codes).sum())
+        cond = _true_conditions(prior, held_out[i:i + BATCH]).to(device)
+        nll -= float(code_logprobs(prior, cond, codes).sum())
         count += codes.numel()
     out["bits_per_code"] = float(nll / count / np.log(2))
     return out
+
+
+def _true_conditions(prior: Any, samples: list[Any]) -> torch.Tensor:
+    """What the prior is conditioned on for rendered scenes: their captions, or (a layout
+    prior) the layouts the renderer drew."""
+    from core.nets.prior import LayoutPrior
+
+    if isinstance(prior, LayoutPrior):
+        from core.data.layouts import label_layout, layout_tokens
+
+        return torch.tensor([layout_tokens(label_layout(s.labels)) for s in samples])
+    return prior.tokenizer.batch([s.caption or "" for s in samples], prior.config.text_len)
 
 
 @evaluator("reranker")

@@ -70,11 +70,14 @@ class Tokenizer:
 
 
 class KVCache:
-    """Keys and values a layer has seen so far, (N, heads, L, head_dim) each."""
+    """Keys and values a layer has seen so far, (N, heads, L, head_dim) each, and ``context``:
+    anything a model computed from its condition once and reads again at every step (the
+    layout prior's per-code layout features)."""
 
     def __init__(self) -> None:
         self.k: torch.Tensor | None = None
         self.v: torch.Tensor | None = None
+        self.context: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return 0 if self.k is None else int(self.k.shape[2])

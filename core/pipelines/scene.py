@@ -10,6 +10,14 @@
 3. The VQ-VAE decodes the grids; the contrastive reranker (core/nets/reranker.py) orders them
    by their fit to the prompt; the scenes super-resolution model upscales them x4.
 
+A layout prior (a model whose card's architecture is ``layout_prior``) draws in two stages:
+the layout stage (core/data/layouts.py: the rule-based parser and the world's layout sampler,
+not a learned model) turns the prompt into one explicit layout per candidate (background, and
+each object's shape, colour, size and box), refusing a prompt it cannot draw faithfully; or the
+spec's ``layout`` is drawn as given ("Redraw from layout", ``easel scene --layout``). The prior
+then samples the image codes conditioned on the layout tokens; every pixel comes from those
+codes through the VQ-VAE decoder. The result's info carries each candidate's layout.
+
 Region editing (``scene_edit``): the codes of a picture (from its metadata, or by encoding it)
 are kept except those under a rectangle, which are resampled for a new prompt in raster order,
 conditioned on every kept code before them. Codes after the rectangle cannot be seen by a
@@ -40,7 +48,7 @@ from core.jobs import (
     job_weights,
     pipeline,
 )
-from core.nets.prior import ScenePrior
+from core.nets.prior import CodePrior, LayoutPrior
 from core.nets.reranker import Reranker
 from core.nets.text import Tokenizer, words
 from core.nets.vqvae import VQVAE
@@ -51,6 +59,7 @@ from core.specs.scene import (  # noqa: F401  (the panels' names, importable her
     DEFAULT_UPSCALER,
     MAX_CANDIDATES,
     MAX_PROMPT_CHARS,
+    PRIOR_FAMILIES,
     SceneEditSpec,
     SceneSpec,
 )
@@ -64,7 +73,7 @@ FEATHER = 0.25  # seam of a region edit, as a share of one code cell
 
 @dataclass
 class SceneModels:
-    prior: ScenePrior
+    prior: CodePrior  # a ScenePrior (caption words) or a LayoutPrior (layout tokens)
     vq: VQVAE
     reranker: Reranker | None
     upscaler: Any  # core.nets.upscale.Upscaler or None
@@ -76,9 +85,18 @@ class SceneModels:
 def load_models(spec: SceneSpec, ctx: Context) -> SceneModels:
     """The spec's prior, the VQ-VAE it was trained on (hash-checked), the reranker and the
     upscaler when they are installed (missing ones become notes)."""
-    prior_path = job_weights(spec.model, "prior", "scene model")
-    prior, prior_sha = job_model(prior_path, ctx, ScenePrior, "scene prior")
+    prior_path = job_weights(spec.model, PRIOR_FAMILIES, "scene model")
+    prior, prior_sha = job_model(prior_path, ctx, CodePrior, "scene prior")
     cfg = prior.config
+    if isinstance(prior, LayoutPrior):
+        from core.data.layouts import token_format
+
+        ours = token_format()
+        if {k: getattr(cfg, k) for k in ours} != ours:
+            raise JobError(f"The scene model {prior_path.stem} reads layouts of "
+                           f"{cfg.layout_len} tokens from {cfg.layout_vocab}; this Easel writes "
+                           f"{ours['layout_len']} from {ours['layout_vocab']} in another "
+                           "format. Retrain it with this version.")
     vq_path = job_weights(cfg.vqvae, "vqvae", "VQ-VAE")
     vq, vq_sha = job_model(vq_path, ctx, VQVAE, "VQ-VAE")
     if cfg.vqvae_sha256 and vq_sha != cfg.vqvae_sha256:
@@ -159,6 +177,48 @@ def read_prompt(prompt: str, tokenizer: Tokenizer, length: int) -> PromptReading
     return PromptReading(text, unknown, suggestions, dropped, reading, tuple(notices))
 
 
+def read_layouts(prompt: str, layout: str, seed: int, n: int
+                 ) -> tuple[PromptReading, list[Any]]:
+    """The layout stage for ``n`` candidates: the given ``layout`` (JSON text) for every one,
+    else one layout per candidate planned from ``prompt`` (core.data.layouts.plan_layout), and
+    the reading the reranker and the checker use. JobError naming what cannot be drawn."""
+    from core.data.captions import parse_prompt
+    from core.data.layouts import LayoutError, describe_layout, parse_layout_json, plan_layout
+
+    try:
+        if layout:
+            given = parse_layout_json(layout)
+            text = describe_layout(given)
+            return PromptReading(text, (), {}, (), f"the layout: {text}", ()), [given] * n
+        if not prompt.strip():
+            raise JobError("Type a prompt, e.g. \"a red star to the left of a blue circle\".")
+        layouts = [plan_layout(prompt[:MAX_PROMPT_CHARS], seed, i) for i in range(n)]
+    except LayoutError as exc:
+        message = str(exc)
+        raise JobError(message if message.startswith("Cannot") else
+                       f"The layout cannot be drawn: {message}.") from None
+    text = " ".join(words(prompt[:MAX_PROMPT_CHARS]))
+    return PromptReading(text, (), {}, (), parse_prompt(text).describe(), ()), layouts
+
+
+def conditions(prior: CodePrior, prompt: str, layout: str, seed: int, n: int
+               ) -> tuple[PromptReading, torch.Tensor, list[Any] | None]:
+    """What ``prior`` draws ``n`` candidates from: (the prompt's reading, (n, cond_len) ids on
+    the CPU, each candidate's Layout or None). A caption prior reads the prompt's words; a
+    layout prior the layout stage's layouts (:func:`read_layouts`)."""
+    if isinstance(prior, LayoutPrior):
+        from core.data.layouts import layout_tokens
+
+        reading, layouts = read_layouts(prompt, layout, seed, n)
+        return reading, torch.tensor([layout_tokens(lay) for lay in layouts]), layouts
+    if layout:
+        raise JobError("This scene model draws from prompts only; choose a layout model to "
+                       "draw from a layout.")
+    tokenizer, length = prior.tokenizer, prior.config.text_len  # type: ignore[union-attr]
+    reading = read_prompt(prompt, tokenizer, length)
+    return reading, tokenizer.batch([reading.text] * n, length), None
+
+
 # --------------------------------------------------------------------------- sampling
 
 
@@ -203,12 +263,12 @@ def _checks(judge: Any, images: torch.Tensor, prompt: str) -> list[str] | None:
 # --------------------------------------------------------------------------- pipelines
 
 
-def _sample(spec: SceneSpec, prior: ScenePrior, text: torch.Tensor, ctx: Context,
+def _sample(spec: SceneSpec, prior: CodePrior, cond: torch.Tensor, ctx: Context,
             known: torch.Tensor | None, verb: str) -> Generator[Progress, None, torch.Tensor]:
     """:func:`sample_steps` with the spec's options, one Progress per code (two more steps
     follow: decoding and ranking), cancellable between codes."""
     total = prior.config.image_len
-    gen = sample_steps(prior, text, ctx.generator, known=known, **sampling_options(spec))
+    gen = sample_steps(prior, cond, ctx.generator, known=known, **sampling_options(spec))
     while True:
         ctx.check()
         try:
@@ -226,18 +286,27 @@ def _info(reading: PromptReading, models: SceneModels) -> dict[str, Any]:
             "notices": list(reading.notices) + models.notes, "models": models.hashes}
 
 
+def _layout_info(layouts: list[Any] | None, order: list[int]) -> dict[str, Any]:
+    """Each candidate's layout in the JSON form, best first, and the first one's as
+    ``layout`` (none for a caption prior)."""
+    if layouts is None:
+        return {}
+    from core.data.layouts import layout_to_dict
+
+    ranked = [layout_to_dict(layouts[i]) for i in order]
+    return {"layout": ranked[0], "layouts": ranked}
+
+
 @pipeline("scene")
 def run_scene(spec: SceneSpec, ctx: Context) -> Generator[Progress, None, Result]:
     yield Progress(0, 1, "Loading the scene models")
     models = load_models(spec, ctx)
     prior = models.prior
-    reading = read_prompt(spec.prompt, prior.tokenizer, prior.config.text_len)
+    reading, cond, layouts = conditions(prior, spec.prompt, spec.layout, spec.seed, spec.n)
     total = prior.config.image_len
     info = _info(reading, models)
     with torch.no_grad():
-        text = prior.tokenizer.batch([reading.text] * spec.n, prior.config.text_len).to(
-            ctx.device)
-        codes = yield from _sample(spec, prior, text, ctx, None, "Drawing")
+        codes = yield from _sample(spec, prior, cond.to(ctx.device), ctx, None, "Drawing")
         images = _decode(models, codes)
         yield Progress(total + 1, total + 2, "Ranking the candidates")
         order, scores = _finish(models, images, reading, info, spec.rerank)
@@ -249,7 +318,7 @@ def run_scene(spec: SceneSpec, ctx: Context) -> Generator[Progress, None, Result
             out = upscale_tensor(models.upscaler, out)
     info.update(scores=[scores[i] for i in order], order=order,
                 codes=[codes[i].tolist() for i in order], grid=prior.config.grid,
-                upscaled=models.upscaler is not None)
+                upscaled=models.upscaler is not None, **_layout_info(layouts, order))
     return Result(images=list(to_uint8(out)), spec=spec, info=info)
 
 
@@ -286,7 +355,7 @@ def run_edit(spec: SceneEditSpec, ctx: Context) -> Generator[Progress, None, Res
     models = load_models(spec, ctx)
     prior = models.prior
     g, size = prior.config.grid, models.vq.config.image_size
-    reading = read_prompt(spec.prompt, prior.tokenizer, prior.config.text_len)
+    reading, cond, layouts = conditions(prior, spec.prompt, spec.layout, spec.seed, spec.n)
     total = prior.config.image_len
     info = _info(reading, models)
     cells = region_cells(spec.box, g)
@@ -303,15 +372,14 @@ def run_edit(spec: SceneEditSpec, ctx: Context) -> Generator[Progress, None, Res
             base = models.vq.encode(to_tensor(small).to(ctx.device)).flatten()
         flat_cells = torch.from_numpy(cells.flatten()).to(ctx.device)
         known = torch.where(flat_cells, torch.full_like(base, -1), base)[None].repeat(spec.n, 1)
-        text = prior.tokenizer.batch([reading.text] * spec.n, prior.config.text_len).to(
-            ctx.device)
-        codes = yield from _sample(spec, prior, text, ctx, known, "Redrawing")
+        cond = cond.to(ctx.device)
+        codes = yield from _sample(spec, prior, cond, ctx, known, "Redrawing")
         yield Progress(total + 1, total + 2, "Fitting the new region to the rest")
         # How well the kept codes after the region follow from each candidate.
         last = int(np.flatnonzero(cells.flatten()).max())
         after = ~flat_cells.clone()
         after[: last + 1] = False
-        logp = code_logprobs(prior, text, codes)
+        logp = code_logprobs(prior, cond, codes)
         fit = (logp * after).sum(1) / after.sum().clamp(min=1)
         images = _decode(models, codes)
         keep = sorted(range(spec.n), key=lambda i: -fit[i].item())[: max(1, (spec.n + 1) // 2)]
@@ -333,7 +401,7 @@ def run_edit(spec: SceneEditSpec, ctx: Context) -> Generator[Progress, None, Res
     info.update(scores=[scores[i] for i in order_kept],
                 fit=[round(float(fit[i]), 4) for i in order], order=order,
                 codes=[codes[i].tolist() for i in order], grid=g, cells=cells.tolist(),
-                upscaled=models.upscaler is not None)
+                upscaled=models.upscaler is not None, **_layout_info(layouts, order))
     return Result(images=results, spec=spec, info=info)
 
 
@@ -342,23 +410,29 @@ def run_edit(spec: SceneEditSpec, ctx: Context) -> Generator[Progress, None, Res
 
 @torch.no_grad()
 def draw_batch(models: SceneModels, prompts: list[str], n: int, generator: torch.Generator,
-               batch: int = 256, **options: Any) -> dict[str, Any]:
+               batch: int = 256, layout_seed: int = 0, **options: Any) -> dict[str, Any]:
     """Draw ``n`` candidates for each prompt, many prompts per forward pass (evaluation and
     benchmarks; the GUI and CLI go through the jobs above). Returns ``first`` (the first
     candidate of each prompt, i.e. best of 1), ``best`` (the reranker's pick of the n, or the
-    first without a reranker), both (P, S, S, 3) uint8 at the VQ-VAE's size, and ``scores``
-    (P, n) reranker similarities (None without a reranker). Sampling settings not given in
-    ``options`` are the app's defaults (:func:`sampling_options`)."""
+    first without a reranker), both (P, S, S, 3) uint8 at the VQ-VAE's size, ``scores``
+    (P, n) reranker similarities (None without a reranker), and for a layout prior
+    ``layouts``: each prompt's n layouts (planned with ``layout_seed``). Sampling settings not
+    given in ``options`` are the app's defaults (:func:`sampling_options`)."""
     options = {**sampling_options(), **options}
-    prior, length = models.prior, models.prior.config.text_len
+    prior = models.prior
     device = next(prior.parameters()).device
-    texts = [read_prompt(p, prior.tokenizer, length).text for p in prompts]
-    rows = [t for t in texts for _ in range(n)]
+    rows: list[str] = []
+    conds, layouts = [], []
+    for p in prompts:
+        reading, cond, planned = conditions(prior, p, "", layout_seed, n)
+        rows += [reading.text] * n
+        conds.append(cond)
+        layouts.append(planned)
+    all_cond = torch.cat(conds)
     images, scores = [], []
     for i in range(0, len(rows), batch):
         chunk = rows[i:i + batch]
-        text = prior.tokenizer.batch(chunk, length).to(device)
-        codes = sample_codes(prior, text, generator, **options)
+        codes = sample_codes(prior, all_cond[i:i + batch].to(device), generator, **options)
         x = _decode(models, codes)
         if models.reranker is not None:
             emb = models.reranker.encode_image(x)
@@ -367,8 +441,11 @@ def draw_batch(models: SceneModels, prompts: list[str], n: int, generator: torch
         images.append(to_uint8(x))
     all_images = np.concatenate(images).reshape(len(prompts), n, *images[0].shape[1:])
     first = all_images[:, 0]
-    if not scores:
-        return {"first": first, "best": first, "scores": None}
-    s = torch.cat(scores).view(len(prompts), n)
-    best = all_images[np.arange(len(prompts)), s.argmax(1).numpy()]
-    return {"first": first, "best": best, "scores": s.numpy()}
+    out: dict[str, Any] = {"first": first, "best": first, "scores": None}
+    if isinstance(prior, LayoutPrior):
+        out["layouts"] = layouts
+    if scores:
+        s = torch.cat(scores).view(len(prompts), n)
+        out.update(best=all_images[np.arange(len(prompts)), s.argmax(1).numpy()],
+                   scores=s.numpy())
+    return out

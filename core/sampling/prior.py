@@ -1,7 +1,7 @@
-"""Sampling the transformer prior (core/nets/prior.py) one code at a time with its key/value
-cache, shared by the scene pipeline, the prior's training grids and evaluation: temperature,
-top-k, top-p (nucleus) and classifier-free guidance, with codes that may be kept fixed (region
-editing).
+"""Sampling a transformer prior (core/nets/prior.py: a caption's or a layout's) one code at a
+time with its key/value cache, shared by the scene pipeline, the priors' training grids and
+evaluation: temperature, top-k, top-p (nucleus) and classifier-free guidance, with codes that
+may be kept fixed (region editing).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from core.jobs import yield_from
-from core.nets.prior import ScenePrior
+from core.nets.prior import CodePrior
 from core.nets.text import KVCache
 
 
@@ -32,18 +32,19 @@ def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> t
     return logits
 
 
-def sample_steps(prior: ScenePrior, text: torch.Tensor, generator: torch.Generator,
+def sample_steps(prior: CodePrior, cond: torch.Tensor, generator: torch.Generator,
                  temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
                  guidance: float = 1.0, known: torch.Tensor | None = None
                  ) -> Generator[tuple[int, int], None, torch.Tensor]:
-    """Sample code grids for ``text`` (N, text_len), yielding (codes done, total) after each
-    code; returns (N, image_len) codes. ``known`` (N, image_len) holds codes to keep (>= 0) and
-    -1 where a code is to be sampled. Classifier-free guidance (guidance != 1) runs the
-    unconditional input alongside and mixes logits as u + g * (c - u) (Ho & Salimans 2022)."""
-    n, total = text.shape[0], prior.config.image_len
-    device = text.device
+    """Sample code grids for the condition ``cond`` (N, cond_len: caption or layout ids),
+    yielding (codes done, total) after each code; returns (N, image_len) codes. ``known``
+    (N, image_len) holds codes to keep (>= 0) and -1 where a code is to be sampled.
+    Classifier-free guidance (guidance != 1) runs the unconditional input alongside and mixes
+    logits as u + g * (c - u) (Ho & Salimans 2022)."""
+    n, total = cond.shape[0], prior.config.image_len
+    device = cond.device
     guided = guidance != 1.0
-    inputs = torch.cat([text, prior.null_text(n, device)]) if guided else text
+    inputs = torch.cat([cond, prior.null_condition(n, device)]) if guided else cond
     caches = [KVCache() for _ in prior.blocks]
     codes = torch.zeros(n, total, dtype=torch.long, device=device)
     logits = prior.start(inputs, caches)
@@ -68,15 +69,15 @@ def sample_steps(prior: ScenePrior, text: torch.Tensor, generator: torch.Generat
     return codes
 
 
-def sample_codes(prior: ScenePrior, text: torch.Tensor, generator: torch.Generator,
+def sample_codes(prior: CodePrior, cond: torch.Tensor, generator: torch.Generator,
                  **options: Any) -> torch.Tensor:
     """:func:`sample_steps` run to the end (training grids, benchmarks)."""
     with torch.no_grad():
-        return yield_from(sample_steps(prior, text, generator, **options), None)
+        return yield_from(sample_steps(prior, cond, generator, **options), None)
 
 
 @torch.no_grad()
-def code_logprobs(prior: ScenePrior, text: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-    """log p(code_i | text, codes before i) for every code: (N, image_len)."""
-    logits = prior(text, codes).float().log_softmax(-1)
+def code_logprobs(prior: CodePrior, cond: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    """log p(code_i | condition, codes before i) for every code: (N, image_len)."""
+    logits = prior(cond, codes).float().log_softmax(-1)
     return logits.gather(-1, codes.long()[..., None]).squeeze(-1)

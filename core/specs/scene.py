@@ -13,8 +13,11 @@ from core.jobs import ImageRef, JobError, JobSpec
 DEFAULT_PRIOR = "prior_scenes"
 DEFAULT_RERANKER = "rerank_scenes"
 DEFAULT_UPSCALER = "upscale_scenes"
+# Where scene models are installed: caption priors, and layout priors that draw a layout first.
+PRIOR_FAMILIES = ("prior", "layout_prior")
 MAX_CANDIDATES = 32
 MAX_PROMPT_CHARS = 2000
+MAX_LAYOUT_CHARS = 8192  # a spec's layout JSON (compact: three objects take about 400)
 
 
 # --------------------------------------------------------------------------- specs
@@ -38,11 +41,17 @@ class SceneSpec(JobSpec):
     guidance: float = 2.0  # classifier-free guidance scale; 1: plain conditional sampling
     rerank: bool = True
     upscale: bool = True
+    # A layout prior's explicit layout as JSON text (core/data/layouts.py: background and each
+    # object's shape, colour, size and box); "" lets the layout stage plan one from the prompt.
+    layout: str = ""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not isinstance(self.prompt, str):
             raise JobError("The prompt must be text.")
+        if not isinstance(self.layout, str) or len(self.layout) > MAX_LAYOUT_CHARS:
+            raise JobError(f"The layout must be JSON text of at most {MAX_LAYOUT_CHARS} "
+                           "characters.")
         if not isinstance(self.n, int) or not 1 <= self.n <= MAX_CANDIDATES:
             raise JobError(f"Ask for 1 to {MAX_CANDIDATES} candidates, not {self.n!r}.")
         if not isinstance(self.model, str) or not self.model.strip():

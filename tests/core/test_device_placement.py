@@ -199,8 +199,9 @@ def test_every_job_keeps_to_the_devices_rules(installed, job, device):
     assert all(im.dtype == np.uint8 for im in result.images)
 
 
-TINY_RECIPES = ["tiny_autoencoder", "tiny_dcgan", "tiny_diffusion", "tiny_prior",
-                "tiny_reranker", "tiny_style_fast", "tiny_upscale", "tiny_vae", "tiny_vqvae"]
+TINY_RECIPES = ["tiny_autoencoder", "tiny_dcgan", "tiny_diffusion", "tiny_layout_prior",
+                "tiny_prior", "tiny_reranker", "tiny_style_fast", "tiny_upscale", "tiny_vae",
+                "tiny_vqvae"]
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -212,7 +213,7 @@ def test_three_training_steps_of_every_tiny_recipe_keep_to_the_rules(installed, 
 
     overrides = ["train.steps=3", "train.checkpoint_every=3", "train.sample_every=3",
                  "train.sample_count=2", "data.workers=0"]
-    if name == "tiny_prior":
+    if name in ("tiny_prior", "tiny_layout_prior"):
         overrides.append('task.vqvae="tiny_vqvae_scenes"')
     with simulated_device(device) as dev:
         result = train(load_recipe(name, overrides), tmp_path / "run", device=device)

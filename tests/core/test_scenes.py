@@ -111,7 +111,7 @@ def test_relation_layouts_are_clearly_true():
     rng = random.Random(0)
     for rel in ("left_of", "right_of", "above", "below"):
         for _ in range(30):
-            a, b = place_boxes([0.39, 0.2], rng, (0, rel, 1))
+            a, b = place_boxes([0.39, 0.2], rng, [(0, rel, 1)])
             assert relation_holds(a, rel, b, 0.2, 0.5)
             opposite = {"left_of": "right_of", "right_of": "left_of", "above": "below",
                         "below": "above"}[rel]

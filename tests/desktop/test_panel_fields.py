@@ -36,7 +36,7 @@ PANELS = [InpaintPanel, ScenePanel, StylePanel, TrainPanel, LatentPanel]
 NOT_IN_FORMS = {
     # prediction: a Stable Diffusion model's card says it (the CLI may override it)
     "inpaint": {"image", "mask", "prediction"},
-    "scene": set(),
+    "scene": {"layout"},  # a layout prior's layout: boxes on the canvas, not a form field
     "style": {"image", "mask", "styles", "style_weights"},
     "train": {"folder", "steps", "minutes"},  # the folder read, the budget by its unit
     "latent": {"model", "a", "b", "c", "directions", "upscale", "image", "crop", "start",

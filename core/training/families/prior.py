@@ -1,10 +1,17 @@
-"""Scene prior training: a transformer over [caption words; VQ codes] (core/nets/prior.py).
+"""Scene prior training: a transformer over [condition tokens; VQ codes] (core/nets/prior.py).
 
 Each step encodes the batch's images with the frozen VQ-VAE named by ``task.vqvae`` (a shipped
-or user model name, or a .safetensors path), reads the captions with the tokenizer built from
-the first ``task.vocab_captions`` training captions, and minimises the cross-entropy of the
-image codes. A ``task.p_uncond`` share of captions is replaced by padding so the model also
-learns the unconditional distribution that classifier-free guidance needs.
+or user model name, or a .safetensors path) and minimises the cross-entropy of the image codes
+given the condition (teacher forcing):
+
+- family ``prior``: the caption, read with the tokenizer built from the first
+  ``task.vocab_captions`` training captions;
+- family ``layout_prior``: the exact layout the world drew (Sample.labels: background, and
+  every object's shape, colour, size and box) as layout tokens (core/data/layouts.py). The
+  renderer knows every training image's layout, so no layout is ever guessed in training.
+
+A ``task.p_uncond`` share of conditions is replaced by padding so the model also learns the
+unconditional distribution that classifier-free guidance needs.
 
 ``task.hold_out`` lists "colour shape" pairs (e.g. "green triangle") whose images never reach
 the model: an image is dropped from its batch when its caption names the pair or it draws it.
@@ -23,7 +30,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.data.captions import pairs_in, parse_pairs
-from core.nets.prior import PriorConfig, ScenePrior
+from core.data.layouts import label_layout, layout_tokens, token_format
+from core.nets.prior import CodePrior, LayoutPrior, LayoutPriorConfig, PriorConfig, ScenePrior
 from core.nets.text import PAD
 from core.nets.vqvae import VQVAE
 from core.training.data import caption_vocab
@@ -39,10 +47,9 @@ from core.training.task import (
 
 
 @dataclass
-class PriorOptions:
+class CodePriorOptions:
     vqvae: str = "vqvae_scenes"  # the VQ-VAE whose codes are modelled (name or path)
-    p_uncond: float = 0.1  # share of captions dropped for classifier-free guidance
-    vocab_captions: int = 20000  # training captions the word list is built from
+    p_uncond: float = 0.1  # share of conditions dropped for classifier-free guidance
     hold_out: list[str] = field(default_factory=list)  # "colour shape" pairs never trained on
     # Learning rate: linear warm-up, then cosine decay to final_lr x train.lr (Task.schedule_lr).
     warmup_steps: int = 200
@@ -54,15 +61,22 @@ class PriorOptions:
                              "lie in [0, 1]")
         if not 0 <= self.p_uncond < 1:
             raise ValueError(f"task.p_uncond must lie in [0, 1), not {self.p_uncond}")
-        if self.vocab_captions < 1:
-            raise ValueError("task.vocab_captions must be at least 1")
         parse_pairs(self.hold_out)
 
 
-@register_task("prior")
-class PriorTask(Task):
-    architecture = "prior"
-    Options = PriorOptions
+@dataclass
+class PriorOptions(CodePriorOptions):
+    vocab_captions: int = 20000  # training captions the word list is built from
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.vocab_captions < 1:
+            raise ValueError("task.vocab_captions must be at least 1")
+
+
+class CodePriorTask(Task):
+    """What the caption and layout priors share; subclasses build the prior (``build``) and
+    read each image's condition (``condition``)."""
 
     def __init__(self, recipe: Any, device: torch.device, generator: torch.Generator) -> None:
         super().__init__(recipe, device, generator)
@@ -71,15 +85,21 @@ class PriorTask(Task):
         if self.vq.config.image_size != recipe.data.size:
             raise RecipeError(f"the VQ-VAE {vq_name} reads {self.vq.config.image_size} px "
                               f"images; set data.size = {self.vq.config.image_size}.")
-        vocab = caption_vocab(recipe.data, self.options.vocab_captions, "a scene prior")
         model = dict(recipe.model)
-        model.update(vocab=vocab, grid=self.vq.config.grid,
-                     codebook_size=self.vq.config.codebook_size, vqvae=vq_name,
-                     vqvae_sha256=vq_sha)
-        self.config = PriorConfig(**model)
-        self.prior = ScenePrior(self.config).to(device)
+        model.update(grid=self.vq.config.grid, codebook_size=self.vq.config.codebook_size,
+                     vqvae=vq_name, vqvae_sha256=vq_sha)
+        self.prior = self.build(model).to(device)
+        self.config = self.prior.config
         self.held_out = parse_pairs(self.options.hold_out)
-        self._grid_text: torch.Tensor | None = None
+        self._grid_cond: torch.Tensor | None = None
+
+    def build(self, model: dict[str, Any]) -> CodePrior:
+        """The prior from the recipe's [model] table with the VQ-VAE's fields filled in."""
+        raise NotImplementedError
+
+    def condition(self, batch: Batch, rows: list[int]) -> torch.Tensor:
+        """(len(rows), cond_len) condition ids of the batch's ``rows``, on the device."""
+        raise NotImplementedError
 
     def modules(self) -> dict[str, nn.Module]:
         return {"prior": self.prior}
@@ -108,15 +128,14 @@ class PriorTask(Task):
         rows = self.keep(batch)
         images = batch.images[rows]
         codes = self.vq.encode(images).flatten(1)
-        text = self.prior.tokenizer.batch([batch.captions[i] for i in rows],
-                                          self.config.text_len).to(self.device)
-        if self._grid_text is None and self.rank == 0:
-            self._grid_text = text[: self.recipe.train.sample_count].clone()
+        cond = self.condition(batch, rows)
+        if self._grid_cond is None and self.rank == 0:
+            self._grid_cond = cond[: self.recipe.train.sample_count].clone()
         g = torch.Generator().manual_seed(stream_seed(self.recipe.seed, step, "uncond"))
         drop = torch.rand(len(rows), generator=g) < self.options.p_uncond
-        text[drop.to(self.device)] = PAD
+        cond[drop.to(self.device)] = PAD
         with self.autocast():
-            logits = self.net("prior")(text, codes)
+            logits = self.net("prior")(cond, codes)
         loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), codes.reshape(-1))
         self.optimizer_step("prior", loss)
         # Bits per code: how well the prior predicts the VQ-VAE's codes (log2 K at chance).
@@ -125,17 +144,55 @@ class PriorTask(Task):
 
     @torch.no_grad()
     def sample_grid(self, n: int) -> np.ndarray | None:
-        """Samples (temperature 1) for the first captions the model saw."""
-        if n <= 0 or self._grid_text is None:
+        """Samples (temperature 1) for the first conditions the model saw."""
+        if n <= 0 or self._grid_cond is None:
             return None
         from core.sampling.prior import sample_codes
 
         prior = self.ema("prior")
         with self.evaluating(prior):
-            codes = sample_codes(prior, self._grid_text[:n],
+            codes = sample_codes(prior, self._grid_cond[:n],
                                  torch.Generator().manual_seed(self.recipe.seed + 1))
             images = self.vq.decode(codes.view(-1, self.config.grid, self.config.grid))
         return image_grid(images.float())
 
     def export(self) -> tuple[nn.Module, str, dict[str, Any]]:
-        return self.ema("prior"), "prior", dataclasses.asdict(self.config)
+        return self.ema("prior"), self.architecture, dataclasses.asdict(self.config)
+
+
+@register_task("prior")
+class PriorTask(CodePriorTask):
+    architecture = "prior"
+    Options = PriorOptions
+
+    def build(self, model: dict[str, Any]) -> CodePrior:
+        model["vocab"] = caption_vocab(self.recipe.data, self.options.vocab_captions,
+                                       "a scene prior")
+        return ScenePrior(PriorConfig(**model))
+
+    def condition(self, batch: Batch, rows: list[int]) -> torch.Tensor:
+        return self.prior.tokenizer.batch([batch.captions[i] for i in rows],
+                                          self.config.text_len).to(self.device)
+
+
+@register_task("layout_prior")
+class LayoutPriorTask(CodePriorTask):
+    """The layout prior: image codes given the exact layout of each training scene."""
+
+    architecture = "layout_prior"
+    Options = CodePriorOptions
+
+    def build(self, model: dict[str, Any]) -> CodePrior:
+        data = self.recipe.data
+        if data.source != "scenes":
+            raise RecipeError(f"a layout prior learns from the scenes world, whose renders "
+                              f"carry their layouts; data.source is {data.source!r}.")
+        if data.flip:
+            raise RecipeError("a layout prior reads each scene's true boxes, which a flip "
+                              "would mirror; set data.flip = false.")
+        model.update(token_format())
+        return LayoutPrior(LayoutPriorConfig(**model))
+
+    def condition(self, batch: Batch, rows: list[int]) -> torch.Tensor:
+        ids = [layout_tokens(label_layout(batch.labels[i])) for i in rows]
+        return torch.tensor(ids, dtype=torch.long, device=self.device)
