@@ -54,6 +54,7 @@ from core.cards import (
     parse_card,
     read_regular,
     registered,
+    sha256_of,
     verify_bytes,
 )
 from core.paths import atomic_write
@@ -111,14 +112,6 @@ def model_size(info: ModelInfo) -> int:
         return 0
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def check_hash(info: ModelInfo) -> str:
     """"ok", "mismatch", "missing" (no weights file) or "unverified" (no usable card, a card
     without sha256, or one written by an import that came without a card)."""
@@ -132,8 +125,8 @@ def check_hash(info: ModelInfo) -> str:
     if info.card is None or not info.card.sha256:
         return "unverified"
     try:
-        digest = _sha256_file(info.path)
-    except OSError:
+        digest = sha256_of(info.path)
+    except (OSError, WeightsError):  # gone, or no longer a regular file
         return "missing"
     if digest != info.card.sha256.lower():
         return "mismatch"
