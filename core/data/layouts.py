@@ -189,7 +189,7 @@ def _box(value: Any, where: str) -> tuple[float, float, float, float]:
     return x0, y0, x1, y1
 
 
-def _size_of(box: tuple[float, float, float, float]) -> str:
+def size_of(box: tuple[float, float, float, float]) -> str:
     """The size word of a box: the nearer of the world's two size ranges to its longer side."""
     side = max(box[2] - box[0], box[3] - box[1])
     return min(SIZES, key=lambda s: abs(side - sum(SIZE_RANGE[s]) / 2))
@@ -235,7 +235,7 @@ def layout_from_dict(d: Any) -> Layout:
         shape = _choice(o["shape"], SHAPES, f"shape of {where}")
         colour = _choice(o["colour"], COLOUR_NAMES, f"colour of {where}")
         box = _box(o["box"], where)
-        size = _choice(o["size"], SIZES, f"size of {where}") if "size" in o else _size_of(box)
+        size = _choice(o["size"], SIZES, f"size of {where}") if "size" in o else size_of(box)
         if colour in (background, background2):
             raise LayoutError(f"{where}: a {colour} {shape} would be invisible on the {colour} "
                               "background")

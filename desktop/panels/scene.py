@@ -6,6 +6,13 @@ the panel's grid. Each candidate keeps the VQ codes it was drawn from: a region 
 candidate the canvas still shows unchanged resamples exactly those codes, where any other
 picture has to be encoded first (and loses a little on the way).
 
+A layout model (a layout prior) draws each candidate from a layout (background, and each
+object's shape, colour and box): the chosen candidate's shows as labelled boxes over its
+picture (desktop/widgets/layout_editor.py). The artist moves, resizes, relabels, deletes or
+draws boxes and presses Redraw from layout: the same seed draws the image codes again for that
+layout. A candidate sent to the canvas carries its layout in its spec, so a saved PNG keeps it
+and dropping the PNG back shows the boxes again.
+
 The model picker also lists the Stable Diffusion checkpoints the user imported (after a
 separator). With one chosen, Generate runs an ``sd_scene`` job (core/pipelines/sd.py) with
 its own settings (negative prompt, steps, CFG scale, size, sampler) instead of the prior's;
@@ -16,6 +23,7 @@ diffusers or transformers on the GUI thread.
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +44,14 @@ from PySide6.QtWidgets import (
 )
 
 from core.catalog import scene_priors, sd_models
+from core.data.layouts import (
+    LayoutError,
+    describe_layout,
+    layout_from_dict,
+    layout_json,
+    layout_to_dict,
+)
+from core.data.scenes import COLOUR_NAMES, SHAPES
 from core.jobs import MAX_SEED, ImageRef, JobError, JobSpec, Result
 from core.specs.scene import (
     DEFAULT_PRIOR,
@@ -53,6 +69,7 @@ from desktop.panels.base import (
     refresh_button,
 )
 from desktop.panels.fields import Field
+from desktop.widgets.layout_editor import LayoutEditor
 from desktop.widgets.prompt_box import PromptBox
 from desktop.widgets.thumbnail_list import ThumbnailList
 
@@ -129,6 +146,14 @@ class Candidate:
     score: float | None  # the reranker's fit to the prompt (None: not reranked)
     check: str | None  # the scenes checker's verdict (None: no checker installed)
     codes: tuple[int, ...]  # the code grid it was decoded from
+    layout: dict[str, Any] | None = None  # the layout it was drawn from (a layout model's)
+
+    def sent_spec(self) -> dict[str, Any]:
+        """The spec a picture of this candidate carries: its run's, with the candidate's own
+        layout when it has one (Redraw from layout draws that layout again)."""
+        if self.layout is not None and type(self.spec) is SceneSpec:
+            return self.spec.replace(layout=layout_json(layout_from_dict(self.layout))).to_dict()
+        return self.spec.to_dict()
 
     def caption(self) -> str:
         if isinstance(self.spec, SDSceneSpec):
@@ -247,6 +272,7 @@ class ScenePanel(Panel):
         result_row = QHBoxLayout()
         result_row.addWidget(self.send_button)
         result_row.addWidget(self.edit_button)
+        self.layout_box = self._build_layout_box()
 
         model_row = QHBoxLayout()
         model_row.addWidget(QLabel("Model"))
@@ -266,6 +292,58 @@ class ScenePanel(Panel):
         lay.addWidget(self.grid, 1)
         lay.addWidget(self.caption)
         lay.addLayout(result_row)
+        lay.addWidget(self.layout_box)
+
+    def _build_layout_box(self) -> QWidget:
+        """The chosen candidate's layout as boxes over it, the label of the selected (or the
+        next drawn) box, and Redraw from layout (shown while a layout model is chosen)."""
+        self.layout_editor = LayoutEditor()
+        self.layout_editor.changed.connect(self._layout_changed)
+        self.layout_editor.selectionChanged.connect(lambda _: self._show_box_label())
+        self.layout_editor.refused.connect(self.show_message)
+        self.layout_source: SceneSpec | None = None  # the run whose seed a redraw keeps
+        self.background = QComboBox()
+        self.box_shape = QComboBox()
+        self.box_colour = QComboBox()
+        for combo, names in ((self.background, COLOUR_NAMES), (self.box_shape, SHAPES),
+                             (self.box_colour, COLOUR_NAMES)):
+            combo.addItems(list(names))
+        self.background.setToolTip("The background colour of the layout")
+        self.box_shape.setToolTip("The shape of the selected box (or of the next one you draw)")
+        self.box_colour.setToolTip("The colour of the selected box (or of the next one you "
+                                   "draw)")
+        self.background.currentTextChanged.connect(self.layout_editor.set_background)
+        self.box_shape.currentTextChanged.connect(
+            lambda text: self.layout_editor.relabel(shape=text))
+        self.box_colour.currentTextChanged.connect(
+            lambda text: self.layout_editor.relabel(colour=text))
+        self.delete_box_button = QPushButton("Delete box")
+        self.delete_box_button.setToolTip("Remove the selected box from the layout (Delete)")
+        self.delete_box_button.clicked.connect(self.layout_editor.delete_selected)
+        self.redraw_button = QPushButton("Redraw from layout")
+        self.redraw_button.setToolTip("Draw the picture again for the layout as the boxes show "
+                                      "it, with the same seed")
+        self.redraw_button.clicked.connect(self.redraw_from_layout)
+        self.redraw_button.setEnabled(False)  # until a candidate with a layout is chosen
+        labels = QHBoxLayout()
+        labels.addWidget(QLabel("Box"))
+        labels.addWidget(self.box_colour, 1)
+        labels.addWidget(self.box_shape, 1)
+        labels.addWidget(self.delete_box_button)
+        bottom = QHBoxLayout()
+        bottom.addWidget(QLabel("Background"))
+        bottom.addWidget(self.background, 1)
+        bottom.addWidget(self.redraw_button, 1)
+        box = QWidget()
+        lay = QVBoxLayout(box)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(QLabel("Layout of the chosen candidate"))
+        lay.addWidget(self.layout_editor)
+        lay.addLayout(labels)
+        lay.addLayout(bottom)
+        box.setVisible(False)
+        self._show_box_label()
+        return box
 
     def _build_sd_box(self) -> QWidget:
         """A Stable Diffusion model's own settings: negative prompt, steps, CFG scale, size,
@@ -388,6 +466,7 @@ class ScenePanel(Panel):
         self.prior_advanced.setVisible(not sd)
         for widget in (self.count_label, self.count, self.edit_button):
             widget.setVisible(not sd)
+        self.layout_box.setVisible(bool(prior and prior["layout"]))
         if sd:
             self.generate_button.setToolTip("Draw a picture for the prompt (Enter in the prompt, "
                                             "Ctrl+Return); its steps show in the grid")
@@ -496,6 +575,7 @@ class ScenePanel(Panel):
     def _set_running(self, running: bool) -> None:
         self.generate_button.setEnabled(not running)
         self.edit_button.setEnabled(not running)
+        self.redraw_button.setEnabled(not running and self.layout_editor.has_layout())
         self.cancel_button.setEnabled(running)
         self.progress.setVisible(running)
         self.progress.setRange(0, 0)  # busy until the first step arrives
@@ -538,8 +618,11 @@ class ScenePanel(Panel):
         scores = info.get("scores") or [None] * n
         checks = info.get("checks") or [None] * n
         codes = info.get("codes") or [()] * n
-        self.candidates = [Candidate(image, spec, i + 1, scores[i], checks[i], tuple(codes[i]))
-                           for i, image in enumerate(result.images)]
+        # an edit keeps most of its picture, which no planned layout describes
+        layouts = info.get("layouts") if type(spec) is SceneSpec else None
+        layouts = layouts or [None] * n
+        self.candidates = [Candidate(image, spec, i + 1, scores[i], checks[i], tuple(codes[i]),
+                                     layouts[i]) for i, image in enumerate(result.images)]
         self._fill_grid()
         if isinstance(spec, SDSceneSpec):  # any words are read; only a long prompt is cut
             lines = [f"• {note}" for note in info.get("notes", [])]
@@ -562,6 +645,9 @@ class ScenePanel(Panel):
         chosen = not self.previewing and 0 <= row < len(self.candidates)
         self.caption.setText(self.candidates[row].caption() if chosen else "")
         self.send_button.setEnabled(chosen)
+        if chosen:
+            c = self.candidates[row]
+            self.show_layout(c.image, c.layout, c.spec if type(c.spec) is SceneSpec else None)
 
     def send_to_canvas(self) -> None:
         """The selected candidate onto the canvas (one undoable edit): a region edit replaces
@@ -573,10 +659,70 @@ class ScenePanel(Panel):
             return
         c = self.candidates[row]
         if isinstance(c.spec, SceneEditSpec):
-            self.pictureEdited.emit(c.image, c.spec.to_dict(), f"Scene edit #{c.rank}")
+            self.pictureEdited.emit(c.image, c.sent_spec(), f"Scene edit #{c.rank}")
         else:
-            self.resultToCanvas.emit(c.image, c.spec.to_dict(), f"Scene #{c.rank}")
+            self.resultToCanvas.emit(c.image, c.sent_spec(), f"Scene #{c.rank}")
         self.on_canvas = c
+
+    # ================================================================ layout
+
+    def show_layout(self, image: np.ndarray | None, layout: dict[str, Any] | None,
+                    source: SceneSpec | None) -> None:
+        """``image`` with ``layout``'s boxes in the editor; a redraw keeps ``source``'s seed."""
+        self.layout_editor.set_picture(image)
+        self.layout_editor.set_layout(layout)
+        self.layout_source = source if layout is not None else None
+        if layout is not None:
+            self.background.blockSignals(True)
+            self.background.setCurrentText(self.layout_editor.background)
+            self.background.blockSignals(False)
+        self._show_box_label()
+        self.redraw_button.setEnabled(self._job is None and layout is not None)
+
+    def _show_box_label(self) -> None:
+        """The label combos show the selected box's label (or the next drawn box's)."""
+        editor = self.layout_editor
+        has = 0 <= editor.selected < len(editor.objects)
+        words = editor.objects[editor.selected] if has else editor.new_label
+        for combo, key in ((self.box_shape, "shape"), (self.box_colour, "colour")):
+            combo.blockSignals(True)
+            combo.setCurrentText(words[key])
+            combo.blockSignals(False)
+        self.delete_box_button.setEnabled(has)
+        for widget in (self.background, self.box_shape, self.box_colour):
+            widget.setEnabled(editor.has_layout())
+
+    def _layout_changed(self) -> None:
+        self._show_box_label()
+        self.show_message("")
+
+    def layout_spec(self) -> SceneSpec:
+        """The job Redraw from layout runs: the boxes as they are now, the seed of the run they
+        came from, the other settings as the panel shows them. JobError naming what cannot be
+        drawn."""
+        if not self.layout_editor.has_layout() or self.layout_source is None:
+            raise JobError("There is no layout to redraw: generate with a layout model and "
+                           "pick a candidate.")
+        try:
+            layout = layout_from_dict(self.layout_editor.layout())
+        except LayoutError as exc:
+            raise JobError(f"The layout cannot be drawn: {exc}.") from None
+        if not self.current_model():
+            raise JobError("No scene model is installed or chosen.")
+        prompt = " ".join(self.prompt.text().split()) or describe_layout(layout)
+        return SceneSpec(**{**fields.spec_values(self, FIELDS, SceneSpec.kind),
+                            "prompt": prompt, "seed": self.layout_source.seed,
+                            "layout": layout_json(layout)})
+
+    def redraw_from_layout(self) -> None:
+        if self._refuse_while_running():
+            return
+        try:
+            spec = self.layout_spec()
+        except JobError as exc:
+            self.show_message(str(exc))
+            return
+        self._start(spec)
 
     # ================================================================ Panel API
 
@@ -595,9 +741,20 @@ class ScenePanel(Panel):
             problems.append(f"The {what} {parsed.model!r} is not installed here; "
                             f"{self.current_model() or 'none'} is chosen instead.")
         problems += fields.restore(self, FIELDS, spec, skip=("model",))
+        if cls is SceneSpec and parsed.layout:
+            try:
+                layout = layout_from_dict(json.loads(parsed.layout))
+            except (ValueError, LayoutError) as exc:
+                problems.append(f"The layout saved in this image cannot be used: {exc}.")
+            else:
+                picture = None if self.doc is None or self.doc.is_empty() \
+                    else self.doc.image_array()
+                self.show_layout(picture, layout_to_dict(layout), parsed)
         self.show_message("Restored the prompt and settings of this picture: "
                           + ("select the region and press Edit region to redraw it again."
                              if cls is SceneEditSpec else "Generate draws it again." if sd else
+                             "its layout shows below; Redraw from layout draws it again."
+                             if self.layout_source is parsed else
                              "Generate draws its candidates again."))
         return problems
 
