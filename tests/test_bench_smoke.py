@@ -24,7 +24,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
-HELPERS = {"report.py", "scene_reader.py"}  # shared code, not benchmarks
+HELPERS = {"report.py", "scene_reader.py", "faces_reader.py"}  # shared code, not benchmarks
 SMOKE_CPU_S = 30.0  # each --smoke
 TOTAL_CPU_S = 180.0  # all of them together
 HANG_S = 300  # wall seconds after which a --smoke run is taken for hung

@@ -4,7 +4,9 @@
   A, B, C, each the mean of ``k`` latents, where A shows class X of the attribute and B and C
   show class Y (every other attribute random); the decoded mean(A) - mean(B) + mean(C) must be
   read as X. Half the binary triples add the attribute and half remove it. The pixel peer does
-  the same sums on the rendered images themselves.
+  the same sums on the rendered images themselves. The sums' pictures can be read by any
+  reader (``arithmetic_scores``; bench/latent.py adds a second one beside the judge), which
+  also tells whether each result keeps the other attributes of its C slot.
 - Direction edits: latents whose decoded image is read as class Y are moved by one direction
   (``amount`` class gaps, see core.algorithms.directions; 1 gap moves the mean of Y onto the
   mean of X, so only about half of Y crosses) towards X; an edit counts as flipped
@@ -17,6 +19,8 @@ renders of the held-out split (true labels); a DCGAN's prior samples are labelle
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -48,11 +52,23 @@ def _triples(labels: list[dict[str, str]], attr: str, n: int, rng: np.random.Gen
     return out
 
 
-def arithmetic_accuracy(model: LatentModel | None, n: int = 500, pool: int = 2000,
-                        seed: int = 0) -> dict[str, float]:
-    """Share of triples per attribute whose result is read as A's class. ``model=None`` is the
-    pixel peer: the same sums on held-out renders at 64 px."""
-    judge = load_judge("faces", model.device if model else "cpu")
+Reader = Callable[[np.ndarray], list[dict[str, str]]]  # pictures -> attribute readings
+
+
+@dataclass
+class Sums:
+    """One attribute's arithmetic: the decoded results of its triples, the decoded C slots
+    alone, and the class each result should show (A's)."""
+
+    results: np.ndarray  # uint8 (n, H, W, 3)
+    c: np.ndarray
+    targets: list[str]
+
+
+def arithmetic_sums(model: LatentModel | None, n: int = 500, pool: int = 2000, seed: int = 0
+                    ) -> dict[str, Sums | None]:
+    """The pictures of ``n`` triples per attribute (None where the pool has too few of two
+    classes). ``model=None`` is the pixel peer: the same sums on held-out renders at 64 px."""
     rng = np.random.default_rng(seed)
     if model is None:
         from core.data.worlds import get_world, split_seeds
@@ -63,20 +79,51 @@ def arithmetic_accuracy(model: LatentModel | None, n: int = 500, pool: int = 200
         labels = [dict(s.labels) for s in samples]
     else:
         values, labels = labelled_latents(model, pool, seed=seed + 1, split="held_out")
-    out = {}
+
+    def show(v: np.ndarray) -> np.ndarray:
+        return np.clip(v, 0, 255).round().astype(np.uint8) if model is None else model.decode(v)
+
+    out: dict[str, Sums | None] = {}
     for attr in ARITHMETIC:
         triples = _triples(labels, attr, n, rng)
         if not triples:
-            out[attr] = float("nan")
+            out[attr] = None
             continue
-        sums = np.stack([values[a].mean(0) - values[b].mean(0) + values[c].mean(0)
-                         for a, b, c, _ in triples])
-        images = (np.clip(sums, 0, 255).round().astype(np.uint8) if model is None
-                  else model.decode(sums))
-        reads = read_faces(judge, images)
-        out[attr] = float(np.mean([r[attr] == t for r, (_, _, _, t) in zip(reads, triples,
-                                                                            strict=True)]))
+        cs = np.stack([values[c].mean(0) for _, _, c, _ in triples])
+        sums = np.stack([values[a].mean(0) - values[b].mean(0) for a, b, _, _ in triples]) + cs
+        out[attr] = Sums(show(sums), show(cs), [t for _, _, _, t in triples])
     return out
+
+
+def arithmetic_scores(sums: dict[str, Sums | None], read: Reader) -> dict[str, dict[str, Any]]:
+    """Per attribute, as ``read`` reads the pictures: ``target``, the share of results read
+    as A's class; ``kept_mean`` and ``kept_min``, the share of results read like their C
+    slot alone in each other attribute (mean and worst over the other attributes), and
+    ``kept_worst``, that worst attribute. NaN where there were no triples."""
+    out: dict[str, dict[str, Any]] = {}
+    for attr, s in sums.items():
+        if s is None:
+            out[attr] = {"target": float("nan"), "kept_mean": float("nan"),
+                         "kept_min": float("nan"), "kept_worst": ""}
+            continue
+        results, cs = read(s.results), read(s.c)
+        kept = {k: float(np.mean([r[k] == c[k] for r, c in zip(results, cs, strict=True)]))
+                for k in ATTRIBUTES if k != attr}
+        worst = min(kept, key=kept.__getitem__)
+        out[attr] = {"target": float(np.mean([r[attr] == t for r, t in zip(results, s.targets,
+                                                                            strict=True)])),
+                     "kept_mean": float(np.mean(list(kept.values()))),
+                     "kept_min": kept[worst], "kept_worst": worst}
+    return out
+
+
+def arithmetic_accuracy(model: LatentModel | None, n: int = 500, pool: int = 2000,
+                        seed: int = 0) -> dict[str, float]:
+    """Share of triples per attribute whose result the faces judge reads as A's class."""
+    judge = load_judge("faces", model.device if model else "cpu")
+    scores = arithmetic_scores(arithmetic_sums(model, n, pool, seed),
+                               lambda images: read_faces(judge, images))
+    return {attr: s["target"] for attr, s in scores.items()}
 
 
 EDIT_AMOUNT = 2.0  # class gaps: the end of the panel's sliders (1 only reaches the mean)

@@ -296,3 +296,30 @@ def test_cli_directions_writes_the_file(tmp_path, capsys, models):
     path = json.loads(capsys.readouterr().out)["path"]
     assert path == str(dirs.directions_path(models[VAE_NAME]))
     assert dirs.load_directions(path).attributes_done
+
+
+def test_arithmetic_pictures_are_read_by_any_reader():
+    """The arithmetic's results and C slots are decoded once and read by whatever reader is
+    given: one that reads every picture alike keeps every attribute and hits exactly the
+    targets of its class; one that reads results and C slots apart keeps nothing."""
+    from core.data.faces import ATTRIBUTES
+    from core.evaluation import latent as ev
+
+    model = latent.open_model(latent.resolve(VAE_NAME))
+    sums = ev.arithmetic_sums(model, n=8, pool=80)
+    assert set(sums) == set(ev.ARITHMETIC)
+    for attr, s in sums.items():
+        assert s.results.shape == s.c.shape == (8, 16, 16, 3) and s.results.dtype == np.uint8
+        assert set(s.targets) <= set(ATTRIBUTES[attr])
+    first = {k: v[0] for k, v in ATTRIBUTES.items()}
+    alike = ev.arithmetic_scores(sums, lambda images: [first] * len(images))
+    for attr, s in sums.items():
+        assert alike[attr]["kept_mean"] == alike[attr]["kept_min"] == 1.0
+        assert alike[attr]["target"] == np.mean([t == first[attr] for t in s.targets])
+    assert 0 < alike["smiling"]["target"] < 1  # triples both add and remove a smile
+
+    results = {id(s.results) for s in sums.values()}
+    last = {k: v[-1] for k, v in ATTRIBUTES.items()}
+    apart = ev.arithmetic_scores(
+        sums, lambda images: [first if id(images) in results else last] * len(images))
+    assert all(a["kept_mean"] == 0.0 and a["kept_worst"] for a in apart.values())

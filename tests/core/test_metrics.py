@@ -1,4 +1,4 @@
-"""Metrics: FJD, agreement, PSNR/SSIM, bits per dimension, codebook usage."""
+"""Metrics: FJD, precision and recall, agreement, PSNR/SSIM, bits per dimension, codebook usage."""
 
 from __future__ import annotations
 
@@ -35,6 +35,42 @@ def test_frechet_distance_refuses_mismatched_dimensions() -> None:
         metrics.frechet_distance(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3))
     with pytest.raises(ValueError):
         metrics.gaussian_fit(np.zeros((1, 4)))
+
+
+def test_precision_recall_of_identical_close_collapsed_and_disjoint_sets() -> None:
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(600, 16))
+    same = metrics.precision_recall(real, real.copy())
+    assert same["precision"] == same["recall"] == 1.0 and same["k"] == 3
+    # Another draw of the same distribution: most of each set lies in the other's manifold.
+    other = metrics.precision_recall(real, rng.normal(size=(600, 16)))
+    assert other["precision"] > 0.6 and other["recall"] > 0.6
+    # Mode collapse: every sample near one real point is faithful but covers nothing.
+    collapsed = metrics.precision_recall(real, real[7] + 0.01 * rng.normal(size=(600, 16)))
+    assert collapsed["precision"] > 0.95 and collapsed["recall"] < 0.02
+    # In 2-D, samples of half the distribution (one side of a line): faithful, half the
+    # coverage (the whole distribution covers nearly all of it).
+    flat, draws = rng.normal(size=(600, 2)), rng.normal(size=(1200, 2))
+    half = metrics.precision_recall(flat, draws[draws[:, 0] > 0])
+    assert half["precision"] > 0.95 and 0.4 < half["recall"] < 0.6
+    assert metrics.precision_recall(flat, draws[:600])["recall"] > 0.95
+    far = metrics.precision_recall(real, rng.normal(size=(600, 16)) + 50.0)
+    assert far["precision"] == far["recall"] == 0.0
+
+
+def test_precision_recall_is_the_same_whatever_the_chunk() -> None:
+    rng = np.random.default_rng(1)
+    real, fake = rng.normal(size=(300, 5)), rng.normal(0.3, 1.2, size=(250, 5))
+    whole = metrics.precision_recall(real, fake, k=5, chunk=10_000)
+    assert metrics.precision_recall(real, fake, k=5, chunk=7) == whole
+    assert 0 < whole["precision"] < 1 and 0 < whole["recall"] < 1
+
+
+def test_precision_recall_refuses_bad_sets() -> None:
+    with pytest.raises(ValueError, match="one D"):
+        metrics.precision_recall(np.zeros((10, 3)), np.zeros((10, 4)))
+    with pytest.raises(ValueError, match="more than k points"):
+        metrics.precision_recall(np.zeros((3, 3)), np.zeros((10, 3)), k=3)
 
 
 def test_agreement_counts_matches_per_key_and_skips_unconstrained() -> None:
