@@ -132,11 +132,3 @@ class Discriminator(nn.Module):
         h = self.main[:-1](x)
         return self.main[-1](h).flatten(), self.aux(h).flatten(1)
 
-
-def code_classes(z: torch.Tensor, groups: tuple[int, ...]) -> torch.Tensor:
-    """(N, len(groups)) long: the class each attribute code of latents ``z`` names."""
-    out, start = [], 0
-    for k in groups:
-        out.append(z[:, start:start + k].argmax(1))
-        start += k
-    return torch.stack(out, 1)

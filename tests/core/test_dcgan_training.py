@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from core.data.faces import ATTRIBUTES
-from core.nets.dcgan import DCGANConfig, Discriminator, Generator, code_classes
+from core.nets.dcgan import DCGANConfig, Discriminator, Generator
+from core.training.attribute_code import code_classes
 from core.training.families.dcgan import augment, measure_batch_norm
 from core.training.recipe import RecipeError, load_recipe
 from core.training.trainer import train
@@ -101,3 +102,34 @@ def test_batch_norm_statistics_are_measured_for_the_weights_they_serve():
         train_out = g(z)
     assert (eval_out - train_out).abs().mean() < 0.02
     assert g.training  # its mode is kept
+
+
+def test_tiny_vae_trains_with_the_attribute_code_and_the_adversarial_term(tmp_path):
+    r = load_recipe("tiny_vae", [*FAST, "model.latent_dim=40", "task.attribute_code=true",
+                                 "task.adversarial=0.1", "task.adversarial_start=2",
+                                 "task.d_base=4", "train.steps=4"])
+    result = train(r, tmp_path / "run", device="cpu")
+    with open(tmp_path / "run" / "losses.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert rows[0]["code"] and not rows[0]["g_adv"]  # the adversarial term starts at step 2
+    assert rows[-1]["g_adv"] and rows[-1]["d"]
+    vae = load_model(result.weights, "cpu")  # the discriminator is not exported
+    assert vae.config.latent_dim == 40
+    with pytest.raises(RecipeError, match="needs 32 latent numbers"):
+        from core.training.families.vae import VAETask
+
+        VAETask(load_recipe("tiny_vae", [*FAST, "task.attribute_code=true"]),
+                torch.device("cpu"), torch.Generator())
+
+
+def test_the_code_loss_teaches_each_group_its_class():
+    from core.training.attribute_code import code_loss, label_classes
+
+    groups = [2, 3]
+    attributes = [("smiling", ["neutral", "smiling"]), ("hat", ["a", "b", "c"])]
+    classes = label_classes([{"smiling": "smiling", "hat": "c"}], attributes,
+                            torch.device("cpu"))
+    assert classes.tolist() == [[1, 2]]
+    right = torch.tensor([[0.0, 9.0, 0.0, 0.0, 9.0]])
+    wrong = torch.tensor([[9.0, 0.0, 9.0, 0.0, 0.0]])
+    assert code_loss(right, classes, groups) < 0.01 < 5 < code_loss(wrong, classes, groups)

@@ -35,7 +35,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.nets.dcgan import DCGANConfig, Discriminator, Generator, code_classes
+from core.nets.dcgan import DCGANConfig, Discriminator, Generator
+from core.training.attribute_code import (
+    code_classes,
+    code_loss,
+    label_classes,
+    world_attributes,
+)
 from core.training.recipe import RecipeError
 from core.training.task import Batch, Task, image_grid, register_task, stream_seed
 
@@ -140,12 +146,7 @@ class DCGANTask(Task):
         model = dict(recipe.model)
         self.attributes: list[tuple[str, list[str]]] = []
         if self.options.attribute_code:
-            if recipe.data.source != "faces":
-                raise RecipeError("task.attribute_code needs the faces world (data.source = "
-                                  "\"faces\"), whose labels the code names.")
-            from core.data.faces import ATTRIBUTES
-
-            self.attributes = list(ATTRIBUTES.items())
+            self.attributes = world_attributes(recipe.data.source)
             model["code_groups"] = [len(classes) for _, classes in self.attributes]
         self.config = DCGANConfig(**model)
         if self.config.image_size != recipe.data.size:
@@ -180,18 +181,6 @@ class DCGANTask(Task):
         logits, aux = getattr(d, "module", d).classify(x)
         return logits.float(), aux.float()
 
-    def _aux_loss(self, aux: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-        """Mean cross-entropy over the attributes of ``aux`` logits against ``classes``."""
-        losses, start = [], 0
-        for k, (_, names) in enumerate(self.attributes):
-            losses.append(F.cross_entropy(aux[:, start:start + len(names)], classes[:, k]))
-            start += len(names)
-        return torch.stack(losses).mean()
-
-    def _real_classes(self, batch: Batch) -> torch.Tensor:
-        return torch.tensor([[names.index(lab[attr]) for attr, names in self.attributes]
-                             for lab in batch.labels], device=self.device)
-
     def training_step(self, batch: Batch, step: int) -> dict[str, torch.Tensor]:
         n = len(batch)
         opts = self.options
@@ -218,7 +207,9 @@ class DCGANTask(Task):
                           + F.binary_cross_entropy_with_logits(fake_logits,
                                                                torch.zeros_like(fake_logits)))
             if real_aux is not None:
-                aux_real = self._aux_loss(real_aux, self._real_classes(batch))
+                aux_real = code_loss(real_aux, label_classes(batch.labels, self.attributes,
+                                                             self.device),
+                                     self.config.code_groups)
                 loss_d = loss_d + opts.aux_weight * aux_real
                 out["aux_real"] = aux_real.detach()
             if r1:
@@ -236,8 +227,8 @@ class DCGANTask(Task):
             else:
                 loss_g = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
             if aux is not None:
-                aux_fake = self._aux_loss(aux, code_classes(z.to(aux.device),
-                                                            self.config.code_groups))
+                groups = self.config.code_groups
+                aux_fake = code_loss(aux, code_classes(z.to(aux.device), groups), groups)
                 loss_g = loss_g + opts.aux_weight * aux_fake
                 out["aux_fake"] = aux_fake.detach()
         self.optimizer_step("generator", loss_g)
