@@ -174,10 +174,9 @@ def _sample(args: argparse.Namespace) -> int:
     result = run_spec(LatentSampleSpec(model=model, count=args.count, seed=args.seed,
                                        truncation=args.truncation), args.device)
     files = []
-    for i, (rgb, z, drawn) in enumerate(zip(result.images, result.info["latents"],
-                                            result.info["untruncated"], strict=True)):
+    for i, (rgb, z) in enumerate(zip(result.images, result.info["latents"], strict=True)):
         path = folder / f"sample_{i:03d}.png"
-        write_latent_png(path, rgb, LatentEditSpec(model=model, a=(drawn,), upscale=False,
+        write_latent_png(path, rgb, LatentEditSpec(model=model, a=(z,), upscale=False,
                                                    seed=args.seed, truncation=args.truncation),
                          z, args.overwrite)
         files.append(str(path))
@@ -229,10 +228,9 @@ def _walk(args: argparse.Namespace) -> int:
         files = [str(out)]
     else:
         files = []
-        for i, (rgb, z, walked) in enumerate(zip(result.images, result.info["latents"],
-                                                 result.info["untruncated"], strict=True)):
+        for i, (rgb, z) in enumerate(zip(result.images, result.info["latents"], strict=True)):
             path = out / f"frame_{i:03d}.png"
-            frame = LatentEditSpec(model=model, a=(tuple(walked),), upscale=spec.upscale,
+            frame = LatentEditSpec(model=model, a=(tuple(z),), upscale=spec.upscale,
                                    truncation=spec.truncation)
             write_latent_png(path, rgb, frame, z, args.overwrite)
             files.append(str(path))

@@ -19,6 +19,10 @@ Jobs (all with ``panel = "latent"``):
 - ``latent_direction``: a named direction from two sets of latents the user picked.
 
 Sample, edit and walk apply the truncation trick (:func:`truncate`) to the latents they decode.
+The latents they return ("latent", "latents") are the ones before it, so a latent always
+stands for the same face and the truncation is only how it is drawn (it is affine, so
+arithmetic on those latents then truncation equals arithmetic on the truncated ones); the
+latents decoded are in "decoded".
 """
 
 from __future__ import annotations
@@ -347,12 +351,12 @@ def run_sample(spec: LatentSampleSpec, ctx: Context) -> Generator[Progress, None
         dset = model_directions(model, compute=True, check=ctx.check)
         if dset.fit_mean is not None:
             z, prior = dset.sample_fit(z), "Gaussian fitted to encoded faces"
-    drawn, z = z, truncate(model, z, spec.truncation, ctx)
-    images = _decode(model, z, ctx, False, {})
-    # "latents": what the pictures were decoded from; "untruncated": the draws before the
-    # truncation trick (an edit of one with the same truncation redraws its picture)
+    decoded = truncate(model, z, spec.truncation, ctx)
+    images = _decode(model, decoded, ctx, False, {})
+    # "latents": the draws, before the truncation trick (an edit of one with the same
+    # truncation redraws its picture); "decoded": what the pictures were decoded from
     return Result(images=images, spec=spec, info={"latents": z.tolist(),
-                                                  "untruncated": drawn.tolist(),
+                                                  "decoded": decoded.tolist(),
                                                   "model": model.name, "size": model.size,
                                                   "prior": prior})
 
@@ -377,9 +381,10 @@ def run_edit(spec: LatentEditSpec, ctx: Context) -> Generator[Progress, None, Re
             z = dirs.apply(z, chosen, dict(spec.directions))
         except dirs.DirectionError as exc:
             raise JobError(str(exc)) from None
-    z = truncate(model, z, spec.truncation, ctx)
-    info: dict[str, Any] = {"latent": [float(v) for v in z], "upscaled": False}
-    images = _decode(model, z[None], ctx, spec.upscale, info)
+    decoded = truncate(model, z, spec.truncation, ctx)
+    info: dict[str, Any] = {"latent": [float(v) for v in z],
+                            "decoded": [float(v) for v in decoded], "upscaled": False}
+    images = _decode(model, decoded[None], ctx, spec.upscale, info)
     return Result(images=images, spec=spec, info=info)
 
 
@@ -391,11 +396,11 @@ def run_walk(spec: LatentWalkSpec, ctx: Context) -> Generator[Progress, None, Re
     model.check_latents(spec.start, "The walk's start")
     model.check_latents(spec.end, "The walk's end")
     yield Progress(0, 1, f"Walking {spec.frames} frames")
-    walked = dirs.walk(np.array(spec.start), np.array(spec.end), spec.frames, spec.mode)
-    z = truncate(model, walked, spec.truncation, ctx)
-    info: dict[str, Any] = {"latents": z.tolist(), "untruncated": walked.tolist(),
+    z = dirs.walk(np.array(spec.start), np.array(spec.end), spec.frames, spec.mode)
+    decoded = truncate(model, z, spec.truncation, ctx)
+    info: dict[str, Any] = {"latents": z.tolist(), "decoded": decoded.tolist(),
                             "upscaled": False}
-    images = _decode(model, z, ctx, spec.upscale, info)
+    images = _decode(model, decoded, ctx, spec.upscale, info)
     return Result(images=images, spec=spec, info=info)
 
 

@@ -336,17 +336,17 @@ def test_sample_truncation_pulls_the_seeds_draws_toward_the_mean(model):
     else:
         assert np.linalg.norm(mean) > 1e-3  # the Gaussian fitted to its encoded faces
     z1 = np.array(full.info["latents"])
-    assert full.info["untruncated"] == full.info["latents"]  # 1 = off
+    assert full.info["decoded"] == full.info["latents"]  # 1 = off
 
     typical = run(LatentSampleSpec(model=model, count=5, seed=3, truncation=0.0))
-    np.testing.assert_allclose(typical.info["latents"], np.tile(mean, (5, 1)))
-    np.testing.assert_allclose(typical.info["untruncated"], z1)  # the same draws
+    np.testing.assert_allclose(typical.info["decoded"], np.tile(mean, (5, 1)))
+    np.testing.assert_allclose(typical.info["latents"], z1)  # the same draws
     decoded = latent.open_model(latent.resolve(model)).decode(mean[None])[0]
     for image in typical.images:  # every cell is the mean latent's picture
         np.testing.assert_array_equal(image, decoded)
 
     half = run(LatentSampleSpec(model=model, count=5, seed=3, truncation=0.5))
-    np.testing.assert_allclose(np.array(half.info["latents"]) - mean, 0.5 * (z1 - mean))
+    np.testing.assert_allclose(np.array(half.info["decoded"]) - mean, 0.5 * (z1 - mean))
     assert not np.array_equal(half.images[0], full.images[0])
     assert not np.array_equal(half.images[0], half.images[1])  # still varied
 
@@ -359,13 +359,29 @@ def test_edit_truncates_the_composed_and_moved_latent():
     full = np.array(run(LatentEditSpec(**kw)).info["latent"])
     result = run(LatentEditSpec(truncation=0.25, **kw))
     mean = prior_mean(VAE_NAME)
-    np.testing.assert_allclose(result.info["latent"], mean + 0.25 * (full - mean))
+    np.testing.assert_allclose(result.info["latent"], full)  # the latent it stands for
+    np.testing.assert_allclose(result.info["decoded"], mean + 0.25 * (full - mean))
     expect = latent.open_model(latent.resolve(VAE_NAME)).decode(
-        np.array(result.info["latent"])[None])[0]
+        np.array(result.info["decoded"])[None])[0]
     np.testing.assert_array_equal(result.images[0], expect)  # decoded from the pulled latent
     gan = [[1.0] * 8, [3.0] * 8]
     alone = run(LatentEditSpec(model=DCGAN_NAME, a=gan, upscale=False, truncation=0.5))
-    np.testing.assert_allclose(alone.info["latent"], [1.0] * 8)  # half of the slot's mean
+    np.testing.assert_allclose(alone.info["decoded"], [1.0] * 8)  # half of the slot's mean
+
+
+def test_a_truncated_grid_face_put_alone_in_a_slot_is_the_same_face():
+    """A latent stands for one face whatever the truncation: the grid's draws come back
+    before the pull, so a face taken from a truncated grid into slot A draws as it showed
+    (not pulled a second time), and arithmetic on them equals arithmetic on what showed."""
+    grid = run(LatentSampleSpec(model=VAE_NAME, count=3, seed=5, truncation=0.5))
+    z = [tuple(v) for v in grid.info["latents"]]
+    alone = run(LatentEditSpec(model=VAE_NAME, a=(z[0],), upscale=False, truncation=0.5))
+    np.testing.assert_allclose(alone.info["decoded"], grid.info["decoded"][0])
+    np.testing.assert_array_equal(alone.images[0], grid.images[0])
+    arith = run(LatentEditSpec(model=VAE_NAME, a=(z[0],), b=(z[1],), c=(z[2],), upscale=False,
+                               truncation=0.5))
+    shown = np.array(grid.info["decoded"])
+    np.testing.assert_allclose(arith.info["decoded"], shown[0] - shown[1] + shown[2])
 
 
 @pytest.mark.parametrize("mode", ["slerp", "linear"])
@@ -376,8 +392,8 @@ def test_walk_truncates_every_frame(mode):
                                 truncation=0.6))
     mean = prior_mean(VAE_NAME)
     frames = np.array(full.info["latents"])
-    np.testing.assert_allclose(walked.info["untruncated"], frames)
-    np.testing.assert_allclose(walked.info["latents"], mean + 0.6 * (frames - mean))
+    np.testing.assert_allclose(walked.info["latents"], frames)
+    np.testing.assert_allclose(walked.info["decoded"], mean + 0.6 * (frames - mean))
     assert not np.array_equal(walked.images[0], full.images[0])
 
 
@@ -387,12 +403,12 @@ def test_cli_truncation_is_recorded_and_reruns_to_the_same_pixels(tmp_path, caps
                      "--truncation", "0.5", "-o", str(out), "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
     full = run(LatentSampleSpec(model=DCGAN_NAME, count=3, seed=4)).info["latents"]
-    np.testing.assert_allclose(listing["latents"], 0.5 * np.array(full))
+    np.testing.assert_allclose(listing["latents"], full)  # the draws; pictures at half
     meta = imageio.read_metadata(listing["outputs"][1])
     assert meta["spec"]["truncation"] == 0.5
     with Image.open(listing["outputs"][1]) as im:  # the human-readable summary shows it too
         assert "Truncation: 0.5" in im.text["parameters"]
-    np.testing.assert_allclose(meta["latent"], listing["latents"][1])  # what it shows
+    np.testing.assert_allclose(meta["latent"], listing["latents"][1])
     again = tmp_path / "again.png"
     assert cli.main(["rerun", listing["outputs"][1], "-o", str(again)]) == 0
     np.testing.assert_array_equal(imageio.load_image(again).rgb,
@@ -406,19 +422,27 @@ def test_cli_truncation_is_recorded_and_reruns_to_the_same_pixels(tmp_path, caps
                      "-o", str(result), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     z = np.array(listing["latents"])  # the slots' latents: the pictures' own
-    np.testing.assert_allclose(report["latent"], 0.5 * (z[0] - z[1] + z[2]))
+    np.testing.assert_allclose(report["latent"], z[0] - z[1] + z[2])
     assert report["spec"]["truncation"] == 0.5
+    same = tmp_path / "same.png"  # a sample alone in slot A, as truncated: the same picture
+    assert cli.main(["latent", "arith", "--model", DCGAN_NAME, "--a", files[0], "--no-upscale",
+                     "--truncation", "0.5", "-o", str(same)]) == 0
+    np.testing.assert_array_equal(imageio.load_image(same).rgb,
+                                  imageio.load_image(files[0]).rgb)
+    capsys.readouterr()
     edited = tmp_path / "e.png"
     assert cli.main(["latent", "edit", "--model", DCGAN_NAME, files[0], "--no-upscale",
                      "--truncation", "0", "-o", str(edited), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["latent"] == [0.0] * 8
+    np.testing.assert_allclose(json.loads(capsys.readouterr().out)["latent"], z[0])
+    np.testing.assert_array_equal(imageio.load_image(edited).rgb, run(LatentEditSpec(
+        model=DCGAN_NAME, a=((0.0,) * 8,), upscale=False)).images[0])  # the mean face
     frames = tmp_path / "frames"
     assert cli.main(["latent", "walk", "--model", DCGAN_NAME, files[0], files[1], "--frames",
                      "3", "--no-upscale", "--truncation", "0.5", "-o", str(frames),
                      "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["spec"]["truncation"] == 0.5
     frame = imageio.read_metadata(frames / "frame_002.png")
-    np.testing.assert_allclose(frame["latent"], 0.5 * z[1])
+    np.testing.assert_allclose(frame["latent"], z[1])
     again = tmp_path / "frame_again.png"
     assert cli.main(["rerun", str(frames / "frame_002.png"), "-o", str(again)]) == 0
     np.testing.assert_array_equal(imageio.load_image(again).rgb,
