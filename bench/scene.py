@@ -17,6 +17,11 @@
   candidate; eight candidates reranked and upscaled to 256 px; and, as the peer of the
   key/value cache, one candidate sampled by re-running the whole sequence for every code.
 
+``--model`` takes a caption prior or a layout prior (the prompt -> the layout stage -> codes).
+A prompt the model refuses to draw (for a layout prior: the layout stage finds it outside the
+world's grammar) is drawn as nothing and counts as a failure in every figure, floors included;
+a line says how many of the prompts drawn were refused.
+
 Run: python bench/scene.py [--smoke] [--quick] [--out FILE.md] [--model NAME] [--write-card]
 """
 
@@ -48,10 +53,13 @@ from core.evaluation.geneval import (
 from core.evaluation.metrics import fjd_from_features
 from core.jobs import Context, run_job
 from core.judges import features, read_scenes
+from core.nets.prior import LayoutPrior
 from core.pipelines.scene import (
     DEFAULT_PRIOR,
+    PRIOR_FAMILIES,
     SceneModels,
     SceneSpec,
+    conditions,
     draw_batch,
 )
 from core.sampling.prior import filter_logits
@@ -70,14 +78,14 @@ def job(spec: SceneSpec, cache: ModelCache) -> Callable[[int], None]:
 def no_cache(models: SceneModels) -> Callable[[int], None]:
     """A peer: one candidate drawn by running the whole sequence again for every code."""
     prior = models.prior
-    text = prior.tokenizer.batch(["a red star"], prior.config.text_len)
+    cond = conditions(prior, "a red star", "", 0, 1)[1]  # its words, or its layout's tokens
 
     @torch.inference_mode()
     def once(r: int) -> None:
         g = torch.Generator().manual_seed(r + 1)
         codes = torch.zeros(1, prior.config.image_len, dtype=torch.long)
         for i in range(prior.config.image_len):
-            logits = prior(text, codes)[:, i]
+            logits = prior(cond, codes)[:, i]
             probs = filter_logits(logits).softmax(-1)
             codes[0, i] = torch.multinomial(probs, 1, generator=g)[0, 0]
 
@@ -89,13 +97,15 @@ def pct(v: float) -> str:
 
 
 README_PROMPT = "a red star to the left of two blue circles on a black background"
+NOTHING = reader.Reading((), None)  # what a prompt the model refused to draw shows
+Draws = dict[tuple[str, ...], dict[str, Any]]  # draw_batch's output by the prompts drawn
 
 
 @contextlib.contextmanager
-def recorded_draws() -> Iterator[dict[tuple[str, ...], dict[str, Any]]]:
+def recorded_draws() -> Iterator[Draws]:
     """Keep what every draw_batch call draws, by its prompts: evaluate() draws the pictures its
     judge scores, and the analytic reader reads those very pictures instead of new ones."""
-    drawn: dict[tuple[str, ...], dict[str, Any]] = {}
+    drawn: Draws = {}
     original = scene_pipeline.draw_batch
 
     def draw(models: SceneModels, texts: list[str], n: int, generator: torch.Generator,
@@ -111,15 +121,27 @@ def recorded_draws() -> Iterator[dict[tuple[str, ...], dict[str, Any]]]:
         scene_pipeline.draw_batch = original
 
 
-def drawn_for(drawn: dict[tuple[str, ...], dict[str, Any]], texts: list[str]) -> dict[str, Any]:
+def draw(drawn: Draws, models: SceneModels, texts: list[str], n: int,
+         generator: torch.Generator) -> dict[str, Any]:
+    """draw_batch for the benchmark's own prompts, kept beside evaluate()'s draws (a prompt the
+    model refuses is drawn as nothing, and counted by :func:`refused_line`)."""
+    out = draw_batch(models, texts, n, generator, keep_going=True)
+    drawn[tuple(texts)] = out
+    return out
+
+
+def drawn_for(drawn: Draws, texts: list[str]) -> dict[str, Any]:
     if tuple(texts) not in drawn:
         raise RuntimeError("evaluate() no longer draws the prompts this benchmark reads; "
                            "bench/scene.py must draw them itself")
     return drawn[tuple(texts)]
 
 
-def reader_scores(cases: list[tuple[str, str]], images: np.ndarray) -> dict[str, Any]:
-    return reader.score(cases, [reader.read_scene(im) for im in images])
+def read_drawn(d: dict[str, Any], key: str) -> list[reader.Reading]:
+    """The analytic reader's reading of each prompt's ``d[key]`` picture (draw_batch's output);
+    a prompt the model refused shows nothing, so it counts as a failure."""
+    return [NOTHING if i in d["refused"] else reader.read_scene(im)
+            for i, im in enumerate(d[key])]
 
 
 def both(v: tuple[float, float]) -> str:
@@ -127,32 +149,31 @@ def both(v: tuple[float, float]) -> str:
     return f"{v[0]:.3f} / {v[1]:.3f}"
 
 
-def faithfulness_table(models: SceneModels, judge: Any, report: dict[str, Any],
-                       drawn: dict[tuple[str, ...], dict[str, Any]], per_cat: int,
-                       uncond: np.ndarray) -> list[str]:
+def faithfulness_table(models: SceneModels, judge: Any, report: dict[str, Any], drawn: Draws,
+                       per_cat: int, uncond: dict[str, Any]) -> list[str]:
     """The judge's and the reader's readings of the same pictures per category, with their
     ceilings (true renders) and floors (no text); then stars and the colour/shape pairs."""
     cases = prompts(per_cat)
     bg = [PromptCase("background", layout.caption or "", seed, layout)
           for seed, layout in reader.background_scenes(per_cat)]
     d = drawn_for(drawn, [c.caption for c in cases])
-    d_bg = draw_batch(models, [c.caption for c in bg], ev.BEST_OF,
-                      torch.Generator().manual_seed(0))
+    d_bg = draw(drawn, models, [c.caption for c in bg], ev.BEST_OF,
+                torch.Generator().manual_seed(0))
     truth = np.stack([render_layout(c.layout, 64, c.seed).image for c in cases + bg])
     n8 = f"geneval_n{ev.BEST_OF}"
     judged = {c: (report["geneval_n1"][c], report[n8][c]) for c in [*GENEVAL_CATEGORIES,
                                                                      "overall"]}
-    judged["background"] = tuple(score_readings(bg, read_scenes(judge, d_bg[k]))["background"]
+    judged["background"] = tuple(score_readings(bg, ev.judged(judge, d_bg, k))["background"]
                                  for k in ("first", "best"))
     judge_ceiling = checker_accuracy(judge, per_cat)
     judge_ceiling["background"] = score_readings(
         bg, read_scenes(judge, truth[len(cases):]))["background"]
-    judge_floor = score_readings(cases, read_scenes(judge, uncond))
+    judge_floor = score_readings(cases, ev.judged(judge, uncond, "first"))
     asked = [(c.category, c.caption) for c in cases + bg]
-    first, best, ceiling = (reader_scores(asked, images) for images in (
-        np.concatenate([d["first"], d_bg["first"]]), np.concatenate([d["best"], d_bg["best"]]),
-        truth))
-    floor = reader_scores(asked[:len(cases)], uncond)
+    first, best = (reader.score(asked, read_drawn(d, k) + read_drawn(d_bg, k))
+                   for k in ("first", "best"))
+    ceiling = reader.score(asked, [reader.read_scene(im) for im in truth])
+    floor = reader.score(asked[:len(cases)], read_drawn(uncond, "first"))
     lines = ["| prompts | judge N = 1 | judge N = 8 | reader N = 1 | reader N = 8 | true renders: "
              "judge; reader | no text: judge; reader |", "|---|---|---|---|---|---|---|"]
     for cat in [*GENEVAL_CATEGORIES, "overall", "background"]:
@@ -168,31 +189,44 @@ def faithfulness_table(models: SceneModels, judge: Any, report: dict[str, Any],
             continue
         texts = ev.compositional_prompts(sorted(parse_pairs(comp["pairs"])),
                                          ev.COMPOSITIONAL_PROMPTS)
-        r1, r8 = (reader_scores([("pairs", t) for t in texts], images)["pairs"]
-                  for images in (drawn_for(drawn, texts)["first"], drawn_for(drawn, texts)["best"]))
+        r1, r8 = (reader.score([("pairs", t) for t in texts],
+                               read_drawn(drawn_for(drawn, texts), k))["pairs"]
+                  for k in ("first", "best"))
         lines.append(f"| {name.replace('_', '-')} pairs ({', '.join(comp['pairs'])}) "
                      f"| {comp['n1']:.3f} | {comp[f'n{ev.BEST_OF}']:.3f} | {both(r1)} "
                      f"| {both(r8)} | | |")
     return lines
 
 
-def readme_line(models: SceneModels) -> str:
+def readme_line(models: SceneModels, drawn: Draws) -> str:
     """The README's example prompt read by the reader in 8 samples (the first candidate of 8
     draws) and in the reranker's pick of 8."""
     gen = torch.Generator().manual_seed(0)
-    samples = draw_batch(models, [README_PROMPT] * 8, 1, gen)["first"]
-    pick = draw_batch(models, [README_PROMPT], ev.BEST_OF, gen)["best"]
+    samples = draw(drawn, models, [README_PROMPT] * 8, 1, gen)
+    pick = draw(drawn, models, [README_PROMPT], ev.BEST_OF, gen)
     prompt = parse_prompt(README_PROMPT)
 
-    def counts(images: np.ndarray) -> str:
-        readings = [reader.read_scene(im) for im in images]
+    def counts(readings: list[reader.Reading]) -> str:
         stars = sum(bool(reader.stars_drawn(prompt, r)) for r in readings)
         exact = [sum(reader.matches(prompt, r, shape=k) for r in readings) for k in (0, 1)]
-        return (f"a red star in {stars} of {len(images)}, exact without / with shape "
+        return (f"a red star in {stars} of {len(readings)}, exact without / with shape "
                 f"{exact[0]} / {exact[1]}")
 
-    return (f"The README's example \"{README_PROMPT}\" (reader): 8 samples: {counts(samples)}; "
-            f"the reranker's pick of 8: {counts(pick)}.")
+    return (f"The README's example \"{README_PROMPT}\" (reader): 8 samples: "
+            f"{counts(read_drawn(samples, 'first'))}; the reranker's pick of 8: "
+            f"{counts(read_drawn(pick, 'best'))}.")
+
+
+def refused_line(models: SceneModels, drawn: Draws) -> str:
+    """How many of the prompts drawn for the figures above the model refused to draw (each
+    counted there as a failure), with the first reasons."""
+    stage = ("the layout stage (prompts outside the world's grammar)"
+             if isinstance(models.prior, LayoutPrior) else "the prompt reader (no known word)")
+    refused = [(texts[i], why) for texts, d in drawn.items() for i, why in d["refused"].items()]
+    examples = "; ".join(f"\"{text}\": {why}" for text, why in refused[:3])
+    return (f"Prompts refused by {stage}, each counted as a failure: {len(refused)} of "
+            f"{sum(len(texts) for texts in drawn)} drawn"
+            + (f" (e.g. {examples})." if examples else "."))
 
 
 def validation_line(per_cat: int) -> str:
@@ -219,7 +253,7 @@ def main() -> None:
 
     ev.GENEVAL_PER_CATEGORY = per_cat
     ev.COMPOSITIONAL_PROMPTS = per_cat
-    path = resolve_weights(args.model, ("prior",), "scene model")
+    path = resolve_weights(args.model, PRIOR_FAMILIES, "scene model")
     with recorded_draws() as drawn:
         report = evaluate(path, n=fjd_n)["metrics"]
     if args.write_card:
@@ -229,8 +263,10 @@ def main() -> None:
                   n=fjd_n)["metrics"]
     judge = checked_judge("scenes")
     cases = prompts(per_cat)
+    # The floor: guidance 0 samples from the unconditional input alone (all padding, or for a
+    # layout prior all <none>), one picture per prompt.
     uncond = draw_batch(models, [c.caption for c in cases], 1, torch.Generator().manual_seed(0),
-                        guidance=0.0)["first"]
+                        keep_going=True, guidance=0.0)
     faithful = faithfulness_table(models, judge, report, drawn, per_cat, uncond)
 
     rows = []
@@ -277,7 +313,8 @@ def main() -> None:
               "with shape (colour, size, count, relation and background either way). Targets: "
               "without shape >= 0.90 per category at N = 1, with shape >= 0.80 overall, stars "
               ">= 0.85, held-out pairs >= 0.75 with shape.", "", *faithful, "",
-              readme_line(models), "", validation_line(per_cat)]
+              readme_line(models, drawn), "", refused_line(models, drawn), "",
+              validation_line(per_cat)]
     lines += ["", ("Published GenEval for context (other domain, same categories): SDXL position "
               "0.15, colour attribution 0.23; DALL-E 3 0.43 and 0.45.")]
     emit("\n".join(lines), args.out)

@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
 from core import imageio
 from core.device import DeviceError, choose, device_name
 from core.jobs import JobError, JobSpec, Result, check_spec, spec_class
+from core.specs.scene import picture_spec
 from core.specs.upscale import TILE
 from desktop.autosave import Autosave
 from desktop.canvas import (
@@ -402,8 +403,9 @@ class MainWindow(QMainWindow):
         self._set_picture(rgba, path)
         self.statusBar().showMessage(
             f"Opened {Path(path).name} ({loaded.size[0]}x{loaded.size[1]})", 5000)
-        if meta and isinstance(meta.get("spec"), dict):
-            self.restore_spec(meta["spec"])
+        spec = picture_spec(meta) if meta else None
+        if spec is not None:
+            self.restore_spec(spec)
         return True
 
     def open_document(self, path: str) -> bool:

@@ -3,7 +3,7 @@
 ``install(home)`` saves a 16 px VQ-VAE (4x4 codes), a one-layer prior over its codes with the
 words of 300 scene captions, and a 16 px reranker, under the default names the scene pipeline
 looks for, so the pipelines treat them exactly like the shipped ones. ``install_layout_prior``
-adds a one-layer layout prior (LAYOUT_NAME) over the same VQ-VAE's codes.
+adds a one-layer layout prior (LAYOUT_NAME) over the same VQ-VAE's codes (or another's).
 """
 
 from __future__ import annotations
@@ -51,14 +51,17 @@ def install(home: Path) -> dict[str, Path]:
     return out
 
 
-def install_layout_prior(home: Path) -> Path:
-    """Save a tiny layout prior over the VQ-VAE that :func:`install` saved under ``home``."""
+def install_layout_prior(home: Path, vq_path: Path | None = None) -> Path:
+    """Save a tiny layout prior under ``home`` over the VQ-VAE that :func:`install` saved
+    there, or over the one at ``vq_path`` (e.g. the shipped 64 px one, for the benchmark)."""
     from core.weights import read_card
 
     torch.manual_seed(1)
-    vq_path = home / "models" / "vqvae" / f"{VQ_NAME}.safetensors"
-    cfg = LayoutPriorConfig(grid=4, codebook_size=16, width=16, layers=1, heads=2, vqvae=VQ_NAME,
-                            vqvae_sha256=read_card(vq_path).sha256)
+    vq_path = vq_path or home / "models" / "vqvae" / f"{VQ_NAME}.safetensors"
+    vq_card = read_card(vq_path)
+    vq_cfg = VQVAEConfig(**vq_card.config)
+    cfg = LayoutPriorConfig(grid=vq_cfg.grid, codebook_size=vq_cfg.codebook_size, width=16,
+                            layers=1, heads=2, vqvae=vq_path.stem, vqvae_sha256=vq_card.sha256)
     return save_model(home / "models" / "layout_prior", LAYOUT_NAME, LayoutPrior(cfg).eval(),
                       _card(LAYOUT_NAME, "layout_prior", cfg))
 

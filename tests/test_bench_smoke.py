@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,23 +58,27 @@ class SmokeRun:
     cpu: float  # user + system seconds of the script and the children it waited for
 
 
-def run_smoke(script: str, tmp_path: Path) -> SmokeRun:
-    """``bench/<script> --smoke`` in its own process, with a fresh user folder and temp dir."""
+def run_smoke(script: str, tmp_path: Path, args: tuple[str, ...] = (),
+              install: Callable[[Path], object] | None = None, name: str = "") -> SmokeRun:
+    """``bench/<script> --smoke [ARGS]`` in its own process, with a fresh user folder and temp
+    dir (folder ``name``, default the script's); ``install`` fills the user folder first."""
     resource = pytest.importorskip("resource")  # POSIX: CPU seconds of finished children
-    home = tmp_path / script.removesuffix(".py")
+    home = tmp_path / (name or script.removesuffix(".py"))
     env = dict(os.environ, EASEL_HOME=str(home / "home"), QT_QPA_PLATFORM="offscreen",
                OMP_WAIT_POLICY="PASSIVE", OPENBLAS_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT),
                                                         os.environ.get("PYTHONPATH")])),
                TMPDIR=str(home))
     home.mkdir(parents=True)
+    if install is not None:
+        install(home / "home")
 
     def cpu() -> float:
         r = resource.getrusage(resource.RUSAGE_CHILDREN)
         return r.ru_utime + r.ru_stime
 
     c0, t0 = cpu(), time.perf_counter()
-    run = subprocess.run([sys.executable, str(BENCH / script), "--smoke"], cwd=ROOT, env=env,
+    run = subprocess.run([sys.executable, str(BENCH / script), "--smoke", *args], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=HANG_S, check=False)
     wall, used = time.perf_counter() - t0, cpu() - c0
     return SmokeRun(script, run.returncode, run.stdout, run.stdout + run.stderr, wall, used)
@@ -120,3 +125,22 @@ def test_every_smoke_mode_runs_within_its_budget(tmp_path: Path) -> None:
     slow = [f"{r.script} {r.cpu:.1f} s" for r in runs if r.cpu > SMOKE_CPU_S]
     assert not slow, f"--smoke over {SMOKE_CPU_S:.0f} CPU s: {', '.join(slow)}"
     assert total <= TOTAL_CPU_S, f"all --smoke modes took {total:.1f} CPU s"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(HANG_S)
+def test_scene_smoke_runs_with_a_layout_prior(tmp_path: Path) -> None:
+    """``bench/scene.py --smoke --model tiny_layout_prior_scenes``: a tiny random layout prior
+    over the shipped VQ-VAE (installed as a user model) goes through every figure of the scene
+    benchmark, prompts drawn through the layout stage."""
+    from scene_models import LAYOUT_NAME, install_layout_prior
+
+    vq = ROOT / "weights" / "vqvae" / "vqvae_scenes.safetensors"
+    run = run_smoke("scene.py", tmp_path, ("--model", LAYOUT_NAME),
+                    lambda home: install_layout_prior(home, vq), name="scene-layout")
+    print(f"scene.py --smoke --model {LAYOUT_NAME}: {run.cpu:.1f} CPU s, {run.wall:.1f} wall s")
+    assert run.returncode == 0, f"exited {run.returncode}:\n{run.output[-3000:]}"
+    assert HEADERS["scene.py"] in run.stdout and f"model {LAYOUT_NAME}," in run.stdout
+    assert re.search(r"Prompts refused by the layout stage \(prompts outside the world's "
+                     r"grammar\), each counted as a failure: 0 of \d+ drawn\.", run.stdout)
+    assert run.cpu <= SMOKE_CPU_S, f"--smoke took {run.cpu:.1f} CPU s"

@@ -176,6 +176,19 @@ def int_at_least(low: int, high: int | None = None) -> Callable[[str], int]:
     return parse
 
 
+def number_between(low: float, high: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not low <= value <= high:  # NaN too
+            raise argparse.ArgumentTypeError(f"must lie in [{low:g}, {high:g}], not {text}")
+        return value
+
+    return parse
+
+
 def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="the PNG to write")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")

@@ -13,7 +13,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from core.cli.common import CliError, add_run_options, check_output, int_at_least, run_spec
+from core.cli.common import (
+    CliError,
+    add_run_options,
+    check_output,
+    int_at_least,
+    number_between,
+    run_spec,
+)
 
 
 def add_parser(sub: Any) -> None:
@@ -24,6 +31,10 @@ def add_parser(sub: Any) -> None:
         q.add_argument("--model", default=None,
                        help="a VAE or DCGAN name or .safetensors path (default: vae_faces)")
         q.add_argument("--seed", type=int_at_least(0), default=0)
+        q.add_argument("--truncation", type=number_between(0, 1), default=1.0, metavar="PSI",
+                       help="variety <-> fidelity: pull the decoded latents toward the mean "
+                       "latent by PSI in [0, 1] (1 = off; lower = more typical faces, less "
+                       "variety)")
 
     def composing(q: argparse.ArgumentParser) -> None:
         q.add_argument("--edit", action="append", default=[], metavar="NAME=AMOUNT",
@@ -160,12 +171,14 @@ def _sample(args: argparse.Namespace) -> int:
 
     model = _model(args)
     folder = _folder(args.output, args.overwrite)
-    result = run_spec(LatentSampleSpec(model=model, count=args.count, seed=args.seed), args.device)
+    result = run_spec(LatentSampleSpec(model=model, count=args.count, seed=args.seed,
+                                       truncation=args.truncation), args.device)
     files = []
     for i, (rgb, z) in enumerate(zip(result.images, result.info["latents"], strict=True)):
         path = folder / f"sample_{i:03d}.png"
         write_latent_png(path, rgb, LatentEditSpec(model=model, a=(z,), upscale=False,
-                                                   seed=args.seed), z, args.overwrite)
+                                                   seed=args.seed, truncation=args.truncation),
+                         z, args.overwrite)
         files.append(str(path))
     _print(args, {"outputs": files, "latents": result.info["latents"], "model": model},
            f"Wrote {len(files)} samples to {folder}")
@@ -182,7 +195,8 @@ def _arith(args: argparse.Namespace) -> int:
     out = check_output(args.output, inputs, args.overwrite)
     latents = {s: tuple(latent_of(p, model, args) for p in paths) for s, paths in slots.items()}
     spec = LatentEditSpec(model=model, directions=_moves(args.edit), method=args.method,
-                          upscale=not args.no_upscale, seed=args.seed, **latents)
+                          upscale=not args.no_upscale, seed=args.seed,
+                          truncation=args.truncation, **latents)
     result = run_spec(spec, args.device)
     write_latent_png(out, result.images[0], result.spec, result.info["latent"], args.overwrite)
     note = result.info.get("note")
@@ -206,7 +220,8 @@ def _walk(args: argparse.Namespace) -> int:
         out = _folder(args.output, args.overwrite)
     start, end = (latent_of(p, model, args) for p in (args.start, args.end))
     spec = LatentWalkSpec(model=model, start=start, end=end, frames=args.frames, mode=args.mode,
-                          upscale=not args.no_upscale, seed=args.seed)
+                          upscale=not args.no_upscale, seed=args.seed,
+                          truncation=args.truncation)
     result = run_spec(spec, args.device)
     if animated:
         save_animation(out, result.images, args.frame_ms, overwrite=args.overwrite)
@@ -215,7 +230,8 @@ def _walk(args: argparse.Namespace) -> int:
         files = []
         for i, (rgb, z) in enumerate(zip(result.images, result.info["latents"], strict=True)):
             path = out / f"frame_{i:03d}.png"
-            frame = LatentEditSpec(model=model, a=(tuple(z),), upscale=spec.upscale)
+            frame = LatentEditSpec(model=model, a=(tuple(z),), upscale=spec.upscale,
+                                   truncation=spec.truncation)
             write_latent_png(path, rgb, frame, z, args.overwrite)
             files.append(str(path))
     _print(args, {"outputs": files, "spec": result.spec.to_dict(),

@@ -6,8 +6,10 @@ not apply to the other are refused (exit 2) naming the option.
 
 The best candidate goes to OUT; ``--all`` writes the others beside it (``OUT-2.png``, ...),
 best first. Every PNG carries the job's spec (``easel rerun`` redraws the best candidate) and
-its candidate's VQ codes, so ``--edit`` on an Easel scene resamples exactly those codes. Kept
-free of torch at import time (``easel --help``).
+its candidate's VQ codes, so ``--edit`` on an Easel scene resamples exactly those codes; with a
+layout prior also its candidate's layout (``"layout"``, the JSON form of core/data/layouts.py).
+``--layout FILE.json`` draws every candidate from the layout in that file (a layout prior only).
+Kept free of torch at import time (``easel --help``).
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ def add_parser(sub: Any) -> None:
     from core.jobs import MAX_SEED
 
     p = sub.add_parser("scene", help="draw a scene from a text prompt (or redraw a region)")
-    p.add_argument("prompt", metavar="PROMPT", help='e.g. "a red star left of a blue circle"')
+    p.add_argument("prompt", metavar="PROMPT",
+                   help='e.g. "a red star left of a blue circle"; with --layout any text (the '
+                   "layout decides what is drawn)")
     p.add_argument("--n", type=int_at_least(1, 32), default=None,
                    help="candidates drawn and reranked (default 8)")
     p.add_argument("--seed", type=int_at_least(0, MAX_SEED), default=0)
@@ -53,6 +57,11 @@ def add_parser(sub: Any) -> None:
                    "the whole picture as it should be")
     p.add_argument("--box", default=None, metavar="X0,Y0,X1,Y1",
                    help="the region as fractions of the picture, e.g. 0.5,0,1,0.5")
+    p.add_argument("--layout", default=None, metavar="FILE.json",
+                   help="draw this layout instead of planning one from PROMPT (a layout prior "
+                   'only, --model NAME of one): {"background": "black", "objects": [{"shape": '
+                   '"star", "colour": "red", "size": "small", "box": [x0, y0, x1, y1]}]}, at '
+                   "most 3 objects, boxes as fractions of the picture")
     g = p.add_argument_group("Stable Diffusion (a --model imported with easel models import)")
     g.add_argument("--negative", default=None, metavar="TEXT", help="the negative prompt")
     g.add_argument("--steps", type=int_at_least(1, 150), default=None, metavar="N",
@@ -72,7 +81,7 @@ def add_parser(sub: Any) -> None:
 
 
 PRIOR_ONLY = ("n", "temperature", "top_k", "top_p", "guidance", "no_rerank", "no_upscale",
-              "all", "edit", "box")
+              "all", "edit", "box", "layout")
 SD_ONLY = ("negative", "steps", "cfg", "size", "sampler", "prediction", "attention_slicing",
            "vae_tiling")
 
@@ -139,6 +148,17 @@ def _box(text: str | None) -> tuple[float, ...]:
     return box
 
 
+def _layout(path: str) -> str:
+    """The layout file's layout as the compact JSON a spec carries; CliError naming the
+    problem."""
+    from core.data.layouts import LayoutError, layout_json, read_layout_file
+
+    try:
+        return layout_json(read_layout_file(path))
+    except LayoutError as exc:
+        raise CliError(str(exc)) from None
+
+
 def run(args: argparse.Namespace) -> int:
     from core import imageio
     from core.imageio import save_png
@@ -159,6 +179,8 @@ def run(args: argparse.Namespace) -> int:
                "upscale": not args.no_upscale}
     options.update({k: v for k in ("temperature", "top_k", "top_p", "guidance")
                     if (v := getattr(args, k)) is not None})
+    if args.layout is not None:
+        options["layout"] = _layout(args.layout)
     inputs: list[Path] = []
     if args.edit is not None:
         src = Path(args.edit).expanduser().resolve()
@@ -184,10 +206,13 @@ def run(args: argparse.Namespace) -> int:
     result = run_spec(spec, args.device)
     info = result.info
     files = []
+    layouts = info.get("layouts")  # each candidate's layout, best first (a layout prior)
     for rank, (rgb, path) in enumerate(zip(result.images, paths, strict=False), 1):
-        save_png(path, rgb, spec=result.spec.to_dict(), edited=bool(inputs),
-                 extra={"models": info.get("models", {}), "codes": info["codes"][rank - 1],
-                        "rank": rank, "score": info["scores"][rank - 1]},
+        extra = {"models": info.get("models", {}), "codes": info["codes"][rank - 1],
+                 "rank": rank, "score": info["scores"][rank - 1]}
+        if layouts is not None:
+            extra["layout"] = layouts[rank - 1]
+        save_png(path, rgb, spec=result.spec.to_dict(), edited=bool(inputs), extra=extra,
                  overwrite=args.overwrite)
         files.append(str(path))
     notices = info.get("notices", [])
@@ -195,7 +220,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"outputs": files, "spec": result.spec.to_dict(),
                           "read_as": info["read_as"], "reading": info["reading"],
                           "notices": notices, "scores": info["scores"],
-                          "checks": info.get("checks"), "seconds": info.get("seconds")}))
+                          "checks": info.get("checks"), "seconds": info.get("seconds"),
+                          "layout": info.get("layout")}))
     else:
         for notice in notices:
             print(f"note: {notice}")

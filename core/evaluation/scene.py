@@ -91,11 +91,17 @@ def compositional_prompts(pairs: list[tuple[str, str]], n: int, seed: int = 0) -
     return out
 
 
-def faithfulness(judge: Any, prompts: list[str], images: np.ndarray) -> float:
-    """Share of images whose judge reading satisfies their prompt (the GenEval check)."""
-    readings = read_scenes(judge, images)
+def faithfulness(prompts: list[str], readings: list[Any]) -> float:
+    """Share of pictures whose judge reading satisfies their prompt (the GenEval check)."""
     return float(np.mean([satisfies(parse_prompt(p), objs, bg)
                           for p, (objs, bg) in zip(prompts, readings, strict=True)]))
+
+
+def judged(judge: Any, drawn: dict[str, Any], key: str) -> list[Any]:
+    """The judge's reading of each prompt's ``drawn[key]`` picture (draw_batch's output); a
+    prompt the model refused to draw reads as an empty picture, so it counts as a failure."""
+    readings = read_scenes(judge, drawn[key])
+    return [([], None) if i in drawn["refused"] else r for i, r in enumerate(readings)]
 
 
 def scene_models(path: Path, device: torch.device) -> Any:
@@ -121,10 +127,13 @@ def evaluate_prior(path: Path, card: ModelCard, n: int, device: torch.device,
     gen = torch.Generator().manual_seed(0)
     out: dict[str, Any] = {"best_of": BEST_OF, "models": models.hashes}
 
+    # A prompt the model refuses (a layout prior's layout stage: outside the world's grammar)
+    # is drawn as nothing and counts as a failure; "refused_prompts" counts them.
     cases = prompts(GENEVAL_PER_CATEGORY)
-    drawn = draw_batch(models, [c.caption for c in cases], BEST_OF, gen)
-    for key, images in (("geneval_n1", drawn["first"]), (f"geneval_n{BEST_OF}", drawn["best"])):
-        out[key] = score_readings(cases, read_scenes(judge, images))
+    drawn = draw_batch(models, [c.caption for c in cases], BEST_OF, gen, keep_going=True)
+    refused = len(drawn["refused"])
+    for key, name in (("first", "geneval_n1"), ("best", f"geneval_n{BEST_OF}")):
+        out[name] = score_readings(cases, judged(judge, drawn, key))
 
     recipe = card.extra.get("recipe_resolved", {})
     held = recipe.get("task", {}).get("hold_out", []) if isinstance(recipe, dict) else []
@@ -133,16 +142,19 @@ def evaluate_prior(path: Path, card: ModelCard, n: int, device: torch.device,
 
         for name, pairs in (("held_out", sorted(parse_pairs(held))), ("control", CONTROL_PAIRS)):
             texts = compositional_prompts(pairs, COMPOSITIONAL_PROMPTS)
-            d = draw_batch(models, texts, BEST_OF, gen)
+            d = draw_batch(models, texts, BEST_OF, gen, keep_going=True)
+            refused += len(d["refused"])
             out[f"compositional_{name}"] = {
                 "pairs": [" ".join(p) for p in pairs],
-                "n1": faithfulness(judge, texts, d["first"]),
-                f"n{BEST_OF}": faithfulness(judge, texts, d["best"])}
+                "n1": faithfulness(texts, judged(judge, d, "first")),
+                f"n{BEST_OF}": faithfulness(texts, judged(judge, d, "best"))}
 
     seeds = split_seeds("held_out", n, CAPTION_OFFSET)
     captions = [sample_scene(s).caption or "" for s in seeds]
-    samples = draw_batch(models, captions, 1, gen)["first"]
-    out["fjd"] = world_fjd("scenes", samples, n, device)["fjd"]
+    samples = draw_batch(models, captions, 1, gen, keep_going=True)
+    refused += len(samples["refused"])
+    out["refused_prompts"] = refused
+    out["fjd"] = world_fjd("scenes", samples["first"], n, device)["fjd"]
 
     size = models.vq.config.image_size
     held_out = held_out_renders("scenes", n, size)

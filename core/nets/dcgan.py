@@ -8,6 +8,14 @@ hidden layers; ReLU in the generator with Tanh at the output; LeakyReLU (slope 0
 discriminator; weights initialised from N(0, 0.02). Optional spectral normalisation of the
 discriminator (Miyato et al. 2018) replaces its batch norm and steadies training.
 
+With ``code_groups`` the first ``sum(code_groups)`` latent numbers are an attribute code, one
+group per attribute of the training world, whose class is the group's largest number (so every
+class is equally likely under the N(0, I) prior, as in the faces world): the discriminator then
+also classifies each attribute (an auxiliary classifier, Odena et al. 2017, "Conditional Image
+Synthesis with Auxiliary Classifier GANs"), and training teaches the generator to draw the
+classes its code names. The model still samples unconditionally from N(0, I); arithmetic and
+sliders act on the same latent.
+
 The stack grows from 4x4 by doubling, so ``image_size`` must be a power of two >= 8
 (64 px: 4 -> 8 -> 16 -> 32 -> 64, as in the paper's LSUN model).
 """
@@ -30,8 +38,13 @@ class DCGANConfig:
     g_base: int = 64  # generator channels at the last hidden layer (x2 per layer towards 4x4)
     d_base: int = 64  # discriminator channels at its first layer
     spectral_norm: bool = False  # discriminator only
+    code_groups: tuple[int, ...] = ()  # classes per attribute of the latent's attribute code
 
     def __post_init__(self) -> None:
+        self.code_groups = tuple(int(k) for k in self.code_groups)
+        if any(k < 2 for k in self.code_groups) or sum(self.code_groups) > self.z_dim:
+            raise ValueError("code_groups holds 2 or more classes per attribute, and all of "
+                             "them fit in z_dim")
         s = self.image_size
         if s < 8 or s & (s - 1):
             raise ValueError(f"image_size must be a power of two >= 8, not {s}")
@@ -100,6 +113,9 @@ class Discriminator(nn.Module):
             ch *= 2
         layers.append(nn.Conv2d(ch, 1, 4, 1, 0, bias=False))
         self.main = nn.Sequential(*layers)
+        # the auxiliary classifier: one logit per class of every code group
+        self.aux = nn.Conv2d(ch, sum(config.code_groups), 4, 1, 0) if config.code_groups \
+            else None
         init_weights(self)  # before the parametrisation, which hides the raw weight
         if config.spectral_norm:
             for i, m in enumerate(self.main):
@@ -108,3 +124,11 @@ class Discriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.main(x).flatten()
+
+    def classify(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(real/fake logits (N,), attribute logits (N, sum(code_groups))): one pass."""
+        if self.aux is None:
+            raise ValueError("this discriminator has no attribute code to classify")
+        h = self.main[:-1](x)
+        return self.main[-1](h).flatten(), self.aux(h).flatten(1)
+

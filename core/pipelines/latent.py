@@ -17,6 +17,12 @@ Jobs (all with ``panel = "latent"``):
   decoded and upscaled x4;
 - ``latent_walk``: N frames between two latents, linear or spherical;
 - ``latent_direction``: a named direction from two sets of latents the user picked.
+
+Sample, edit and walk apply the truncation trick (:func:`truncate`) to the latents they decode.
+The latents they return ("latent", "latents") are the ones before it, so a latent always
+stands for the same face and the truncation is only how it is drawn (it is affine, so
+arithmetic on those latents then truncation equals arithmetic on the truncated ones); the
+latents decoded are in "decoded".
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from core.specs.latent import (  # noqa: F401  (the panels' names, importable he
     MAX_FRAMES,
     MAX_INVERSION_STEPS,
     MAX_SLOT,
+    NO_TRUNCATION,
     LatentDirectionSpec,
     LatentEditSpec,
     LatentEncodeSpec,
@@ -264,6 +271,32 @@ def attribute_directions(model: LatentModel, n: int | None = None,
     return out
 
 
+# --------------------------------------------------------------------------- truncation
+
+
+def truncate(model: LatentModel, z: np.ndarray, psi: float, ctx: Context) -> np.ndarray:
+    """The truncation trick: latents ``z`` (D,) or (N, D) pulled toward the mean latent,
+    z' = mean + psi (z - mean). psi = 1 leaves them as they are, psi = 0 makes every one the
+    mean; in between trades variety for fidelity (more typical faces, fewer odd ones).
+
+    The mean is the centre of the prior the grid samples from (run_sample). For a DCGAN that is
+    0, the mean of its N(0, I) noise, so this is the "pull toward the mean" form of BigGAN's
+    truncation trick (Brock et al. 2019, section 3.1, which resamples large noise values
+    instead; StyleGAN, Karras et al. 2019, appendix B, scales as here). For a VAE it is 0 for
+    its N(0, I) prior, or the mean of the Gaussian fitted to its encoded faces when the grid
+    samples from that fit: either way prior draws become draws with their spread scaled by psi
+    (a lower sampling temperature, as in Glow, Kingma & Dhariwal 2018).
+    """
+    if psi >= NO_TRUNCATION:
+        return z
+    mean = np.zeros(model.dim)
+    if model.has_encoder:  # the same fit, computed on first use, as run_sample draws from
+        fit = model_directions(model, compute=True, check=ctx.check).fit_mean
+        if fit is not None:
+            mean = fit
+    return mean + psi * (np.asarray(z, dtype=np.float64) - mean)
+
+
 # --------------------------------------------------------------------------- upscaling
 
 
@@ -318,9 +351,14 @@ def run_sample(spec: LatentSampleSpec, ctx: Context) -> Generator[Progress, None
         dset = model_directions(model, compute=True, check=ctx.check)
         if dset.fit_mean is not None:
             z, prior = dset.sample_fit(z), "Gaussian fitted to encoded faces"
-    images = _decode(model, z, ctx, False, {})
-    return Result(images=images, spec=spec, info={"latents": z.tolist(), "model": model.name,
-                                                  "size": model.size, "prior": prior})
+    decoded = truncate(model, z, spec.truncation, ctx)
+    images = _decode(model, decoded, ctx, False, {})
+    # "latents": the draws, before the truncation trick (an edit of one with the same
+    # truncation redraws its picture); "decoded": what the pictures were decoded from
+    return Result(images=images, spec=spec, info={"latents": z.tolist(),
+                                                  "decoded": decoded.tolist(),
+                                                  "model": model.name, "size": model.size,
+                                                  "prior": prior})
 
 
 @pipeline("latent_edit")
@@ -343,8 +381,10 @@ def run_edit(spec: LatentEditSpec, ctx: Context) -> Generator[Progress, None, Re
             z = dirs.apply(z, chosen, dict(spec.directions))
         except dirs.DirectionError as exc:
             raise JobError(str(exc)) from None
-    info: dict[str, Any] = {"latent": [float(v) for v in z], "upscaled": False}
-    images = _decode(model, z[None], ctx, spec.upscale, info)
+    decoded = truncate(model, z, spec.truncation, ctx)
+    info: dict[str, Any] = {"latent": [float(v) for v in z],
+                            "decoded": [float(v) for v in decoded], "upscaled": False}
+    images = _decode(model, decoded[None], ctx, spec.upscale, info)
     return Result(images=images, spec=spec, info=info)
 
 
@@ -357,8 +397,10 @@ def run_walk(spec: LatentWalkSpec, ctx: Context) -> Generator[Progress, None, Re
     model.check_latents(spec.end, "The walk's end")
     yield Progress(0, 1, f"Walking {spec.frames} frames")
     z = dirs.walk(np.array(spec.start), np.array(spec.end), spec.frames, spec.mode)
-    info: dict[str, Any] = {"latents": z.tolist(), "upscaled": False}
-    images = _decode(model, z, ctx, spec.upscale, info)
+    decoded = truncate(model, z, spec.truncation, ctx)
+    info: dict[str, Any] = {"latents": z.tolist(), "decoded": decoded.tolist(),
+                            "upscaled": False}
+    images = _decode(model, decoded, ctx, spec.upscale, info)
     return Result(images=images, spec=spec, info=info)
 
 

@@ -410,25 +410,40 @@ def run_edit(spec: SceneEditSpec, ctx: Context) -> Generator[Progress, None, Res
 
 @torch.no_grad()
 def draw_batch(models: SceneModels, prompts: list[str], n: int, generator: torch.Generator,
-               batch: int = 256, layout_seed: int = 0, **options: Any) -> dict[str, Any]:
+               batch: int = 256, layout_seed: int = 0, keep_going: bool = False,
+               **options: Any) -> dict[str, Any]:
     """Draw ``n`` candidates for each prompt, many prompts per forward pass (evaluation and
     benchmarks; the GUI and CLI go through the jobs above). Returns ``first`` (the first
     candidate of each prompt, i.e. best of 1), ``best`` (the reranker's pick of the n, or the
     first without a reranker), both (P, S, S, 3) uint8 at the VQ-VAE's size, ``scores``
-    (P, n) reranker similarities (None without a reranker), and for a layout prior
-    ``layouts``: each prompt's n layouts (planned with ``layout_seed``). Sampling settings not
-    given in ``options`` are the app's defaults (:func:`sampling_options`)."""
+    (P, n) reranker similarities (None without a reranker), ``refused`` (below), and for a
+    layout prior ``layouts``: each prompt's n layouts (planned with ``layout_seed``). Sampling
+    settings not given in ``options`` are the app's defaults (:func:`sampling_options`).
+
+    A prompt the model cannot draw (the layout stage refuses it, or a caption prior knows none
+    of its words) raises the JobError the job would, or with ``keep_going`` is not drawn: its
+    pictures stay black, its scores NaN, its layouts None, and ``refused`` maps its index to
+    the reason, so that a caller counts it as a failure ({} when every prompt was drawn)."""
     options = {**sampling_options(), **options}
     prior = models.prior
     device = next(prior.parameters()).device
     rows: list[str] = []
-    conds, layouts = [], []
-    for p in prompts:
-        reading, cond, planned = conditions(prior, p, "", layout_seed, n)
-        rows += [reading.text] * n
-        conds.append(cond)
+    conds, layouts, refused = [], [], {}
+    for k, p in enumerate(prompts):
+        try:
+            reading, cond, planned = conditions(prior, p, "", layout_seed, n)
+        except JobError as exc:
+            if not keep_going:
+                raise
+            refused[k], planned = str(exc), None
+        else:
+            rows += [reading.text] * n
+            conds.append(cond)
         layouts.append(planned)
-    all_cond = torch.cat(conds)
+    drawn = [k for k in range(len(prompts)) if k not in refused]
+    size = models.vq.config.image_size
+    all_images = np.zeros((len(prompts), n, size, size, 3), np.uint8)
+    all_cond = torch.cat(conds) if conds else None
     images, scores = [], []
     for i in range(0, len(rows), batch):
         chunk = rows[i:i + batch]
@@ -439,13 +454,16 @@ def draw_batch(models: SceneModels, prompts: list[str], n: int, generator: torch
             t = models.reranker.encode_text(models.reranker.texts(chunk, device))
             scores.append((emb * t).sum(1).cpu())
         images.append(to_uint8(x))
-    all_images = np.concatenate(images).reshape(len(prompts), n, *images[0].shape[1:])
+    if images:
+        all_images[drawn] = np.concatenate(images).reshape(len(drawn), n, size, size, 3)
     first = all_images[:, 0]
-    out: dict[str, Any] = {"first": first, "best": first, "scores": None}
+    out: dict[str, Any] = {"first": first, "best": first, "scores": None, "refused": refused}
     if isinstance(prior, LayoutPrior):
         out["layouts"] = layouts
-    if scores:
-        s = torch.cat(scores).view(len(prompts), n)
-        out.update(best=all_images[np.arange(len(prompts)), s.argmax(1).numpy()],
-                   scores=s.numpy())
+    if models.reranker is not None:
+        s = np.full((len(prompts), n), np.nan, np.float32)
+        if scores:
+            s[drawn] = torch.cat(scores).view(len(drawn), n).numpy()
+        pick = np.nan_to_num(s, nan=-np.inf).argmax(1)
+        out.update(best=all_images[np.arange(len(prompts)), pick], scores=s)
     return out

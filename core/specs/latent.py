@@ -21,6 +21,7 @@ MAX_SLOT = 32  # latents averaged per slot
 MAX_INVERSION_STEPS = 2000
 METHODS = ("mean", "classifier")  # how a direction is found (core.algorithms.directions)
 MAX_AMOUNT = 5.0  # slider range is far inside this; the bound keeps specs sane
+NO_TRUNCATION = 1.0  # PSI of the truncation trick that leaves latents as they are
 Latents = tuple[tuple[float, ...], ...]
 
 
@@ -63,7 +64,25 @@ class LatentInfoSpec(LatentSpec):
 
 
 @dataclass(frozen=True)
-class LatentSampleSpec(LatentSpec):
+class LatentDecodeSpec(LatentSpec):
+    """Fields of the jobs that decode latents they draw or compose (sample, edit, walk)."""
+
+    # PSI of the truncation trick (core.pipelines.latent.truncate): each decoded latent is
+    # pulled toward the mean latent, z' = mean + PSI (z - mean). 1 = off (full variety); lower
+    # gives more typical faces with less variety; 0 decodes the mean latent itself.
+    truncation: float = NO_TRUNCATION
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        psi = self.truncation
+        if isinstance(psi, bool) or not isinstance(psi, int | float) or not 0 <= psi <= 1:
+            raise JobError(f"The truncation (variety <-> fidelity) must be a number from 0 to 1 "
+                           f"(1 = off), not {psi!r}.")  # NaN fails the range test too
+        object.__setattr__(self, "truncation", float(psi))
+
+
+@dataclass(frozen=True)
+class LatentSampleSpec(LatentDecodeSpec):
     kind = "latent_sample"
     count: int = 16
 
@@ -94,7 +113,7 @@ class LatentEncodeSpec(LatentSpec):
 
 
 @dataclass(frozen=True)
-class LatentEditSpec(LatentSpec):
+class LatentEditSpec(LatentDecodeSpec):
     """mean(a) - mean(b) + mean(c), moved along ``directions`` ((name, amount) pairs)."""
 
     kind = "latent_edit"
@@ -123,7 +142,7 @@ class LatentEditSpec(LatentSpec):
 
 
 @dataclass(frozen=True)
-class LatentWalkSpec(LatentSpec):
+class LatentWalkSpec(LatentDecodeSpec):
     kind = "latent_walk"
     start: tuple[float, ...] = ()
     end: tuple[float, ...] = ()

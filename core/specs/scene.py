@@ -6,7 +6,9 @@ this module registers their kinds. The pipeline that runs them is core/pipelines
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 from core.jobs import ImageRef, JobError, JobSpec
 
@@ -88,3 +90,22 @@ class SceneEditSpec(SceneSpec):
         if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
             raise JobError(f"The rectangle {self.box} must lie inside the picture with "
                            "positive width and height.")
+
+
+# --------------------------------------------------------------------------- restoring
+
+
+def picture_spec(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """The job spec dict to restore a picture from its Easel metadata (imageio.read_metadata),
+    or None when it carries none. A scene (or region edit) drawn by a layout prior stores its
+    own candidate's layout beside the spec (``meta["layout"]``, the JSON form); a spec without
+    a layout of its own gets that one as its compact JSON text, so the restored panel redraws
+    the picture's composition. The layout is not checked here (the panel checks it)."""
+    spec = meta.get("spec") if isinstance(meta, dict) else None
+    if not isinstance(spec, dict):
+        return None
+    layout = meta.get("layout")
+    if spec.get("kind") in (SceneSpec.kind, SceneEditSpec.kind) and not spec.get("layout") \
+            and isinstance(layout, dict):
+        return {**spec, "layout": json.dumps(layout, separators=(",", ":"))}
+    return dict(spec)

@@ -45,6 +45,7 @@ from core.specs.latent import (
     MAX_FRAMES,
     MAX_INVERSION_STEPS,
     MAX_SLOT,
+    NO_TRUNCATION,
     LatentDirectionSpec,
     LatentEditSpec,
     LatentEncodeSpec,
@@ -82,6 +83,11 @@ FIELDS = (
           tip="The grid's seed: the same seed shows the same faces"),
     Field("count", "count", range=(1, MAX_COUNT), default=16, job="latent_sample",
           tip="Faces per grid"),
+    Field("truncation", "truncation", range=(0.0, 1.0), default=NO_TRUNCATION, step=0.05,
+          job=("latent_sample", "latent_edit", "latent_walk"),
+          tip="Variety ↔ fidelity (the truncation trick, ψ): 1 = off, every face the model "
+              "can draw. Lower pulls the grid's faces, the result and the walk toward the "
+              "average face: more typical faces, less variety (0 = the average face itself)."),
     Field("encode_method", "method", "encode_method", default="auto", job="latent_encode"),
     Field("steps", "steps", range=(10, MAX_INVERSION_STEPS), default=300, job="latent_encode",
           tip="Optimisation steps of an inversion"),
@@ -131,6 +137,8 @@ class LatentPanel(Panel):
         # ---- samples
         fields.build(self, FIELDS)
         self.seed.editingFinished.connect(lambda: self.sample_grid(self.seed.value()))
+        self.truncation.setKeyboardTracking(False)  # typing "0.7" asks for one grid, not three
+        self.truncation.valueChanged.connect(lambda _: self._truncation_changed())
         new_grid = QPushButton("New grid")
         new_grid.setToolTip("Sample new faces with a new seed (Ctrl+G)")
         new_grid.clicked.connect(lambda: self.sample_grid())
@@ -226,6 +234,11 @@ class LatentPanel(Panel):
         model_row.addWidget(self.model, 1)
         model_row.addWidget(refresh)
         lay.addLayout(model_row)
+        truncation_row = QHBoxLayout()
+        truncation_row.addWidget(QLabel("Variety ↔ fidelity"))
+        truncation_row.addWidget(self.truncation)
+        truncation_row.addStretch(1)
+        lay.addLayout(truncation_row)
         lay.addWidget(self.model_info)
         lay.addWidget(self.message)
         for box in (samples, slots, result, self.walk_box, self.direction_sets):
@@ -405,6 +418,13 @@ class LatentPanel(Panel):
         spec = LatentSampleSpec(model=self.state.model,
                                 **fields.spec_values(self, FIELDS, "latent_sample"))
         self._submit(spec, lambda r: self._grid_done(spec, r))
+
+    def _truncation_changed(self) -> None:
+        """A new variety <-> fidelity: the grid is drawn again with it and the result redone
+        (a walk takes it when it is next made)."""
+        if self.state.model:
+            self.sample_grid(self.seed.value())
+            self._request_edit()
 
     def _grid_done(self, spec: LatentSampleSpec, result: Result) -> None:
         self.state.set_grid([
@@ -768,18 +788,20 @@ class LatentPanel(Panel):
             parsed = cls.from_dict(spec)
         except JobError as exc:
             return [str(exc)]
-        with QSignalBlocker(self.method):  # the edit is asked for once its slots are back
+        truncation = self.truncation.value()
+        # the edit (or grid, or walk) is asked for once the whole spec is back
+        with QSignalBlocker(self.method), QSignalBlocker(self.truncation):
             problems = fields.restore(self, FIELDS, spec)
-        if isinstance(parsed, LatentSampleSpec):
-            self.sample_grid(parsed.seed)
-        elif isinstance(parsed, LatentWalkSpec):
+        if isinstance(parsed, LatentSampleSpec) or self.truncation.value() != truncation:
+            self.sample_grid(self.seed.value())  # the restored seed or truncation's grid
+        if isinstance(parsed, LatentWalkSpec):
             ends = [self.state.new_pick(z, None, f"walk {w}")
                     for z, w in ((parsed.start, "start"), (parsed.end, "end"))]
             for which, pick in enumerate(ends):
                 self.state.set_walk_end(which, pick)
                 self._decode(pick)
             self.walk()
-        else:
+        elif isinstance(parsed, LatentEditSpec):
             problems += self._restore_edit(parsed)
         return problems
 

@@ -323,3 +323,177 @@ def test_arithmetic_pictures_are_read_by_any_reader():
     apart = ev.arithmetic_scores(
         sums, lambda images: [first if id(images) in results else last] * len(images))
     assert all(a["kept_mean"] == 0.0 and a["kept_worst"] for a in apart.values())
+
+
+# --------------------------------------------------------------------------- truncation
+
+
+@pytest.mark.parametrize("cls", [LatentSampleSpec, LatentEditSpec, LatentWalkSpec])
+@pytest.mark.parametrize("bad", [-0.05, 1.01, float("nan"), float("inf"), "0.5", None, True])
+def test_truncation_outside_0_to_1_or_not_a_number_is_refused(cls, bad):
+    with pytest.raises(JobError, match=r"truncation .* from 0 to 1 \(1 = off\)"):
+        cls(truncation=bad)
+
+
+def test_truncation_defaults_to_off_and_travels_in_the_spec():
+    assert LatentSampleSpec().truncation == 1.0
+    spec = LatentWalkSpec(truncation=0)
+    assert spec.truncation == 0.0 and isinstance(spec.truncation, float)
+    d = json.loads(json.dumps(LatentEditSpec(a=((0.0,) * 8,), truncation=0.35).to_dict()))
+    assert d["truncation"] == 0.35 and JobSpec.from_dict(d).truncation == 0.35
+    del d["truncation"]  # a PNG made before the setting existed
+    assert JobSpec.from_dict(d).truncation == 1.0
+    with pytest.raises(JobError, match="'truncation' must be a number"):
+        JobSpec.from_dict(dict(d, truncation="strong"))
+
+
+def prior_mean(model: str) -> np.ndarray:
+    """The mean latent the truncation pulls toward: 0 for a DCGAN, the VAE's fitted mean."""
+    m = latent.open_model(latent.resolve(model))
+    fit = latent.model_directions(m).fit_mean if m.has_encoder else None
+    return np.zeros(m.dim) if fit is None else fit
+
+
+@pytest.mark.parametrize("model", [DCGAN_NAME, VAE_NAME])
+def test_sample_truncation_pulls_the_seeds_draws_toward_the_mean(model):
+    full = run(LatentSampleSpec(model=model, count=5, seed=3))
+    mean = prior_mean(model)  # after the first VAE sample: its fit is computed then
+    if model == DCGAN_NAME:
+        assert not mean.any()  # N(0, I) noise: the mean latent is 0
+    else:
+        assert np.linalg.norm(mean) > 1e-3  # the Gaussian fitted to its encoded faces
+    z1 = np.array(full.info["latents"])
+    assert full.info["decoded"] == full.info["latents"]  # 1 = off
+
+    typical = run(LatentSampleSpec(model=model, count=5, seed=3, truncation=0.0))
+    np.testing.assert_allclose(typical.info["decoded"], np.tile(mean, (5, 1)))
+    np.testing.assert_allclose(typical.info["latents"], z1)  # the same draws
+    decoded = latent.open_model(latent.resolve(model)).decode(mean[None])[0]
+    for image in typical.images:  # every cell is the mean latent's picture
+        np.testing.assert_array_equal(image, decoded)
+
+    half = run(LatentSampleSpec(model=model, count=5, seed=3, truncation=0.5))
+    np.testing.assert_allclose(np.array(half.info["decoded"]) - mean, 0.5 * (z1 - mean))
+    assert not np.array_equal(half.images[0], full.images[0])
+    assert not np.array_equal(half.images[0], half.images[1])  # still varied
+
+
+def test_edit_truncates_the_composed_and_moved_latent():
+    z = sample(count=6)
+    info = run(LatentInfoSpec(model=VAE_NAME)).info
+    kw = {"model": VAE_NAME, "a": z[:2], "b": z[2:4], "c": z[4:6], "upscale": False,
+          "directions": ((info["directions"][0], 1.0),)}
+    full = np.array(run(LatentEditSpec(**kw)).info["latent"])
+    result = run(LatentEditSpec(truncation=0.25, **kw))
+    mean = prior_mean(VAE_NAME)
+    np.testing.assert_allclose(result.info["latent"], full)  # the latent it stands for
+    np.testing.assert_allclose(result.info["decoded"], mean + 0.25 * (full - mean))
+    expect = latent.open_model(latent.resolve(VAE_NAME)).decode(
+        np.array(result.info["decoded"])[None])[0]
+    np.testing.assert_array_equal(result.images[0], expect)  # decoded from the pulled latent
+    gan = [[1.0] * 8, [3.0] * 8]
+    alone = run(LatentEditSpec(model=DCGAN_NAME, a=gan, upscale=False, truncation=0.5))
+    np.testing.assert_allclose(alone.info["decoded"], [1.0] * 8)  # half of the slot's mean
+
+
+def test_a_truncated_grid_face_put_alone_in_a_slot_is_the_same_face():
+    """A latent stands for one face whatever the truncation: the grid's draws come back
+    before the pull, so a face taken from a truncated grid into slot A draws as it showed
+    (not pulled a second time), and arithmetic on them equals arithmetic on what showed."""
+    grid = run(LatentSampleSpec(model=VAE_NAME, count=3, seed=5, truncation=0.5))
+    z = [tuple(v) for v in grid.info["latents"]]
+    alone = run(LatentEditSpec(model=VAE_NAME, a=(z[0],), upscale=False, truncation=0.5))
+    np.testing.assert_allclose(alone.info["decoded"], grid.info["decoded"][0])
+    np.testing.assert_array_equal(alone.images[0], grid.images[0])
+    arith = run(LatentEditSpec(model=VAE_NAME, a=(z[0],), b=(z[1],), c=(z[2],), upscale=False,
+                               truncation=0.5))
+    shown = np.array(grid.info["decoded"])
+    np.testing.assert_allclose(arith.info["decoded"], shown[0] - shown[1] + shown[2])
+
+
+@pytest.mark.parametrize("mode", ["slerp", "linear"])
+def test_walk_truncates_every_frame(mode):
+    z = sample()
+    full = run(LatentWalkSpec(model=VAE_NAME, start=z[0], end=z[1], frames=4, mode=mode))
+    walked = run(LatentWalkSpec(model=VAE_NAME, start=z[0], end=z[1], frames=4, mode=mode,
+                                truncation=0.6))
+    mean = prior_mean(VAE_NAME)
+    frames = np.array(full.info["latents"])
+    np.testing.assert_allclose(walked.info["latents"], frames)
+    np.testing.assert_allclose(walked.info["decoded"], mean + 0.6 * (frames - mean))
+    assert not np.array_equal(walked.images[0], full.images[0])
+
+
+def test_cli_truncation_is_recorded_and_reruns_to_the_same_pixels(tmp_path, capsys):
+    out = tmp_path / "s"
+    assert cli.main(["latent", "sample", "--model", DCGAN_NAME, "--count", "3", "--seed", "4",
+                     "--truncation", "0.5", "-o", str(out), "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    full = run(LatentSampleSpec(model=DCGAN_NAME, count=3, seed=4)).info["latents"]
+    np.testing.assert_allclose(listing["latents"], full)  # the draws; pictures at half
+    meta = imageio.read_metadata(listing["outputs"][1])
+    assert meta["spec"]["truncation"] == 0.5
+    with Image.open(listing["outputs"][1]) as im:  # the human-readable summary shows it too
+        assert "Truncation: 0.5" in im.text["parameters"]
+    np.testing.assert_allclose(meta["latent"], listing["latents"][1])
+    again = tmp_path / "again.png"
+    assert cli.main(["rerun", listing["outputs"][1], "-o", str(again)]) == 0
+    np.testing.assert_array_equal(imageio.load_image(again).rgb,
+                                  imageio.load_image(listing["outputs"][1]).rgb)
+    capsys.readouterr()
+
+    files = listing["outputs"]
+    result = tmp_path / "r.png"
+    assert cli.main(["latent", "arith", "--model", DCGAN_NAME, "--a", files[0], "--b",
+                     files[1], "--c", files[2], "--no-upscale", "--truncation", "0.5",
+                     "-o", str(result), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    z = np.array(listing["latents"])  # the slots' latents: the pictures' own
+    np.testing.assert_allclose(report["latent"], z[0] - z[1] + z[2])
+    assert report["spec"]["truncation"] == 0.5
+    same = tmp_path / "same.png"  # a sample alone in slot A, as truncated: the same picture
+    assert cli.main(["latent", "arith", "--model", DCGAN_NAME, "--a", files[0], "--no-upscale",
+                     "--truncation", "0.5", "-o", str(same)]) == 0
+    np.testing.assert_array_equal(imageio.load_image(same).rgb,
+                                  imageio.load_image(files[0]).rgb)
+    capsys.readouterr()
+    edited = tmp_path / "e.png"
+    assert cli.main(["latent", "edit", "--model", DCGAN_NAME, files[0], "--no-upscale",
+                     "--truncation", "0", "-o", str(edited), "--json"]) == 0
+    np.testing.assert_allclose(json.loads(capsys.readouterr().out)["latent"], z[0])
+    np.testing.assert_array_equal(imageio.load_image(edited).rgb, run(LatentEditSpec(
+        model=DCGAN_NAME, a=((0.0,) * 8,), upscale=False)).images[0])  # the mean face
+    frames = tmp_path / "frames"
+    assert cli.main(["latent", "walk", "--model", DCGAN_NAME, files[0], files[1], "--frames",
+                     "3", "--no-upscale", "--truncation", "0.5", "-o", str(frames),
+                     "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["spec"]["truncation"] == 0.5
+    frame = imageio.read_metadata(frames / "frame_002.png")
+    np.testing.assert_allclose(frame["latent"], z[1])
+    again = tmp_path / "frame_again.png"
+    assert cli.main(["rerun", str(frames / "frame_002.png"), "-o", str(again)]) == 0
+    np.testing.assert_array_equal(imageio.load_image(again).rgb,
+                                  imageio.load_image(frames / "frame_002.png").rgb)
+
+
+@pytest.mark.parametrize("action", ["sample", "arith", "edit", "walk"])
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "nan", "strong"])
+def test_cli_truncation_outside_0_to_1_exits_2(tmp_path, capsys, action, value):
+    args = {"sample": [], "arith": ["--a", "x.png"], "edit": ["x.png"],
+            "walk": ["x.png", "y.png"]}[action]
+    assert cli.main(["latent", action, *args, "--truncation", value,
+                     "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "--truncation" in err and ("[0, 1]" in err or "not a number" in err)
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_unknown_direction_lists_the_models_directions(tmp_path, capsys):
+    photo = tmp_path / "p.png"
+    Image.fromarray(np.full((16, 16, 3), 128, np.uint8)).save(photo)
+    assert cli.main(["latent", "edit", "--model", VAE_NAME, str(photo), "--edit", "freckles=1",
+                     "--no-upscale", "-o", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert "Unknown direction 'freckles'; known: " in err
+    assert "smiling" in err and "hair_colour:blond" in err
+    assert not (tmp_path / "x.png").exists()

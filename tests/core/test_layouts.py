@@ -386,6 +386,38 @@ def test_region_edit_and_batches_work_with_a_layout_prior(models):
     assert checked(README_PROMPT, drawn["layouts"][1][1])
 
 
+def test_batches_draw_nothing_for_refused_prompts_and_count_them_as_failures(models, tmp_path):
+    from shipped_weights import copy_judges
+
+    from core.data.captions import render_layout
+    from core.evaluation import scene as scene_eval
+    from core.evaluation.geneval import checked_judge
+
+    spec = SceneSpec(prompt="", model=LAYOUT_NAME, upscale=False)
+    scene_models = load_models(spec, Context.for_spec(spec, "cpu"))
+    texts = ["a red star", "four red stars", README_PROMPT]
+    with pytest.raises(JobError, match="\"four\" asks for more objects"):
+        draw_batch(scene_models, texts, 2, torch.Generator().manual_seed(0))
+    drawn = draw_batch(scene_models, texts, 2, torch.Generator().manual_seed(0),
+                       keep_going=True)
+    assert list(drawn["refused"]) == [1] and "at most 3" in drawn["refused"][1]
+    assert not drawn["first"][1].any() and not drawn["best"][1].any()
+    assert np.isnan(drawn["scores"][1]).all() and drawn["layouts"][1] is None
+    # The other prompts are drawn exactly as without the refused one.
+    alone = draw_batch(scene_models, [texts[0], texts[2]], 2, torch.Generator().manual_seed(0))
+    assert alone["refused"] == {} and np.array_equal(alone["first"], drawn["first"][[0, 2]])
+    assert np.array_equal(alone["scores"], drawn["scores"][[0, 2]])
+    # The judge reads a refused prompt as nothing drawn, whatever its picture shows.
+    copy_judges(tmp_path / "shipped")
+    judge = checked_judge("scenes")
+    star = render_layout(plan_layout("a red star on a black background", 0), 64, 0).image
+    both = {"first": np.stack([star, star]), "refused": {}}
+    prompts = ["a red star", "a red star"]
+    assert scene_eval.faithfulness(prompts, scene_eval.judged(judge, both, "first")) == 1.0
+    both["refused"] = {1: "refused"}
+    assert scene_eval.faithfulness(prompts, scene_eval.judged(judge, both, "first")) == 0.5
+
+
 def test_the_catalog_lists_layout_priors_with_the_worlds_words(models):
     from core.catalog import scene_priors
 

@@ -311,7 +311,7 @@ def test_tiny_recipes_train_the_three_scene_families_and_evaluate(tmp_path, monk
     metrics = evaluate(prior.weights, n=4)["metrics"]
     assert set(metrics["geneval_n8"]) >= {"position", "colour_attribution", "overall"}
     assert metrics["compositional_held_out"]["pairs"] == ["green triangle"]
-    assert metrics["bits_per_code"] > 0
+    assert metrics["bits_per_code"] > 0 and metrics["refused_prompts"] == 0
 
 
 # --------------------------------------------------------------------------- CLI

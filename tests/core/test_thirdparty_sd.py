@@ -417,7 +417,8 @@ def test_cli_scene_with_an_sd_model_writes_the_spec_in_the_png(installed, tmp_pa
 
 def test_cli_scene_refuses_prior_options_for_an_sd_model(installed, tmp_path, capsys):
     for argv in (["--top-k", "5"], ["--temperature", "0.5"], ["--edit", "x.png"],
-                 ["--guidance", "3"], ["--n", "2"], ["--no-rerank"]):
+                 ["--guidance", "3"], ["--n", "2"], ["--no-rerank"],
+                 ["--layout", "layout.json"]):
         code = cli.main(["scene", "a cat", "--model", installed["v1"], "-o",
                          str(tmp_path / "o.png"), *argv])
         err = capsys.readouterr().err

@@ -338,6 +338,7 @@ def test_settings_round_trip(qtbot, tmp_path):
     panel.walk_box.frames.setValue(30)
     panel.walk_box.mode.setCurrentIndex(panel.walk_box.mode.findData("linear"))
     panel.walk_box.upscale.setChecked(True)
+    panel.truncation.setValue(0.65)
     panel.save_settings(settings)
     again = LatentPanel()
     qtbot.addWidget(again)
@@ -346,3 +347,49 @@ def test_settings_round_trip(qtbot, tmp_path):
         == (77, 25, "classifier")
     assert again.walk_box.frames.value() == 30 and again.walk_box.mode.currentData() == "linear"
     assert again.walk_box.upscale.isChecked()
+    assert again.truncation.value() == pytest.approx(0.65)
+
+
+def test_variety_fidelity_reaches_grid_result_and_walk_and_comes_back_from_a_png(
+        qtbot, win, tmp_path, monkeypatch):
+    panel = open_panel(qtbot, win)
+    assert panel.truncation.value() == 1.0 and "less variety" in panel.truncation.toolTip()
+    seed = panel.seed.value()
+    full = np.array([p.latent for p in grid_picks(panel, *range(16))])
+    specs = count_submits(win, monkeypatch)
+    panel.truncation.setValue(0.5)  # the grid is drawn again, with the same seed
+    before = [p.image for p in grid_picks(panel, *range(16))]
+    qtbot.waitUntil(lambda: panel.grid.count() == 16 and not np.array_equal(
+        grid_picks(panel, 0)[0].image, before[0]), timeout=WAIT)
+    grid = [s for s in specs if s.kind == "latent_sample"]
+    assert [(s.seed, s.truncation) for s in grid] == [(seed, 0.5)]
+    # the picks keep their draws (the same seed's), the pictures are drawn pulled by half
+    np.testing.assert_allclose([p.latent for p in grid_picks(panel, *range(16))], full)
+
+    panel.put("A", grid_picks(panel, 0))
+    wait_result(qtbot, panel)
+    assert panel.state.result_spec.truncation == 0.5
+    # the slot holds the face's own latent; the result draws it as the grid showed it
+    np.testing.assert_allclose(panel.state.result_latent, full[0])
+    np.testing.assert_array_equal(panel.state.result_image, run_direct(panel.state.result_spec))
+    panel.set_walk_end(0, grid_picks(panel, 0)[0])
+    panel.set_walk_end(1, grid_picks(panel, 1)[0])
+    panel.walk_box.frames.setValue(3)
+    panel.walk()
+    qtbot.waitUntil(lambda: len(panel.state.walk_frames) == 3, timeout=WAIT)
+    assert panel.state.walk_spec.truncation == 0.5
+
+    png = str(tmp_path / "result.png")
+    saved = panel.current_spec().to_dict()
+    assert win.write_png(png, panel.state.result_image, None, saved)
+    panel.truncation.setValue(1.0)
+    wait_result(qtbot, panel)
+    assert panel.state.result_spec.truncation == 1.0
+    del specs[:]
+    win.open_paths([png])  # dropped back: the truncation with the slots
+    assert not win.messages
+    assert panel.truncation.value() == 0.5
+    wait_result(qtbot, panel)
+    assert panel.current_spec().to_dict() == saved
+    # the grid follows the restored truncation, drawn once
+    assert [s.truncation for s in specs if s.kind == "latent_sample"] == [0.5]

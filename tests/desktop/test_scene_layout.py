@@ -224,3 +224,18 @@ def test_the_layout_travels_in_the_png_and_shows_again_on_drop(qtbot, win, tmp_p
     spec["layout"] = json.dumps({"background": "black", "objects": []})  # crafted
     problems = panel.restore(spec)
     assert problems and "layout saved in this image cannot be used" in problems[0]
+
+
+def test_a_png_from_the_command_line_shows_its_candidates_layout_on_drop(qtbot, win, tmp_path):
+    from core import cli
+
+    out = tmp_path / "cli.png"
+    assert cli.main(["scene", PROMPT, "--model", scene_models.LAYOUT_NAME, "--n", "2",
+                     "--seed", "3", "-o", str(out)]) == 0
+    meta = imageio.read_metadata(out)
+    assert "layout" not in meta["spec"] or not meta["spec"]["layout"]  # the job's own spec
+    panel = open_panel(win)
+    win.open_paths([str(out)])
+    assert win.current_panel() is panel and not win.messages
+    assert layout_from_dict(panel.layout_editor.layout()) == layout_from_dict(meta["layout"])
+    assert panel.layout_spec().seed == 3 and panel.redraw_button.isEnabled()
