@@ -12,7 +12,9 @@ format of the world's own labels (``Sample.labels``) and can be compared with th
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,7 +22,7 @@ import torch
 
 from core.nets.judge import Judge
 from core.tensors import to_tensor
-from core.weights import WeightsError, list_models, load_model
+from core.weights import WeightsError, list_models, load_model, read_card
 
 BATCH = 256
 
@@ -29,18 +31,22 @@ class JudgeError(ValueError):
     """A judge that cannot be found or cannot read the given images."""
 
 
-def load_judge(world_or_path: str, device: str | torch.device = "cpu") -> Judge:
+def load_judge(world_or_path: str, device: str | torch.device = "cpu",
+               models: Any = None) -> Judge:
     """The judge of a world ("faces", "scenes"; shipped ones first, then the user's) or the
-    judge saved at a .safetensors path."""
-    if world_or_path.endswith(".safetensors"):
-        model = load_model(world_or_path, device)
-    else:
+    judge saved at a .safetensors path (``models``: a core.weights.ModelCache to load it
+    through, so a job reuses it and its world fit)."""
+    path = world_or_path
+    if not world_or_path.endswith(".safetensors"):
         found = [m for m in list_models("judge")
                  if m.card is not None and m.card.config.get("world") == world_or_path]
         if not found:
             raise JudgeError(f"No judge for the {world_or_path!r} world is installed "
                              "(train one with: easel train judge_" + world_or_path + ").")
-        model = load_model(found[0].path, device)
+        path = found[0].path
+    model = models.get(path, device) if models is not None else load_model(path, device)
+    if isinstance(model, Judge):  # the world fit is kept per weights file (world_fit)
+        model.weights_sha256 = read_card(path).sha256
     if not isinstance(model, Judge):
         raise WeightsError(f"{world_or_path} is not a judge")
     return model
@@ -127,3 +133,105 @@ def read_scenes(judge: Judge, images: np.ndarray) -> list[tuple[list[dict[str, A
     classes = judge.config.heads["background"]
     return [(decode_objects(out, judge.config.slot_heads, i), classes[backgrounds[i]])
             for i in range(len(backgrounds))]
+
+
+# --------------------------------------------------------------------------- out of world
+#
+# A picture far from a judge's world is read anyway (a judge always answers), so the pipelines
+# say so first. The score follows Lee et al. 2018 ("A simple unified framework for detecting
+# out-of-distribution samples"): a Gaussian per convolution block over the channel means and
+# deviations of the world's own pictures, the Mahalanobis distance to each, and the worst
+# block counts. (The pooled features alone do not tell: a classifier maps photos close to its
+# classes' centres.)
+
+WORLD_FIT_N = 512  # held-out renders the world's Gaussians are fitted on
+WORLD_CHECK_N = 256  # further held-out renders whose 99th percentiles set the thresholds
+WORLD_OFFSET = 90_000_000  # held-out seeds of these renders (apart from the evaluations')
+SHRINK = 0.1  # covariance shrinkage toward its mean variance (up to 512 dims, 512 pictures)
+
+
+@dataclass(frozen=True)
+class Gaussian:
+    mean: np.ndarray
+    precision: np.ndarray  # the inverse of the shrunk covariance
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> Gaussian:
+        cov = np.cov(x, rowvar=False)
+        cov = (1 - SHRINK) * cov + SHRINK * np.trace(cov) / len(cov) * np.eye(len(cov))
+        return cls(x.mean(0), np.linalg.inv(cov))
+
+    def distances(self, x: np.ndarray) -> np.ndarray:
+        d = x - self.mean
+        return np.sqrt(np.maximum(np.einsum("nd,de,ne->n", d, self.precision, d), 0.0))
+
+
+@dataclass(frozen=True)
+class WorldFit:
+    """The judge's world: one Gaussian per block with the distance 99% of the world's
+    pictures stay within, and the 99th percentile of the worst block's ratio."""
+
+    blocks: list[tuple[Gaussian, float]]
+    threshold: float
+
+    def ratios(self, stats: list[np.ndarray]) -> np.ndarray:
+        return np.stack([g.distances(s) / t for (g, t), s in zip(self.blocks, stats,
+                                                                  strict=True)], 1).max(1)
+
+
+# Fits of loaded judges by their weights' sha256 (a few judges at most), of others while they live.
+_fits_by_file: dict[str, WorldFit] = {}
+_fits: weakref.WeakKeyDictionary[Judge, WorldFit] = weakref.WeakKeyDictionary()
+
+
+@torch.no_grad()
+def _statistics(judge: Judge, images: np.ndarray) -> list[np.ndarray]:
+    was_training = judge.training
+    judge.eval()
+    try:
+        parts = [[s.cpu().double() for s in judge.stage_statistics(x)]
+                 for x in _batches(judge, np.asarray(images))]
+    finally:
+        judge.train(was_training)
+    if not parts:
+        raise JudgeError("no images to read")
+    return [torch.cat(blocks).numpy() for blocks in zip(*parts, strict=True)]
+
+
+def world_fit(judge: Judge) -> WorldFit | None:
+    """The judge's fit of its world (computed on first use from 768 renders, a few seconds;
+    kept while the judge is), or None for a judge of a folder rather than a procedural world."""
+    sha = getattr(judge, "weights_sha256", None)
+    known = _fits_by_file.get(sha) if sha else _fits.get(judge)
+    if known is not None:
+        return known
+    from core.data.worlds import get_world, split_seeds, world_names
+
+    if judge.config.world not in world_names():
+        return None
+    world = get_world(judge.config.world)
+    seeds = split_seeds("held_out", WORLD_FIT_N + WORLD_CHECK_N, WORLD_OFFSET)
+    stats = _statistics(judge, np.stack([world.render(s, judge.config.size).image
+                                         for s in seeds]))
+    blocks = []
+    for s in stats:
+        g = Gaussian.fit(s[:WORLD_FIT_N])
+        blocks.append((g, float(np.percentile(g.distances(s[WORLD_FIT_N:]), 99))))
+    fit = WorldFit(blocks, 1.0)
+    check = fit.ratios([s[WORLD_FIT_N:] for s in stats])
+    fit = WorldFit(blocks, float(np.percentile(check, 99)))
+    if sha:
+        _fits_by_file[sha] = fit
+    else:
+        _fits[judge] = fit
+    return fit
+
+
+FAR = 1.25  # a world score above this is worth telling the user (3% of own renders pass 1)
+
+
+def world_scores(judge: Judge, images: np.ndarray) -> np.ndarray | None:
+    """How far each picture lies from the judge's world: 1 is the edge 99% of the world's own
+    pictures stay within, above 1 is out of the world. None for a judge of a folder."""
+    fit = world_fit(judge)
+    return None if fit is None else fit.ratios(_statistics(judge, images)) / fit.threshold

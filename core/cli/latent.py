@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +126,10 @@ def latent_of(path: str, model: str, args: argparse.Namespace) -> tuple[float, .
     loaded = imageio.load_image(src)
     enc = LatentEncodeSpec(model=model, image=ImageRef.of(loaded.rgb, path=str(src)),
                            steps=args.steps, seed=args.seed)
-    return tuple(run_spec(enc, args.device).info["latent"])
+    info = run_spec(enc, args.device).info
+    if info.get("note"):  # far from the model's world: said, and encoded anyway
+        print(f"{path}: {info['note']}", file=sys.stderr)
+    return tuple(info["latent"])
 
 
 def _moves(edits: list[str]) -> tuple[tuple[str, float], ...]:

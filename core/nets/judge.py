@@ -107,6 +107,16 @@ class Judge(nn.Module):
         self._check(x)
         return self.top(self.trunk(x)).mean(dim=(2, 3))
 
+    def stage_statistics(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Per convolution block of the trunk and top, the mean and standard deviation of each
+        channel over the picture (N, 2 C): what the out-of-world score (core.judges) fits."""
+        self._check(x)
+        out = []
+        for block in [*self.trunk, *self.top]:
+            x = block(x)
+            out.append(torch.cat([x.mean(dim=(2, 3)), x.std(dim=(2, 3))], 1))
+        return out
+
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Logits per image head (N, C); with object slots also the grid: ``grid.present``
         (N, G, G) logits, ``grid.box`` (N, G, G, 4) as (cx, cy, w, h) image fractions and

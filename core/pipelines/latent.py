@@ -448,7 +448,36 @@ def run_encode(spec: LatentEncodeSpec, ctx: Context) -> Generator[Progress, None
     err = np.mean((recon.astype(np.float64) - target) ** 2)
     info.update({"latent": [float(v) for v in z],
                  "psnr": float(10 * np.log10(255.0 ** 2 / max(err, 1e-10)))})
+    info.update(world_check(model, target, ctx))
     return Result(images=[recon], spec=spec, info=info)
+
+
+def world_check(model: LatentModel, picture: np.ndarray, ctx: Context) -> dict[str, Any]:
+    """``world_score`` (core.judges.world_scores: above 1 is outside the world) of a picture
+    given to a model of a procedural world, by that world's judge, and a ``note`` when it
+    lies far outside; nothing for a model of a folder or without an installed judge."""
+    from core.data.worlds import world_names
+    from core.judges import FAR, JudgeError, load_judge, world_scores
+    from core.weights import WeightsError
+
+    if model.world not in world_names():
+        return {}
+    try:
+        judge = load_judge(model.world, model.device, ctx.models)
+    except (JudgeError, WeightsError):
+        return {}
+    ctx.check()
+    scores = world_scores(judge, picture[None])
+    if scores is None:
+        return {}
+    score = float(scores[0])
+    out: dict[str, Any] = {"world_score": score}
+    if score > FAR:
+        out["note"] = (f"This picture looks far from the {model.world} world {model.name} "
+                       f"learned (the {model.world} judge's out-of-world score is {score:.1f}; "
+                       f"the world's own pictures stay below 1). It is encoded anyway: expect "
+                       f"the nearest {model.world} picture the model can draw.")
+    return out
 
 
 def crop_box(width: int, height: int, crop: tuple[int, ...]) -> tuple[int, int, int, int]:

@@ -565,6 +565,9 @@ class LatentPanel(Panel):
                                        f"{label} (encoded {how})")
             slot.set_source(rgb, tuple(r.info["crop"]))
             slot.set_status(f"Encoded {how}")
+            if r.info.get("note"):  # far from the model's world: said, and encoded anyway
+                slot.set_status(f"Encoded {how}; far from the model's world")
+                self.show_message(r.info["note"])
             self.put(name, [pick])
 
         def failed(message: str | None) -> None:

@@ -306,3 +306,38 @@ def test_generators_get_fjd_against_held_out_faces(tmp_path: Path, family: str,
     if family == "vae":
         assert 0 < m["recon_psnr"] < 60 and -1 <= m["recon_ssim"] <= 1
         assert m["bits_per_dim_elbo"] > 0
+
+
+# --------------------------------------------------------------------------- out of world
+
+
+def _photos() -> np.ndarray:
+    from PIL import Image
+    from skimage import data
+
+    return np.stack([np.asarray(Image.fromarray(im).resize((64, 64)))
+                     for im in (data.astronaut(), data.coffee(), data.chelsea())])
+
+
+@pytest.mark.parametrize("world", ["faces", "scenes"])
+def test_world_score_tells_the_judges_world_from_photos_and_noise(world: str) -> None:
+    from core.data.worlds import get_world, split_seeds
+    from core.judges import FAR, load_judge, world_fit, world_scores
+
+    judge = load_judge(str(SHIPPED / f"judge_{world}.safetensors"))
+    seeds = split_seeds("held_out", 200, 96_000_000)  # apart from the fit's renders
+    own = world_scores(judge, np.stack([get_world(world).render(s, 64).image for s in seeds]))
+    assert own is not None and np.mean(own > FAR) <= 0.03 and np.median(own) < 1
+    assert (world_scores(judge, _photos()) > FAR).all()
+    assert (world_scores(judge, _images(8)) > FAR).all()  # pixel noise
+    # The fit is kept per weights file: loading the judge again does not refit it.
+    assert world_fit(load_judge(str(SHIPPED / f"judge_{world}.safetensors"))) is \
+        world_fit(judge)
+
+
+def test_world_score_is_none_for_a_judge_of_a_folder() -> None:
+    from core.judges import world_scores
+
+    judge = _judge("faces")
+    judge.config.world = "/pictures/my folder"
+    assert world_scores(judge, _images(2)) is None

@@ -497,3 +497,33 @@ def test_cli_unknown_direction_lists_the_models_directions(tmp_path, capsys):
     assert "Unknown direction 'freckles'; known: " in err
     assert "smiling" in err and "hair_colour:blond" in err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_a_picture_far_from_the_faces_world_is_said_so_and_encoded_anyway(tmp_path, capsys):
+    import shutil
+    from pathlib import Path
+
+    from skimage import data
+
+    from core.data.worlds import get_world, split_seeds
+
+    photo = data.astronaut()
+    alone = run(LatentEncodeSpec(model=VAE_NAME, image=ImageRef.of(photo)))
+    assert "world_score" not in alone.info  # no faces judge installed: nothing to say
+    shipped = Path(__file__).resolve().parents[2] / "weights" / "judge"
+    (tmp_path / "shipped" / "judge").mkdir(parents=True)
+    for f in shipped.glob("judge_faces.*"):
+        shutil.copy(f, tmp_path / "shipped" / "judge" / f.name)
+
+    face = get_world("faces").render(split_seeds("held_out", 1, 97_000_000)[0], 64).image
+    near = run(LatentEncodeSpec(model=VAE_NAME, image=ImageRef.of(face)))
+    assert near.info["world_score"] < 1.25 and "note" not in near.info
+    far = run(LatentEncodeSpec(model=VAE_NAME, image=ImageRef.of(photo)))
+    assert far.info["world_score"] > 1.25 and len(far.info["latent"]) == 8  # still encoded
+    assert "far from the faces world" in far.info["note"]
+    path = tmp_path / "astronaut.png"
+    Image.fromarray(photo).save(path)
+    assert cli.main(["latent", "edit", "--model", VAE_NAME, str(path), "--no-upscale",
+                     "-o", str(tmp_path / "out.png")]) == 0
+    assert "far from the faces world" in capsys.readouterr().err
+    assert (tmp_path / "out.png").is_file()
