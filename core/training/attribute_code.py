@@ -39,12 +39,14 @@ def code_classes(z: torch.Tensor, groups: tuple[int, ...] | list[int]) -> torch.
 
 
 def code_loss(logits: torch.Tensor, classes: torch.Tensor,
-              groups: tuple[int, ...] | list[int]) -> torch.Tensor:
+              groups: tuple[int, ...] | list[int], smoothing: float = 0.0) -> torch.Tensor:
     """Mean over the attributes of the cross-entropy of each group of ``logits`` (N, sum) with
-    ``classes`` (N, len(groups))."""
+    ``classes`` (N, len(groups)); ``smoothing``: label smoothing, which bounds the logit gap
+    the loss asks for (so a VAE's code stays within its prior's bulk)."""
     losses, start = [], 0
     for k, size in enumerate(groups):
-        losses.append(F.cross_entropy(logits[:, start:start + size].float(), classes[:, k]))
+        losses.append(F.cross_entropy(logits[:, start:start + size].float(), classes[:, k],
+                                      label_smoothing=smoothing))
         start += size
     return torch.stack(losses).mean()
 

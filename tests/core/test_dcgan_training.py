@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -133,3 +134,23 @@ def test_the_code_loss_teaches_each_group_its_class():
     right = torch.tensor([[0.0, 9.0, 0.0, 0.0, 9.0]])
     wrong = torch.tensor([[9.0, 0.0, 9.0, 0.0, 0.0]])
     assert code_loss(right, classes, groups) < 0.01 < 5 < code_loss(wrong, classes, groups)
+
+
+def test_label_smoothing_bounds_the_gap_the_code_loss_asks_for():
+    """Without smoothing the loss keeps falling as two classes' logits move apart (a VAE's
+    code means would run away from its prior); with 0.1 it is least at a gap of
+    log(0.95 / 0.05), about 2.9, and rises beyond."""
+    from core.training.attribute_code import code_loss
+
+    classes = torch.tensor([[1]])
+
+    def loss(gap: float, smoothing: float) -> float:
+        return float(code_loss(torch.tensor([[0.0, gap]]), classes, [2], smoothing))
+
+    assert loss(20, 0.0) < loss(6, 0.0) < loss(3, 0.0)
+    gaps = np.linspace(0, 10, 101)
+    best = gaps[np.argmin([loss(g, 0.1) for g in gaps])]
+    assert abs(best - np.log(0.95 / 0.05)) < 0.1
+    assert loss(8, 0.1) > loss(3, 0.1) + 0.1
+    with pytest.raises(RecipeError, match="code_smoothing"):
+        load_recipe("tiny_vae", [*FAST, "task.code_smoothing=1.0"])

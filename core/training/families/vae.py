@@ -42,11 +42,21 @@ class VAEOptions:
     kl_warmup_steps: int = 0  # beta ramps from 0 to beta over these steps
     attribute_code: bool = False
     code_weight: float = 1.0
+    # The code's logits are code_scale x the posterior means, with label smoothing
+    # code_smoothing: together they bound how far apart the means of two classes are asked to
+    # be (about 3 / code_scale for two classes at 0.1), so the classes' clusters overlap under
+    # the posterior noise, the decoder learns the whole range between them, and draws from
+    # the prior land on a class rather than between far-apart clusters.
+    code_scale: float = 1.0
+    code_smoothing: float = 0.0
     adversarial: float = 0.0  # the VAE-GAN term's weight; 0: off
     adversarial_start: int = 0
     d_base: int = 32  # the discriminator's width
 
     def __post_init__(self) -> None:
+        if not 0 <= self.code_smoothing < 1 or self.code_scale <= 0:
+            raise ValueError("task.code_smoothing must lie in [0, 1) and task.code_scale be "
+                             "positive")
         if min(self.code_weight, self.adversarial, self.adversarial_start, self.d_base - 1) < 0:
             raise ValueError("task.code_weight, task.adversarial and task.adversarial_start "
                              "must not be negative, task.d_base at least 1")
@@ -107,9 +117,9 @@ class VAETask(Task):
         loss = (nll + self.beta_at(step) * kl) / x[0].numel()
         out = {"loss": (nll + kl).detach(), "recon": nll.detach(), "kl": kl.detach()}
         if self.attributes:
-            code = code_loss(mu[:, :sum(self.groups)],
+            code = code_loss(self.options.code_scale * mu[:, :sum(self.groups)],
                              label_classes(batch.labels, self.attributes, self.device),
-                             self.groups)
+                             self.groups, self.options.code_smoothing)
             loss = loss + self.options.code_weight * code
             out["code"] = code.detach()
         adversarial = self.d is not None and step >= self.options.adversarial_start
