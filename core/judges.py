@@ -12,9 +12,13 @@ format of the world's own labels (``Sample.labels``) and can be compared with th
 
 from __future__ import annotations
 
+import contextlib
+import io
 import weakref
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -203,6 +207,8 @@ def world_fit(judge: Judge) -> WorldFit | None:
     kept while the judge is), or None for a judge of a folder rather than a procedural world."""
     sha = getattr(judge, "weights_sha256", None)
     known = _fits_by_file.get(sha) if sha else _fits.get(judge)
+    if known is None and sha:
+        known = _read_fit(sha, len(judge.trunk) + len(judge.top))
     if known is not None:
         return known
     from core.data.worlds import get_world, split_seeds, world_names
@@ -222,8 +228,52 @@ def world_fit(judge: Judge) -> WorldFit | None:
     fit = WorldFit(blocks, float(np.percentile(check, 99)))
     if sha:
         _fits_by_file[sha] = fit
+        _write_fit(sha, fit)
     else:
         _fits[judge] = fit
+    return fit
+
+
+def _fit_path(sha: str) -> Path:
+    from core.paths import data_dir
+
+    return data_dir() / "cache" / "world_fits" / f"{sha[:32]}.npz"
+
+
+def _write_fit(sha: str, fit: WorldFit) -> None:
+    """Keep a judge's world fit on disk, so the first score of a later session is instant."""
+    from core.paths import atomic_write
+
+    arrays: dict[str, np.ndarray] = {"threshold": np.array(fit.threshold)}
+    for i, (g, t) in enumerate(fit.blocks):
+        arrays.update({f"mean{i}": g.mean, f"precision{i}": g.precision, f"t{i}": np.array(t)})
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    with contextlib.suppress(OSError):  # a read-only or full disk: computed again next time
+        _fit_path(sha).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(_fit_path(sha), buf.getvalue())
+
+
+def _read_fit(sha: str, blocks: int) -> WorldFit | None:
+    """A fit of ``blocks`` blocks kept by _write_fit (arrays only, never pickles), or None
+    when there is none or it is not one (it is then computed again)."""
+    try:
+        with np.load(_fit_path(sha), allow_pickle=False) as data:
+            found = []
+            for i in range(blocks):
+                mean, precision = data[f"mean{i}"], data[f"precision{i}"]
+                t = float(data[f"t{i}"])
+                if mean.ndim != 1 or precision.shape != (len(mean), len(mean)) or not (
+                        np.isfinite(mean).all() and np.isfinite(precision).all() and t > 0):
+                    return None
+                found.append((Gaussian(mean.astype(np.float64),
+                                       precision.astype(np.float64)), t))
+            fit = WorldFit(found, float(data["threshold"]))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    if not fit.threshold > 0:
+        return None
+    _fits_by_file[sha] = fit
     return fit
 
 

@@ -341,3 +341,25 @@ def test_world_score_is_none_for_a_judge_of_a_folder() -> None:
     judge = _judge("faces")
     judge.config.world = "/pictures/my folder"
     assert world_scores(judge, _images(2)) is None
+
+
+def test_world_fit_is_kept_on_disk_and_a_damaged_copy_is_computed_again(monkeypatch) -> None:
+    from core import judges
+
+    monkeypatch.setattr(judges, "_fits_by_file", {})  # none yet in this process
+    judge = judges.load_judge(str(SHIPPED / "judge_faces.safetensors"))
+    fit = judges.world_fit(judge)
+    path = judges._fit_path(judge.weights_sha256)
+    assert path.is_file()
+    monkeypatch.setattr(judges, "_fits_by_file", {})  # a new session: read from the disk
+    again = judges.world_fit(judge)
+    assert again is not fit and again.threshold == fit.threshold
+    np.testing.assert_array_equal(again.blocks[3][0].precision, fit.blocks[3][0].precision)
+
+    monkeypatch.setattr(judges, "_fits_by_file", {})
+    path.write_bytes(b"PK\x03\x04 not a zip")  # damaged: computed again, and rewritten
+    computed = []
+    real = judges._statistics
+    monkeypatch.setattr(judges, "_statistics", lambda *a: computed.append(1) or real(*a))
+    assert judges.world_fit(judge).threshold == pytest.approx(fit.threshold)
+    assert computed and judges._read_fit(judge.weights_sha256, len(fit.blocks)) is not None

@@ -215,7 +215,8 @@ def test_dropping_an_odd_size_file_encodes_it_and_shows_the_crop(qtbot, win, tmp
     qtbot.waitUntil(lambda: len(slot.picks()) == 1, timeout=WAIT)
     assert slot.source_box == (25, 0, 65, 40)  # the centred square of a 90x40 image
     assert slot.source.isVisible()
-    assert slot.status.text() == "Encoded by the model's encoder"  # no figures like "dB"
+    # no figures like "dB"; a flat block on black is no face, and the slot says so
+    assert slot.status.text() == "Encoded by the model's encoder; far from the model's world"
 
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image")
@@ -237,7 +238,7 @@ def test_a_gan_slot_encodes_by_inversion_with_progress(qtbot, win):
     panel.use_canvas_selection("A")
     slot = panel.slots["A"]
     qtbot.waitUntil(lambda: len(slot.picks()) == 1, timeout=WAIT)
-    assert slot.status.text() == "Encoded by inversion"
+    assert slot.status.text() == "Encoded by inversion; far from the model's world"  # flat grey
     assert slot.source_box == (2, 7, 18, 23)  # the selection's box, squared about its centre
     wait_result(qtbot, panel)
 
