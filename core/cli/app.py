@@ -11,7 +11,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from core.cli import info, inpaint, latent, models, rerun, scene, style, train, upscale
+from core.cli import info, inpaint, judge, latent, models, rerun, scene, style, train, upscale
 from core.cli.common import PROG, CliError, error
 from core.imageio import versions
 
@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     latent.add_parser(sub)
     scene.add_parser(sub)
     style.add_parser(sub)
+    judge.add_parser(sub)
     return parser
 
 

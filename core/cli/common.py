@@ -94,6 +94,7 @@ def _sigint_cancels(event: threading.Event) -> Iterator[None]:
 
 def run_spec(spec: Any, device: str | None) -> Any:
     """Run ``spec`` to its Result on ``device``, with a progress bar when stderr is a terminal."""
+    import core.pipelines  # noqa: F401  (registers every pipeline: `rerun` names none itself)
     from core.device import GIVEN_THREADS, pick_device, use_cpu_threads
     from core.jobs import Context, run_job
     from core.weights import ModelCache
