@@ -46,10 +46,10 @@ from core.jobs import (
 from core.nets.judge import Judge
 from core.specs.judge import (
     FAMILY,
+    MODES,  # noqa: F401  (the CLI builds specs from here: importing it registers the pipelines)
     JudgeDreamSpec,
     JudgeFoolSpec,
     JudgeInvertSpec,
-    MODES,
     JudgeSpec,
     split_attribute,
 )
