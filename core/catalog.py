@@ -12,6 +12,8 @@ from typing import Any
 
 from core.cards import ModelCard, list_models
 from core.specs.inpaint import DIFFUSION_FAMILY, LAMA_FAMILY
+from core.specs.judge import FAMILY as JUDGE_FAMILY
+from core.specs.judge import layer_names
 from core.specs.latent import FAMILIES as LATENT_FAMILIES
 from core.specs.scene import PRIOR_FAMILIES
 from core.specs.sd import SD_FAMILY
@@ -88,6 +90,17 @@ def scene_priors() -> list[dict[str, Any]]:
                           "text_len": PROMPT_WORDS if layout
                           else int(m.card.config.get("text_len", 0))})
     return found
+
+
+def classifiers() -> list[dict[str, Any]]:
+    """Every usable classifier (a judge: the Judge panel's): name, source, world, the
+    attributes it reads of the whole picture (``heads``) and of its objects (``object_heads``,
+    which a dream can draw), and its layers."""
+    return [{"name": m.name, "source": m.source, "world": str(m.card.config.get("world", "")),
+             "heads": dict(m.card.config.get("heads", {})),
+             "object_heads": dict(m.card.config.get("slot_heads", {})),
+             "layers": layer_names()}
+            for m in list_models(JUDGE_FAMILY) if m.card is not None]
 
 
 def fast_styles() -> list[dict[str, str]]:

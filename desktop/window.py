@@ -62,6 +62,7 @@ from desktop.canvas import (
 from desktop.inference import InferenceService, JobHandle
 from desktop.panels.base import Panel
 from desktop.panels.inpaint import InpaintPanel
+from desktop.panels.judge import JudgePanel
 from desktop.panels.latent import LatentPanel
 from desktop.panels.scene import ScenePanel
 from desktop.panels.style import StylePanel
@@ -89,6 +90,7 @@ def make_panels() -> list[Panel]:
         LatentPanel(),
         ScenePanel(),
         StylePanel(),
+        JudgePanel(),
         TrainPanel(),
     ]
 

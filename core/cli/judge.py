@@ -110,6 +110,7 @@ def build_spec(args: argparse.Namespace, image: Any) -> Any:
 def run(args: argparse.Namespace) -> int:
     from core import imageio
     from core.jobs import ImageRef
+    from core.specs.judge import summary
 
     src = Path(args.image).expanduser().resolve()
     extra = getattr(args, "perturbation", None)
@@ -137,34 +138,10 @@ def run(args: argparse.Namespace) -> int:
                           **{k: v for k, v in result.info.items() if k != "notes"},
                           "notes": result.info.get("notes", [])}))
     else:
-        print(summary(args.mode, result.info))
+        print(summary(result.spec.kind, result.info))
         print(f"Wrote {out}" + (f" and {extra_path}" if extra_path else "")
               + f" ({result.info.get('seconds', 0):.2f} s)")
     return 0
-
-
-def summary(mode: str, info: dict[str, Any]) -> str:
-    """One or two lines of the figures a run reports."""
-    name = info.get("classifier", "the classifier")
-    if mode == "invert":
-        return (f"{name}, layer {info['layer']}: PSNR {info['psnr']:.1f} dB against the "
-                f"picture as it reads it; feature error {info['feature_error']:.4f}; reads "
-                f"the inverted picture alike on {100 * info['agreement']:.0f}% of its "
-                "attributes.")
-    if mode == "dream":
-        what = (f"P({info['attribute']}) {info['probability_before']:.3f} -> "
-                f"{info['probability_after']:.3f}" if "attribute" in info else
-                f"layer {info['layer']} energy {info['activation_before']:.3f} -> "
-                f"{info['activation_after']:.3f}")
-        return (f"{name}: {what}; change L-inf {info['linf_255']}/255, mean "
-                f"{info['mean_change_255']:.1f}/255, PSNR {info['psnr']:.1f} dB.")
-    return (f"{info['caption']}\nL-inf {info['linf_255']}/255, PSNR {info['psnr']:.1f} dB, "
-            f"{info['method'].upper()} steps {info['steps_used']}; before "
-            f"{_probs(info['before'])}; after {_probs(info['after'])}.")
-
-
-def _probs(p: dict[str, float]) -> str:
-    return ", ".join(f"{k} {100 * v:.0f}%" for k, v in p.items())
 
 
 def run_layers(args: argparse.Namespace) -> int:

@@ -51,6 +51,7 @@ from core.specs.judge import (
     JudgeFoolSpec,
     JudgeInvertSpec,
     JudgeSpec,
+    layer_names,
     split_attribute,
 )
 from core.tensors import long_side_size, resize, to_tensor, to_uint8
@@ -80,7 +81,7 @@ class Classifier:
 
     def layers(self) -> list[str]:
         """The layers as the user names them, input to output: conv1..convN, then pooled."""
-        return [f"conv{i + 1}" for i in range(len(self.blocks()))] + ["pooled"]
+        return layer_names(len(self.blocks()))
 
     def describe_layers(self) -> list[str]:
         out, side = [], self.size

@@ -21,6 +21,7 @@ MAX_BUDGET = 64.0  # L-infinity budget of an adversarial example, in 1/255 of th
 MAX_OCTAVES = 6
 MAX_JITTER = 32
 MAX_WEIGHT = 1000.0
+JUDGE_BLOCKS = 9  # convolution blocks of core.nets.judge.Judge (7 in its trunk, 2 on top)
 FOOL_METHODS = ("pgd", "fgsm")
 DREAM_STARTS = ("picture", "grey")
 
@@ -36,6 +37,12 @@ def _whole(value: Any, what: str, lo: int, hi: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         raise JobError(f"{what} must be a whole number from {lo} to {hi}, not {value!r}.")
     return value
+
+
+def layer_names(blocks: int = JUDGE_BLOCKS) -> list[str]:
+    """The layers of a judge as the user names them, input to output: conv1..convN (its
+    convolution blocks), then pooled (the globally pooled features its heads read)."""
+    return [f"conv{i + 1}" for i in range(blocks)] + ["pooled"]
 
 
 def split_attribute(text: str) -> tuple[str, str]:
@@ -140,3 +147,27 @@ class JudgeFoolSpec(JudgeSpec):
 
 
 MODES = {"invert": JudgeInvertSpec, "dream": JudgeDreamSpec, "fool": JudgeFoolSpec}
+
+
+def summary(kind: str, info: dict[str, Any]) -> str:
+    """The figures a finished judge job reports (its Result.info), in a line or two."""
+    name = info.get("classifier", "the classifier")
+    if kind == JudgeInvertSpec.kind:
+        return (f"{name}, layer {info['layer']}: PSNR {info['psnr']:.1f} dB against the "
+                f"picture as it reads it; feature error {info['feature_error']:.4f}; it reads "
+                f"the inverted picture alike on {100 * info['agreement']:.0f}% of its "
+                "attributes.")
+    if kind == JudgeDreamSpec.kind:
+        what = (f"P({info['attribute']}) {info['probability_before']:.3f} -> "
+                f"{info['probability_after']:.3f}" if "attribute" in info else
+                f"layer {info['layer']} energy {info['activation_before']:.3f} -> "
+                f"{info['activation_after']:.3f}")
+        return (f"{name}: {what}; change L-inf {info['linf_255']}/255, mean "
+                f"{info['mean_change_255']:.1f}/255, PSNR {info['psnr']:.1f} dB.")
+
+    def probs(p: dict[str, float]) -> str:
+        return ", ".join(f"{k} {100 * v:.0f}%" for k, v in p.items())
+
+    return (f"{info['caption']}\nL-inf {info['linf_255']}/255, PSNR {info['psnr']:.1f} dB, "
+            f"{info['method'].upper()} steps {info['steps_used']}; before "
+            f"{probs(info['before'])}; after {probs(info['after'])}.")
