@@ -212,6 +212,20 @@ def check_style_fast(runner: _Runner) -> str:
     return f"{SHIPPED_FAST_STYLE}, {size}x{size}"
 
 
+def check_judge(runner: _Runner) -> str:
+    from core.jobs import ImageRef
+    from core.pipelines.judge import JudgeDreamSpec
+
+    spec = JudgeDreamSpec(seed=8, image=ImageRef.of(picture(64, seed=8)), model="judge_faces",
+                          attribute="glasses=glasses", start="grey", steps=3, octaves=1)
+    result = runner.run(spec)
+    expect_image(result, (64, 64, 3))
+    before, after = result.info["probability_before"], result.info["probability_after"]
+    if not after > before:
+        raise CheckFailed(f"the dream did not raise P(glasses): {before:.3f} -> {after:.3f}")
+    return f"judge_faces dream from grey, P(glasses) {before:.2f} -> {after:.2f}"
+
+
 def _upscale_check(model: str) -> Callable[[_Runner], str]:
     def check(runner: _Runner) -> str:
         from core.jobs import ImageRef
@@ -236,6 +250,7 @@ PANEL_CHECKS: dict[str, Callable[[_Runner], str]] = {
     "scene": check_scene,
     "style (optimisation)": check_style_optimise,
     "style (fast)": check_style_fast,
+    "judge (dream)": check_judge,
     **{f"upscale ({m})": _upscale_check(m) for m in SHIPPED_UPSCALERS},
 }
 
