@@ -54,7 +54,7 @@ MODES = (("fool", "Fool it (adversarial example)", JudgeFoolSpec),
          ("invert", "Invert a layer's features", JudgeInvertSpec),
          ("dream", "Dream (amplify what it reads)", JudgeDreamSpec))
 KINDS = {cls.kind: mode for mode, _, cls in MODES}
-THUMB = 128  # px of each picture shown
+THUMB = 80  # px of each picture shown (three side by side fit a narrow dock)
 _F, _I, _D = JudgeFoolSpec(attribute="x"), JudgeInvertSpec(), JudgeDreamSpec()
 FOOL, INVERT, DREAM = _F.kind, _I.kind, _D.kind
 FIELDS = (

@@ -123,3 +123,13 @@ def test_restore_from_a_png_sets_mode_and_settings(qtbot, win, tmp_path):
     win.open_image(str(png))
     assert panel.current_mode() == "dream" and panel.octaves.value() == 2
     assert panel.attribute.currentData() == "mood=happy" and panel.dream_steps.value() == 3
+
+
+def test_the_panel_fits_the_first_windows_dock(qtbot):
+    """Every mode's controls and the three pictures side by side fit the Panels dock of the
+    first window (340 px wide) without a sideways scroll bar."""
+    panel = JudgePanel()
+    qtbot.addWidget(panel)
+    for mode in ("fool", "invert", "dream"):
+        panel.set_mode(mode)
+        assert panel.minimumSizeHint().width() <= 340, mode
