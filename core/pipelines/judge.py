@@ -57,6 +57,7 @@ from core.specs.judge import (
 from core.tensors import long_side_size, resize, to_tensor, to_uint8
 
 FOOL_SIZE = 256  # default long side an adversarial example is worked at
+PGD_STEP = 2.5  # PGD's step, times budget / steps (Madry et al. 2018: 2.5 eps / steps)
 SHRINK_STEPS = 6  # halvings of the search for the smallest multiple that still flips
 PREVIEW_EVERY = 5
 
@@ -428,7 +429,7 @@ def run_fool(spec: JudgeFoolSpec, ctx: Context) -> Generator[Progress, None, Res
         return np.clip(img, lo, hi).astype(np.uint8)  # within the budget once rounded
 
     steps = 1 if spec.method == "fgsm" else spec.steps
-    alpha = eps if spec.method == "fgsm" else max(2.5 * eps / spec.steps, 0.5 / 255)
+    alpha = eps if spec.method == "fgsm" else max(PGD_STEP * eps / spec.steps, 0.5 / 255)
     x, adv, used = x0.clone(), picture, 0
     for step in range(steps):
         ctx.check()
