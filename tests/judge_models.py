@@ -36,13 +36,15 @@ def tiny_judge(world: str = "tests", size: int = 16) -> Judge:
     return net.eval()
 
 
-def install(home: Path | None = None) -> Path:
-    """Save the tiny judge under ``home`` (default: this test's EASEL_HOME)."""
+def install(home: Path | None = None, name: str = NAME, world: str = "tests",
+            size: int = 16) -> Path:
+    """Save the tiny judge under ``home`` (default: this test's EASEL_HOME); a judge of a
+    procedural world (``world="faces"``, at least 32 px) gets that world's out-of-world fit."""
     home = Path(home or os.environ["EASEL_HOME"])
-    net = tiny_judge()
-    card = ModelCard(name=NAME, family="judge", architecture="judge",
-                     config=dataclasses.asdict(net.config), data="tests")
-    return save_model(home / "models" / "judge", NAME, net, card)
+    net = tiny_judge(world, size)
+    card = ModelCard(name=name, family="judge", architecture="judge",
+                     config=dataclasses.asdict(net.config), data=world)
+    return save_model(home / "models" / "judge", name, net, card)
 
 
 def picture(seed: int = 0, h: int = 24, w: int = 20) -> np.ndarray:

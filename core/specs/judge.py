@@ -140,7 +140,8 @@ class JudgeFoolSpec(JudgeSpec):
                 and self.budget == 0:
             raise JobError("A budget of 0 changes nothing: give an L-infinity budget above 0 "
                            "(in 1/255, e.g. 8).")
-        _number(self.budget, "The budget (L-infinity, in 1/255)", 0.1, MAX_BUDGET)
+        _number(self.budget, "The budget (L-infinity, in 1/255; 1/255 is the smallest change an "
+                "8-bit picture holds)", 1, MAX_BUDGET)
         if not self.attribute:
             raise JobError("Name the attribute to flip (NAME or NAME=CLASS, e.g. "
                            "glasses or glasses=glasses).")

@@ -64,7 +64,7 @@ FIELDS = (
     Field("attribute", "attribute", default="", job=(FOOL, DREAM),
           missing="The classifier does not read {value!r}."),
     Field("method", "method", default=_F.method, job=FOOL, label="Attack"),
-    Field("budget", "budget", range=(0.5, MAX_BUDGET), default=_F.budget, step=1, decimals=1,
+    Field("budget", "budget", range=(1.0, MAX_BUDGET), default=_F.budget, step=1, decimals=1,
           suffix=" /255", job=FOOL, tip="The largest change of any pixel (L-infinity), in "
           "1/255 of the range"),
     Field("fool_steps", "steps", range=(1, MAX_STEPS), default=_F.steps, job=FOOL,

@@ -107,20 +107,21 @@ def test_jobs_report_progress_with_previews_and_stop_on_cancel() -> None:
     _run(JudgeDreamSpec(image=_ref(), model=NAME, steps=4, octaves=2), on_progress=seen.append)
     assert [p.step for p in seen[1:]] == list(range(1, 9))
     assert any(p.preview is not None for p in seen)
-    for spec in (JudgeInvertSpec(image=_ref(), model=NAME, steps=500),
-                 JudgeFoolSpec(image=_ref(), model=NAME, attribute="mood", budget=0.5,
-                               steps=500),
-                 JudgeDreamSpec(image=_ref(), model=NAME, steps=500)):
+    # (a fool job may flip within a step: it is cancelled once it has opened the classifier)
+    for spec, after in ((JudgeInvertSpec(image=_ref(), model=NAME, steps=500), 3),
+                        (JudgeFoolSpec(image=_ref(), model=NAME, attribute="mood", budget=1,
+                                       steps=500), 1),
+                        (JudgeDreamSpec(image=_ref(), model=NAME, steps=500), 3)):
         cancel, steps = threading.Event(), []
 
-        def stop_after_two(p, cancel=cancel, steps=steps) -> None:
+        def stop(p, cancel=cancel, steps=steps, after=after) -> None:
             steps.append(p.step)
-            if len(steps) == 3:
+            if len(steps) == after:
                 cancel.set()
 
         with pytest.raises(Cancelled):
-            _run(spec, cancel, stop_after_two)
-        assert len(steps) == 3, spec.kind  # stopped at the next step
+            _run(spec, cancel, stop)
+        assert len(steps) == after, spec.kind  # stopped before the next step
 
 
 @pytest.mark.parametrize("make, message", [
@@ -151,8 +152,32 @@ def test_a_model_that_is_not_a_classifier_and_a_zero_budget_are_refused(tmp_path
         _run(JudgeInvertSpec(image=_ref(), model=VAE_NAME))
     with pytest.raises(JobError, match="A budget of 0 changes nothing"):
         JudgeFoolSpec(image=_ref(), model=NAME, attribute="mood", budget=0)
+    with pytest.raises(JobError, match="1/255 is the smallest change"):
+        JudgeFoolSpec(image=_ref(), model=NAME, attribute="mood", budget=0.5)
     with pytest.raises(JobError, match="Name the attribute to flip"):
         JudgeFoolSpec(image=_ref(), model=NAME)
+
+
+def test_a_picture_far_from_the_world_is_run_and_said(tmp_path, capsys) -> None:
+    """A faces-world classifier given pixel noise: the job runs and its note says the picture
+    is far from the faces world; a faces render gets no note."""
+    from core.data.worlds import get_world
+
+    install(name="tiny_faces_judge", world="faces", size=32)
+    noise = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    far = _run(JudgeFoolSpec(image=ImageRef.of(noise), model="tiny_faces_judge",
+                             attribute="glasses", budget=32))
+    assert far.images and far.info["world_score"] > 1.25
+    assert any("far from the faces world" in n for n in far.info["notes"])
+    face = get_world("faces").render(3, 32).image
+    near = _run(JudgeDreamSpec(image=ImageRef.of(face), model="tiny_faces_judge", steps=2))
+    assert near.info["notes"] == [] and near.info["world_score"] < 1.25
+    src, out = tmp_path / "noise.png", tmp_path / "out.png"
+    imageio.save_png(src, noise)
+    assert main(["judge", "invert", str(src), "-o", str(out), "--model", "tiny_faces_judge",
+                 "--steps", "2"]) == 0
+    assert "note: This picture is far from the faces world" in capsys.readouterr().err
+    assert out.exists()
 
 
 # --------------------------------------------------------------------------- command line
