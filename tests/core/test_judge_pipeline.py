@@ -232,3 +232,21 @@ def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, args, messag
     model = [] if "--model" in args else ["--model", NAME]
     assert main(["judge", args[0], str(src), "-o", str(out), *model, *args[1:]]) == 2
     assert message in capsys.readouterr().err and not out.exists()
+
+
+def test_rerun_in_a_fresh_process_finds_the_pipeline(tmp_path) -> None:
+    """``easel rerun`` of a judge PNG in a new process (where nothing imported the pipelines
+    before) runs the job it records."""
+    import os
+    import subprocess
+    import sys
+
+    src, out, again = _png(tmp_path, 1), tmp_path / "out.png", tmp_path / "again.png"
+    assert main(["judge", "dream", str(src), "-o", str(out), "--model", NAME, "--attribute",
+                 "mood=sad", "--steps", "2", "--octaves", "1"]) == 0
+    root = Path(__file__).resolve().parents[2]
+    run = subprocess.run([sys.executable, "-m", "core", "rerun", str(out), "-o", str(again)],
+                         cwd=root, env=dict(os.environ, PYTHONPATH=str(root)),
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stderr
+    assert (imageio.load_image(again).rgb == imageio.load_image(out).rgb).all()
