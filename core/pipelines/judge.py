@@ -182,11 +182,12 @@ def open_classifier(name: str, ctx: Context) -> Classifier:
 
 
 def _picture(spec: JudgeSpec, long_side: int, notes: list[str]) -> np.ndarray:
-    """The job's picture as RGB, its long side brought down to ``long_side`` when longer."""
+    """The job's picture as RGB, its long side brought down to ``long_side`` when longer
+    (0: as it is)."""
     image = input_image(spec.image, "No picture: open one first.")
     rgb = np.ascontiguousarray(image[..., :3])
     h, w = rgb.shape[:2]
-    if max(h, w) > long_side:
+    if long_side and max(h, w) > long_side:
         nh, nw = long_side_size(h, w, long_side)
         notes.append(f"The picture ({w}x{h}) was worked at {nw}x{nh}.")
         rgb = resize(rgb, nh, nw)
@@ -257,7 +258,7 @@ def run_invert(spec: JudgeInvertSpec, ctx: Context) -> Generator[Progress, None,
     notes: list[str] = []
     if spec.size:
         notes.append(f"Inversion works at the network's own input size ({clf.size} px).")
-    picture = _picture(spec, 4096, notes)
+    picture = _picture(spec, 0, notes)  # read at the network's input size (Classifier.view)
     score = _world_note(clf, picture, ctx, notes)
     seen = to_uint8(clf.view(to_tensor(picture[None])))[0]  # the picture as the net reads it
     x0 = _tensor(seen, ctx)
