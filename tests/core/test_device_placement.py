@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from core.jobs import Context, ImageRef, run_job
-from tests import diffusion_models, latent_models, scene_models
+from tests import diffusion_models, judge_models, latent_models, scene_models
 from tests.device_harness import simulated_device
 
 DEVICES = ["cuda", "mps"]
@@ -37,6 +37,7 @@ def home(tmp_path_factory):
     diffusion_models.install(home)
     latent_models.install(home)
     scene_models.install(home)
+    judge_models.install(home)
     torch.manual_seed(0)
     for world in ("faces", "scenes"):
         cfg = UpscaleConfig(scale=4, channels=4, blocks=1)
@@ -132,6 +133,7 @@ def test_the_harness_allows_what_the_devices_allow_and_counts_syncs():
 def job_specs() -> dict[str, object]:
     """One job of every kind each panel sends (built lazily: specs import the pipelines)."""
     from core.pipelines.inpaint import InpaintSpec, OutpaintSpec
+    from core.pipelines.judge import JudgeDreamSpec, JudgeFoolSpec, JudgeInvertSpec
     from core.pipelines.latent import (
         LatentDirectionSpec,
         LatentEditSpec,
@@ -173,12 +175,21 @@ def job_specs() -> dict[str, object]:
                            steps=2),
         "style_fast": StyleSpec(image=ImageRef.of(small), fast="tiny_fast"),
         "upscale": UpscaleSpec(image=ImageRef.of(small[:8, :8]), model="up_faces"),
+        "judge_fool": JudgeFoolSpec(image=ImageRef.of(small), model=judge_models.NAME,
+                                    attribute="mood", budget=16, steps=3),
+        "judge_invert": JudgeInvertSpec(image=ImageRef.of(small), model=judge_models.NAME,
+                                        steps=3),
+        "judge_dream": JudgeDreamSpec(image=ImageRef.of(small), model=judge_models.NAME,
+                                      attribute="glasses=glasses", steps=2, octaves=2),
+        "judge_dream_grey": JudgeDreamSpec(image=ImageRef.of(small), model=judge_models.NAME,
+                                           start="grey", steps=2),
     }
 
 
 JOBS = ["inpaint_patchmatch", "inpaint_diffusion", "inpaint_guided", "inpaint_pixel", "outpaint",
         "latent_sample", "latent_encode", "latent_invert", "latent_edit", "latent_walk",
-        "latent_direction", "scene", "scene_edit", "style", "style_fast", "upscale"]
+        "latent_direction", "scene", "scene_edit", "style", "style_fast", "upscale",
+        "judge_fool", "judge_invert", "judge_dream", "judge_dream_grey"]
 
 
 def run_on(device: str, spec) -> tuple:
@@ -294,7 +305,7 @@ def test_a_job_runs_under_the_reproducibility_settings(installed, backend_settin
 def test_same_spec_same_device_same_pixels_for_jobs_that_backpropagate(installed):
     """The CPU half of the policy, for the jobs that run a backward pass."""
     specs = job_specs()
-    for name in ("style", "latent_invert"):
+    for name in ("style", "latent_invert", "judge_invert", "judge_dream"):
         a, b = (run_job(specs[name], Context.for_spec(specs[name], device="cpu"))
                 for _ in range(2))
         assert all(np.array_equal(x, y) for x, y in zip(a.images, b.images, strict=True))
