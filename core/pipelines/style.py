@@ -16,13 +16,19 @@ with a margin, pasted with a feathered seam; pixels outside the mask stay bit-id
 
 Fast path (``fast``): a feed-forward transform net trained for one style (core/nets/transform,
 `easel train style_fast_brush`) restyles the picture in one pass.
+
+One-pass path (``one_pass``): an AdaIN net (core/nets/adain, `easel train style_onepass`)
+restyles the picture in one pass after any style images, with no training per painting: the
+picture's features take the styles' channel statistics (several styles: the weighted mean of
+their targets, Huang & Belongie 2017 sec. 7.2), blended with its own by ``alpha``.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -49,6 +55,7 @@ from core.specs.style import (
     MAX_STEPS,
     MAX_STYLES,
     MIN_SIZE,
+    ONE_PASS_FAMILY,
     OPTIMIZERS,
     StyleSpec,
 )
@@ -56,6 +63,7 @@ from core.tensors import image_to_tensor as to_tensor
 from core.tensors import long_side_size, resize, resize_long
 from core.tensors import tensor_to_image as to_uint8
 
+FLAT = 2  # a style image whose every channel spans at most this many levels is one colour
 SMALL_STYLE = 0.5  # a style image under this share of the working long side gets a note
 BLOW_UP = 1.5  # a loss this many times the best so far undoes the step before it
 LEVEL_SHARES = (0.5, 0.3, 0.2)  # of the steps, coarse to fine (the fine level costs most)
@@ -84,6 +92,10 @@ def run(spec: StyleSpec, ctx: Context) -> Generator[Progress, None, Result]:
     work = np.pad(work, pad, mode="edge")
     if spec.fast:
         styled = yield from _fast(spec, work, ctx, hashes)
+    elif spec.one_pass:
+        styles = _styles(spec, work, notes)
+        ctx.check()
+        styled = yield from _one_pass(spec, work, styles, ctx, hashes)
     else:
         styles = _styles(spec, work, notes)
         ctx.check()
@@ -196,16 +208,45 @@ def _fast(spec: StyleSpec, content: np.ndarray, ctx: Context, hashes: dict[str, 
     net, sha = job_model(path, ctx, TransformNet, "fast style")
     hashes[path.stem] = sha
     yield Progress(0, 1, f"Applying {path.stem}")
-    # One pass over a 2048 px picture takes seconds on a CPU: check for cancel before each layer.
+    with _cancellable(net, ctx):
+        out = net(to_tensor(content, ctx.device))
+    yield Progress(1, 1, f"Applied {path.stem}")
+    return to_uint8(out)
+
+
+def _one_pass(spec: StyleSpec, content: np.ndarray, styles: list[np.ndarray], ctx: Context,
+              hashes: dict[str, str]) -> Generator[Progress, None, np.ndarray]:
+    from core.nets.adain import AdaINNet
+
+    try:
+        path = job_weights(spec.one_pass, ONE_PASS_FAMILY, "one-pass style net")
+    except JobError as exc:
+        raise JobError(f"{exc} The one-pass net is not installed: train it with easel train "
+                       "style_onepass, or optimise towards the style images instead.") from None
+    net, sha = job_model(path, ctx, AdaINNet, "one-pass style net")
+    hashes[path.stem] = sha
+    yield Progress(0, 1, f"Applying {path.stem}")
+    side = max(content.shape[:2])
+    with _cancellable(net, ctx):
+        # The styles at the picture's long side, as the optimisation path sizes them.
+        out = net.restyle(to_tensor(content, ctx.device),
+                          [to_tensor(resize_long(s, side), ctx.device) for s in styles],
+                          _weights(spec), float(spec.alpha))
+    yield Progress(1, 1, f"Applied {path.stem}")
+    return to_uint8(out)
+
+
+@contextmanager
+def _cancellable(net: torch.nn.Module, ctx: Context) -> Iterator[None]:
+    """No grad, and a check for cancel before each layer: one pass over a 2048 px picture
+    takes seconds on a CPU."""
     hooks = [m.register_forward_pre_hook(lambda *_: ctx.check()) for m in net.modules()]
     try:
         with torch.no_grad():
-            out = net(to_tensor(content, ctx.device))
+            yield
     finally:
         for hook in hooks:
             hook.remove()
-    yield Progress(1, 1, f"Applied {path.stem}")
-    return to_uint8(out)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -216,9 +257,15 @@ def _validate(spec: StyleSpec) -> tuple[np.ndarray, np.ndarray | None, np.ndarra
     h, w = image.shape[:2]
     rgb = np.ascontiguousarray(image[..., :3])
     alpha = np.ascontiguousarray(image[..., 3]) if image.shape[2] == 4 else None
+    if spec.fast and spec.one_pass:
+        raise JobError("Choose a fast style or the one-pass net, not both.")
     if not spec.fast and not spec.styles:
         raise JobError("Add a style image (drop a painting into the style tray) or pick a fast "
                        "style.")
+    blend = spec.alpha
+    if isinstance(blend, bool) or not isinstance(blend, int | float) or not 0 <= blend <= 1:
+        raise JobError(f"The one-pass strength must be from 0 (the picture as it is) to 1 (the "
+                       f"full style), got {blend!r}.")
     if len(spec.styles) > MAX_STYLES:
         raise JobError(f"At most {MAX_STYLES} style images, got {len(spec.styles)}.")
     if spec.style_weights and len(spec.style_weights) != len(spec.styles):
@@ -267,6 +314,10 @@ def _styles(spec: StyleSpec, work: np.ndarray, notes: list[str]) -> list[np.ndar
     for k, ref in enumerate(spec.styles, 1):
         img = colour.over_white(input_image(ref, "A style image is missing."))
         name = ref.path or f"style image {k}"
+        if int(np.ptp(img.reshape(-1, 3), axis=0).max()) <= FLAT:
+            r, g, b = (int(v) for v in img.reshape(-1, 3)[0])
+            raise JobError(f"{name} is one colour (RGB {r}, {g}, {b}): it has no brushwork or "
+                           "texture to take. Use a painting or a textured picture.")
         if max(img.shape[:2]) < SMALL_STYLE * long_side:
             notes.append(f"{name} is {img.shape[1]}x{img.shape[0]}, much smaller than the "
                          f"{long_side} px picture: it was upscaled, so its strokes come out "

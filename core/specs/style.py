@@ -17,6 +17,8 @@ MAX_STEPS = 2000
 MAX_STYLES = 8
 MAX_FEATHER = 256
 FAMILY = "style_fast"  # weights/style_fast/<name>.safetensors
+ONE_PASS_FAMILY = "style_onepass"  # weights/style_onepass/<name>.safetensors
+ONE_PASS_MODEL = "style_onepass"  # the shipped one-pass net (easel train style_onepass)
 
 
 @dataclass(frozen=True)
@@ -39,3 +41,5 @@ class StyleSpec(JobSpec):
     feather: int = 8  # a region mask's seam, pixels
     feature_seed: int = 0  # the random feature network's seed
     fast: str = ""  # a fast style model's name: one pass instead of optimising
+    one_pass: str = ""  # a one-pass (any painting) model's name: one pass after the styles
+    alpha: float = 1.0  # one pass: 0 keeps the picture's own features, 1 the style's fully
