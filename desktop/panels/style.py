@@ -1,11 +1,12 @@
 """The Style panel: restyle the picture after one or more paintings, or with a fast style model.
 
 The content is the canvas picture. Style images go into the tray (drop files on it, or "Add
-style image…"), each with a weight; or a fast style (a model trained for one style) restyles
-in one pass. Strength, colour keeping, "only the painted area" (the document's mask, with a
-feathered seam), the working resolution, steps and the optimiser are the main settings; the
-result goes to the result strip, where a double-click applies it as an undoable edit. The
-optimisation's steps are shown on the canvas while it runs.
+style image…"), each with a weight, and are either optimised towards or, with "One pass (any
+painting)", painted in one pass by the one-pass net; or a fast style (a model trained for one
+style) restyles in one pass. Strength, colour keeping, "only the painted area" (the
+document's mask, with a feathered seam), the working resolution, steps and the optimiser are
+the main settings; the result goes to the result strip, where a double-click applies it as
+an undoable edit. The optimisation's steps are shown on the canvas while it runs.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QImage, QStandardItemModel
 from PySide6.QtWidgets import (
     QComboBox,
@@ -30,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from core import imageio
-from core.catalog import fast_styles
+from core.catalog import fast_styles, one_pass_styles
 from core.jobs import MAX_SEED, ImageRef, JobError, JobSpec, pixel_hash
 from core.specs.style import (
     COLOUR_MODES,
@@ -39,6 +40,7 @@ from core.specs.style import (
     MAX_STEPS,
     MAX_STYLES,
     MIN_SIZE,
+    ONE_PASS_MODEL,
     OPTIMIZERS,
     StyleSpec,
 )
@@ -54,6 +56,8 @@ COLOURS = [("Off", ""), ("Keep colours (luminance)", "luminance"),
            ("Keep colours (histogram)", "histogram")]
 OPTIMIZER_NAMES = {"lbfgs": "L-BFGS", "adam": "Adam (steady, the default)"}
 STRENGTH_SCALE = 10  # slider units per unit of strength (0.1 steps)
+ALPHA_SCALE = 20  # the one pass's strength in 0.05 steps
+ONE_PASS = "one-pass:"  # the method list's data for a one-pass net: this + its name
 MAX_STRENGTH = 20.0
 MAX_CONTENT_WEIGHT = 100.0
 MAX_TV_WEIGHT = 1000.0
@@ -66,6 +70,9 @@ FIELDS = (
     Field("strength", "strength", range=(0.0, MAX_STRENGTH), default=_D.strength,
           scale=STRENGTH_SCALE, tip="How strongly the style is painted over the picture's own "
           "look (the content weighs 1)"),
+    Field("alpha", "alpha", range=(0.0, 1.0), default=_D.alpha, scale=ALPHA_SCALE,
+          label="One-pass strength", tip="From the picture as it is (0) to the painting's "
+          "full style (1)"),
     Field("colour", "preserve_color", default=_D.preserve_color, label="Colour mode"),
     Field("only_mask", None, "only_mask", default=False, text="Only the painted area",
           tip="Restyle only what is painted on the mask (brush B, rectangle R, lasso L); the "
@@ -120,15 +127,17 @@ class StylePanel(Panel):
         self.clear_button.setToolTip("Take every style image out of the tray")
         self.clear_button.clicked.connect(self.tray.clear)
         self.fast = QComboBox()
-        self.fast.setToolTip("A fast style model restyles in one pass, after the painting it "
-                             "was trained on (easel train style_fast_…); “None” optimises "
-                             "towards the tray's images instead")
+        self.fast.setToolTip("How to restyle: “None” optimises towards the tray's images; "
+                             "“One pass (any painting)” paints them in one pass (easel train "
+                             "style_onepass); a fast style model restyles in one pass after "
+                             "the painting it was trained on (easel train style_fast_…)")
         self.fast.currentIndexChanged.connect(self._update_state)
 
         # ---- look
         self.strength_label = QLabel()
         self.strength_label.setMinimumWidth(36)
         self.strength.valueChanged.connect(self._strength_changed)
+        self.alpha.valueChanged.connect(self._strength_changed)
         self._strength_changed()
         self.colour = QComboBox()
         for text, key in COLOURS:
@@ -168,13 +177,14 @@ class StylePanel(Panel):
         fast_row = QHBoxLayout()
         fast_row.addWidget(self.fast, 1)
         fast_row.addWidget(refresh_button(self.refresh_fast_styles))
-        fast_form.addRow("Fast style", fast_row)
+        fast_form.addRow("Method", fast_row)
         sb.addLayout(fast_form)
 
         look_box = QGroupBox("Look")
         lk = QFormLayout(look_box)
         strength_row = QHBoxLayout()
         strength_row.addWidget(self.strength, 1)
+        strength_row.addWidget(self.alpha, 1)
         strength_row.addWidget(self.strength_label)
         lk.addRow("Strength", strength_row)
         lk.addRow("Colours", self.colour)
@@ -278,10 +288,24 @@ class StylePanel(Panel):
         self.fast.blockSignals(True)
         self.fast.clear()
         self.fast.addItem("None (optimise towards the tray)", "")
+        one_pass = one_pass_styles()
+        for m in one_pass:
+            mine = "" if m["name"] == ONE_PASS_MODEL else f": {m['name']}"
+            self.fast.addItem(f"One pass (any painting){mine} ({m['source']})",
+                              ONE_PASS + m["name"])
+        if not one_pass:  # listed, so the choice is known, but not chosen until trained
+            self.fast.addItem("One pass (any painting): not installed",
+                              ONE_PASS + ONE_PASS_MODEL)
+            model = self.fast.model()
+            if isinstance(model, QStandardItemModel):
+                item = model.item(self.fast.count() - 1)
+                item.setEnabled(False)
+                item.setToolTip("Train it first: easel train style_onepass")
         for m in fast_styles():
             style = f"{m['style']}, " if m["style"] else ""
             self.fast.addItem(f"{m['name']} ({style}{m['source']})", m["name"])
         self.fast.setCurrentIndex(max(0, self.fast.findData(current)))
+        self._usable_method()
         self.fast.blockSignals(False)
         self._update_state()
 
@@ -295,15 +319,36 @@ class StylePanel(Panel):
         self.strength_label.setText(f"{self._strength():g}")
 
     def _strength(self) -> float:
-        return self.strength.number()
+        return (self.alpha if self._one_pass() else self.strength).number()
+
+    def _usable_method(self) -> bool:
+        """Whether the chosen method can run; if not (a one-pass net listed but not installed,
+        or none chosen), choose optimising instead."""
+        index = self.fast.currentIndex()
+        model = self.fast.model()
+        if index >= 0 and model.flags(model.index(index, 0)) & Qt.ItemFlag.ItemIsEnabled:
+            return True
+        self.fast.setCurrentIndex(0)
+        return False
+
+    def _one_pass(self) -> str:
+        """The chosen one-pass net's name ("" when another method is chosen)."""
+        data = self.fast.currentData() or ""
+        return data.removeprefix(ONE_PASS) if data.startswith(ONE_PASS) else ""
 
     def _update_state(self) -> None:
         """Enable what the current choice uses: a fast style ignores the tray, the strength,
+        steps and optimiser; the one pass uses the tray and its own strength (0 to 1), not the
         steps and optimiser; the feather needs the mask."""
-        fast = bool(self.fast.currentData())
-        for w in (self.tray, self.add_button, self.clear_button, self.strength, self.steps,
-                  self.optimizer, self.advanced_box):
+        one_pass = bool(self._one_pass())
+        fast = bool(self.fast.currentData()) and not one_pass
+        for w in (self.tray, self.add_button, self.clear_button, self.strength):
             w.setEnabled(not fast)
+        for w in (self.steps, self.optimizer, self.advanced_box):
+            w.setEnabled(not fast and not one_pass)
+        self.strength.setVisible(not one_pass)
+        self.alpha.setVisible(one_pass)
+        self._strength_changed()
         self.clear_button.setEnabled(not fast and self.tray.count() > 0)
         self.add_button.setEnabled(not fast and self.tray.count() < MAX_STYLES)
         self.feather.setEnabled(self.only_mask.isChecked())
@@ -321,6 +366,9 @@ class StylePanel(Panel):
         if doc.is_empty():
             raise JobError("Open an image first (File > Open, drag one in, or paste).")
         values = fields.spec_values(self, FIELDS)
+        values["one_pass"] = self._one_pass()
+        if values["one_pass"]:
+            values["fast"] = ""
         fast = values["fast"] or ""
         images = [] if fast else self.tray.images()
         weights = [] if fast else self.tray.weights()
@@ -349,6 +397,12 @@ class StylePanel(Panel):
     def restore(self, spec: dict[str, Any]) -> list[str]:
         # A run from before fast styles existed has no "fast": it optimised.
         problems = fields.restore(self, FIELDS, {"fast": "", **spec})
+        one_pass = spec.get("one_pass")
+        if isinstance(one_pass, str) and one_pass:
+            self.fast.setCurrentIndex(self.fast.findData(ONE_PASS + one_pass))
+            if not self._usable_method():
+                problems.append(f"The one-pass net {one_pass!r} is not installed; optimising "
+                                "instead (train it with easel train style_onepass).")
         self.only_mask.setChecked(spec.get("mask") is not None)  # the run had a region
         styles = spec.get("styles") if isinstance(spec.get("styles"), list) else []
         if spec.get("mask") is not None or styles:
@@ -408,6 +462,7 @@ class StylePanel(Panel):
         settings.beginGroup("style")
         fields.load(self, FIELDS, settings)
         settings.endGroup()
+        self._usable_method()
         self._update_state()
 
     def set_busy(self, busy: bool) -> None:

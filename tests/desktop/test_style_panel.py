@@ -19,7 +19,8 @@ from core.jobs import JobError, pixel_hash, spec_from_dict
 from core.nets.transform import TransformConfig, TransformNet
 from core.pipelines.style import MAX_STYLES, StyleSpec
 from core.weights import ModelCard, save_model
-from desktop.panels.style import StylePanel
+from desktop.panels.style import ONE_PASS, StylePanel
+from tests.style_models import install_one_pass
 
 
 @pytest.fixture
@@ -151,7 +152,7 @@ def test_a_fast_style_is_listed_and_runs_in_one_pass(qtbot, win, tmp_path):
     install_fast_style(tmp_path / "home")
     panel.refresh_fast_styles()
     index = panel.fast.findData("tiny_mosaic")
-    assert index == 1 and "mosaic" in panel.fast.itemText(index)
+    assert index > 1 and "mosaic" in panel.fast.itemText(index)  # after "None", "One pass"
     panel.add_style_files([write_style(tmp_path, "ignored.png", 4)])
     panel.colour.setCurrentIndex(panel.colour.findData("histogram"))
     panel.fast.setCurrentIndex(index)
@@ -165,6 +166,50 @@ def test_a_fast_style_is_listed_and_runs_in_one_pass(qtbot, win, tmp_path):
     qtbot.waitUntil(lambda: len(win.doc.results) == 1, timeout=5000)
     assert win.doc.results[0].spec["fast"] == "tiny_mosaic"
     assert win.doc.results[0].rgb.shape[:2] == (40, 56)
+
+
+def test_the_one_pass_choice_paints_the_tray_in_one_pass_with_its_strength(qtbot, win,
+                                                                          tmp_path):
+    panel = panel_of(win)
+    choice = ONE_PASS + "style_onepass"
+    index = panel.fast.findData(choice)
+    model = panel.fast.model()
+    assert index == 1 and "not installed" in panel.fast.itemText(index)
+    assert not model.item(index).isEnabled()  # listed, but not chosen until it is trained
+    install_one_pass(tmp_path / "home")
+    panel.refresh_fast_styles()
+    index = panel.fast.findData(choice)
+    assert "One pass (any painting)" in panel.fast.itemText(index)
+    assert model.item(index).isEnabled()
+    panel.add_style_files([write_style(tmp_path, "paint.png", 9)])
+    panel.fast.setCurrentIndex(index)
+    # The tray is painted from; the one pass has its own strength, and no steps or optimiser.
+    assert panel.tray.isEnabled() and not panel.steps.isEnabled()
+    assert not panel.optimizer.isEnabled()
+    assert not panel.alpha.isHidden() and panel.strength.isHidden()
+    panel.alpha.set_number(0.5)
+    assert panel.strength_label.text() == "0.5"
+    spec = panel.build_spec(win.doc)
+    assert spec.one_pass == "style_onepass" and spec.fast == "" and spec.alpha == 0.5
+    assert len(spec.styles) == 1
+    original = win.doc.image_array().copy()
+    panel.run_button.click()
+    with qtbot.waitSignal(win._job.finished, timeout=60_000):
+        pass
+    qtbot.waitUntil(lambda: len(win.doc.results) == 1, timeout=5000)
+    entry = win.doc.results[0]
+    assert entry.spec["one_pass"] == "style_onepass" and entry.spec["alpha"] == 0.5
+    assert entry.rgb.shape[:2] == original.shape[:2] and not np.array_equal(entry.rgb, original)
+    # Restoring the run chooses the one pass and its strength again.
+    panel.fast.setCurrentIndex(0)
+    panel.alpha.set_number(1.0)
+    assert panel.restore(entry.spec) == []
+    assert panel.fast.currentData() == choice and panel.alpha.number() == 0.5
+    qtbot.waitUntil(lambda: panel.tray.count() == 1, timeout=5000)
+    problems = panel.restore({**entry.spec, "one_pass": "gone"})
+    assert problems == ["The one-pass net 'gone' is not installed; optimising instead (train "
+                        "it with easel train style_onepass)."]
+    assert panel.fast.currentData() == "" and panel.steps.isEnabled()
 
 
 def test_restore_brings_back_settings_style_images_and_weights(qtbot, win, tmp_path):
