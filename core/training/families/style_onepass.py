@@ -115,7 +115,8 @@ class StyleDraws:
     def batch(self, positions: Iterable[int], stream: str, device: torch.device
               ) -> torch.Tensor:
         arr = np.stack([self.pick(g, stream) for g in positions]).transpose(0, 3, 1, 2)
-        return torch.from_numpy(np.ascontiguousarray(arr)).to(device).float() / 127.5 - 1
+        x = torch.from_numpy(np.ascontiguousarray(arr)).to(device).float() / 127.5 - 1
+        return x.contiguous(memory_format=torch.channels_last)
 
 
 @register_task("style_onepass")
