@@ -500,7 +500,7 @@ def session(args: argparse.Namespace, header: str, folder: Path, shapes: str, wi
         report = panel.report
 
         # ---- the settings, as a user picks them, and Start
-        for box, value in ((panel.family, "vae"), (panel.size, 64), (panel.device, "cpu"),
+        for box, value in ((panel.family, "vae"), (panel.picture_size, 64), (panel.device, "cpu"),
                            (panel.judge, "faces"),
                            (panel.budget_unit, "steps" if args.steps > 0 else "minutes")):
             i = box.findData(value)

@@ -32,7 +32,6 @@ import io
 import json
 import os
 import re
-import shutil
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -339,10 +338,7 @@ def _parse_card(data: bytes, label: str) -> ModelCard:
 def check_free_space(size: int, source: Path) -> None:
     """ModelManagerError unless the models folder's disk has room for ``size`` bytes and a
     margin (the file is written beside its temporary copy)."""
-    folder = paths.models_dir()
-    while not folder.exists() and folder.parent != folder:
-        folder = folder.parent
-    free = shutil.disk_usage(folder).free
+    free = paths.free_bytes(paths.models_dir())
     if free < size + FREE_SPACE_MARGIN:
         raise ModelManagerError(
             f"Not enough free space to import {source.name}: it needs {size / 2**20:,.0f} MB "

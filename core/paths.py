@@ -17,6 +17,7 @@ import errno
 import os
 import re
 import secrets
+import shutil
 import stat
 import sys
 import time
@@ -108,6 +109,18 @@ def resources_dir() -> Path:
 TEMP_PATTERN = re.compile(r"\..+\.easel-[0-9a-f]{8}\.tmp")
 STALE_AFTER_S = 3600.0  # a write that old is not in progress any more: its process died
 _TEMP_DEPTH = 3  # data/models/<family>/file and data/runs/<run>/file are the deepest
+
+
+def free_bytes(path: str | os.PathLike) -> int:
+    """Free space on the disk that holds ``path`` or, where it does not exist yet, its nearest
+    existing parent folder (0 when it cannot be told)."""
+    folder = Path(path)
+    while not folder.exists() and folder.parent != folder:
+        folder = folder.parent
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 0
 
 
 def temp_name(path: Path) -> Path:

@@ -264,7 +264,7 @@ def parse_prompt(text: str) -> Prompt:
             postmod = bool(objects)
             i += 2
             continue
-        elif w not in _VOCAB:
+        elif w not in _VOCAB or w in ("left", "right"):  # a side outside a relation phrase
             ignored_at.add(i)
         i += 1
     drop_pending()

@@ -79,7 +79,7 @@ _LAYOUT_KEYS = {"background", "background2", "objects"}
 # Number words past the grammar's "three", so "four stars" is refused as a count.
 _TOO_MANY = {"four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "many",
              "several", "lots"}
-_RELATION_WORDS = {"left", "right", "above", "over", "below", "under", "beneath", "itself",
+_RELATION_WORDS = {"to", "left", "right", "above", "over", "below", "under", "beneath", "itself",
                    "themselves"}
 
 

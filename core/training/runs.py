@@ -364,11 +364,4 @@ def list_runs() -> list[RunState]:
     return sorted(found, key=lambda r: r.out.stat().st_mtime, reverse=True)
 
 
-def free_bytes(out: Path) -> int:
-    """Free space on the disk holding ``out`` (0 when it cannot be told)."""
-    import shutil
-
-    try:
-        return shutil.disk_usage(out).free
-    except OSError:
-        return 0
+free_bytes = paths.free_bytes  # the Train panel's free-space line for a run folder

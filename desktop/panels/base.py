@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtWidgets import QLabel, QPushButton, QSpinBox, QWidget
+from PySide6.QtWidgets import QComboBox, QLabel, QPushButton, QSpinBox, QWidget
 
 from core.jobs import JobSpec
 from desktop.canvas import Document
@@ -83,6 +83,14 @@ def refresh_button(refresh: Any) -> QPushButton:
     button.setToolTip("List the installed models again (e.g. after training one)")
     button.clicked.connect(refresh)
     return button
+
+
+def shrinkable(box: QComboBox, chars: int = 8) -> QComboBox:
+    """Let a combo box be narrower than its longest entry (about ``chars`` characters; the
+    list still opens at full width), so a narrow dock does not scroll sideways."""
+    box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    box.setMinimumContentsLength(chars)
+    return box
 
 
 def message_label() -> QLabel:

@@ -56,12 +56,13 @@ from core.specs.latent import (
 from desktop.canvas import Document
 from desktop.inference import JobHandle
 from desktop.panels import fields
-from desktop.panels.base import Panel, message_label, refresh_button
+from desktop.panels.base import Panel, message_label, refresh_button, shrinkable
 from desktop.panels.fields import Field
 from desktop.panels.latent_model import LatentState, Pick
 from desktop.widgets.direction_sets import DirectionSets
 from desktop.widgets.direction_sliders import LIMIT, DirectionSliders
 from desktop.widgets.latent_slot import LatentSlot
+from desktop.widgets.reflow import ReflowRow
 from desktop.widgets.thumbnail_list import ThumbnailList, thumbnail_pixmap
 from desktop.widgets.walk_controls import WalkControls
 
@@ -132,6 +133,7 @@ class LatentPanel(Panel):
         self.model.activated.connect(lambda _: self._model_chosen())
         refresh = refresh_button(self.refresh_models)
         self.model_info = QLabel()
+        self.model_info.setWordWrap(True)
         self.message = message_label()
 
         # ---- samples
@@ -152,6 +154,7 @@ class LatentPanel(Panel):
         self.grid.menuRequested.connect(lambda row, pos: self._pick_menu(self.grid.key(row), pos))
         grid_row = QHBoxLayout()
         grid_row.addWidget(QLabel("Seed"))
+        self.seed.setMinimumWidth(64)  # wider where there is room (stretch 1)
         grid_row.addWidget(self.seed, 1)
         grid_row.addWidget(QLabel("Count"))
         grid_row.addWidget(self.count)
@@ -160,7 +163,6 @@ class LatentPanel(Panel):
 
         # ---- slots
         self.slots = {name: LatentSlot(f"&{name}", SLOT_TIPS[name]) for name in "ABC"}
-        slot_row = QHBoxLayout()
         for name, slot in self.slots.items():
             slot.name = name
             slot.selected.connect(lambda n=name: self.select_slot(n))
@@ -170,8 +172,8 @@ class LatentPanel(Panel):
             slot.canvasRequested.connect(lambda n=name: self.use_canvas_selection(n))
             slot.membersChanged.connect(
                 lambda n=name: self.state.set_slot(n, self.slots[n].picks()))
-            slot_row.addWidget(slot)
-        self.encode_method = QComboBox()
+        slot_row = ReflowRow(list(self.slots.values()))  # side by side where they fit
+        self.encode_method = shrinkable(QComboBox())
         self.encode_method.addItem("Auto (encoder if the model has one)", "auto")
         self.encode_method.addItem("Inversion (slower, often closer)", "inversion")
         self.encode_method.setToolTip("How a dropped image becomes a latent. GANs have no "
@@ -190,6 +192,8 @@ class LatentPanel(Panel):
         self.result_view = QLabel("Put a face in slot A")
         self.result_view.setFixedSize(RESULT, RESULT)
         self.result_view.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.result_view.setWordWrap(True)  # what to do next, said in words until there is one
+        self.result_view.setMargin(8)
         self.result_view.setStyleSheet("QLabel { background: #333; color: #ccc; }")
         self.result_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.result_view.customContextMenuRequested.connect(self._result_menu)

@@ -61,7 +61,7 @@ STATE_WORDS = {"new": "starting", "running": "training", "evaluating": "measurin
 # its unit says; the folder is what the panel reads (and remembers) beside the form.
 FIELDS = (
     Field("family", "family", default="vae"),
-    Field("size", "size", default=64),
+    Field("picture_size", "size", "size", default=64),
     Field("budget", None, "budget", range=(0.5, 100000), default=10.0, decimals=1),
     Field("budget_unit", None, "budget_unit", default="minutes"),
     Field("device", "device", default="auto"),
@@ -136,8 +136,8 @@ class TrainPanel(Panel):
                                "samples; VQ-VAE: codes; diffusion: the Inpaint panel's fills; "
                                "fast style: one painting's look in one pass")
         self.family.currentIndexChanged.connect(self._family_changed)
-        self.size = QComboBox()
-        self.size.setToolTip("The picture size the model learns at: larger is slower")
+        self.picture_size = QComboBox()
+        self.picture_size.setToolTip("The picture size the model learns at: larger is slower")
         self.budget_unit = QComboBox()
         self.budget_unit.addItem("minutes", "minutes")
         self.budget_unit.addItem("steps", "steps")
@@ -223,7 +223,7 @@ class TrainPanel(Panel):
         style_row.setContentsMargins(0, 0, 0, 0)
         form = QFormLayout()
         form.addRow("Model", self.family)
-        form.addRow("Size", self.size)
+        form.addRow("Size", self.picture_size)
         form.addRow("Budget", budget_row)
         form.addRow("Painting", self.style_row)
         self.form = form
@@ -342,11 +342,12 @@ class TrainPanel(Panel):
 
     def _family_changed(self) -> None:
         family = self._family()
-        current = self.size.currentData()
-        self.size.clear()
+        current = self.picture_size.currentData()
+        self.picture_size.clear()
         for px in FAMILIES[family][2]:
-            self.size.addItem(f"{px} px", px)
-        self.size.setCurrentIndex(max(0, self.size.findData(current if current else 64)))
+            self.picture_size.addItem(f"{px} px", px)
+        found = self.picture_size.findData(current if current else 64)
+        self.picture_size.setCurrentIndex(max(0, found))
         self.form.setRowVisible(self.style_row, family == "style_fast")
         self.judge.setEnabled(family != "style_fast")
         if self.folder:

@@ -43,6 +43,7 @@ class DirectionSets(QGroupBox):
             lst.deleteRequested.connect(lambda r, s=side: self.remove(s, r))
             self.lists[side] = lst
             self.counts[side] = QLabel()
+            self.counts[side].setWordWrap(True)
             col = QVBoxLayout()
             col.addWidget(self.counts[side])
             col.addWidget(lst)

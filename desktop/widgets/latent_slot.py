@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -21,7 +20,7 @@ from desktop.canvas import qimage_from_array
 from desktop.panels.latent_model import Pick
 from desktop.widgets.thumbnail_list import ThumbnailList, keys_from_mime, thumbnail_pixmap
 
-PREVIEW = 72
+PREVIEW = 64  # the faces models' own size
 
 
 class LatentSlot(QFrame):
@@ -64,11 +63,15 @@ class LatentSlot(QFrame):
         self.members.deleteRequested.connect(self.remove)
         self.status = QLabel()
         self.status.setWordWrap(True)
-        self.canvas_button = QPushButton("Selection")
+        # Tool buttons (not push buttons, which are 80 px at least): two slots side by side
+        # fit the panel's default width
+        self.canvas_button = QToolButton()
+        self.canvas_button.setText("Selection")
         self.canvas_button.setToolTip("Encode the canvas selection (or the whole picture) into "
                                       "this slot")
         self.canvas_button.clicked.connect(self.canvasRequested)
-        self.clear_button = QPushButton("Clear")
+        self.clear_button = QToolButton()
+        self.clear_button.setText("Clear")
         self.clear_button.setToolTip(f"Empty slot {name}")
         self.clear_button.clicked.connect(self._clear_clicked)
 

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.panels.base import shrinkable
 from desktop.widgets.thumbnail_list import ThumbnailList, thumbnail_pixmap
 
 END = 48  # px of the start and end thumbnails
@@ -41,7 +42,7 @@ class WalkControls(QGroupBox):
         self.frames.setRange(2, max_frames)
         self.frames.setValue(16)
         self.frames.setToolTip("Frames from start to end, both included")
-        self.mode = QComboBox()
+        self.mode = shrinkable(QComboBox(), 5)
         self.mode.addItem("Spherical (slerp)", "slerp")
         self.mode.addItem("Straight line", "linear")
         self.mode.setToolTip("Spherical keeps every frame as typical as the ends; a straight "

@@ -184,6 +184,10 @@ def test_planned_layouts_satisfy_their_prompt(prompt):
     ("two red stars and two blue circles", "asks for 4 objects; a scene holds at most 3"),
     ("a star left of itself", "a relation must link two different objects"),
     ("a star left of a circle and the circle left of the star", "a relation must link"),
+    # a side with no second object is refused, not silently dropped
+    ("a red star to the right", "a relation must link two different objects"),
+    ("a red star to its left", "a relation must link two different objects"),
+    ("a red star to the left of it", "a relation must link two different objects"),
     ("a red star on a red background", "invisible on a red background"),
     ("a black background", "names no shape"),
     ("a star and a red", "\"a red\" describe no object"),

@@ -394,3 +394,27 @@ def test_variety_fidelity_reaches_grid_result_and_walk_and_comes_back_from_a_png
     assert panel.current_spec().to_dict() == saved
     # the grid follows the restored truncation, drawn once
     assert [s.truncation for s in specs if s.kind == "latent_sample"] == [0.5]
+
+
+def test_the_panel_fits_a_narrow_dock_without_scrolling_sideways(qtbot):
+    """At the default window's dock width every control and message is in view (the slots
+    wrap onto more rows where they do not fit side by side); a wide dock puts them in a row."""
+    from PySide6.QtWidgets import QScrollArea
+
+    panel = LatentPanel()
+    qtbot.addWidget(panel)
+    panel.model_info.setText("Loading vae_faces... (the first time, its attribute directions "
+                             "are computed: about a minute)")
+    panel.resize(340, 700)  # its width in the first window (1200 px wide)
+    panel.show()
+    qtbot.waitExposed(panel)
+    scroll = panel.findChild(QScrollArea)
+    qtbot.waitUntil(lambda: scroll.widget().width() <= scroll.viewport().width())
+    assert scroll.horizontalScrollBar().maximum() == 0
+    view = scroll.viewport()
+    for slot in panel.slots.values():  # each slot whole in view (they wrap where need be)
+        left = slot.mapTo(view, slot.rect().topLeft()).x()
+        assert left >= 0 and left + slot.width() <= view.width()
+    panel.resize(720, 700)
+    qtbot.waitUntil(lambda: len({panel.slots[n].y() for n in "ABC"}) == 1)
+    assert scroll.horizontalScrollBar().maximum() == 0

@@ -287,7 +287,7 @@ def test_import_refuses_when_the_disk_is_full(dlg, qtbot, home, monkeypatch):
     src = home / "found.safetensors"
     src.write_bytes((paths.models_dir() / "vae" / "mine.safetensors").read_bytes())
     usage = shutil.disk_usage(home)
-    monkeypatch.setattr("core.model_manager.shutil.disk_usage",
+    monkeypatch.setattr("core.paths.shutil.disk_usage",
                         lambda p: usage._replace(free=10 << 20))
     dlg.answers.files.append(str(src))
     with qtbot.assertNotEmitted(dlg.modelsChanged):

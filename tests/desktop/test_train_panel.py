@@ -49,7 +49,7 @@ def panel_with_folder(qtbot, folder: Path, *, steps: int = 0, size: int = 32) ->
     panel.set_folder(str(folder))
     qtbot.waitUntil(lambda: panel.report is not None, timeout=30_000)
     panel.family.setCurrentIndex(panel.family.findData("vae"))
-    panel.size.setCurrentIndex(panel.size.findData(size))
+    panel.picture_size.setCurrentIndex(panel.picture_size.findData(size))
     panel.device.setCurrentIndex(panel.device.findData("cpu"))
     if steps:
         panel.budget_unit.setCurrentIndex(panel.budget_unit.findData("steps"))
@@ -85,7 +85,7 @@ def test_a_folder_trains_a_vae_that_the_latent_panel_opens(qtbot, tmp_path):
         qtbot.waitUntil(lambda: panel.dataset.thumbnails_loaded() == 60, timeout=30_000)
         assert panel.name_edit.text() == "vae_my_pictures"
         panel.family.setCurrentIndex(panel.family.findData("vae"))
-        panel.size.setCurrentIndex(panel.size.findData(32))
+        panel.picture_size.setCurrentIndex(panel.picture_size.findData(32))
         panel.budget_unit.setCurrentIndex(panel.budget_unit.findData("steps"))
         panel.budget.setValue(30)
         with qtbot.waitSignal(panel.modelsChanged, timeout=RUN_TIMEOUT):
@@ -186,7 +186,7 @@ def test_closing_the_app_mid_run_pauses_or_leaves_it_training(qtbot, tmp_path):
     panel = win.train_panel
     panel.set_folder(str(folder))
     qtbot.waitUntil(lambda: panel.report is not None, timeout=30_000)
-    panel.size.setCurrentIndex(panel.size.findData(32))
+    panel.picture_size.setCurrentIndex(panel.picture_size.findData(32))
     panel.budget_unit.setCurrentIndex(panel.budget_unit.findData("steps"))
     panel.budget.setValue(100_000)
     panel.start()

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -211,7 +210,7 @@ def _convert(source: Path, target: Path) -> Path:
     model_type(as_meta({k: tuple(v.shape) for k, v in state.items()}), source.name)
     need = sum(t.numel() * t.element_size() for t in state.values())
     target.parent.mkdir(parents=True, exist_ok=True)
-    free = shutil.disk_usage(target.parent).free
+    free = paths.free_bytes(target.parent)
     if free < need * 1.05:
         raise ThirdPartyError(f"Converting {source.name} to safetensors needs {need / 1e9:.1f} "
                               f"GB in {target.parent}; {free / 1e9:.1f} GB are free.")
