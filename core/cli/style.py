@@ -3,7 +3,8 @@
 Optimises the content picture towards the style images with random-weight features; with
 ``--fast NAME``, restyles it in one pass with a fast style model (then no STYLE is needed);
 with ``--one-pass``, restyles it in one pass after the STYLE images with the one-pass net
-(any painting, no training per painting; ``--strength`` is then 0 to 1).
+(any painting, no training per painting; ``--strength`` is then 0 to 1); with ``--tile``, the
+result is a seamless tile (it repeats without seams).
 Kept free of torch at import time (``easel --help``).
 """
 
@@ -56,6 +57,8 @@ def add_parser(sub: Any) -> None:
                    metavar="NAME", dest="one_pass",
                    help=f"one pass after the STYLE images with the one-pass net (default "
                    f"{ONE_PASS_MODEL}; easel train style_onepass makes it)")
+    p.add_argument("--tile", action="store_true",
+                   help="a seamless tile: the result repeats without seams (circular padding)")
     p.add_argument("--seed", type=int_at_least(0, MAX_SEED), default=0)
     add_run_options(p)
     p.set_defaults(func=run)
@@ -109,6 +112,10 @@ def run(args: argparse.Namespace) -> int:
         options["preserve_color"] = args.preserve_color
     if args.fast:
         options["fast"] = args.fast
+    if args.tile:
+        if mask_path is not None:
+            raise CliError("--tile restyles the whole picture: leave out --mask.")
+        options["tile"] = True
     mask = None
     if mask_path is not None:
         mask = ImageRef.of(imageio.load_mask(mask_path, size=(w, h)), path=str(mask_path),

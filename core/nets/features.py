@@ -174,8 +174,8 @@ class StyleLoss:
     the i-th style and each relative to its own style (training a model for any painting)."""
 
     def __init__(self, net: RandomFeatures, styles: list[torch.Tensor], weights: list[float],
-                 moments: bool = True) -> None:
-        self.net, self.moments, self.per_item = net, moments, False
+                 moments: bool = True, wrap: bool = False) -> None:
+        self.net, self.moments, self.per_item, self.wrap = net, moments, False, wrap
         with torch.no_grad():
             self.targets = [(w, self._statistics(net(s)))
                             for s, w in zip(styles, weights, strict=True)]
@@ -224,13 +224,16 @@ class StyleLoss:
         ``tv_weight * TV_SCALE``. ``feats``: ``x``'s features when the caller has them."""
         feats = self.net(x) if feats is None else feats
         out = {"style": self.style(feats), "content": self.content(feats, content),
-               "tv": self.tv(x)}
+               "tv": self.tv(x, self.wrap)}
         out["loss"] = (strength * out["style"] + content_weight * out["content"]
                        + tv_weight * TV_SCALE * out["tv"])
         return out
 
     @staticmethod
-    def tv(x: torch.Tensor) -> torch.Tensor:
-        """Mean squared difference of neighbouring pixels (total variation, squared)."""
+    def tv(x: torch.Tensor, wrap: bool = False) -> torch.Tensor:
+        """Mean squared difference of neighbouring pixels (total variation, squared);
+        ``wrap``: the last row and column neighbour the first too (a tile)."""
+        if wrap:
+            return (x - x.roll(1, -2)).pow(2).mean() + (x - x.roll(1, -1)).pow(2).mean()
         return (x[..., 1:, :] - x[..., :-1, :]).pow(2).mean() + \
             (x[..., 1:] - x[..., :-1]).pow(2).mean()

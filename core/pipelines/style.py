@@ -58,6 +58,8 @@ from core.specs.style import (
     ONE_PASS_FAMILY,
     OPTIMIZERS,
     StyleSpec,
+    level_steps,
+    pyramid,
 )
 from core.tensors import image_to_tensor as to_tensor
 from core.tensors import long_side_size, resize, resize_long
@@ -65,8 +67,10 @@ from core.tensors import tensor_to_image as to_uint8
 
 FLAT = 2  # a style image whose every channel spans at most this many levels is one colour
 SMALL_STYLE = 0.5  # a style image under this share of the working long side gets a note
+MIN_STYLE_SIDE = 16  # a style image with a shorter long side is refused: it holds no strokes
 BLOW_UP = 1.5  # a loss this many times the best so far undoes the step before it
-LEVEL_SHARES = (0.5, 0.3, 0.2)  # of the steps, coarse to fine (the fine level costs most)
+OPTIMISATION_WIDTHS = (16, 32, 64, 128)  # the optimisation's feature net (optimisation_features)
+LINE_SEARCH: str | None = "strong_wolfe"
 MARGIN = 16  # pixels of context around a region mask's box
 MIN_SIDE = 16  # a thinner picture is worked with its edges repeated out to this, then cropped
 
@@ -90,6 +94,8 @@ def run(spec: StyleSpec, ctx: Context) -> Generator[Progress, None, Result]:
     thin = work.shape[:2]
     pad = [(0, max(0, MIN_SIDE - n)) for n in thin] + [(0, 0)]
     work = np.pad(work, pad, mode="edge")
+    if spec.tile:  # the picture made seamless first: the content term then keeps no seam
+        work = seamless(work)
     if spec.fast:
         styled = yield from _fast(spec, work, ctx, hashes)
     elif spec.one_pass:
@@ -105,7 +111,7 @@ def run(spec: StyleSpec, ctx: Context) -> Generator[Progress, None, Result]:
         styled = colour.keep_colours(styled, work)
     ctx.check()
     if region is None:  # back at the picture's own size, so applying it keeps the size
-        out = resize(styled, *content.shape[:2])
+        out = (resize_wrapped if spec.tile else resize)(styled, *content.shape[:2])
     else:
         out = _paste(content, styled, mask, region, int(spec.feather))
     info = {"notes": notes, "models": hashes, "size": list(out.shape[1::-1]),
@@ -119,11 +125,10 @@ def run(spec: StyleSpec, ctx: Context) -> Generator[Progress, None, Result]:
 def optimise(content: np.ndarray, styles: list[np.ndarray], weights: list[float],
              spec: StyleSpec, ctx: Context) -> Generator[Progress, None, np.ndarray]:
     """The content picture optimised towards the styles, coarse to fine; yields each step."""
-    net = RandomFeatures(FeatureConfig(seed=int(spec.feature_seed))).to(ctx.device)
+    net = optimisation_features(int(spec.feature_seed), bool(spec.tile)).to(ctx.device)
     h, w = content.shape[:2]
     levels = pyramid(max(h, w))
-    shares = LEVEL_SHARES[-len(levels):]
-    budget = [max(1, round(int(spec.steps) * s / sum(shares))) for s in shares]
+    budget = level_steps(int(spec.steps), len(levels))
     total, done = sum(budget), 0
     x = None
     for k, (side, steps) in enumerate(zip(levels, budget, strict=True)):
@@ -137,7 +142,7 @@ def optimise(content: np.ndarray, styles: list[np.ndarray], weights: list[float]
                                                       align_corners=False)
         x = x.detach().requires_grad_(True)
         opt = _optimizer(spec.optimizer, x)
-        closure = _closure(opt, objective, x)
+        closure = _closure(opt, objective, x, ctx)
         best, kept = math.inf, x.detach().clone()
         for i in range(steps):
             ctx.check()
@@ -147,10 +152,10 @@ def optimise(content: np.ndarray, styles: list[np.ndarray], weights: list[float]
                 if math.isfinite(loss) and loss <= BLOW_UP * best:
                     if loss < best:
                         best, kept = loss, before
-                else:  # the last step overshot (L-BFGS without a line search can): undo it
+                else:  # the last step overshot (a safeguard; the line search rarely lets it)
                     x.copy_(kept)
                     opt = _optimizer(spec.optimizer, x)
-                    closure = _closure(opt, objective, x)
+                    closure = _closure(opt, objective, x, ctx)
                 x.clamp_(-1, 1)
             done += 1
             yield Progress(done, total, f"Level {k + 1} of {len(levels)} ({size[0]}x{size[1]}): "
@@ -160,12 +165,33 @@ def optimise(content: np.ndarray, styles: list[np.ndarray], weights: list[float]
     return to_uint8(x)
 
 
+def optimisation_features(seed: int, tile: bool = False) -> RandomFeatures:
+    """The feature network the optimisation matches statistics in: half the widths of the
+    style loss's default network (a 512 px step costs a quarter as much), measured as good on
+    the held-out full-width nets (bench/style.py); circular padding for a tileable result."""
+    net = RandomFeatures(FeatureConfig(seed=seed, widths=OPTIMISATION_WIDTHS))
+    if tile:
+        set_padding(net, "circular")
+    return net
+
+
+def set_padding(net: torch.nn.Module, mode: str) -> dict[torch.nn.Conv2d, str]:
+    """Every padded convolution of ``net`` set to pad in ``mode`` ("circular": the picture
+    wraps round, so its edges continue each other); returns the modes they had."""
+    before = {}
+    for m in net.modules():
+        if isinstance(m, torch.nn.Conv2d) and any(p > 0 for p in m.padding):
+            before[m] = m.padding_mode
+            m.padding_mode = mode
+    return before
+
+
 class Objective:
     """The weighted sum of the style, content and total-variation terms for one level."""
 
     def __init__(self, net: RandomFeatures, content: torch.Tensor, styles: list[torch.Tensor],
                  weights: list[float], spec: StyleSpec) -> None:
-        self.loss = StyleLoss(net, styles, weights, bool(spec.moments))
+        self.loss = StyleLoss(net, styles, weights, bool(spec.moments), wrap=bool(spec.tile))
         self.content = self.loss.content_targets(content)
         self.spec = spec
 
@@ -175,8 +201,10 @@ class Objective:
                                float(s.tv_weight))["loss"]
 
 
-def _closure(opt: torch.optim.Optimizer, objective: Objective, x: torch.Tensor) -> Any:
+def _closure(opt: torch.optim.Optimizer, objective: Objective, x: torch.Tensor,
+             ctx: Context) -> Any:
     def closure() -> torch.Tensor:
+        ctx.check()  # a line search can evaluate several times in one step
         opt.zero_grad()
         loss = objective(x)
         loss.backward()
@@ -188,13 +216,10 @@ def _closure(opt: torch.optim.Optimizer, objective: Objective, x: torch.Tensor) 
 def _optimizer(name: str, x: torch.Tensor) -> torch.optim.Optimizer:
     if name == "adam":
         return torch.optim.Adam([x], lr=0.02)
-    return torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=20)
-
-
-def pyramid(long_side: int) -> list[int]:
-    """Long sides of the levels, coarse to fine: a quarter, half and the full size, keeping only
-    levels of at least MIN_SIZE px (a small picture is worked at its own size alone)."""
-    return [s for s in (long_side // 4, long_side // 2) if s >= MIN_SIZE * 2] + [long_side]
+    # One iteration per step with a strong-Wolfe line search (Nocedal & Wright alg. 3.5): no
+    # overshoot, and a full step whenever it is good enough.
+    return torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=20,
+                             line_search_fn=LINE_SEARCH)
 
 
 # --------------------------------------------------------------------------- fast path
@@ -208,7 +233,7 @@ def _fast(spec: StyleSpec, content: np.ndarray, ctx: Context, hashes: dict[str, 
     net, sha = job_model(path, ctx, TransformNet, "fast style")
     hashes[path.stem] = sha
     yield Progress(0, 1, f"Applying {path.stem}")
-    with _cancellable(net, ctx):
+    with _cancellable(net, ctx, bool(spec.tile)):
         out = net(to_tensor(content, ctx.device))
     yield Progress(1, 1, f"Applied {path.stem}")
     return to_uint8(out)
@@ -227,7 +252,7 @@ def _one_pass(spec: StyleSpec, content: np.ndarray, styles: list[np.ndarray], ct
     hashes[path.stem] = sha
     yield Progress(0, 1, f"Applying {path.stem}")
     side = max(content.shape[:2])
-    with _cancellable(net, ctx):
+    with _cancellable(net, ctx, bool(spec.tile)):
         # The styles at the picture's long side, as the optimisation path sizes them.
         out = net.restyle(to_tensor(content, ctx.device),
                           [to_tensor(resize_long(s, side), ctx.device) for s in styles],
@@ -237,16 +262,49 @@ def _one_pass(spec: StyleSpec, content: np.ndarray, styles: list[np.ndarray], ct
 
 
 @contextmanager
-def _cancellable(net: torch.nn.Module, ctx: Context) -> Iterator[None]:
+def _cancellable(net: torch.nn.Module, ctx: Context, tile: bool = False) -> Iterator[None]:
     """No grad, and a check for cancel before each layer: one pass over a 2048 px picture
-    takes seconds on a CPU."""
+    takes seconds on a CPU. ``tile``: circular padding for the pass (the net is the model
+    cache's, shared with later jobs, so its own padding is put back after)."""
     hooks = [m.register_forward_pre_hook(lambda *_: ctx.check()) for m in net.modules()]
+    before = set_padding(net, "circular") if tile else {}
     try:
         with torch.no_grad():
             yield
     finally:
         for hook in hooks:
             hook.remove()
+        for conv, mode in before.items():
+            conv.padding_mode = mode
+
+
+# --------------------------------------------------------------------------- seamless tiles
+
+
+def seamless(img: np.ndarray) -> np.ndarray:
+    """``img`` cross-faded with itself shifted by half its size, the shifted copy weighing in
+    towards the edges: the copy's wrap-around seam lies mid-picture, where the original shows,
+    so the result's opposite edges continue each other while its middle is ``img``."""
+    h, w = img.shape[:2]
+    rolled = np.roll(img, (h // 2, w // 2), axis=(0, 1)).astype(np.float32)
+    # 1 in the middle, falling to 0 at the edges (a separable tent, flat over the middle half).
+    wy = np.clip(2 - 4 * np.abs(np.arange(h) + 0.5 - h / 2) / h, 0, 1)
+    wx = np.clip(2 - 4 * np.abs(np.arange(w) + 0.5 - w / 2) / w, 0, 1)
+    weight = (wy[:, None] * wx[None, :])[..., None]
+    out = img.astype(np.float32) * weight + rolled * (1 - weight)
+    return out.round().astype(np.uint8)
+
+
+def resize_wrapped(img: np.ndarray, h: int, w: int) -> np.ndarray:
+    """A tileable picture resized as a tile: the filter reads across the wrap, not the edge."""
+    ih, iw = img.shape[:2]
+    if (ih, iw) == (h, w):
+        return img
+    py, px = max(2, ih // 16), max(2, iw // 16)
+    big = resize(np.pad(img, ((py, py), (px, px), (0, 0)), mode="wrap"),
+                 round((ih + 2 * py) * h / ih), round((iw + 2 * px) * w / iw))
+    y0, x0 = round(py * h / ih), round(px * w / iw)
+    return np.ascontiguousarray(big[y0:y0 + h, x0:x0 + w])
 
 
 # --------------------------------------------------------------------------- inputs
@@ -303,6 +361,9 @@ def _validate(spec: StyleSpec) -> tuple[np.ndarray, np.ndarray | None, np.ndarra
                            "off to restyle the whole picture.")
         if mask.all():
             mask = None  # the whole picture: no seam to make
+    if spec.tile and mask is not None:
+        raise JobError("A seamless tile restyles the whole picture: turn the mask off, or "
+                       "turn tiling off to restyle the painted area.")
     return rgb, alpha, mask
 
 
@@ -318,6 +379,10 @@ def _styles(spec: StyleSpec, work: np.ndarray, notes: list[str]) -> list[np.ndar
             r, g, b = (int(v) for v in img.reshape(-1, 3)[0])
             raise JobError(f"{name} is one colour (RGB {r}, {g}, {b}): it has no brushwork or "
                            "texture to take. Use a painting or a textured picture.")
+        if max(img.shape[:2]) < MIN_STYLE_SIDE:
+            raise JobError(f"{name} is only {img.shape[1]}x{img.shape[0]} pixels: too small to "
+                           f"hold any brushwork. Use a style image at least {MIN_STYLE_SIDE} px "
+                           f"across, ideally near the picture's {long_side} px.")
         if max(img.shape[:2]) < SMALL_STYLE * long_side:
             notes.append(f"{name} is {img.shape[1]}x{img.shape[0]}, much smaller than the "
                          f"{long_side} px picture: it was upscaled, so its strokes come out "
