@@ -28,7 +28,7 @@ from core.cli.common import (
 
 def add_parser(sub: Any) -> None:
     from core.jobs import MAX_SEED
-    from core.specs.style import ONE_PASS_MODEL
+    from core.specs.style import ONE_PASS_MODEL, StyleSpec
 
     p = sub.add_parser("style", help="restyle a picture after one or more paintings")
     p.add_argument("content", metavar="CONTENT", help="the picture to restyle")
@@ -39,7 +39,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--size", type=int_at_least(64, 2048), default=None, metavar="PX",
                    help="long side the style is worked at (default 512; never enlarges)")
     p.add_argument("--steps", type=int_at_least(1, 2000), default=None, metavar="N",
-                   help="optimisation steps over the whole pyramid (default 150)")
+                   help=f"optimisation steps over the whole pyramid (default {StyleSpec.steps})")
     p.add_argument("--optimizer", choices=("lbfgs", "adam"), default=None)
     p.add_argument("--strength", type=float, default=None, metavar="S",
                    help="weight of the style (default 10; the content weighs 1); with "

@@ -1,11 +1,18 @@
 """Style transfer on any picture: neural style with random-weight features, or a fast style net.
 
 Optimisation path (Gatys et al. 2016, with the random features of core/nets/features.py): the
-picture starts as the content and is optimised (L-BFGS or Adam) so that its features' Gram
-matrices (and, optionally, per-channel means and deviations) match the style images', while
-its deeper features stay close to the content's and total variation stays low. It runs coarse
-to fine over an image pyramid (a quarter, half, then the full size), each level starting from
-the one before, so the large structures settle cheaply. Every style term is relative (divided
+picture starts as the content and is optimised (Adam, or L-BFGS with a strong-Wolfe line
+search) so that its features' Gram matrices (and, optionally, per-channel means and
+deviations) match the style images', while its deeper features stay close to the content's
+and total variation stays low. It runs coarse to fine over an image pyramid (a quarter, half,
+then the full size), each level starting from the one before, with most steps at the coarse
+levels (core.specs.style.level_steps), so the large structures settle cheaply; the feature net
+is half the width of the style loss's default (a quarter of the cost per step), which measured
+as good on the full-width held-out nets (bench/style.py).
+
+Seamless tiles (``tile``): the picture is first cross-faded with itself shifted by half its
+size, so its opposite edges continue each other, then restyled with circular padding in every
+net and total variation that wraps round. Every style term is relative (divided
 by the style's own statistic), so layers and styles weigh alike.
 
 Options: several style images with weights; ``strength`` scales the style term; colours kept

@@ -61,7 +61,7 @@ from desktop.widgets.style_tray import MAX_WEIGHT, StyleImage, StyleTray, pixels
 
 COLOURS = [("Off", ""), ("Keep colours (luminance)", "luminance"),
            ("Keep colours (histogram)", "histogram")]
-OPTIMIZER_NAMES = {"lbfgs": "L-BFGS (line search)", "adam": "Adam"}
+OPTIMIZER_NAMES = {"lbfgs": "L-BFGS (line search)", "adam": "Adam (the default)"}
 PREVIEW_SIDE = 160  # px, the running step's picture in the panel
 STRENGTH_SCALE = 10  # slider units per unit of strength (0.1 steps)
 ALPHA_SCALE = 20  # the one pass's strength in 0.05 steps
@@ -166,8 +166,9 @@ class StylePanel(Panel):
         for key in OPTIMIZERS:
             self.optimizer.addItem(OPTIMIZER_NAMES[key], key)
         self.optimizer.setCurrentIndex(self.optimizer.findData(_D.optimizer))
-        self.optimizer.setToolTip("L-BFGS with a line search settles the style in fewer "
-                                  "steps; Adam takes smaller, steadier steps")
+        self.optimizer.setToolTip("Adam matches the painting's texture most closely; L-BFGS "
+                                  "with a line search settles in fewer steps and keeps more "
+                                  "of the picture's own detail")
         for w in (self.picture_size, self.steps):
             w.valueChanged.connect(self.update_estimate)
         self.optimizer.currentIndexChanged.connect(self.update_estimate)
