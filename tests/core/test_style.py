@@ -14,8 +14,9 @@ from core.data.styles import STYLES, render_style
 from core.jobs import Cancelled, Context, ImageRef, JobError, JobSpec, run_job
 from core.nets.adain import AdaINConfig, AdaINNet
 from core.nets.features import FeatureConfig, RandomFeatures, gram, pink_noise
-from core.pipelines.style import StyleSpec, seamless, set_padding
+from core.pipelines.style import StyleSpec, resize_wrapped, seamless, set_padding
 from core.specs.style import estimate_cpu_seconds, level_steps, pyramid
+from core.tensors import resize
 
 
 def photo(h: int = 48, w: int = 64, seed: int = 0) -> np.ndarray:
@@ -222,6 +223,14 @@ def test_a_tile_continues_across_its_wrapped_edges():
     h, w = content.shape[:2]
     mid = seamless(content)[h // 4:3 * h // 4, w // 4:3 * w // 4]
     np.testing.assert_array_equal(mid, content[h // 4:3 * h // 4, w // 4:3 * w // 4])
+
+
+def test_a_tile_scaled_back_to_a_larger_picture_still_tiles():
+    tile = seamless(sky())
+    seam, grain = seam_and_grain(resize_wrapped(tile, 480, 640))
+    assert seam < 1.5 * grain
+    seam, grain = seam_and_grain(resize(tile, 480, 640))  # a plain resize reads the edge
+    assert seam > 3 * grain
 
 
 def json_round_trip(spec: StyleSpec) -> StyleSpec:
