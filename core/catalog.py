@@ -18,6 +18,7 @@ from core.specs.latent import FAMILIES as LATENT_FAMILIES
 from core.specs.scene import PRIOR_FAMILIES
 from core.specs.sd import SD_FAMILY
 from core.specs.style import FAMILY as FAST_STYLE_FAMILY
+from core.specs.style import ONE_PASS_FAMILY
 from core.specs.upscale import ARCHITECTURES as UPSCALERS
 from core.specs.upscale import FAMILY as UPSCALE_FAMILY
 
@@ -108,6 +109,12 @@ def fast_styles() -> list[dict[str, str]]:
     return [{"name": m.name, "source": m.source,
              "style": str(m.card.config.get("style", "")).removeprefix("procedural:")}
             for m in list_models(FAST_STYLE_FAMILY) if m.card is not None]
+
+
+def one_pass_styles() -> list[dict[str, str]]:
+    """Every usable one-pass (any painting) style net: name and source."""
+    return [{"name": m.name, "source": m.source}
+            for m in list_models(ONE_PASS_FAMILY) if m.card is not None]
 
 
 def sd_models() -> list[dict[str, Any]]:

@@ -33,7 +33,7 @@ MAX_TEXT = 8192  # characters in one string (a prompt, a path)
 MAX_NUMBER = 2**53  # magnitude of any number: far above every setting, far below overflow
 MAX_IMAGES = 16  # image references in one spec (a picture, a mask, up to 8 style images)
 MAX_EMBEDDED = 16 * 2**20  # base64 characters of one embedded image (masks compress to KBs)
-MODEL_FIELDS = ("model", "fast")  # fields that name a model: installed names only
+MODEL_FIELDS = ("model", "fast", "one_pass")  # fields that name a model: installed names only
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 

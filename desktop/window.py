@@ -599,7 +599,9 @@ class MainWindow(QMainWindow):
             return None
         self._job_panel = panel
         panel.set_busy(True)
-        return self._submit_main(spec, f"{panel.title}…")
+        job = self._submit_main(spec, f"{panel.title}…")
+        panel.watch_main_job(job)
+        return job
 
     def _submit_main(self, spec: JobSpec, label: str) -> JobHandle:
         """Run the window's main job: progress in the status bar, results to the strip."""

@@ -1,7 +1,10 @@
 """``easel style CONTENT STYLE [STYLE...] -o OUT``: style transfer, headless.
 
-Optimises the content picture towards the style images with random-weight features, or, with
-``--fast NAME``, restyles it in one pass with a fast style model (then no STYLE is needed).
+Optimises the content picture towards the style images with random-weight features; with
+``--fast NAME``, restyles it in one pass with a fast style model (then no STYLE is needed);
+with ``--one-pass``, restyles it in one pass after the STYLE images with the one-pass net
+(any painting, no training per painting; ``--strength`` is then 0 to 1); with ``--tile``, the
+result is a seamless tile (it repeats without seams).
 Kept free of torch at import time (``easel --help``).
 """
 
@@ -25,6 +28,7 @@ from core.cli.common import (
 
 def add_parser(sub: Any) -> None:
     from core.jobs import MAX_SEED
+    from core.specs.style import ONE_PASS_MODEL, StyleSpec
 
     p = sub.add_parser("style", help="restyle a picture after one or more paintings")
     p.add_argument("content", metavar="CONTENT", help="the picture to restyle")
@@ -35,10 +39,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--size", type=int_at_least(64, 2048), default=None, metavar="PX",
                    help="long side the style is worked at (default 512; never enlarges)")
     p.add_argument("--steps", type=int_at_least(1, 2000), default=None, metavar="N",
-                   help="optimisation steps over the whole pyramid (default 150)")
+                   help=f"optimisation steps over the whole pyramid (default {StyleSpec.steps})")
     p.add_argument("--optimizer", choices=("lbfgs", "adam"), default=None)
     p.add_argument("--strength", type=float, default=None, metavar="S",
-                   help="weight of the style (default 10; the content weighs 1)")
+                   help="weight of the style (default 10; the content weighs 1); with "
+                   "--one-pass, from 0 (the picture as it is) to 1 (the full style, default)")
     p.add_argument("--preserve-color", nargs="?", const="luminance", default=None,
                    choices=("luminance", "histogram"),
                    help="keep the picture's colours (luminance: the default when given; "
@@ -48,6 +53,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--feather", type=int_at_least(0, 256), default=None, metavar="PX")
     p.add_argument("--fast", default=None, metavar="NAME",
                    help="a fast style model (style_fast_brush, ...): one pass, no STYLE")
+    p.add_argument("--one-pass", nargs="?", const=ONE_PASS_MODEL, default=None,
+                   metavar="NAME", dest="one_pass",
+                   help=f"one pass after the STYLE images with the one-pass net (default "
+                   f"{ONE_PASS_MODEL}; easel train style_onepass makes it)")
+    p.add_argument("--tile", action="store_true",
+                   help="a seamless tile: the result repeats without seams (circular padding)")
     p.add_argument("--seed", type=int_at_least(0, MAX_SEED), default=0)
     add_run_options(p)
     p.set_defaults(func=run)
@@ -79,6 +90,11 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.styles and not args.fast:
         raise CliError("give at least one STYLE image, or a fast style with --fast NAME.")
+    if args.fast and args.one_pass:
+        raise CliError("--fast and --one-pass are two ways to restyle: choose one.")
+    if args.one_pass and args.strength is not None and not 0 <= args.strength <= 1:
+        raise CliError(f"with --one-pass, --strength is from 0 (the picture as it is) to 1 "
+                       f"(the full style), not {args.strength:g}.")
     content_path = Path(args.content).expanduser().resolve()
     style_paths = [Path(s).expanduser().resolve() for s in args.styles]
     mask_path = Path(args.mask).expanduser().resolve() if args.mask else None
@@ -88,12 +104,18 @@ def run(args: argparse.Namespace) -> int:
     h, w = loaded.rgb.shape[:2]
     styles = tuple(ImageRef.of(_rgba(imageio.load_image(p)), path=str(p)) for p in style_paths)
     options: dict[str, Any] = {k: v for k in ("size", "steps", "optimizer", "strength",
-                                                "feather")
+                                                "feather", "one_pass")
                                if (v := getattr(args, k)) is not None}
+    if args.one_pass:  # the one pass's strength is its content <-> style blend
+        options["alpha"] = options.pop("strength", 1.0)
     if args.preserve_color:
         options["preserve_color"] = args.preserve_color
     if args.fast:
         options["fast"] = args.fast
+    if args.tile:
+        if mask_path is not None:
+            raise CliError("--tile restyles the whole picture: leave out --mask.")
+        options["tile"] = True
     mask = None
     if mask_path is not None:
         mask = ImageRef.of(imageio.load_mask(mask_path, size=(w, h)), path=str(mask_path),

@@ -3,7 +3,10 @@
 - :func:`gram_distance`: the relative Gram-matrix distance of a picture to a style image,
   measured with random feature networks of OTHER seeds than the one every Easel style is
   optimised or trained with (seed 0): held-out networks, so a picture cannot score well by
-  fooling the one network it was made with.
+  fooling the one network it was made with. With ``config=VGG19``, the same in a random-weight
+  VGG-19 (the layout of Simonyan & Zisserman's, Gram matrices at conv1_1 ... conv5_1 as Gatys
+  et al.'s, each layer normalised as He, Wang & Hopcroft 2016 do): a network of another family
+  than the one Easel's styles are made with, for a second opinion.
 - :func:`colour_distance`: how far a picture's colours are from the style's (the mean over
   the three channels of the L1 distance between 32-bin normalised histograms, 0..2).
 - :func:`edge_ssim`: content fidelity, the SSIM of the luminance edge maps (Sobel magnitude).
@@ -14,6 +17,7 @@ same for the unstyled renders (for scale), and the seconds one 512 px picture ta
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from pathlib import Path
@@ -32,27 +36,34 @@ from core.tensors import tensor_to_image as to_uint8
 from core.weights import ModelCard, load_model
 
 HELD_OUT_SEEDS = (101, 102, 103, 104, 105)
+# A random-weight VGG-19: 16 convolutions in stages of 2, 2, 4, 4, 4; style layers conv1_1,
+# conv2_1, conv3_1, conv4_1, conv5_1; content conv4_2.
+VGG19 = FeatureConfig(widths=(64, 128, 256, 512, 512), convs=(2, 2, 4, 4, 4),
+                      style_layers=(0, 2, 4, 8, 12), content_layers=(9,))
+VGG19_SEEDS = (201,)
 EVAL_IMAGES = 100  # restyled renders per evaluation (n is capped to this)
 EVAL_SIZE = 128
 
-_NETS: dict[int, RandomFeatures] = {}
+_NETS: dict[FeatureConfig, RandomFeatures] = {}
 _GRAMS: dict[tuple[Any, ...], list[torch.Tensor]] = {}
 
 
-def _net(seed: int) -> RandomFeatures:
-    if seed not in _NETS:
-        _NETS[seed] = RandomFeatures(FeatureConfig(seed=seed))
-    return _NETS[seed]
+def _net(seed: int, config: FeatureConfig | None = None) -> RandomFeatures:
+    key = dataclasses.replace(config or FeatureConfig(), seed=seed)
+    if key not in _NETS:
+        _NETS[key] = RandomFeatures(key)
+    return _NETS[key]
 
 
 @torch.no_grad()
-def _style_grams(style: np.ndarray, long_side: int, seed: int) -> list[torch.Tensor]:
+def _style_grams(style: np.ndarray, long_side: int, seed: int,
+                 config: FeatureConfig | None = None) -> list[torch.Tensor]:
     """The style's Gram matrices on net ``seed`` at ``long_side`` (cached: a benchmark or an
     evaluation compares many pictures with the same few styles)."""
     key = (hashlib.sha1(np.ascontiguousarray(style).tobytes()).hexdigest(), style.shape,
-           long_side, seed)
+           long_side, seed, config)
     if key not in _GRAMS:
-        net = _net(seed)
+        net = _net(seed, config)
         f = net(to_tensor(resize_long(style, long_side)))
         _GRAMS[key] = [gram(f[i]) for i in net.config.style_layers]
     return _GRAMS[key]
@@ -60,17 +71,18 @@ def _style_grams(style: np.ndarray, long_side: int, seed: int) -> list[torch.Ten
 
 @torch.no_grad()
 def gram_distance(image: np.ndarray, style: np.ndarray,
-                  seeds: tuple[int, ...] = HELD_OUT_SEEDS) -> float:
-    """Mean over the held-out networks and their style layers of
-    ||G(image) - G(style)||^2 / ||G(style)||^2, the style resized to the image's long side
-    (as the style pipeline sizes it)."""
+                  seeds: tuple[int, ...] = HELD_OUT_SEEDS,
+                  config: FeatureConfig | None = None) -> float:
+    """Mean over the held-out networks (``config``'s layout, default Easel's) and their style
+    layers of ||G(image) - G(style)||^2 / ||G(style)||^2, the style resized to the image's
+    long side (as the style pipeline sizes it)."""
     x = to_tensor(image)
     total, count = 0.0, 0
     for seed in seeds:
-        net = _net(seed)
+        net = _net(seed, config)
         fx = net(x)
         for i, gs in zip(net.config.style_layers,
-                         _style_grams(style, max(image.shape[:2]), seed), strict=True):
+                         _style_grams(style, max(image.shape[:2]), seed, config), strict=True):
             total += float((gram(fx[i]) - gs).pow(2).sum() / gs.pow(2).sum().clamp(min=1e-12))
             count += 1
     return total / count

@@ -1,6 +1,7 @@
 """Plain nn.Modules, one family per file. Importing this package registers every architecture."""
 
 from core.nets import (  # noqa: F401
+    adain,
     autoencoder,
     compact,
     dcgan,

@@ -155,29 +155,44 @@ def mean_std(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return flat.mean(-1), flat.var(-1, unbiased=False).add(1e-8).sqrt()
 
 
-def relative(a: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def relative(a: torch.Tensor, target: torch.Tensor, per_item: bool = False) -> torch.Tensor:
     """Squared distance of each item of ``a`` to ``target`` over the target's squared norm,
-    averaged over the batch: terms of any layer or statistic weigh alike."""
+    averaged over the batch: terms of any layer or statistic weigh alike. ``per_item``: each
+    item over its own target's norm (a batch of different styles or pictures weighs alike)."""
     dims = tuple(range(1, a.ndim))
-    return ((a - target).pow(2).sum(dims) / target.pow(2).sum().clamp(min=1e-8)).mean()
+    norm = target.pow(2).sum(dims) if per_item else target.pow(2).sum()
+    return ((a - target).pow(2).sum(dims) / norm.clamp(min=1e-8)).mean()
 
 
 class StyleLoss:
     """The style, content and total-variation terms of neural style (Gatys et al. 2016) with a
     feature network: Gram matrices (and per-channel means and deviations when ``moments``) of
     the style images at the style layers, weighted per style; content features compared at the
-    content layers. Every term is relative (:func:`relative`)."""
+    content layers. Every term is relative (:func:`relative`).
+
+    :meth:`paired` scores a batch against a batch of styles instead, the i-th picture against
+    the i-th style and each relative to its own style (training a model for any painting)."""
 
     def __init__(self, net: RandomFeatures, styles: list[torch.Tensor], weights: list[float],
-                 moments: bool = True) -> None:
-        self.net, self.moments = net, moments
-        cfg = net.config
-        self.targets = []
+                 moments: bool = True, wrap: bool = False) -> None:
+        self.net, self.moments, self.per_item, self.wrap = net, moments, False, wrap
         with torch.no_grad():
-            for s, w in zip(styles, weights, strict=True):
-                f = net(s)
-                self.targets.append((w, {i: (gram(f[i]), torch.cat(mean_std(f[i]), 1))
-                                         for i in cfg.style_layers}))
+            self.targets = [(w, self._statistics(net(s)))
+                            for s, w in zip(styles, weights, strict=True)]
+
+    @classmethod
+    def paired(cls, net: RandomFeatures, style_features: list[torch.Tensor],
+               moments: bool = True) -> StyleLoss:
+        """The loss towards a batch of styles, from their features (``net`` of the batch,
+        computed by the caller, which often needs them for more than this)."""
+        self = cls(net, [], [], moments)
+        self.per_item = True
+        self.targets = [(1.0, self._statistics([f.detach() for f in style_features]))]
+        return self
+
+    def _statistics(self, f: list[torch.Tensor]) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+        return {i: (gram(f[i]), torch.cat(mean_std(f[i]), 1))
+                for i in self.net.config.style_layers}
 
     def content_targets(self, content: torch.Tensor) -> dict[int, torch.Tensor]:
         with torch.no_grad():
@@ -188,31 +203,37 @@ class StyleLoss:
         total = feats[0].new_zeros(())
         for w, targets in self.targets:
             for i, (g, moments) in targets.items():
-                term = relative(gram(feats[i]), g)
+                term = relative(gram(feats[i]), g, self.per_item)
                 if self.moments:
-                    term = term + relative(torch.cat(mean_std(feats[i]), 1), moments)
+                    term = term + relative(torch.cat(mean_std(feats[i]), 1), moments,
+                                           self.per_item)
                 total = total + w * term / len(targets)
         return total
 
-    @staticmethod
-    def content(feats: list[torch.Tensor], targets: dict[int, torch.Tensor]) -> torch.Tensor:
-        return sum(relative(feats[i], t) for i, t in targets.items()) / len(targets)
+    def content(self, feats: list[torch.Tensor], targets: dict[int, torch.Tensor]
+                ) -> torch.Tensor:
+        return sum(relative(feats[i], t, self.per_item) for i, t in targets.items()) / \
+            len(targets)
 
     def terms(self, x: torch.Tensor, content: dict[int, torch.Tensor], strength: float,
-              content_weight: float, tv_weight: float) -> dict[str, torch.Tensor]:
+              content_weight: float, tv_weight: float,
+              feats: list[torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
         """Each term for the picture(s) ``x`` and their weighted sum (``loss``): the style term
         times ``strength``, the content term (against ``content``, from
         :meth:`content_targets`) times ``content_weight``, the TV term times
-        ``tv_weight * TV_SCALE``."""
-        feats = self.net(x)
+        ``tv_weight * TV_SCALE``. ``feats``: ``x``'s features when the caller has them."""
+        feats = self.net(x) if feats is None else feats
         out = {"style": self.style(feats), "content": self.content(feats, content),
-               "tv": self.tv(x)}
+               "tv": self.tv(x, self.wrap)}
         out["loss"] = (strength * out["style"] + content_weight * out["content"]
                        + tv_weight * TV_SCALE * out["tv"])
         return out
 
     @staticmethod
-    def tv(x: torch.Tensor) -> torch.Tensor:
-        """Mean squared difference of neighbouring pixels (total variation, squared)."""
+    def tv(x: torch.Tensor, wrap: bool = False) -> torch.Tensor:
+        """Mean squared difference of neighbouring pixels (total variation, squared);
+        ``wrap``: the last row and column neighbour the first too (a tile)."""
+        if wrap:
+            return (x - x.roll(1, -2)).pow(2).mean() + (x - x.roll(1, -1)).pow(2).mean()
         return (x[..., 1:, :] - x[..., :-1, :]).pow(2).mean() + \
             (x[..., 1:] - x[..., :-1]).pow(2).mean()

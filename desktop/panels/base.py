@@ -75,6 +75,10 @@ class Panel(QWidget):
     def set_busy(self, busy: bool) -> None:
         """The window's main job for this panel is running (or not)."""
 
+    def watch_main_job(self, job: JobHandle) -> None:
+        """The window's main job built from this panel was submitted: connect to ``job`` to
+        follow it in the panel (by default the window alone shows it)."""
+
 
 def refresh_button(refresh: Any) -> QPushButton:
     """The small button beside a model picker that lists the installed models again."""

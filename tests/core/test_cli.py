@@ -464,3 +464,32 @@ def test_a_command_removes_stale_temporary_files_only(tmp_path, monkeypatch):
     assert cli.main(["info", "--json"]) == 0
     assert not stale.exists()
     assert fresh.exists() and other.exists() and outside.exists()
+
+
+def test_style_bad_input_exits_2_with_the_reason_and_a_huge_picture_says_its_size(tmp_path,
+                                                                                 capsys):
+    from core.data.styles import render_style
+
+    img, msk, rgb, _ = make_inputs(tmp_path, 64)
+    style, flat, speck = tmp_path / "s.png", tmp_path / "flat.png", tmp_path / "speck.png"
+    Image.fromarray(render_style("brush", 0, 64)).save(style)
+    Image.fromarray(np.full((40, 40, 3), 128, np.uint8)).save(flat)
+    Image.fromarray(rgb[:8, :8]).save(speck)
+    empty = tmp_path / "empty.png"
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(empty)
+    out = tmp_path / "x.png"
+    for argv, message in (
+            ([str(img), str(flat)], "is one colour (RGB 128, 128, 128)"),
+            ([str(img), str(speck)], "only 8x8 pixels: too small"),
+            ([str(img), str(style), "--mask", str(empty)], "The mask is empty"),
+            ([str(img), str(style), "--mask", str(msk), "--tile"], "leave out --mask")):
+        assert cli.main(["style", *argv, "-o", str(out), "--steps", "1"]) == 2
+        assert message in one_error_line(capsys.readouterr().err)
+        assert not out.exists()
+    big = tmp_path / "big.png"
+    Image.fromarray(np.kron(rgb, np.ones((10, 8, 1), np.uint8))).save(big)  # 512x640
+    assert cli.main(["style", str(big), str(style), "-o", str(out), "--steps", "1", "--size",
+                     "64", "--tile"]) == 0
+    assert "(512x640) was restyled at 51x64" in capsys.readouterr().err
+    assert pixels(out).shape == (640, 512, 3)
+    assert imageio.read_metadata(out)["spec"]["tile"] is True

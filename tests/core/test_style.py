@@ -12,8 +12,11 @@ from core.algorithms import colour
 from core.catalog import fast_styles
 from core.data.styles import STYLES, render_style
 from core.jobs import Cancelled, Context, ImageRef, JobError, JobSpec, run_job
+from core.nets.adain import AdaINConfig, AdaINNet
 from core.nets.features import FeatureConfig, RandomFeatures, gram, pink_noise
-from core.pipelines.style import StyleSpec, pyramid
+from core.pipelines.style import StyleSpec, resize_wrapped, seamless, set_padding
+from core.specs.style import estimate_cpu_seconds, level_steps, pyramid
+from core.tensors import resize
 
 
 def photo(h: int = 48, w: int = 64, seed: int = 0) -> np.ndarray:
@@ -175,11 +178,99 @@ def test_a_large_picture_is_worked_at_the_size_setting_with_a_note():
      "The mask is 12x10 but the picture is 64x48"),
     ({"mask": ImageRef.of(np.zeros((48, 64), np.uint8), embed=True)}, "The mask is empty"),
     ({"fast": "no_such_style"}, "No fast style called 'no_such_style'"),
+    ({"styles": (ImageRef.of(photo(8, 8)),)}, "only 8x8 pixels: too small"),
+    ({"styles": (ImageRef.of(np.full((32, 32, 3), 7, np.uint8)),)},
+     r"one colour \(RGB 7, 7, 7\)"),
+    ({"tile": True, "mask": ImageRef.of(np.pad(np.full((8, 8), 255, np.uint8), 28)[:48, :64],
+                                        embed=True)}, "A seamless tile restyles the whole"),
 ])
 def test_bad_settings_are_job_errors(changes, message):
     spec = spec_for(photo(), render_style("brush", 0, 32)).replace(**changes)
     with pytest.raises(JobError, match=message):
         run(spec)
+
+
+def sky(h: int = 48, w: int = 64) -> np.ndarray:
+    y, x = np.mgrid[:h, :w]
+    img = np.stack([60 + 2 * x, 90 + 2 * y, 200 - x], -1) + \
+        np.random.default_rng(0).normal(0, 3, (h, w, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def seam_and_grain(img: np.ndarray) -> tuple[float, float]:
+    """The mean step across the wrap (last column to first, last row to first) and the mean
+    step between neighbours inside the picture."""
+    a = img.astype(np.float64)
+    seam = (np.abs(a[:, -1] - a[:, 0]).mean() + np.abs(a[-1] - a[0]).mean()) / 2
+    grain = (np.abs(np.diff(a, axis=1)).mean() + np.abs(np.diff(a, axis=0)).mean()) / 2
+    return seam, grain
+
+
+def test_a_tile_continues_across_its_wrapped_edges():
+    # A sky whose left and right (and top and bottom) edges are far apart.
+    content, style = sky(), render_style("brush", 0, 64)
+    seam, grain = seam_and_grain(content)
+    assert seam > 5 * grain  # as it is, the picture does not tile
+    res = run(spec_for(content, style, tile=True, steps=4))
+    out = res.images[0]
+    assert out.shape == content.shape
+    seam, grain = seam_and_grain(out)
+    assert seam < 1.5 * grain
+    seam, grain = seam_and_grain(run(spec_for(content, style, steps=4)).images[0])
+    assert seam > 3 * grain  # not tiled: the wrap is a seam
+    assert json_round_trip(res.spec).tile
+    # The seamless start keeps the picture's middle as it is.
+    h, w = content.shape[:2]
+    mid = seamless(content)[h // 4:3 * h // 4, w // 4:3 * w // 4]
+    np.testing.assert_array_equal(mid, content[h // 4:3 * h // 4, w // 4:3 * w // 4])
+
+
+def test_a_tile_scaled_back_to_a_larger_picture_still_tiles():
+    tile = seamless(sky())
+    seam, grain = seam_and_grain(resize_wrapped(tile, 480, 640))
+    assert seam < 1.5 * grain
+    seam, grain = seam_and_grain(resize(tile, 480, 640))  # a plain resize reads the edge
+    assert seam > 3 * grain
+
+
+def json_round_trip(spec: StyleSpec) -> StyleSpec:
+    return JobSpec.from_dict(spec.to_dict())
+
+
+def test_circular_padding_makes_the_nets_shift_with_the_picture():
+    # A net that pads circularly treats the picture as a torus: shifting the input shifts the
+    # output by as much (sizes a multiple of its pooling), so a tile's edges meet as inside.
+    torch.manual_seed(0)
+    net = AdaINNet(AdaINConfig(layer=3, width=0.25)).eval()
+    x, s = torch.rand(1, 3, 32, 48) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1
+    shifted = torch.roll(x, (8, 12), (-2, -1))
+    with torch.no_grad():
+        before = set_padding(net, "circular")
+        out, out_shifted = net(x, s), net(shifted, s)
+        for m, mode in before.items():
+            m.padding_mode = mode
+        plain = net(shifted, s)
+    torch.testing.assert_close(out_shifted, torch.roll(out, (8, 12), (-2, -1)), atol=1e-5,
+                               rtol=0)
+    assert not torch.allclose(plain, torch.roll(out, (8, 12), (-2, -1)), atol=1e-3)
+    assert set(before.values()) == {"reflect"}
+
+
+def test_most_optimisation_steps_are_at_the_coarse_levels():
+    steps = level_steps(100, 3)
+    assert steps[0] > steps[1] > steps[2] and abs(sum(steps) - 100) <= 1
+    assert level_steps(10, 1) == [10] and min(level_steps(3, 3)) >= 1
+
+
+def test_the_time_estimate_follows_steps_and_resolution_not_the_picture_beyond_it():
+    def estimate(h: int, w: int, size: int = 512, steps: int = 100) -> float:
+        return estimate_cpu_seconds(h, w, size=size, steps=steps, optimizer="lbfgs")
+
+    base = estimate(384, 512)
+    assert 1.8 * base < estimate(384, 512, steps=200) < 2.2 * base
+    assert estimate(1536, 2048) == base  # worked at 512 px
+    assert estimate(768, 1024, size=1024) > 3 * base
+    assert estimate_cpu_seconds(384, 512, method="one_pass") < base / 10
 
 
 def test_cancel_stops_within_a_step_and_the_spec_round_trips():

@@ -37,7 +37,8 @@ NOT_IN_FORMS = {
     # prediction: a Stable Diffusion model's card says it (the CLI may override it)
     "inpaint": {"image", "mask", "prediction"},
     "scene": {"layout"},  # a layout prior's layout: boxes on the canvas, not a form field
-    "style": {"image", "mask", "styles", "style_weights"},
+    # one_pass: chosen in the method list, the fast style's combo box (test_style_panel.py)
+    "style": {"image", "mask", "styles", "style_weights", "one_pass"},
     "train": {"folder", "steps", "minutes"},  # the folder read, the budget by its unit
     "latent": {"model", "a", "b", "c", "directions", "upscale", "image", "crop", "start",
                "end"},

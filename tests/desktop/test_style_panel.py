@@ -19,7 +19,8 @@ from core.jobs import JobError, pixel_hash, spec_from_dict
 from core.nets.transform import TransformConfig, TransformNet
 from core.pipelines.style import MAX_STYLES, StyleSpec
 from core.weights import ModelCard, save_model
-from desktop.panels.style import StylePanel
+from desktop.panels.style import ONE_PASS, StylePanel
+from tests.style_models import install_one_pass
 
 
 @pytest.fixture
@@ -82,7 +83,7 @@ def test_the_tray_takes_dropped_and_added_files_with_weights_and_alpha(win, tmp_
     assert panel.tray.count() == 2 and not panel.message.isVisibleTo(panel)
     panel.tray.rows[0].weight.setValue(2.5)
     panel.colour.setCurrentIndex(panel.colour.findData("histogram"))
-    panel.size.setValue(256)
+    panel.picture_size.setValue(256)
     panel.steps.setValue(40)
     panel.optimizer.setCurrentIndex(panel.optimizer.findData("adam"))
     panel.strength.setValue(35)  # 3.5
@@ -151,7 +152,7 @@ def test_a_fast_style_is_listed_and_runs_in_one_pass(qtbot, win, tmp_path):
     install_fast_style(tmp_path / "home")
     panel.refresh_fast_styles()
     index = panel.fast.findData("tiny_mosaic")
-    assert index == 1 and "mosaic" in panel.fast.itemText(index)
+    assert index > 1 and "mosaic" in panel.fast.itemText(index)  # after "None", "One pass"
     panel.add_style_files([write_style(tmp_path, "ignored.png", 4)])
     panel.colour.setCurrentIndex(panel.colour.findData("histogram"))
     panel.fast.setCurrentIndex(index)
@@ -167,6 +168,50 @@ def test_a_fast_style_is_listed_and_runs_in_one_pass(qtbot, win, tmp_path):
     assert win.doc.results[0].rgb.shape[:2] == (40, 56)
 
 
+def test_the_one_pass_choice_paints_the_tray_in_one_pass_with_its_strength(qtbot, win,
+                                                                          tmp_path):
+    panel = panel_of(win)
+    choice = ONE_PASS + "style_onepass"
+    index = panel.fast.findData(choice)
+    model = panel.fast.model()
+    assert index == 1 and "not installed" in panel.fast.itemText(index)
+    assert not model.item(index).isEnabled()  # listed, but not chosen until it is trained
+    install_one_pass(tmp_path / "home")
+    panel.refresh_fast_styles()
+    index = panel.fast.findData(choice)
+    assert "One pass (any painting)" in panel.fast.itemText(index)
+    assert model.item(index).isEnabled()
+    panel.add_style_files([write_style(tmp_path, "paint.png", 9)])
+    panel.fast.setCurrentIndex(index)
+    # The tray is painted from; the one pass has its own strength, and no steps or optimiser.
+    assert panel.tray.isEnabled() and not panel.steps.isEnabled()
+    assert not panel.optimizer.isEnabled()
+    assert not panel.alpha.isHidden() and panel.strength.isHidden()
+    panel.alpha.set_number(0.5)
+    assert panel.strength_label.text() == "0.5"
+    spec = panel.build_spec(win.doc)
+    assert spec.one_pass == "style_onepass" and spec.fast == "" and spec.alpha == 0.5
+    assert len(spec.styles) == 1
+    original = win.doc.image_array().copy()
+    panel.run_button.click()
+    with qtbot.waitSignal(win._job.finished, timeout=60_000):
+        pass
+    qtbot.waitUntil(lambda: len(win.doc.results) == 1, timeout=5000)
+    entry = win.doc.results[0]
+    assert entry.spec["one_pass"] == "style_onepass" and entry.spec["alpha"] == 0.5
+    assert entry.rgb.shape[:2] == original.shape[:2] and not np.array_equal(entry.rgb, original)
+    # Restoring the run chooses the one pass and its strength again.
+    panel.fast.setCurrentIndex(0)
+    panel.alpha.set_number(1.0)
+    assert panel.restore(entry.spec) == []
+    assert panel.fast.currentData() == choice and panel.alpha.number() == 0.5
+    qtbot.waitUntil(lambda: panel.tray.count() == 1, timeout=5000)
+    problems = panel.restore({**entry.spec, "one_pass": "gone"})
+    assert problems == ["The one-pass net 'gone' is not installed; optimising instead (train "
+                        "it with easel train style_onepass)."]
+    assert panel.fast.currentData() == "" and panel.steps.isEnabled()
+
+
 def test_restore_brings_back_settings_style_images_and_weights(qtbot, win, tmp_path):
     panel = panel_of(win)
     plain = write_style(tmp_path, "plain.png", 5)
@@ -175,7 +220,7 @@ def test_restore_brings_back_settings_style_images_and_weights(qtbot, win, tmp_p
     panel.tray.rows[0].weight.setValue(0.5)
     panel.tray.rows[1].weight.setValue(3.0)
     panel.strength.setValue(73)
-    panel.size.setValue(320)
+    panel.picture_size.setValue(320)
     panel.steps.setValue(12)
     panel.seed.setValue(99)
     panel.feature_seed.setValue(4)
@@ -195,7 +240,7 @@ def test_restore_brings_back_settings_style_images_and_weights(qtbot, win, tmp_p
     restored = fresh.tray.images()[1]
     assert restored.pixels.shape == (24, 24, 4) and restored.sha256 == spec["styles"][1]["sha256"]
     assert fresh._strength() == pytest.approx(7.3)
-    assert (fresh.size.value(), fresh.steps.value(), fresh.seed.value()) == (320, 12, 99)
+    assert (fresh.picture_size.value(), fresh.steps.value(), fresh.seed.value()) == (320, 12, 99)
     assert fresh.feature_seed.value() == 4 and fresh.tv_weight.value() == 20
     assert not fresh.moments.isChecked() and fresh.colour.currentData() == "luminance"
     assert fresh.build_spec(win.doc).to_dict() == spec
@@ -212,7 +257,7 @@ def test_restore_brings_back_settings_style_images_and_weights(qtbot, win, tmp_p
     assert any("'gone' is not installed" in p for p in problems)
     assert any("Resolution 5" in p for p in problems)
     assert [i.path for i in fresh.tray.images()] == [cut_out]
-    assert fresh.tray.weights() == [3.0] and fresh.size.value() == 320
+    assert fresh.tray.weights() == [3.0] and fresh.picture_size.value() == 320
 
 
 def test_restoring_a_region_run_puts_its_area_back_on_an_unpainted_picture(qtbot, win,
@@ -234,13 +279,27 @@ def test_restoring_a_region_run_puts_its_area_back_on_an_unpainted_picture(qtbot
     assert win.doc.mask_is_empty()
 
 
+def test_the_estimate_grows_with_the_work_and_a_tile_is_the_whole_picture(win, tmp_path):
+    panel = panel_of(win)
+    assert panel.size().width() > 0  # QWidget.size() is not shadowed by the resolution box
+    panel.picture_size.setValue(64)
+    panel.steps.setValue(50)
+    few = panel.estimated_cpu_seconds()
+    panel.steps.setValue(500)
+    assert panel.estimated_cpu_seconds() > 5 * few and "About" in panel.estimate.text()
+    panel.tile.setChecked(True)
+    assert not panel.only_mask.isEnabled()
+    panel.add_style_files([write_style(tmp_path, "s.png", 3)])
+    assert panel.build_spec(win.doc).tile
+
+
 def test_settings_are_kept_between_sessions(qtbot, win, tmp_path):
     panel = panel_of(win)
     panel.strength.setValue(120)
     panel.colour.setCurrentIndex(panel.colour.findData("histogram"))
     panel.only_mask.setChecked(True)
     panel.feather.setValue(20)
-    panel.size.setValue(768)
+    panel.picture_size.setValue(768)
     panel.steps.setValue(300)
     panel.optimizer.setCurrentIndex(panel.optimizer.findData("adam"))
     panel.content_weight.setValue(2.5)
@@ -252,22 +311,32 @@ def test_settings_are_kept_between_sessions(qtbot, win, tmp_path):
     fresh.load_settings(QSettings(str(tmp_path / "style.ini"), QSettings.Format.IniFormat))
     assert fresh._strength() == 12.0 and fresh.colour.currentData() == "histogram"
     assert fresh.only_mask.isChecked() and fresh.feather.value() == 20
-    assert (fresh.size.value(), fresh.steps.value()) == (768, 300)
+    assert (fresh.picture_size.value(), fresh.steps.value()) == (768, 300)
     assert fresh.optimizer.currentData() == "adam" and fresh.content_weight.value() == 2.5
 
 
 def test_a_real_run_lands_in_the_strip_and_applies_undoably(qtbot, win, tmp_path):
     panel = panel_of(win)
     panel.add_style_files([write_style(tmp_path, "paint.png", 9)])
-    panel.size.setValue(64)
+    panel.picture_size.setValue(64)
     panel.steps.setValue(2)
+    assert panel.estimate.text().startswith("About ")  # said before it runs
+    estimate = panel.estimated_cpu_seconds()
     original = win.doc.image_array().copy()
     panel.run_button.click()
     assert not panel.run_button.isEnabled()  # busy while it runs
+    shown = []  # the panel's preview when each step's picture arrives
+    win._job.preview.connect(lambda rgb: shown.append(
+        (panel.preview.isVisible(), panel.preview.pixmap().isNull(), panel.step_label.text())))
     with qtbot.waitSignal(win._job.finished, timeout=60_000):
         pass
     qtbot.waitUntil(lambda: len(win.doc.results) == 1, timeout=5000)
     assert panel.run_button.isEnabled()
+    assert shown and all(visible and not null for visible, null, _ in shown)
+    assert all(text.startswith(("Starting", "Step ")) for _, _, text in shown)
+    assert "Level 1 of 1" in shown[-1][2]
+    assert not panel.preview.isVisible()  # the result is in the strip now
+    assert panel.estimated_cpu_seconds() != estimate  # scaled by what this run took
     entry = win.doc.results[0]
     assert entry.spec["kind"] == "style" and entry.spec["steps"] == 2
     assert entry.label.startswith("Style")

@@ -8,6 +8,7 @@ from core.training.families import (  # noqa: F401
     prior,
     reranker,
     style,
+    style_onepass,
     upscale,
     vae,
     vqvae,
