@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from core.algorithms.masks import as_bool, bbox, distance_to
+from core.algorithms.membrane import fill_harmonic
 from core.jobs import JobError
 
 # Above this many target patches a scale compares patches on a checkerboard half of their
@@ -44,12 +45,22 @@ CONFIDENCE = 2.0
 # Depths are capped here: deeper patches all weigh 2^-24, which keeps weight sums far from
 # float32 underflow, and past it the neighbours of a pixel differ too little in depth to matter.
 CONFIDENCE_REACH = 24
+FINE_RADIUS: int | None = None  # random-search radius on scales finer than the coarsest
+VOTE_SPREAD = 1.0
 CHUNK = 65_536  # target patches per distance computation
 # Search and vote run over the targets in bands of this many (row-major, so a band is a strip of
 # rows), calling ``check`` before each: a cancel is seen after a bounded amount of work however
 # large the hole, and the memory for target patches is one band's, not the whole field's.
 BAND = 16_384
 STRIP_PIXELS = 1 << 20  # whole-image set-up steps (masks, distances) run in strips this big
+# Patches are compared on colour and on the luminance gradient times this (Darabi et al., "Image
+# Melding", 2012, sec. 4: gradients in the patch distance favour sources that continue edges).
+GRADIENT_WEIGHT = 1.0
+# Each vote is blended into its surround in the gradient domain (Perez et al. 2003; Darabi et
+# al. 2012 sec. 5): the copied texture keeps its gradients and the mismatch along the hole's
+# edge is spread over the hole as a membrane, so its low frequencies agree with the surround.
+BLEND = True
+BLEND_SEAM = "vote"  # "vote": the copies' own step across the edge is kept; "flat": none
 
 
 @dataclass
@@ -57,7 +68,8 @@ class _Scale:
     """One pyramid level, padded by r pixels (edge-replicated) so every patch centred on the
     unpadded area can be read. Coordinates below are in the padded frame."""
 
-    img: np.ndarray  # (H+2r, W+2r, 3) float32; hole pixels hold the current estimate
+    img: np.ndarray  # (H+2r, W+2r, 5) float32: RGB and the weighted luminance gradient;
+    # hole pixels hold the current estimate
     hole: np.ndarray  # (H, W) bool, unpadded
     r: int
     ty: np.ndarray  # target patch centres: every centre whose patch overlaps the hole
@@ -66,6 +78,8 @@ class _Scale:
     src_ok: np.ndarray  # (H+2r, W+2r) bool: centres of patches fully outside the hole
     src: np.ndarray  # flat indices of src_ok
     confidence: np.ndarray  # (N,) float32 vote weight of each target for being near known pixels
+    box: tuple[int, int, int, int]  # the hole's bounding box grown by one pixel (unpadded)
+    ring: np.ndarray  # (box) bool: known pixels next to the hole
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -90,10 +104,15 @@ class _Field:
 
 
 def fill(image: np.ndarray, mask: np.ndarray, *, rng: np.random.Generator,
-         patch_size: int = 7, iterations: int = 4, check: Callable[[], None] | None = None,
+         patch_size: int = 7, iterations: int = 4, context: int = 0,
+         source: np.ndarray | None = None, check: Callable[[], None] | None = None,
          preview: Callable[[np.ndarray], None] | None = None,
          ) -> Generator[tuple[int, int, str], None, np.ndarray]:
     """Fill the masked pixels of ``image`` from the rest of it.
+
+    ``context`` (pixels, 0 = chosen from the hole's size) is how far beyond the hole's
+    bounding box the fill may copy from; ``source`` (HxW, nonzero = may copy from here), if
+    given, further restricts where: only patches lying wholly inside it are copied.
 
     Yields ``(step, total, message)`` once per search/vote round and returns the filled HxWx3
     uint8 image; pixels outside the mask are copied unchanged. ``check()`` (it raises to
@@ -110,21 +129,29 @@ def fill(image: np.ndarray, mask: np.ndarray, *, rng: np.random.Generator,
     if hole.shape != image.shape[:2]:
         raise JobError(f"The mask is {hole.shape[1]}x{hole.shape[0]} but the image is "
                        f"{image.shape[1]}x{image.shape[0]}.")
+    blocked = None if source is None else ~as_bool(source)
+    if blocked is not None and blocked.shape != hole.shape:
+        raise JobError(f"The source mask is {blocked.shape[1]}x{blocked.shape[0]} but the "
+                       f"image is {image.shape[1]}x{image.shape[0]}.")
     if patch_size < 3 or patch_size % 2 == 0:
         raise JobError(f"The patch size must be an odd number >= 3, got {patch_size}.")
     if iterations < 1:
         raise JobError(f"PatchMatch needs at least one iteration, got {iterations}.")
+    if context < 0:
+        raise JobError(f"The context must be 0 (automatic) or a number of pixels, got "
+                       f"{context}.")
     if not hole.any():
         return image.copy()
     r = patch_size // 2
     check = check or _no_check
 
     check()
-    y0, y1, x0, x1 = _context(hole, r, check)
+    y0, y1, x0, x1 = _context(hole, blocked, r, context, check)
     crop, crop_hole = _float_copy(image[y0:y1, x0:x1], 0, check), hole[y0:y1, x0:x1]
+    crop_blocked = None if blocked is None else blocked[y0:y1, x0:x1]
     check()
-    n_levels = _depth(crop_hole, r, check)
-    pyramid = [(crop, crop_hole)]
+    n_levels = _depth(crop_hole, crop_blocked, r, check)
+    pyramid = [(crop, crop_hole, crop_blocked)]
     while len(pyramid) < n_levels:
         check()
         pyramid.append(_downsample(*pyramid[-1], check))
@@ -134,13 +161,13 @@ def fill(image: np.ndarray, mask: np.ndarray, *, rng: np.random.Generator,
     field: _Field | None = None
     coarse: _Scale | None = None
     for level in range(len(pyramid) - 1, -1, -1):
-        img, hl = pyramid[level]
+        img, hl, bl = pyramid[level]
         check()
         if field is None or coarse is None:
-            sc = _make_scale(_onion_peel(img, hl, check), hl, r, check)
+            sc = _make_scale(_onion_peel(img, hl, check), hl, bl, r, check)
             field = _random_field(sc, rng)
         else:
-            sc = _make_scale(img, hl, r, check)
+            sc = _make_scale(img, hl, bl, r, check)
             check()
             field = _upsample_field(field, coarse, sc, rng)
             _vote(sc, field, _offsets(sc.width, r, sparse=False), check)
@@ -148,10 +175,12 @@ def fill(image: np.ndarray, mask: np.ndarray, *, rng: np.random.Generator,
         search = _offsets(sc.width, r, sparse=len(sc.ty) > SPARSE_ABOVE)
         inside = _inside_image(sc)
         field.cost = _initial_cost(sc, field, search, inside, check)
-        passes = 2 if level == len(pyramid) - 1 else 1
+        coarsest = level == len(pyramid) - 1
+        passes = 2 if coarsest else 1
         for i in range(rounds[level]):
             for p in range(passes):
-                _search(sc, field, search, inside, rng, check, reverse=(i + p) % 2 == 1)
+                _search(sc, field, search, inside, rng, check, reverse=(i + p) % 2 == 1,
+                        radius=max(sc.shape) if coarsest else FINE_RADIUS)
             _vote(sc, field, full, check, weighted=True)
             step += 1
             check()
@@ -176,23 +205,36 @@ def _bands(n: int) -> list[tuple[int, int]]:
 # --------------------------------------------------------------------------- set-up
 
 
-def _context(hole: np.ndarray, r: int, check: Callable[[], None]) -> tuple[int, int, int, int]:
-    """The crop to work in: the hole's bounding box plus twice its size on every side (the
-    fill draws from everything around it; on the benchmark photos a margin of 2 scored higher
-    than 1), or the whole image when that crop would hold fewer source patches than hole
-    pixels."""
+def _context(hole: np.ndarray, blocked: np.ndarray | None, r: int, context: int,
+             check: Callable[[], None]) -> tuple[int, int, int, int]:
+    """The crop to work in: the hole's bounding box plus ``context`` pixels on every side, or
+    (``context`` 0) plus twice the hole's size (the fill draws from everything around it; on
+    the benchmark photos a margin of 2 scored higher than 1), or the whole image when that
+    crop would hold fewer source patches than hole pixels."""
     h, w = hole.shape
     y0, y1, x0, x1 = bbox(hole)  # type: ignore[misc]  # hole is not empty here
-    margin = 2 * max(y1 - y0, x1 - x0, 4 * r)
+    margin = context or 2 * max(y1 - y0, x1 - x0, 4 * r)
     box = (max(0, y0 - margin), min(h, y1 + margin), max(0, x0 - margin), min(w, x1 + margin))
-    n_hole = int(hole.sum())
-    if _source_centres(hole[box[0]:box[1], box[2]:box[3]], r, check).sum() >= n_hole:
+    no_copy = hole if blocked is None else hole | blocked
+    n_inside = _source_centres(no_copy[box[0]:box[1], box[2]:box[3]], r, check).sum()
+    if context and n_inside:
         return box
-    if not _source_centres(hole, r, check).any():
+    if not context and n_inside >= int(hole.sum()):
+        return box
+    side = f"{2 * r + 1}x{2 * r + 1}"
+    if context and (box[1] - box[0], box[3] - box[2]) != (h, w):
+        raise JobError(f"No {side} patch within {context} pixels of the mask can be copied "
+                       "from. Widen the context" + (", paint more of the source area"
+                                                    if blocked is not None else "") + ".")
+    if not _source_centres(no_copy, r, check).any():
         if hole.all():
             raise JobError("The mask covers the whole image: there is nothing left to copy "
                            "from. Leave part of the image unmasked.")
-        raise JobError(f"No {2 * r + 1}x{2 * r + 1} patch of the image lies fully outside the "
+        if blocked is not None:
+            raise JobError(f"No {side} patch of the source area lies fully outside the mask, "
+                           "so there is nothing to copy from. Paint a larger source area or "
+                           "use a smaller patch size.")
+        raise JobError(f"No {side} patch of the image lies fully outside the "
                        "mask, so there is nothing to copy from. Shrink the mask or use a "
                        "smaller patch size.")
     return 0, h, 0, w
@@ -212,17 +254,40 @@ def _strips(fn: Callable[[np.ndarray], np.ndarray], a: np.ndarray, halo: int,
     return np.concatenate(parts) if parts else fn(a)
 
 
-def _float_copy(img: np.ndarray, r: int, check: Callable[[], None]) -> np.ndarray:
-    """``img`` as float32, padded by ``r`` edge-replicated pixels, copied in strips."""
+def _float_copy(img: np.ndarray, r: int, check: Callable[[], None],
+                gradients: bool = False) -> np.ndarray:
+    """``img`` as float32, padded by ``r`` edge-replicated pixels, copied in strips; with
+    ``gradients``, two more channels: the luminance gradient times GRADIENT_WEIGHT."""
     h, w, c = img.shape
-    out = np.empty((h + 2 * r, w + 2 * r, c), np.float32)
+    out = np.empty((h + 2 * r, w + 2 * r, c + 2 * gradients), np.float32)
     rows = max(1, STRIP_PIXELS // max(1, w))
     for a in range(0, h, rows):
         check()
-        out[r + a:r + min(h, a + rows), r:r + w] = img[a:a + rows]
+        out[r + a:r + min(h, a + rows), r:r + w, :c] = img[a:a + rows]
     if r:
         _refresh_padding(out, r)
+    if gradients:
+        for a in range(0, out.shape[0], rows):
+            check()
+            _gradients(out, a, min(out.shape[0], a + rows))
     return out
+
+
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def _gradients(img: np.ndarray, a: int, b: int, x0: int = 0, x1: int | None = None) -> None:
+    """Channels 3 and 4 of rows ``a:b`` (columns ``x0:x1``) of ``img``: central differences
+    of the luminance of channels 0-2 (one-sided at the array's edges), times GRADIENT_WEIGHT."""
+    h, w = img.shape[:2]
+    x1 = w if x1 is None else x1
+    lo, hi = max(0, a - 1), min(h, b + 1)
+    xl, xh = max(0, x0 - 1), min(w, x1 + 1)
+    lum = img[lo:hi, xl:xh, :3] @ LUMA
+    gy = np.gradient(lum, axis=0) if lum.shape[0] > 1 else np.zeros_like(lum)
+    gx = np.gradient(lum, axis=1) if lum.shape[1] > 1 else np.zeros_like(lum)
+    img[a:b, x0:x1, 3] = GRADIENT_WEIGHT * gx[a - lo:b - lo, x0 - xl:x1 - xl]
+    img[a:b, x0:x1, 4] = GRADIENT_WEIGHT * gy[a - lo:b - lo, x0 - xl:x1 - xl]
 
 
 def _box_count(m: np.ndarray, r: int, check: Callable[[], None] = _no_check) -> np.ndarray:
@@ -262,8 +327,9 @@ def _downsample_mask(hole: np.ndarray) -> np.ndarray:
     return hole[0::2, 0::2] | hole[1::2, 0::2] | hole[0::2, 1::2] | hole[1::2, 1::2]
 
 
-def _downsample(img: np.ndarray, hole: np.ndarray, check: Callable[[], None]
-                ) -> tuple[np.ndarray, np.ndarray]:
+def _downsample(img: np.ndarray, hole: np.ndarray, blocked: np.ndarray | None,
+                check: Callable[[], None]
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Halve with a 2x2 box filter, in strips of an even number of rows."""
     h, w = hole.shape
     out = np.empty(((h + 1) // 2, (w + 1) // 2, img.shape[2]), np.float32)
@@ -274,18 +340,22 @@ def _downsample(img: np.ndarray, hole: np.ndarray, check: Callable[[], None]
         part = np.pad(part, ((0, part.shape[0] % 2), (0, w % 2), (0, 0)), mode="edge")
         out[a // 2:a // 2 + part.shape[0] // 2] = 0.25 * (
             part[0::2, 0::2] + part[1::2, 0::2] + part[0::2, 1::2] + part[1::2, 1::2])
-    return out, _downsample_mask(hole)
+    return out, _downsample_mask(hole), None if blocked is None else _downsample_mask(blocked)
 
 
-def _depth(hole: np.ndarray, r: int, check: Callable[[], None]) -> int:
+def _depth(hole: np.ndarray, blocked: np.ndarray | None, r: int,
+           check: Callable[[], None]) -> int:
     """Number of pyramid levels: halve until the hole is at most a patch thick (Newson et al.
     2017), while the coarser scale is still five patches wide (smaller coarsest scales gave
     worse fills on the benchmark photos) and has patches to copy from."""
     levels = 1
     while _thicker_than(hole, 2 * r + 1, check):
         hole = _downsample_mask(hole)
+        if blocked is not None:
+            blocked = _downsample_mask(blocked)
+        no_copy = hole if blocked is None else hole | blocked
         if (min(hole.shape) < 10 * r + 3
-                or _source_centres(hole, r, check).sum() < 4 * (2 * r + 1) ** 2):
+                or _source_centres(no_copy, r, check).sum() < 4 * (2 * r + 1) ** 2):
             break
         levels += 1
     return levels
@@ -347,18 +417,26 @@ def _neighbour_sums(known: np.ndarray, img: np.ndarray) -> tuple[np.ndarray, np.
     return cnt, acc
 
 
-def _make_scale(img: np.ndarray, hole: np.ndarray, r: int, check: Callable[[], None]) -> _Scale:
-    padded = _float_copy(img, r, check)
+def _make_scale(img: np.ndarray, hole: np.ndarray, blocked: np.ndarray | None, r: int,
+                check: Callable[[], None]) -> _Scale:
+    padded = _float_copy(img, r, check, gradients=True)
     near = _box_count(hole, r, check) > 0
     ty, tx = np.nonzero(near)
     ty, tx = ty + r, tx + r
     tid = np.full(padded.shape[:2], -1, np.int32)
     tid[ty, tx] = np.arange(len(ty), dtype=np.int32)
-    src_ok = np.pad(_source_centres(hole, r, check), r)
+    src_ok = np.pad(_source_centres(hole if blocked is None else hole | blocked, r, check), r)
     depth = _distance_to(~hole, CONFIDENCE_REACH, check)[ty - r, tx - r]
     confidence = np.power(np.float32(CONFIDENCE), -depth).astype(np.float32)
+    # The hole's box plus a one-pixel ring (unpadded frame), where the blend works.
+    h, w = hole.shape
+    y0, y1, x0, x1 = bbox(hole)  # type: ignore[misc]  # hole is not empty here
+    box = (max(0, y0 - 1), min(h, y1 + 1), max(0, x0 - 1), min(w, x1 + 1))
+    local = hole[box[0]:box[1], box[2]:box[3]]
+    g = np.pad(local, 1)
+    ring = (g[2:, 1:-1] | g[:-2, 1:-1] | g[1:-1, 2:] | g[1:-1, :-2]) & ~local
     return _Scale(img=padded, hole=hole, r=r, ty=ty, tx=tx, tid=tid, src_ok=src_ok,
-                  src=np.flatnonzero(src_ok), confidence=confidence)
+                  src=np.flatnonzero(src_ok), confidence=confidence, box=box, ring=ring)
 
 
 def _offsets(width: int, r: int, sparse: bool) -> torch.Tensor:
@@ -474,17 +552,20 @@ def _initial_cost(sc: _Scale, field: _Field, offs: torch.Tensor, inside: torch.T
 
 
 def _search(sc: _Scale, field: _Field, offs: torch.Tensor, inside: torch.Tensor | None,
-            rng: np.random.Generator, check: Callable[[], None], reverse: bool) -> None:
+            rng: np.random.Generator, check: Callable[[], None], reverse: bool,
+            radius: int | None = None) -> None:
     """One PatchMatch pass (Barnes et al. 2009, sec. 3.2), one band of targets at a time, the
     bands in scan order (reversed on odd passes) so that improvements propagate along it."""
     bands = _bands(len(sc.ty))
     for start, stop in bands[::-1] if reverse else bands:
         check()
-        _search_band(sc, field, offs, inside, rng, start, stop, reverse)
+        _search_band(sc, field, offs, inside, rng, start, stop, reverse,
+                     radius or max(sc.shape))
 
 
 def _search_band(sc: _Scale, field: _Field, offs: torch.Tensor, inside: torch.Tensor | None,
-                 rng: np.random.Generator, start: int, stop: int, reverse: bool) -> None:
+                 rng: np.random.Generator, start: int, stop: int, reverse: bool,
+                 radius: int) -> None:
     """The pass for targets ``start:stop``, all of them at once."""
     wd = sc.width
     targets = _Targets(sc, offs, inside, start, stop)  # the image is fixed during the pass
@@ -512,8 +593,7 @@ def _search_band(sc: _Scale, field: _Field, offs: torch.Tensor, inside: torch.Te
         sel = np.flatnonzero(j >= 0)
         j = j[sel]
         attempt(sel, field.sy[j] + dy, field.sx[j] + dx)
-    # Random search around the current match, radius halving from the scale's size.
-    radius = max(sc.shape)
+    # Random search around the current match, radius halving.
     while radius >= 1:
         attempt(everyone, field.sy[start:stop] + rng.integers(-radius, radius + 1, n),
                 field.sx[start:stop] + rng.integers(-radius, radius + 1, n))
@@ -533,7 +613,7 @@ def _vote(sc: _Scale, field: _Field, offs: torch.Tensor, check: Callable[[], Non
     wd, r = sc.width, sc.r
     w = sc.confidence
     if weighted and np.isfinite(field.cost).all():
-        sigma2 = max(float(np.percentile(field.cost, 75)), 1e-6)
+        sigma2 = max(VOTE_SPREAD * float(np.percentile(field.cost, 75)), 1e-6)
         # Capped so that even a pixel covered only by poor matches keeps a usable weight sum.
         w = w * np.exp(-np.minimum(field.cost / (2.0 * sigma2), 30.0)).astype(np.float32)
     img = sc.flat
@@ -553,8 +633,45 @@ def _vote(sc: _Scale, field: _Field, offs: torch.Tensor, check: Callable[[], Non
     hy, hx = np.nonzero(sc.hole)
     hflat = torch.from_numpy((hy + r) * wd + hx + r)
     new = acc.index_select(0, hflat) / wsum.index_select(0, hflat).clamp_min(1e-30)[:, None]
+    if BLEND:
+        new[:, :3] += torch.from_numpy(_membrane(sc, acc, wsum, new, check))
     img.index_copy_(0, hflat, new)
     _refresh_padding(sc.img, r)
+
+
+def _membrane(sc: _Scale, acc: torch.Tensor, wsum: torch.Tensor, new: torch.Tensor,
+              check: Callable[[], None]) -> np.ndarray:
+    """The gradient-domain blend of a vote: per hole pixel (np.nonzero order), the RGB
+    correction that makes the vote meet the known pixels around the hole while keeping its
+    gradients (the harmonic membrane of the mismatch on the ring, membrane.fill_harmonic)."""
+    y0, y1, x0, x1 = sc.box
+    r, wd = sc.r, sc.width
+    ry, rx = np.nonzero(sc.ring)
+    rflat = torch.from_numpy((ry + y0 + r) * wd + rx + x0 + r)
+    known = sc.flat.index_select(0, rflat)[:, :3]
+    if BLEND_SEAM == "vote":  # the copies' own values on the ring
+        copied = (acc.index_select(0, rflat)[:, :3]
+                  / wsum.index_select(0, rflat).clamp_min(1e-30)[:, None])
+    else:  # the mean of the hole pixels next to each ring pixel
+        est = np.zeros((y1 - y0, x1 - x0, 3), np.float32)
+        local = sc.hole[y0:y1, x0:x1]
+        est[local] = new[:, :3].numpy()
+        cnt = _neighbour_count(local.astype(np.float32)[..., None])
+        copied = torch.from_numpy(_neighbour_count(est)[ry, rx]
+                                  / np.maximum(cnt[ry, rx], 1))
+    vals = np.zeros((y1 - y0, x1 - x0, 3), np.float32)
+    vals[ry, rx] = (known - copied).numpy()
+    local = sc.hole[y0:y1, x0:x1]
+    return fill_harmonic(vals, local, sc.ring, check)[local]
+
+
+def _neighbour_count(a: np.ndarray) -> np.ndarray:
+    s = np.zeros_like(a)
+    s[1:] += a[:-1]
+    s[:-1] += a[1:]
+    s[:, 1:] += a[:, :-1]
+    s[:, :-1] += a[:, 1:]
+    return s
 
 
 def _refresh_padding(img: np.ndarray, r: int) -> None:

@@ -1,0 +1,104 @@
+"""Harmonic (membrane) interpolation over a hole, for gradient-domain blending. numpy only.
+
+Seamless cloning (Perez, Gangnet & Blake, "Poisson Image Editing", SIGGRAPH 2003) keeps a
+pasted region's gradients and makes it meet its surround: the result is the pasted values plus
+the harmonic function whose boundary values are the mismatch along the region's edge (Farbman
+et al., "Coordinates for Instant Image Cloning", 2009, sec. 2: the "membrane"). This module
+computes that membrane: ``fill_harmonic(values, unknown)`` replaces the unknown pixels by the
+solution of Laplace's equation whose Dirichlet data are the known pixels next to them (the
+image edge is a free, Neumann, boundary).
+
+The solver is a cascadic multigrid: the problem is halved (known values averaged, a coarse
+pixel unknown only when all four of its pixels are) until it is small, solved there by many
+red-black Gauss-Seidel sweeps, and each finer level starts from the coarser solution and
+relaxes a few sweeps. The smooth error the coarse levels leave is what relaxation is slow at,
+and the fine levels only have to fix the detail near the boundary, so the cost is linear in
+the hole's bounding box.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+COARSEST = 24  # px: a level this small is solved outright
+COARSE_SWEEPS = 200
+SWEEPS = 16  # red-black Gauss-Seidel sweeps per finer level
+
+
+def _no_check() -> None:
+    pass
+
+
+def fill_harmonic(values: np.ndarray, unknown: np.ndarray, data: np.ndarray,
+                  check: Callable[[], None] = _no_check) -> np.ndarray:
+    """The harmonic interpolation over the ``unknown`` pixels (HxW bool) of ``values``
+    (HxWxC float32) at the ``data`` pixels (HxW bool, Dirichlet data; normally the known
+    pixels next to the unknown ones). Pixels in neither mask are not part of the problem (a
+    free boundary, as is the image edge). Returns an HxWxC float32 array holding the solution
+    on ``unknown`` and ``values`` elsewhere."""
+    out = np.array(values, np.float32, copy=True)
+    if not unknown.any() or not data.any():
+        return out
+    ys, xs = np.nonzero(unknown.any(axis=1))[0], np.nonzero(unknown.any(axis=0))[0]
+    h, w = unknown.shape
+    y0, y1 = max(0, ys[0] - 1), min(h, ys[-1] + 2)
+    x0, x1 = max(0, xs[0] - 1), min(w, xs[-1] + 2)
+    box = (slice(y0, y1), slice(x0, x1))
+    out[box] = _solve(out[box], unknown[box], data[box] & ~unknown[box], check)
+    return out
+
+
+def _solve(vals: np.ndarray, unknown: np.ndarray, data: np.ndarray,
+           check: Callable[[], None]) -> np.ndarray:
+    check()
+    h, w = unknown.shape
+    start = vals.copy()
+    if max(h, w) <= COARSEST:
+        start[unknown] = vals[data].mean(axis=0) if data.any() else 0.0
+        return _relax(start, unknown, data, COARSE_SWEEPS)
+    cv, cu, cd = _halve(vals, unknown, data)
+    coarse = _solve(cv, cu, cd, check)
+    up = np.repeat(np.repeat(coarse, 2, axis=0), 2, axis=1)[:h, :w]
+    start[unknown] = up[unknown]
+    return _relax(start, unknown, data, SWEEPS)
+
+
+def _halve(vals: np.ndarray, unknown: np.ndarray, data: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Data: 2x2 means over the data pixels. A coarse pixel is data when any of its four is,
+    else unknown when any is."""
+    h, w = unknown.shape
+    pad = ((0, h % 2), (0, w % 2))
+
+    def quads(a: np.ndarray) -> np.ndarray:
+        return a[0::2, 0::2] + a[1::2, 0::2] + a[0::2, 1::2] + a[1::2, 1::2]
+
+    d = np.pad(data, pad).astype(np.float32)
+    n = quads(d)
+    s = quads(np.pad(vals, (*pad, (0, 0))) * d[..., None])
+    cd = n > 0
+    cu = ~cd & (quads(np.pad(unknown, pad).astype(np.float32)) > 0)
+    return s / np.maximum(n, 1)[..., None], cu, cd
+
+
+def _relax(u: np.ndarray, unknown: np.ndarray, data: np.ndarray, sweeps: int) -> np.ndarray:
+    """Red-black Gauss-Seidel on the 5-point Laplacian over the unknown and data pixels."""
+    h, w = unknown.shape
+    present = (unknown | data).astype(np.float32)[..., None]
+    u *= present
+    deg = np.maximum(_neighbour_sum(present)[..., 0], 1.0)
+    yy, xx = np.mgrid[:h, :w]
+    for sel in [unknown & ((yy + xx) % 2 == c) for c in (0, 1)] * sweeps:
+        u[sel] = _neighbour_sum(u)[sel] / deg[sel][:, None]
+    return u
+
+
+def _neighbour_sum(u: np.ndarray) -> np.ndarray:
+    s = np.zeros_like(u)
+    s[1:] += u[:-1]
+    s[:-1] += u[1:]
+    s[:, 1:] += u[:, :-1]
+    s[:, :-1] += u[:, 1:]
+    return s
