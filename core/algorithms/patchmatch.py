@@ -45,8 +45,14 @@ CONFIDENCE = 2.0
 # Depths are capped here: deeper patches all weigh 2^-24, which keeps weight sums far from
 # float32 underflow, and past it the neighbours of a pixel differ too little in depth to matter.
 CONFIDENCE_REACH = 24
-FINE_RADIUS: int | None = None  # random-search radius on scales finer than the coarsest
-VOTE_SPREAD = 1.0
+# A scale whose hole has more pixels than this is not searched: its nearest-neighbour field is
+# the coarser one's, doubled, and it only votes (full detail is copied from where the coarser
+# scale found it). The cost of a large fill then follows the hole at a coarser scale.
+SEARCH_MAX = 150_000
+FINE_RADIUS = 16  # random-search radius on scales finer than the coarsest
+VOTE_SPREAD = 3.0
+BLEND_EVERY = True
+FINEST_ROUNDS: int | None = None
 CHUNK = 65_536  # target patches per distance computation
 # Search and vote run over the targets in bands of this many (row-major, so a band is a strip of
 # rows), calling ``check`` before each: a cancel is seen after a bounded amount of work however
@@ -55,12 +61,11 @@ BAND = 16_384
 STRIP_PIXELS = 1 << 20  # whole-image set-up steps (masks, distances) run in strips this big
 # Patches are compared on colour and on the luminance gradient times this (Darabi et al., "Image
 # Melding", 2012, sec. 4: gradients in the patch distance favour sources that continue edges).
-GRADIENT_WEIGHT = 1.0
+GRADIENT_WEIGHT = 0.5
 # Each vote is blended into its surround in the gradient domain (Perez et al. 2003; Darabi et
 # al. 2012 sec. 5): the copied texture keeps its gradients and the mismatch along the hole's
 # edge is spread over the hole as a membrane, so its low frequencies agree with the surround.
 BLEND = True
-BLEND_SEAM = "vote"  # "vote": the copies' own step across the edge is kept; "flat": none
 
 
 @dataclass
@@ -147,21 +152,27 @@ def fill(image: np.ndarray, mask: np.ndarray, *, rng: np.random.Generator,
 
     check()
     y0, y1, x0, x1 = _context(hole, blocked, r, context, check)
-    crop, crop_hole = _float_copy(image[y0:y1, x0:x1], 0, check), hole[y0:y1, x0:x1]
+    # The finest level is the image itself (uint8, not copied); coarser ones are float32.
+    crop, crop_hole = image[y0:y1, x0:x1], hole[y0:y1, x0:x1]
     crop_blocked = None if blocked is None else blocked[y0:y1, x0:x1]
     check()
     n_levels = _depth(crop_hole, crop_blocked, r, check)
-    pyramid = [(crop, crop_hole, crop_blocked)]
+    pyramid: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = [
+        (crop, crop_hole, crop_blocked)]
     while len(pyramid) < n_levels:
         check()
         pyramid.append(_downsample(*pyramid[-1], check))
-    rounds = _schedule(n_levels, iterations)
-    total, step = sum(rounds), 0
+    # Levels whose hole is larger than SEARCH_MAX pixels are not searched (see _upsampled).
+    searched = [lv for lv in range(n_levels)
+                if lv == n_levels - 1 or int(pyramid[lv][1].sum()) <= SEARCH_MAX]
+    rounds = _schedule(len(searched), iterations)
+    total, step = sum(rounds) + searched[0], 0
 
     field: _Field | None = None
     coarse: _Scale | None = None
-    for level in range(len(pyramid) - 1, -1, -1):
+    for k, level in enumerate(searched[::-1]):
         img, hl, bl = pyramid[level]
+        n_rounds = rounds[len(searched) - 1 - k]
         check()
         if field is None or coarse is None:
             sc = _make_scale(_onion_peel(img, hl, check), hl, bl, r, check)
@@ -177,21 +188,38 @@ def fill(image: np.ndarray, mask: np.ndarray, *, rng: np.random.Generator,
         field.cost = _initial_cost(sc, field, search, inside, check)
         coarsest = level == len(pyramid) - 1
         passes = 2 if coarsest else 1
-        for i in range(rounds[level]):
+        for i in range(n_rounds):
             for p in range(passes):
                 _search(sc, field, search, inside, rng, check, reverse=(i + p) % 2 == 1,
                         radius=max(sc.shape) if coarsest else FINE_RADIUS)
-            _vote(sc, field, full, check, weighted=True)
+            _vote(sc, field, full, check, weighted=True,
+                  blend=BLEND_EVERY or i == n_rounds - 1)
             step += 1
             check()
             scale = len(pyramid) - level
-            yield step, total, f"scale {scale}/{len(pyramid)}, round {i + 1}/{rounds[level]}"
+            yield step, total, f"scale {scale}/{len(pyramid)}, round {i + 1}/{n_rounds}"
         coarse = sc
         if preview is not None and level > 0:
             check()
             preview(_paste(image, hole, (y0, y1, x0, x1), _unpad(sc), level, check))
-    assert coarse is not None
-    return _paste(image, hole, (y0, y1, x0, x1), _unpad(coarse), 0, check)
+    assert coarse is not None and field is not None
+    if searched[0] == 0:
+        return _paste(image, hole, (y0, y1, x0, x1), _unpad(coarse), 0, check)
+    parent = _Upsampled.of_scale(coarse, field)
+    for level in range(searched[0] - 1, -1, -1):
+        check()
+        parent = _upsampled(*pyramid[level], r, parent, rng, check)
+        step += 1
+        scale = len(pyramid) - level
+        yield step, total, f"scale {scale}/{len(pyramid)}, copied at full detail"
+        if preview is not None and level > 0:
+            check()
+            preview(_paste(image, hole, (y0, y1, x0, x1), parent.estimate(pyramid[level][0]),
+                           level, check))
+    out = image.copy()
+    hy, hx = np.nonzero(crop_hole)
+    out[hy + y0, hx + x0] = np.clip(np.rint(parent.values), 0, 255).astype(np.uint8)
+    return out
 
 
 def _no_check() -> None:
@@ -336,7 +364,7 @@ def _downsample(img: np.ndarray, hole: np.ndarray, blocked: np.ndarray | None,
     rows = 2 * max(1, STRIP_PIXELS // max(1, 2 * w))
     for a in range(0, h, rows):
         check()
-        part = img[a:a + rows]
+        part = img[a:a + rows].astype(np.float32)
         part = np.pad(part, ((0, part.shape[0] % 2), (0, w % 2), (0, 0)), mode="edge")
         out[a // 2:a // 2 + part.shape[0] // 2] = 0.25 * (
             part[0::2, 0::2] + part[1::2, 0::2] + part[0::2, 1::2] + part[1::2, 1::2])
@@ -373,7 +401,7 @@ def _schedule(n_levels: int, iterations: int) -> list[int]:
     rounds = [iterations] * n_levels
     rounds[-1] = 2 * iterations
     if n_levels > 1:
-        rounds[0] = max(1, iterations // 2)
+        rounds[0] = max(1, iterations // 2) if FINEST_ROUNDS is None else FINEST_ROUNDS
     return rounds
 
 
@@ -432,9 +460,7 @@ def _make_scale(img: np.ndarray, hole: np.ndarray, blocked: np.ndarray | None, r
     h, w = hole.shape
     y0, y1, x0, x1 = bbox(hole)  # type: ignore[misc]  # hole is not empty here
     box = (max(0, y0 - 1), min(h, y1 + 1), max(0, x0 - 1), min(w, x1 + 1))
-    local = hole[box[0]:box[1], box[2]:box[3]]
-    g = np.pad(local, 1)
-    ring = (g[2:, 1:-1] | g[:-2, 1:-1] | g[1:-1, 2:] | g[1:-1, :-2]) & ~local
+    ring = _ring(hole[box[0]:box[1], box[2]:box[3]])
     return _Scale(img=padded, hole=hole, r=r, ty=ty, tx=tx, tid=tid, src_ok=src_ok,
                   src=np.flatnonzero(src_ok), confidence=confidence, box=box, ring=ring)
 
@@ -607,7 +633,7 @@ def _search_band(sc: _Scale, field: _Field, offs: torch.Tensor, inside: torch.Te
 
 
 def _vote(sc: _Scale, field: _Field, offs: torch.Tensor, check: Callable[[], None],
-          weighted: bool = False) -> None:
+          weighted: bool = False, blend: bool = True) -> None:
     """Re-estimate every hole pixel as the weighted mean of what the overlapping patches' matches
     say it should be (Wexler et al. 2007, eq. 3-4), then refresh the edge padding."""
     wd, r = sc.width, sc.r
@@ -633,13 +659,13 @@ def _vote(sc: _Scale, field: _Field, offs: torch.Tensor, check: Callable[[], Non
     hy, hx = np.nonzero(sc.hole)
     hflat = torch.from_numpy((hy + r) * wd + hx + r)
     new = acc.index_select(0, hflat) / wsum.index_select(0, hflat).clamp_min(1e-30)[:, None]
-    if BLEND:
-        new[:, :3] += torch.from_numpy(_membrane(sc, acc, wsum, new, check))
+    if BLEND and blend:
+        new[:, :3] += torch.from_numpy(_membrane(sc, acc, wsum, check))
     img.index_copy_(0, hflat, new)
     _refresh_padding(sc.img, r)
 
 
-def _membrane(sc: _Scale, acc: torch.Tensor, wsum: torch.Tensor, new: torch.Tensor,
+def _membrane(sc: _Scale, acc: torch.Tensor, wsum: torch.Tensor,
               check: Callable[[], None]) -> np.ndarray:
     """The gradient-domain blend of a vote: per hole pixel (np.nonzero order), the RGB
     correction that makes the vote meet the known pixels around the hole while keeping its
@@ -649,29 +675,13 @@ def _membrane(sc: _Scale, acc: torch.Tensor, wsum: torch.Tensor, new: torch.Tens
     ry, rx = np.nonzero(sc.ring)
     rflat = torch.from_numpy((ry + y0 + r) * wd + rx + x0 + r)
     known = sc.flat.index_select(0, rflat)[:, :3]
-    if BLEND_SEAM == "vote":  # the copies' own values on the ring
-        copied = (acc.index_select(0, rflat)[:, :3]
-                  / wsum.index_select(0, rflat).clamp_min(1e-30)[:, None])
-    else:  # the mean of the hole pixels next to each ring pixel
-        est = np.zeros((y1 - y0, x1 - x0, 3), np.float32)
-        local = sc.hole[y0:y1, x0:x1]
-        est[local] = new[:, :3].numpy()
-        cnt = _neighbour_count(local.astype(np.float32)[..., None])
-        copied = torch.from_numpy(_neighbour_count(est)[ry, rx]
-                                  / np.maximum(cnt[ry, rx], 1))
+    # What the copies say the ring holds: the mismatch there is what the membrane spreads.
+    copied = (acc.index_select(0, rflat)[:, :3]
+              / wsum.index_select(0, rflat).clamp_min(1e-30)[:, None])
     vals = np.zeros((y1 - y0, x1 - x0, 3), np.float32)
     vals[ry, rx] = (known - copied).numpy()
     local = sc.hole[y0:y1, x0:x1]
     return fill_harmonic(vals, local, sc.ring, check)[local]
-
-
-def _neighbour_count(a: np.ndarray) -> np.ndarray:
-    s = np.zeros_like(a)
-    s[1:] += a[:-1]
-    s[:-1] += a[1:]
-    s[:, 1:] += a[:, :-1]
-    s[:, :-1] += a[:, 1:]
-    return s
 
 
 def _refresh_padding(img: np.ndarray, r: int) -> None:
@@ -712,3 +722,122 @@ def _paste(image: np.ndarray, hole: np.ndarray, box: tuple[int, int, int, int],
         part = part[:hi - lo, :x1 - x0]
         out[lo:hi, x0:x1][m] = np.clip(np.rint(part[m]), 0, 255).astype(np.uint8)
     return out
+
+
+# --------------------------------------------------------------------------- upsampled scales
+
+
+@dataclass
+class _Upsampled:
+    """A scale filled by upsampling the coarser field and voting once (no search). Unpadded
+    coordinates throughout; only the target patches' neighbourhood is held, not the scale."""
+
+    ty: np.ndarray  # target patch centres
+    tx: np.ndarray
+    sy: np.ndarray  # their source centres
+    sx: np.ndarray
+    quality: np.ndarray  # (N,) float32 how well each target matched, in (0, 1]
+    lookup: Callable[[np.ndarray, np.ndarray], np.ndarray]  # (y, x) -> target index or -1
+    hole: np.ndarray
+    values: np.ndarray  # (n_hole, 3) float32: the hole pixels (np.nonzero order)
+
+    @staticmethod
+    def of_scale(sc: _Scale, field: _Field) -> _Upsampled:
+        r = sc.r
+        sigma2 = max(VOTE_SPREAD * float(np.percentile(field.cost, 75)), 1e-6)
+        quality = np.exp(-np.minimum(field.cost / (2.0 * sigma2), 30.0)).astype(np.float32)
+        hy, hx = np.nonzero(sc.hole)
+        return _Upsampled(sc.ty - r, sc.tx - r, field.sy - r, field.sx - r, quality,
+                          lambda y, x: sc.tid[y + r, x + r], sc.hole,
+                          sc.img[hy + r, hx + r, :3].copy())
+
+    def estimate(self, img: np.ndarray) -> np.ndarray:
+        """The scale's image (float32 copy of ``img``) with the hole filled."""
+        out = img.astype(np.float32)
+        out[self.hole] = self.values
+        return out
+
+
+def _upsampled(img: np.ndarray, hole: np.ndarray, blocked: np.ndarray | None, r: int,
+               parent: _Upsampled, rng: np.random.Generator,
+               check: Callable[[], None]) -> _Upsampled:
+    """One scale without search: every target takes its coarse parent's offset doubled
+    (Wexler et al. 2007, sec. 3.3), the matches vote with their parents' weights, and the vote
+    is blended into the surround (_membrane)."""
+    h, w = hole.shape
+    ty, tx = np.nonzero(_box_count(hole, r, check) > 0)
+    py = np.minimum(ty // 2, parent.hole.shape[0] - 1)
+    px = np.minimum(tx // 2, parent.hole.shape[1] - 1)
+    j = parent.lookup(py, px)
+    has = j >= 0
+    jj = np.where(has, j, 0)
+    sy = np.clip(ty + 2 * (parent.sy[jj] - py), r, h - r - 1)
+    sx = np.clip(tx + 2 * (parent.sx[jj] - px), r, w - r - 1)
+    check()
+    src_ok = _source_centres(hole if blocked is None else hole | blocked, r, check)
+    bad = np.flatnonzero(~(has & src_ok[sy, sx]))
+    for _ in range(64):  # targets without a usable parent: random sources, by rejection
+        if len(bad) == 0:
+            break
+        cy = rng.integers(r, h - r, len(bad))
+        cx = rng.integers(r, w - r, len(bad))
+        ok = src_ok[cy, cx]
+        sy[bad[ok]], sx[bad[ok]] = cy[ok], cx[ok]
+        bad = bad[~ok]
+    if len(bad):  # a source area too small to hit at random: its first patch
+        first = np.flatnonzero(src_ok)[0]
+        sy[bad], sx[bad] = divmod(first, w)
+    del src_ok
+    depth = _distance_to(~hole, CONFIDENCE_REACH, check)[ty, tx]
+    quality = parent.quality[jj] * has + (~has) * np.float32(1e-3)
+    weight = (quality * np.power(np.float32(CONFIDENCE), -depth)).astype(np.float32)
+
+    # The vote, in a local frame around the targets' patches.
+    ly, lx = int(ty.min()) - r, int(tx.min()) - r
+    lh, lw = int(ty.max()) + r + 1 - ly, int(tx.max()) + r + 1 - lx
+    acc = torch.zeros(lh * lw, 3)
+    wsum = torch.zeros(lh * lw)
+    src = torch.from_numpy(np.ascontiguousarray(img).reshape(-1, 3))
+    dy, dx = np.mgrid[-r:r + 1, -r:r + 1]
+    for s, e in _bands(len(ty)):
+        check()
+        wt = torch.from_numpy(weight[s:e])
+        tloc = torch.from_numpy((ty[s:e] - ly) * lw + tx[s:e] - lx)
+        sflat = torch.from_numpy(sy[s:e] * w + sx[s:e])
+        for oy, ox in zip(dy.ravel().tolist(), dx.ravel().tolist(), strict=True):
+            vals = torch.index_select(src, 0, sflat + (oy * w + ox)).float()
+            acc.index_add_(0, tloc + (oy * lw + ox), vals * wt[:, None])
+            wsum.index_add_(0, tloc + (oy * lw + ox), wt)
+    check()
+    hy, hx = np.nonzero(hole)
+    hl = torch.from_numpy((hy - ly) * lw + hx - lx)
+    values = acc.index_select(0, hl) / wsum.index_select(0, hl).clamp_min(1e-30)[:, None]
+    if BLEND:
+        y0, y1, x0, x1 = bbox(hole)  # type: ignore[misc]  # hole is not empty here
+        box = (max(0, y0 - 1), min(h, y1 + 1), max(0, x0 - 1), min(w, x1 + 1))
+        local = hole[box[0]:box[1], box[2]:box[3]]
+        ring = _ring(local)
+        ry, rx = np.nonzero(ring)
+        rl = torch.from_numpy((ry + box[0] - ly) * lw + rx + box[2] - lx)
+        copied = acc.index_select(0, rl) / wsum.index_select(0, rl).clamp_min(1e-30)[:, None]
+        known = img[ry + box[0], rx + box[2]].astype(np.float32)
+        vals = np.zeros((*local.shape, 3), np.float32)
+        vals[ry, rx] = known - copied.numpy()
+        values += torch.from_numpy(fill_harmonic(vals, local, ring, check)[local])
+    del acc, wsum
+    lookup_ids = np.full((lh, lw), -1, np.int32)
+    lookup_ids[ty - ly, tx - lx] = np.arange(len(ty), dtype=np.int32)
+
+    def lookup(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+        yy, xx = y - ly, x - lx
+        inside = (yy >= 0) & (yy < lh) & (xx >= 0) & (xx < lw)
+        return np.where(inside, lookup_ids[np.clip(yy, 0, lh - 1), np.clip(xx, 0, lw - 1)], -1)
+
+    return _Upsampled(ty, tx, sy, sx, quality.astype(np.float32), lookup, hole,
+                      values.numpy())
+
+
+def _ring(hole: np.ndarray) -> np.ndarray:
+    """Pixels next to (4-neighbours of) the hole that are not in it."""
+    g = np.pad(hole, 1)
+    return (g[2:, 1:-1] | g[:-2, 1:-1] | g[1:-1, 2:] | g[1:-1, :-2]) & ~hole
