@@ -52,6 +52,7 @@ SEARCH_MAX = 150_000
 FINE_RADIUS = 16  # random-search radius on scales finer than the coarsest
 VOTE_SPREAD = 3.0
 BLEND_EVERY = True
+RING_SMOOTH = 0  # px: the mismatch averaged over this radius (0 = each ring pixel's own)
 FINEST_ROUNDS: int | None = None
 CHUNK = 65_536  # target patches per distance computation
 # Search and vote run over the targets in bands of this many (row-major, so a band is a strip of
@@ -83,8 +84,6 @@ class _Scale:
     src_ok: np.ndarray  # (H+2r, W+2r) bool: centres of patches fully outside the hole
     src: np.ndarray  # flat indices of src_ok
     confidence: np.ndarray  # (N,) float32 vote weight of each target for being near known pixels
-    box: tuple[int, int, int, int]  # the hole's bounding box grown by one pixel (unpadded)
-    ring: np.ndarray  # (box) bool: known pixels next to the hole
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -456,13 +455,8 @@ def _make_scale(img: np.ndarray, hole: np.ndarray, blocked: np.ndarray | None, r
     src_ok = np.pad(_source_centres(hole if blocked is None else hole | blocked, r, check), r)
     depth = _distance_to(~hole, CONFIDENCE_REACH, check)[ty - r, tx - r]
     confidence = np.power(np.float32(CONFIDENCE), -depth).astype(np.float32)
-    # The hole's box plus a one-pixel ring (unpadded frame), where the blend works.
-    h, w = hole.shape
-    y0, y1, x0, x1 = bbox(hole)  # type: ignore[misc]  # hole is not empty here
-    box = (max(0, y0 - 1), min(h, y1 + 1), max(0, x0 - 1), min(w, x1 + 1))
-    ring = _ring(hole[box[0]:box[1], box[2]:box[3]])
     return _Scale(img=padded, hole=hole, r=r, ty=ty, tx=tx, tid=tid, src_ok=src_ok,
-                  src=np.flatnonzero(src_ok), confidence=confidence, box=box, ring=ring)
+                  src=np.flatnonzero(src_ok), confidence=confidence)
 
 
 def _offsets(width: int, r: int, sparse: bool) -> torch.Tensor:
@@ -667,21 +661,45 @@ def _vote(sc: _Scale, field: _Field, offs: torch.Tensor, check: Callable[[], Non
 
 def _membrane(sc: _Scale, acc: torch.Tensor, wsum: torch.Tensor,
               check: Callable[[], None]) -> np.ndarray:
+    """_blend for a searched scale (padded frame; ``acc``/``wsum`` its vote's sums)."""
+    r, wd = sc.r, sc.width
+
+    def at(t: torch.Tensor, ys: np.ndarray, xs: np.ndarray) -> torch.Tensor:
+        return t.index_select(0, torch.from_numpy((ys + r) * wd + xs + r))
+
+    return _blend(sc.hole, r, lambda ys, xs: at(sc.flat, ys, xs)[:, :3],
+                  lambda ys, xs: at(acc, ys, xs)[:, :3]
+                  / at(wsum, ys, xs).clamp_min(1e-30)[:, None], check)
+
+
+def _blend(hole: np.ndarray, r: int, known: Callable[[np.ndarray, np.ndarray], torch.Tensor],
+           copied: Callable[[np.ndarray, np.ndarray], torch.Tensor],
+           check: Callable[[], None]) -> np.ndarray:
     """The gradient-domain blend of a vote: per hole pixel (np.nonzero order), the RGB
     correction that makes the vote meet the known pixels around the hole while keeping its
-    gradients (the harmonic membrane of the mismatch on the ring, membrane.fill_harmonic)."""
-    y0, y1, x0, x1 = sc.box
-    r, wd = sc.r, sc.width
-    ry, rx = np.nonzero(sc.ring)
-    rflat = torch.from_numpy((ry + y0 + r) * wd + rx + x0 + r)
-    known = sc.flat.index_select(0, rflat)[:, :3]
-    # What the copies say the ring holds: the mismatch there is what the membrane spreads.
-    copied = (acc.index_select(0, rflat)[:, :3]
-              / wsum.index_select(0, rflat).clamp_min(1e-30)[:, None])
-    vals = np.zeros((y1 - y0, x1 - x0, 3), np.float32)
-    vals[ry, rx] = (known - copied).numpy()
-    local = sc.hole[y0:y1, x0:x1]
-    return fill_harmonic(vals, local, sc.ring, check)[local]
+    gradients: the harmonic membrane (membrane.fill_harmonic) of the mismatch between the
+    ``known`` pixels and what the ``copied`` patches put there, on the ring around the hole.
+    With RING_SMOOTH > 0 the mismatch is averaged over the known pixels that near around each
+    ring pixel (less of one ring's noise spreads into the hole, but seams show where an edge
+    crosses the ring: 0 scored best on the tuning photos)."""
+    h, w = hole.shape
+    y0, y1, x0, x1 = bbox(hole)  # type: ignore[misc]  # hole is not empty here
+    k = RING_SMOOTH
+    m = 2 * k + 1
+    box = (max(0, y0 - m), min(h, y1 + m), max(0, x0 - m), min(w, x1 + m))
+    local = hole[box[0]:box[1], box[2]:box[3]]
+    ring = _ring(local)
+    band = (_box_sum(local, max(k, 1), np.int32) > 0) & ~local
+    by, bx = np.nonzero(band)
+    d = np.zeros((*local.shape, 3), np.float64)
+    d[by, bx] = (known(by + box[0], bx + box[2]) - copied(by + box[0], bx + box[2])).numpy()
+    check()
+    count = np.maximum(_box_sum(band, k, np.int32), 1)
+    vals = np.zeros((*local.shape, 3), np.float32)
+    ry, rx = np.nonzero(ring)
+    for c in range(3):
+        vals[ry, rx, c] = _box_sum(d[..., c], k, np.float64)[ry, rx] / count[ry, rx]
+    return fill_harmonic(vals, local, ring, check)[local]
 
 
 def _refresh_padding(img: np.ndarray, r: int) -> None:
@@ -813,18 +831,13 @@ def _upsampled(img: np.ndarray, hole: np.ndarray, blocked: np.ndarray | None, r:
     hl = torch.from_numpy((hy - ly) * lw + hx - lx)
     values = acc.index_select(0, hl) / wsum.index_select(0, hl).clamp_min(1e-30)[:, None]
     if BLEND:
-        y0, y1, x0, x1 = bbox(hole)  # type: ignore[misc]  # hole is not empty here
-        box = (max(0, y0 - 1), min(h, y1 + 1), max(0, x0 - 1), min(w, x1 + 1))
-        local = hole[box[0]:box[1], box[2]:box[3]]
-        ring = _ring(local)
-        ry, rx = np.nonzero(ring)
-        rl = torch.from_numpy((ry + box[0] - ly) * lw + rx + box[2] - lx)
-        copied = acc.index_select(0, rl) / wsum.index_select(0, rl).clamp_min(1e-30)[:, None]
-        known = img[ry + box[0], rx + box[2]].astype(np.float32)
-        vals = np.zeros((*local.shape, 3), np.float32)
-        vals[ry, rx] = known - copied.numpy()
-        values += torch.from_numpy(fill_harmonic(vals, local, ring, check)[local])
-    del acc, wsum
+        def at(t: torch.Tensor, ys: np.ndarray, xs: np.ndarray) -> torch.Tensor:
+            return t.index_select(0, torch.from_numpy((ys - ly) * lw + xs - lx))
+
+        values += torch.from_numpy(_blend(
+            hole, r, lambda ys, xs: torch.from_numpy(img[ys, xs].astype(np.float32)),
+            lambda ys, xs: at(acc, ys, xs) / at(wsum, ys, xs).clamp_min(1e-30)[:, None],
+            check))
     lookup_ids = np.full((lh, lw), -1, np.int32)
     lookup_ids[ty - ly, tx - lx] = np.arange(len(ty), dtype=np.int32)
 
