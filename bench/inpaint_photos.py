@@ -302,21 +302,27 @@ def _line_case(n: int, angle: float, kind: str, rng: np.random.Generator
     half = LINE_HALF + 2.0 if kind == "thin line" else 2.0
     band = (np.abs(d) <= half) & hole
     t = (x - c) * ny - (y - c) * nx
-    return img, hole, band, t
+    return img, hole, band, t, angle
 
 
 LINE_HALF = 2.5  # the thin line's half width, px
 
 
 def edge_continuation(truth: np.ndarray, out: np.ndarray, band: np.ndarray,
-                      t: np.ndarray) -> float:
-    """How much of the line's length inside the hole has a Canny edge in the band beside it,
-    as a fraction of the original's (stray edges elsewhere do not count, and several edge
-    pixels at one place along the line count once)."""
+                      t: np.ndarray, angle: float) -> float:
+    """How much of the line's length inside the hole has a Canny edge in the band beside it
+    that runs along the line (its gradient within 22.5 degrees of the line's normal), as a
+    fraction of the original's. Stray edges elsewhere or across the line do not count, and
+    several edge pixels at one place along the line count once."""
     from skimage.feature import canny
 
+    normal = np.mod(angle + np.pi / 2, np.pi)
+
     def covered(img: np.ndarray) -> int:
-        return len(np.unique(np.floor(t[canny(grey(img), sigma=2.0) & band])))
+        _, ori = gradients(img)
+        off = np.abs(np.mod(ori - normal + np.pi / 2, np.pi) - np.pi / 2)
+        edges = canny(grey(img), sigma=2.0) & band & (off < np.pi / 8)
+        return len(np.unique(np.floor(t[edges])))
 
     return covered(out) / max(1, covered(truth))
 
@@ -327,12 +333,12 @@ def structure(size: int, meths: dict) -> tuple[list[str], list[list[str]]]:
     per: dict[str, list[float]] = {m: [] for m in meths}
     for kind in ("two textures", "thin line", "photo textures"):
         for deg in (0, 30, 60, 100):
-            img, hole, band, t = _line_case(size, np.deg2rad(deg), kind,
-                                            np.random.default_rng(deg))
+            img, hole, band, t, angle = _line_case(size, np.deg2rad(deg), kind,
+                                                   np.random.default_rng(deg))
             row = [f"{kind} {deg} deg"]
             for m, run in meths.items():
                 out = run(img, hole)
-                s = edge_continuation(img, out, band, t)
+                s = edge_continuation(img, out, band, t, angle)
                 per[m].append(s)
                 OUTPUTS[(f"{kind} {deg}", "line", m)] = out
                 STRUCT_IMAGES[f"{kind} {deg}"] = (img, hole)
@@ -436,7 +442,11 @@ def gallery(cases: list[tuple[str, str, np.ndarray, np.ndarray]], meths: list[st
         for j, m in enumerate(cols):
             src = marked if j == 0 else OUTPUTS[(name, mname, m)]
             tile = Image.fromarray(np.ascontiguousarray(src[y0:y1, x0:x1]))
-            tile.thumbnail((side, side), Image.Resampling.LANCZOS)
+            scale = side / max(tile.size)
+            tile = tile.resize((max(1, round(tile.size[0] * scale)),
+                                max(1, round(tile.size[1] * scale))),
+                               Image.Resampling.LANCZOS if scale < 1 else
+                               Image.Resampling.NEAREST)
             sheet.paste(tile, (j * (side + 4), top + cap))
     buf = io.BytesIO()
     sheet.save(buf, "PNG")

@@ -41,7 +41,7 @@ SPARSE_ABOVE = 5_000
 # Vote weight alpha^-d for a patch centred d pixels inside the hole (Wexler et al. 2007 sec. 3.2
 # use 1.3). Steeper here: with 2.0 a hole on a corner of a periodic texture converges to the
 # texture for every seed we tried, with 1.3 some seeds leave a seam where two phases meet.
-CONFIDENCE = 2.0
+CONFIDENCE = 3.0
 # Depths are capped here: deeper patches all weigh 2^-24, which keeps weight sums far from
 # float32 underflow, and past it the neighbours of a pixel differ too little in depth to matter.
 CONFIDENCE_REACH = 24
@@ -52,6 +52,7 @@ SEARCH_MAX = 150_000
 FINE_RADIUS = 16  # random-search radius on scales finer than the coarsest
 VOTE_SPREAD = 3.0
 BLEND_EVERY = True
+HARMONIC_START = True
 RING_SMOOTH = 0  # px: the mismatch averaged over this radius (0 = each ring pixel's own)
 FINEST_ROUNDS: int | None = None
 CHUNK = 65_536  # target patches per distance computation
@@ -174,7 +175,9 @@ def fill(image: np.ndarray, mask: np.ndarray, *, rng: np.random.Generator,
         n_rounds = rounds[len(searched) - 1 - k]
         check()
         if field is None or coarse is None:
-            sc = _make_scale(_onion_peel(img, hl, check), hl, bl, r, check)
+            start = (_onion_peel(img, hl, check) if not HARMONIC_START else
+                     fill_harmonic(img.astype(np.float32), hl, _ring(hl), check))
+            sc = _make_scale(start, hl, bl, r, check)
             field = _random_field(sc, rng)
         else:
             sc = _make_scale(img, hl, bl, r, check)
