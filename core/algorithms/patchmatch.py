@@ -16,23 +16,36 @@ The hole is filled with pixels copied from the rest of the image:
   goes one direction at a time so improvements still travel across the field within a pass.
 - Newson, Almansa, Gousseau & Perez, "Non-Local Patch-Based Image Inpainting", IPOL 2017: the
   pyramid is as deep as it takes for the hole to be about a patch thick at the coarsest
-  scale, which is initialised by an onion-peel fill.
+  scale. That scale starts from the harmonic fill of the hole with the straight edges that
+  cross it drawn in (core/algorithms/structure.py), and every search also tries the patches
+  that continue those edges.
+- Darabi, Shechtman, Barnes, Goldman & Sen, "Image Melding", SIGGRAPH 2012: patches are
+  compared on colour and luminance gradients, and every vote is blended into the surround in
+  the gradient domain (the copies keep their gradients; the mismatch along the hole's edge is
+  spread over it as a harmonic membrane, core/algorithms/membrane.py), so the fill's low
+  frequencies agree with what is around it.
 
-Work is restricted to the hole's bounding box plus a margin twice the size of the hole, and the
-cost of a pass is proportional to the number of patches that overlap the hole, not to the image
-size. Holes touching the image edge are handled by padding that patch distances ignore.
+Work is restricted to the hole's bounding box plus a margin (``context``; by default twice the
+size of the hole), and the cost of a pass is proportional to the number of patches that
+overlap the hole, not to the image size. Scales whose hole is larger than SEARCH_MAX pixels
+are not searched: their field is the coarser one doubled, and they only vote, reading the
+picture itself (no float copy of it), so a large fill's cost and memory follow the hole at a
+coarser scale. Holes touching the image edge are handled by padding that patch distances
+ignore. ``source`` restricts the patches that may be copied.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 import numpy as np
 import torch
 
 from core.algorithms.masks import as_bool, bbox, distance_to
 from core.algorithms.membrane import fill_harmonic
+from core.algorithms.structure import Line, continuations, extend_along, find_lines
 from core.jobs import JobError
 
 # Above this many target patches a scale compares patches on a checkerboard half of their
@@ -51,10 +64,8 @@ CONFIDENCE_REACH = 24
 SEARCH_MAX = 150_000
 FINE_RADIUS = 16  # random-search radius on scales finer than the coarsest
 VOTE_SPREAD = 3.0
-BLEND_EVERY = True
-HARMONIC_START = True
+STRUCTURE = True
 RING_SMOOTH = 0  # px: the mismatch averaged over this radius (0 = each ring pixel's own)
-FINEST_ROUNDS: int | None = None
 CHUNK = 65_536  # target patches per distance computation
 # Search and vote run over the targets in bands of this many (row-major, so a band is a strip of
 # rows), calling ``check`` before each: a cancel is seen after a bounded amount of work however
@@ -85,6 +96,9 @@ class _Scale:
     src_ok: np.ndarray  # (H+2r, W+2r) bool: centres of patches fully outside the hole
     src: np.ndarray  # flat indices of src_ok
     confidence: np.ndarray  # (N,) float32 vote weight of each target for being near known pixels
+    # candidate sources that continue straight structures: (targets, y, x), padded frame
+    guides: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = dataclass_field(
+        default_factory=list)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -165,6 +179,8 @@ def fill(image: np.ndarray, mask: np.ndarray, *, rng: np.random.Generator,
     # Levels whose hole is larger than SEARCH_MAX pixels are not searched (see _upsampled).
     searched = [lv for lv in range(n_levels)
                 if lv == n_levels - 1 or int(pyramid[lv][1].sum()) <= SEARCH_MAX]
+    lines = (find_lines(crop, crop_hole, max(4 * r, 12), r + 1.0, check) if STRUCTURE
+             else [])
     rounds = _schedule(len(searched), iterations)
     total, step = sum(rounds) + searched[0], 0
 
@@ -175,8 +191,10 @@ def fill(image: np.ndarray, mask: np.ndarray, *, rng: np.random.Generator,
         n_rounds = rounds[len(searched) - 1 - k]
         check()
         if field is None or coarse is None:
-            start = (_onion_peel(img, hl, check) if not HARMONIC_START else
-                     fill_harmonic(img.astype(np.float32), hl, _ring(hl), check))
+            # The harmonic fill (smooth, and meeting the surround) with the straight edges
+            # that cross the hole drawn in: the coarsest scale's first guess.
+            start = fill_harmonic(img.astype(np.float32), hl, _ring(hl), check)
+            extend_along(start, hl, _at_level(lines, level))
             sc = _make_scale(start, hl, bl, r, check)
             field = _random_field(sc, rng)
         else:
@@ -184,6 +202,8 @@ def fill(image: np.ndarray, mask: np.ndarray, *, rng: np.random.Generator,
             check()
             field = _upsample_field(field, coarse, sc, rng)
             _vote(sc, field, _offsets(sc.width, r, sparse=False), check)
+        sc.guides = [(sel, cy + r, cx + r) for sel, cy, cx in continuations(
+            _at_level(lines, level), sc.ty - r, sc.tx - r, r + 1.0)]
         full = _offsets(sc.width, r, sparse=False)
         search = _offsets(sc.width, r, sparse=len(sc.ty) > SPARSE_ABOVE)
         inside = _inside_image(sc)
@@ -194,8 +214,7 @@ def fill(image: np.ndarray, mask: np.ndarray, *, rng: np.random.Generator,
             for p in range(passes):
                 _search(sc, field, search, inside, rng, check, reverse=(i + p) % 2 == 1,
                         radius=max(sc.shape) if coarsest else FINE_RADIUS)
-            _vote(sc, field, full, check, weighted=True,
-                  blend=BLEND_EVERY or i == n_rounds - 1)
+            _vote(sc, field, full, check, weighted=True)
             step += 1
             check()
             scale = len(pyramid) - level
@@ -226,6 +245,10 @@ def fill(image: np.ndarray, mask: np.ndarray, *, rng: np.random.Generator,
 
 def _no_check() -> None:
     pass
+
+
+def _at_level(lines: list[Line], level: int) -> list[Line]:
+    return [ln.scaled(2 ** level) for ln in lines]
 
 
 def _bands(n: int) -> list[tuple[int, int]]:
@@ -403,48 +426,8 @@ def _schedule(n_levels: int, iterations: int) -> list[int]:
     rounds = [iterations] * n_levels
     rounds[-1] = 2 * iterations
     if n_levels > 1:
-        rounds[0] = max(1, iterations // 2) if FINEST_ROUNDS is None else FINEST_ROUNDS
+        rounds[0] = max(1, iterations // 2)
     return rounds
-
-
-def _onion_peel(img: np.ndarray, hole: np.ndarray, check: Callable[[], None]) -> np.ndarray:
-    """Fill the hole ring by ring from its edge, each pixel the mean of its known 8-neighbours
-    (the coarsest scale's starting point). Works in the hole's box plus one pixel, the only
-    pixels a ring reads."""
-    img = _float_copy(img, 0, check)
-    if hole.all():
-        return img
-    y0, y1, x0, x1 = bbox(hole)  # type: ignore[misc]  # hole is not empty here
-    y0, x0 = max(0, y0 - 1), max(0, x0 - 1)
-    y1, x1 = min(hole.shape[0], y1 + 1), min(hole.shape[1], x1 + 1)
-    sub, known = img[y0:y1, x0:x1], ~hole[y0:y1, x0:x1]
-    h, w = known.shape
-    rows = max(1, STRIP_PIXELS // w)
-    while not known.all():
-        grown = known.copy()
-        for a in range(0, h, rows):  # in strips; a ring pixel reads only its neighbours
-            check()
-            b, lo = min(h, a + rows), max(0, a - 1)
-            cnt, acc = _neighbour_sums(known[lo:b + 1], sub[lo:b + 1])
-            ring = ~known[a:b] & (cnt[a - lo:b - lo] > 0)
-            sub[a:b][ring] = acc[a - lo:b - lo][ring] / cnt[a - lo:b - lo][ring][:, None]
-            grown[a:b] |= ring
-        known = grown
-    return img
-
-
-def _neighbour_sums(known: np.ndarray, img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per pixel: how many of its 3x3 neighbours are known, and the sum of their values."""
-    h, w = known.shape
-    kp = np.pad(known, 1).astype(np.float32)
-    vp = np.pad(img * known[..., None], ((1, 1), (1, 1), (0, 0)))
-    cnt = np.zeros((h, w), np.float32)
-    acc = np.zeros((h, w, img.shape[2]), np.float32)
-    for dy in (0, 1, 2):
-        for dx in (0, 1, 2):
-            cnt += kp[dy:dy + h, dx:dx + w]
-            acc += vp[dy:dy + h, dx:dx + w]
-    return cnt, acc
 
 
 def _make_scale(img: np.ndarray, hole: np.ndarray, blocked: np.ndarray | None, r: int,
@@ -616,6 +599,11 @@ def _search_band(sc: _Scale, field: _Field, offs: torch.Tensor, inside: torch.Te
         sel = np.flatnonzero(j >= 0)
         j = j[sel]
         attempt(sel, field.sy[j] + dy, field.sx[j] + dx)
+    # Structure: the patches that continue a straight edge across the hole (structure.py).
+    for sel, cy, cx in sc.guides:
+        mine = (sel >= start) & (sel < stop)
+        if mine.any():
+            attempt(sel[mine] - start, cy[mine], cx[mine])
     # Random search around the current match, radius halving.
     while radius >= 1:
         attempt(everyone, field.sy[start:stop] + rng.integers(-radius, radius + 1, n),
@@ -630,7 +618,7 @@ def _search_band(sc: _Scale, field: _Field, offs: torch.Tensor, inside: torch.Te
 
 
 def _vote(sc: _Scale, field: _Field, offs: torch.Tensor, check: Callable[[], None],
-          weighted: bool = False, blend: bool = True) -> None:
+          weighted: bool = False) -> None:
     """Re-estimate every hole pixel as the weighted mean of what the overlapping patches' matches
     say it should be (Wexler et al. 2007, eq. 3-4), then refresh the edge padding."""
     wd, r = sc.width, sc.r
@@ -656,7 +644,7 @@ def _vote(sc: _Scale, field: _Field, offs: torch.Tensor, check: Callable[[], Non
     hy, hx = np.nonzero(sc.hole)
     hflat = torch.from_numpy((hy + r) * wd + hx + r)
     new = acc.index_select(0, hflat) / wsum.index_select(0, hflat).clamp_min(1e-30)[:, None]
-    if BLEND and blend:
+    if BLEND:
         new[:, :3] += torch.from_numpy(_membrane(sc, acc, wsum, check))
     img.index_copy_(0, hflat, new)
     _refresh_padding(sc.img, r)
