@@ -192,9 +192,11 @@ def fill(image: np.ndarray, mask: np.ndarray, *, rng: np.random.Generator,
         check()
         if field is None or coarse is None:
             # The harmonic fill (smooth, and meeting the surround) with the straight edges
-            # that cross the hole drawn in: the coarsest scale's first guess.
+            # that cross the hole drawn in: the coarsest scale's first guess. With a source
+            # area the edges are not drawn: what the fill shows is the source's to say.
             start = fill_harmonic(img.astype(np.float32), hl, _ring(hl), check)
-            extend_along(start, hl, _at_level(lines, level))
+            if bl is None:
+                extend_along(start, hl, _at_level(lines, level))
             sc = _make_scale(start, hl, bl, r, check)
             field = _random_field(sc, rng)
         else:

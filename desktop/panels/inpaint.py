@@ -200,7 +200,7 @@ class InpaintPanel(Panel):
         pm.addRow("Context", self.context)
         self._source: np.ndarray | None = None  # where the fill may copy from (None: anywhere)
         self.source_label = QLabel()
-        self.source_label.setWordWrap(True)
+        self.source_label.setToolTip("Where the fill may copy from")
         source_row = QHBoxLayout()
         self.source_set = QPushButton("Use mask as source")
         self.source_set.setToolTip("Paint where the fill may copy from, press this, then clear "
@@ -211,7 +211,7 @@ class InpaintPanel(Panel):
         self.source_clear.clicked.connect(lambda: self.set_source(None))
         source_row.addWidget(self.source_set, 1)
         source_row.addWidget(self.source_clear)
-        pm.addRow("Copy from", self.source_label)
+        pm.addRow(self.source_label)
         pm.addRow(source_row)
         self.set_source(None)
         self.diffusion_box = QGroupBox("Diffusion")
@@ -363,8 +363,8 @@ class InpaintPanel(Panel):
         self._source = source
         self.source_clear.setEnabled(source is not None)
         self.source_label.setText(
-            "anywhere outside the mask" if source is None else
-            f"the painted source area ({100 * masks.coverage(source):.0f}% of the picture)")
+            "Copy from: anywhere outside the mask" if source is None else
+            f"Copy from: the painted area ({100 * masks.coverage(source):.0f}% of it)")
 
     def request_outpaint(self) -> None:
         """Outpaint: the window runs the panel's next spec, which is then an OutpaintSpec."""
