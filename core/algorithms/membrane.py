@@ -57,12 +57,12 @@ def _solve(vals: np.ndarray, unknown: np.ndarray, data: np.ndarray,
     start = vals.copy()
     if max(h, w) <= COARSEST:
         start[unknown] = vals[data].mean(axis=0) if data.any() else 0.0
-        return _relax(start, unknown, data, COARSE_SWEEPS)
+        return _relax(start, unknown, data, COARSE_SWEEPS, check)
     cv, cu, cd = _halve(vals, unknown, data)
     coarse = _solve(cv, cu, cd, check)
     up = np.repeat(np.repeat(coarse, 2, axis=0), 2, axis=1)[:h, :w]
     start[unknown] = up[unknown]
-    return _relax(start, unknown, data, SWEEPS)
+    return _relax(start, unknown, data, SWEEPS, check)
 
 
 def _halve(vals: np.ndarray, unknown: np.ndarray, data: np.ndarray
@@ -83,7 +83,8 @@ def _halve(vals: np.ndarray, unknown: np.ndarray, data: np.ndarray
     return s / np.maximum(n, 1)[..., None], cu, cd
 
 
-def _relax(u: np.ndarray, unknown: np.ndarray, data: np.ndarray, sweeps: int) -> np.ndarray:
+def _relax(u: np.ndarray, unknown: np.ndarray, data: np.ndarray, sweeps: int,
+           check: Callable[[], None]) -> np.ndarray:
     """Red-black Gauss-Seidel on the 5-point Laplacian over the unknown and data pixels. Only
     the unknown pixels are visited (gathers of their neighbours), so a thin hole in a large box
     costs what the hole does."""
@@ -106,7 +107,9 @@ def _relax(u: np.ndarray, unknown: np.ndarray, data: np.ndarray, sweeps: int) ->
     for colour in (0, 1):
         sel = (ys + xs) % 2 == colour
         parts.append(((ys * w + xs)[sel], nb[sel].T.copy(), inv[sel]))
-    for _ in range(sweeps):
+    for i in range(sweeps):
+        if i % 4 == 0:
+            check()  # a sweep of a large hole takes a while
         for idx, n, k in parts:
             flat[idx] = (flat[n[0]] + flat[n[1]] + flat[n[2]] + flat[n[3]]) * k
     return flat[:-1].reshape(h, w, c)

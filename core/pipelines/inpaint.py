@@ -3,7 +3,8 @@
 Engines:
 
 - ``patchmatch`` (weight-free, core/algorithms/patchmatch.py): copies what the picture
-  already has, at any size.
+  already has, at any size; ``context`` bounds how far around the mask it copies from and
+  ``source`` (a mask the artist paints) where.
 - ``lama``: a LaMa model imported from the user's file (core/nets/lama.py): a box of context
   around the mask (at least 512 px, or the whole picture) is painted in one pass, scaled to
   about 512x512 pixels when larger, and pasted back inside the mask.

@@ -4,6 +4,7 @@ import numpy as np
 
 from core.algorithms.patchmatch import fill
 from core.algorithms.structure import find_lines
+from tests.core.test_patchmatch import drive
 
 
 def line_picture(n: int, angle_deg: float, half: float = 2.5, seed: int = 0,
@@ -40,17 +41,9 @@ def test_a_line_crossing_the_hole_is_found_and_one_ending_there_is_not():
 
 def test_the_fill_continues_a_thin_line_across_the_hole():
     img, hole, d = line_picture(128, 60)
-    out, _ = _drive(fill(img, hole, rng=np.random.default_rng(0)))
+    out, _ = drive(fill(img, hole, rng=np.random.default_rng(0)))
     lum = out.astype(float).mean(axis=2)
     on = hole & (np.abs(d) < 1.0)  # the line's core inside the hole
     off = hole & (np.abs(d) > 8)
     assert lum[on].mean() < 70 < lum[off].mean()  # dark along the whole line, not texture
 
-
-def _drive(gen):
-    steps = []
-    while True:
-        try:
-            steps.append(next(gen))
-        except StopIteration as done:
-            return done.value, steps
