@@ -95,18 +95,19 @@ def _relax(u: np.ndarray, unknown: np.ndarray, data: np.ndarray, sweeps: int,
     flat = np.concatenate([u.reshape(-1, c), np.zeros((1, c), np.float32)])
     absent = h * w
     ys, xs = np.nonzero(unknown)
-    nbrs = []
-    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+    # int32 indices: a large hole's neighbour table is its biggest array.
+    nb = np.empty((4, len(ys)), np.int32)
+    for i, (dy, dx) in enumerate(((-1, 0), (1, 0), (0, -1), (0, 1))):
         ny, nx = ys + dy, xs + dx
         ok = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
         ok[ok] = present[ny[ok], nx[ok]]
-        nbrs.append(np.where(ok, ny * w + nx, absent))
-    nb = np.stack(nbrs, 1)
-    inv = (1.0 / np.maximum((nb != absent).sum(1), 1)).astype(np.float32)[:, None]
-    parts = []
-    for colour in (0, 1):
-        sel = (ys + xs) % 2 == colour
-        parts.append(((ys * w + xs)[sel], nb[sel].T.copy(), inv[sel]))
+        nb[i] = np.where(ok, ny * w + nx, absent)
+    inv = (1.0 / np.maximum((nb != absent).sum(0), 1)).astype(np.float32)[:, None]
+    black = (ys + xs) % 2 == 1
+    cells = (ys * w + xs).astype(np.int32)
+    del ys, xs
+    parts = [(cells[sel], nb[:, sel], inv[sel]) for sel in (~black, black)]
+    del nb, cells, inv
     for i in range(sweeps):
         if i % 4 == 0:
             check()  # a sweep of a large hole takes a while

@@ -370,7 +370,7 @@ def _box_sum(m: np.ndarray, r: int, dtype: type) -> np.ndarray:
 def _source_centres(hole: np.ndarray, r: int,
                     check: Callable[[], None] = _no_check) -> np.ndarray:
     """Centres whose patch lies inside the image and fully outside the hole."""
-    ok = _box_count(hole, r, check) == 0
+    ok = _strips(lambda a: _box_sum(a, r, np.int32) == 0, hole, r, check)
     ok[:r], ok[ok.shape[0] - r:], ok[:, :r], ok[:, ok.shape[1] - r:] = False, False, False, False
     return ok
 
@@ -776,7 +776,13 @@ def _upsampled(img: np.ndarray, hole: np.ndarray, blocked: np.ndarray | None, r:
     (Wexler et al. 2007, sec. 3.3), the matches vote with their parents' weights, and the vote
     is blended into the surround (_membrane)."""
     h, w = hole.shape
-    ty, tx = np.nonzero(_box_count(hole, r, check) > 0)
+    # Targets and their depth, worked out in the hole's box grown by r (not the whole scale).
+    y0, y1, x0, x1 = bbox(hole)  # type: ignore[misc]  # hole is not empty here
+    gy0, gx0 = max(0, y0 - r - 1), max(0, x0 - r - 1)
+    grown = hole[gy0:min(h, y1 + r + 1), gx0:min(w, x1 + r + 1)]
+    ty, tx = np.nonzero(_box_count(grown, r, check) > 0)
+    depth = _distance_to(~grown, CONFIDENCE_REACH, check)[ty, tx]
+    ty, tx = ty + gy0, tx + gx0
     py = np.minimum(ty // 2, parent.hole.shape[0] - 1)
     px = np.minimum(tx // 2, parent.hole.shape[1] - 1)
     j = parent.lookup(py, px)
@@ -799,7 +805,6 @@ def _upsampled(img: np.ndarray, hole: np.ndarray, blocked: np.ndarray | None, r:
         first = np.flatnonzero(src_ok)[0]
         sy[bad], sx[bad] = divmod(first, w)
     del src_ok
-    depth = _distance_to(~hole, CONFIDENCE_REACH, check)[ty, tx]
     quality = parent.quality[jj] * has + (~has) * np.float32(1e-3)
     weight = (quality * np.power(np.float32(CONFIDENCE), -depth)).astype(np.float32)
 
