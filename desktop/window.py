@@ -68,6 +68,7 @@ from desktop.panels.scene import ScenePanel
 from desktop.panels.style import StylePanel
 from desktop.panels.train import TrainPanel
 from desktop.settings import app_settings
+from desktop.widgets.batch_inpaint_dialog import BatchInpaintDialog
 from desktop.widgets.progress import JobProgress
 from desktop.widgets.result_strip import ResultStrip
 from desktop.widgets.upscale_dialog import ask_upscaler
@@ -141,6 +142,8 @@ class MainWindow(QMainWindow):
             box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             box.setMinimumContentsLength(8)
         self.train_panel = next(p for p in self.panels if isinstance(p, TrainPanel))
+        self.inpaint_panel = next(p for p in self.panels if isinstance(p, InpaintPanel))
+        self.batch_dialog: BatchInpaintDialog | None = None  # File > Batch inpaint, once opened
         self.train_panel.modelsChanged.connect(self.refresh_models)
         self.train_panel.useModel.connect(self.use_model)
         self.train_panel.set_devices(list(self._devices) or ["cpu"])
@@ -263,6 +266,10 @@ class MainWindow(QMainWindow):
         action(m, "&Export PNG…", self.export_png, "Ctrl+E",
                "Save the picture as a PNG with the settings that made it")
         action(m, "&Copy image", self.copy_image, "Ctrl+Shift+C")
+        m.addSeparator()
+        action(m, "&Batch inpaint…", self.batch_inpaint, None,
+               "Fill every picture of a folder with its mask, with the Inpaint panel's "
+               "settings, into another folder")
         m.addSeparator()
         action(m, "Show &log folder", self.show_log_folder)
         action(m, "&Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -751,6 +758,21 @@ class MainWindow(QMainWindow):
         self.settings.setValue("upscale/tile", tile)
         return self._submit_main(spec, f"Upscale x{card.config.get('scale', 4)} ({model})…")
 
+    def batch_inpaint(self) -> BatchInpaintDialog:
+        """File > Batch inpaint: the dialog (one, kept between openings) that fills a folder of
+        pictures with the Inpaint panel's settings, one job of the service per picture."""
+        if self.batch_dialog is None:
+            self.batch_dialog = BatchInpaintDialog(
+                self._submit_batch_job, self.inpaint_panel.fill_settings,
+                self.inpaint_panel.describe_settings, self.settings, self)
+        self.batch_dialog.show()
+        self.batch_dialog.raise_()
+        self.batch_dialog.activateWindow()
+        return self.batch_dialog
+
+    def _submit_batch_job(self, spec: JobSpec) -> JobHandle | None:
+        return None if self._closing else self.service.submit(spec)
+
     def _refuse_upscale(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)
         self.inform("Upscale", text)
@@ -989,6 +1011,8 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self._closing = True
+        if self.batch_dialog is not None:
+            self.batch_dialog.close()  # stops a running batch; what it wrote stays
         self.save_settings()
         for panel in self.panels:
             panel.shutdown()
