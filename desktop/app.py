@@ -40,7 +40,7 @@ def offer_recovery(window) -> bool:
 
 def autosaved_picture(file: Path) -> str:
     """What an autosave holds, in words: "photo.png, autosaved today at 14:02"."""
-    from desktop.canvas.easel_file import DocumentError, peek
+    from core.document import DocumentError, peek
 
     try:
         meta = peek(file.read_bytes(), file.name)
