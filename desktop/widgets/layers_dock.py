@@ -9,7 +9,7 @@ the mask overlay (a view setting, as View > Show mask).
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
     QGridLayout,
@@ -162,11 +162,17 @@ class LayersDock(QWidget):
             self._mask_visible = checked
             self.maskVisibleChanged.emit(checked)
             return
+        # The edit rebuilds the list: run it after the view is done with this item.
+        QTimer.singleShot(0, lambda: self._apply_item(index, checked, item.text()))
+
+    def _apply_item(self, index: int, checked: bool, text: str) -> None:
+        if self._doc is None or not 0 <= index < len(self._layers()):
+            return
         layer = self._doc.layers[index]
         if checked != layer.visible:
             self._edit(lambda: self._doc.set_layer_visible(index, checked))
-        elif item.text().strip() != layer.name:
-            self._edit(lambda: self._doc.rename_layer(index, item.text()))
+        elif text.strip() != layer.name:
+            self._edit(lambda: self._doc.rename_layer(index, text))
 
     def _selection_changed(self, *_: object) -> None:
         index = self.selected_layer()
