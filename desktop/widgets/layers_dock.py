@@ -9,6 +9,7 @@ the mask overlay (a view setting, as View > Show mask).
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
@@ -24,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.canvas import Document, DocumentError
+from desktop.canvas import Document, DocumentError, array_from_qimage, qimage_from_array
 
 THUMB = 40
 KIND_TIPS = {"picture": "the picture", "result": "an applied result",
@@ -87,11 +88,12 @@ class LayersDock(QWidget):
 
     def set_document(self, doc: Document) -> None:
         if self._doc is not None:
-            self._doc.layersChanged.disconnect(self.refresh)
-            self._doc.sizeChanged.disconnect(self.refresh)
+            for signal in (self._doc.layersChanged, self._doc.sizeChanged,
+                           self._doc.maskChanged):
+                signal.disconnect(self.refresh)
         self._doc = doc
-        doc.layersChanged.connect(self.refresh)
-        doc.sizeChanged.connect(self.refresh)
+        for signal in (doc.layersChanged, doc.sizeChanged, doc.maskChanged):
+            signal.connect(self.refresh)
         self.refresh()
 
     def set_mask_visible(self, visible: bool) -> None:
@@ -117,7 +119,7 @@ class LayersDock(QWidget):
         self._filling = True
         self.list.clear()
         if self._doc is not None and not self._doc.is_empty():
-            mask = QListWidgetItem("Mask")
+            mask = QListWidgetItem(QIcon(self._mask_thumbnail()), "Mask")
             mask.setData(Qt.ItemDataRole.UserRole, -1)
             mask.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsUserCheckable
                           | Qt.ItemFlag.ItemIsSelectable)
@@ -147,6 +149,14 @@ class LayersDock(QWidget):
             self.list.setCurrentRow(self.layer_row(len(layers) - 1))
         self._filling = False
         self._selection_changed()
+
+    def _mask_thumbnail(self) -> QPixmap:
+        """The mask as the canvas tints it: red where it covers, on white."""
+        small = self._doc.mask.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
+                                      Qt.TransformationMode.SmoothTransformation)
+        cover = array_from_qimage(small).astype(np.float32)[..., None] / 255.0
+        tint = np.array([255, 48, 48], np.float32) * cover + 255 * (1 - cover)
+        return QPixmap.fromImage(qimage_from_array(np.rint(tint).astype(np.uint8)))
 
     def _layers(self) -> list:
         return [] if self._doc is None or self._doc.is_empty() else self._doc.layers
