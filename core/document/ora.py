@@ -26,7 +26,6 @@ from PIL import Image
 from core import imageio
 from core.document.easel_format import png_bytes, read_png
 from core.document.stack import (
-    MASK_NAME,
     MAX_LAYERS,
     MAX_NAME,
     DocumentError,
@@ -64,18 +63,13 @@ def write_ora(stack: LayerStack) -> bytes:
                                  "h": str(stack.height)})
     root = ET.SubElement(image, "stack")
     members: list[tuple[str, bytes]] = []
-    rows = [(layer, layer.kind) for layer in stack.layers]
-    if stack.mask is not None and stack.mask.any():
-        white = np.full(stack.mask.shape + (4,), 255, np.uint8)
-        white[..., 3] = stack.mask
-        rows.append((Layer(MASK_NAME, white, visible=False), "mask"))
-    for i, (layer, kind) in reversed(list(enumerate(rows))):  # the topmost first
+    for i, layer in reversed(list(enumerate(stack.with_mask_layer()))):  # the topmost first
         src = f"data/layer{i}.png"
         ET.SubElement(root, "layer", {
             "name": layer.name, "src": src, "x": str(layer.x), "y": str(layer.y),
             "opacity": f"{layer.opacity:.6g}",
             "visibility": "visible" if layer.visible else "hidden",
-            "composite-op": "svg:src-over", f"{{{EASEL_NS}}}kind": kind})
+            "composite-op": "svg:src-over", f"{{{EASEL_NS}}}kind": layer.kind})
         members.append((src, png_bytes(rgba(layer.pixels))))
     merged = stack.composite()
     thumb = Image.fromarray(merged, "RGBA")

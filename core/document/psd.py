@@ -52,12 +52,7 @@ def write_psd(stack: LayerStack) -> bytes:
     from psd_tools.api.layers import PixelLayer
 
     psd = PSDImage.new("RGBA", (stack.width, stack.height), depth=8)
-    rows = list(stack.layers)
-    if stack.mask is not None and stack.mask.any():
-        white = np.full(stack.mask.shape + (4,), 255, np.uint8)
-        white[..., 3] = stack.mask
-        rows.append(Layer(MASK_NAME, white, visible=False))
-    for layer in rows:
+    for layer in stack.with_mask_layer():
         out = PixelLayer.frompil(Image.fromarray(rgba(layer.pixels), "RGBA"), psd,
                                  layer.name, top=layer.y, left=layer.x)
         out.visible = layer.visible

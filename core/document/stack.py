@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-KINDS = ("picture", "result", "panel", "paint")
+KINDS = ("picture", "result", "panel", "paint")  # "mask": only on the way out (with_mask_layer)
 MAX_LAYERS = 500
 MAX_NAME = 200
 # A layer may reach past the canvas, but not absurdly: offsets are bounded (PSB's 300,000 px).
@@ -70,6 +70,15 @@ class LayerStack:
 
     def composite(self) -> np.ndarray:
         return composite(self.layers, self.width, self.height)
+
+    def with_mask_layer(self) -> list[Layer]:
+        """The layers as a layered file holds them: the mask, when it covers anything, on
+        top as a hidden white layer named MASK_NAME with its coverage as alpha."""
+        if self.mask is None or not self.mask.any():
+            return list(self.layers)
+        white = np.full(self.mask.shape + (4,), 255, np.uint8)
+        white[..., 3] = self.mask
+        return [*self.layers, Layer(MASK_NAME, white, visible=False, kind="mask")]
 
 
 def rgba(pixels: np.ndarray) -> np.ndarray:
