@@ -16,6 +16,7 @@ named in a note.
 from __future__ import annotations
 
 import io
+import logging
 import struct
 from typing import Any
 
@@ -34,6 +35,10 @@ from core.document.stack import (
     rgba,
     settle_picture,
 )
+
+# psd-tools logs what it skips in a file at warning level; with no handler configured (the
+# CLI) Python would print that beside Easel's own lines. The app's log still receives it.
+logging.getLogger("psd_tools").addHandler(logging.NullHandler())
 
 COLOR_MODES = {0: "bitmap", 1: "greyscale", 2: "indexed colour", 3: "RGB", 4: "CMYK",
                7: "multichannel", 8: "duotone", 9: "Lab"}
