@@ -598,10 +598,17 @@ class MainWindow(QMainWindow):
             self.inform("Not saved", "Easel never overwrites the file you opened; choose "
                         "another name.")
             return False
+        # A 2048 px picture takes a few seconds as .psd (psd-tools renders its preview).
+        QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
             write_layered(path, self.doc.snapshot().stack)
+            problem = None
         except (OSError, DocumentError) as exc:
-            self.inform("Cannot export", f"{Path(path).name} was not written: {exc}")
+            problem = exc
+        finally:
+            QGuiApplication.restoreOverrideCursor()
+        if problem is not None:
+            self.inform("Cannot export", f"{Path(path).name} was not written: {problem}")
             return False
         self.statusBar().showMessage(f"Exported {Path(path).name} "
                                      f"({len(self.doc.layers)} layers)", 5000)
