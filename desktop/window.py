@@ -52,6 +52,7 @@ from core.jobs import JobError, JobSpec, Result, check_spec, spec_class
 from core.specs.scene import picture_spec
 from core.specs.upscale import TILE
 from desktop.autosave import Autosave
+from desktop.background import BackgroundReader
 from desktop.canvas import (
     CanvasScene,
     CanvasView,
@@ -117,6 +118,13 @@ class MainWindow(QMainWindow):
         # The panels' own jobs (Panel.run_job) and whether each shows in the status bar.
         self._panel_jobs: dict[JobHandle, bool] = {}
         self._closing = False
+        # Layered exports are written off the GUI thread, one at a time (a 2048 px .psd takes
+        # seconds); the names of those started and not yet written, oldest first.
+        self._exports = BackgroundReader(self)
+        self._exporting: list[str] = []
+        # A close asked for while an export is written: the document and undo index its
+        # questions were answered for, so the close that follows the export does not ask again.
+        self._close_after_export: tuple[Document, int] | None = None
         # The devices (name: description, best first) the worker found, or, until it has (it
         # imports torch to, at the first job), the ones it found in an earlier session.
         self._devices = self._remembered_devices()
@@ -178,7 +186,10 @@ class MainWindow(QMainWindow):
         self.job_progress = JobProgress()
         self.job_progress.cancelRequested.connect(self.cancel_job)
         self.device_label = QLabel()
+        self.export_progress = JobProgress()  # busy while a layered export is written
+        self.export_progress.cancel.hide()
         self.statusBar().addPermanentWidget(self.job_progress)
+        self.statusBar().addPermanentWidget(self.export_progress)
         self.statusBar().addPermanentWidget(self.device_label)
         self._build_menus()
 
@@ -591,28 +602,47 @@ class MainWindow(QMainWindow):
         return self.write_layered(path)
 
     def write_layered(self, path: str) -> bool:
-        from core.document import write_layered
-
+        """Start writing the layers to ``path`` (.ora/.psd) off the GUI thread; False when
+        refused. The stack is copied now, so edits made meanwhile do not reach the file; the
+        status bar is busy until it is written, and a failure is shown in a dialog."""
         if self.doc.imported_from and Path(path).resolve() == Path(
                 self.doc.imported_from).resolve():
             self.inform("Not saved", "Easel never overwrites the file you opened; choose "
                         "another name.")
             return False
-        # A 2048 px picture takes a few seconds as .psd (psd-tools renders its preview).
-        QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            write_layered(path, self.doc.snapshot().stack)
-            problem = None
-        except (OSError, DocumentError) as exc:
-            problem = exc
-        finally:
-            QGuiApplication.restoreOverrideCursor()
-        if problem is not None:
-            self.inform("Cannot export", f"{Path(path).name} was not written: {problem}")
-            return False
-        self.statusBar().showMessage(f"Exported {Path(path).name} "
-                                     f"({len(self.doc.layers)} layers)", 5000)
+        stack = self.doc.snapshot().stack
+        name = Path(path).name
+        self._exporting.append(name)
+        self.export_progress.begin(f"Exporting {self._exporting[0]}…")
+        self._exports.read(lambda: _write_layered_file(path, stack),
+                           lambda problem: self._exported(name, len(stack.layers), problem))
         return True
+
+    def exporting(self) -> bool:
+        """Whether a layered export is still being written."""
+        return self._exports.busy()
+
+    def finish_exports(self) -> None:
+        """Block until every started export is written (the app quits without a close)."""
+        if self.exporting():
+            log.info("waiting for %d layered export(s) before quitting", len(self._exporting))
+            self._exports.wait()
+
+    def _exported(self, name: str, layers: int, problem: str | None) -> None:
+        self._exporting.remove(name)
+        if self._exporting:
+            self.export_progress.begin(f"Exporting {self._exporting[0]}…")
+        else:
+            self.export_progress.end()
+        if problem is not None:
+            closing, self._close_after_export = self._close_after_export, None
+            self.inform("Cannot export", f"{name} was not written: {problem}"
+                        + ("\n\nEasel stays open: export again under another name."
+                           if closing else ""))
+            return
+        self.statusBar().showMessage(f"Exported {name} ({layers} layers)", 5000)
+        if self._close_after_export is not None and not self.exporting():
+            self.close()
 
     def save_result(self, index: int) -> None:
         entry = self.doc.results[index]
@@ -1080,7 +1110,17 @@ class MainWindow(QMainWindow):
         if self._closing:
             event.accept()
             return
-        if not self._confirm_discard() or not self._confirm_training():
+        answered = self._close_after_export == (self.doc, self.doc.undo_stack.index())
+        self._close_after_export = None
+        if not answered and (not self._confirm_discard() or not self._confirm_training()):
+            event.ignore()
+            return
+        if self.exporting():
+            # The export finishes first (the file is never left half-written or lost); the
+            # window closes when it is written, or stays open to show why it was not.
+            self._close_after_export = (self.doc, self.doc.undo_stack.index())
+            self.statusBar().showMessage(f"Finishing the export of {self._exporting[0]}; "
+                                         "Easel closes when it is written.")
             event.ignore()
             return
         self._closing = True
@@ -1109,6 +1149,20 @@ class MainWindow(QMainWindow):
         from core import paths
 
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(paths.log_dir())))
+
+
+def _write_layered_file(path: str, stack: Any) -> str | None:
+    """Write a layered export (on the export thread); None, or why it was not written."""
+    from core.document import write_layered
+
+    try:
+        write_layered(path, stack)
+    except (OSError, DocumentError) as exc:
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001  (a writer's bug must not pass for a written file)
+        log.exception("exporting %s failed", path)
+        return f"an unexpected error ({exc}); the log has the details."
+    return None
 
 
 def paste_fitted(picture: np.ndarray, rgb: np.ndarray, box: tuple[int, int, int, int],

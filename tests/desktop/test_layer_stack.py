@@ -4,12 +4,14 @@ keep the layers, and layered files opened and exported from the window."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from window_helpers import open_window
 
-from core.document import Layer, LayerStack, read_layered, write_layered
+from core.document import Layer, LayerStack, files, read_layered, write_layered
 from desktop.canvas import CanvasScene, Document, DocumentError, array_from_qimage
 from desktop.widgets.layers_dock import LayersDock
 
@@ -197,6 +199,7 @@ def test_window_opens_layered_files_and_exports_them(qtbot, tmp_path, monkeypatc
         win.doc.set_layer_visible(1, False)
         psd = tmp_path / "out.psd"
         assert win.write_layered(str(psd))
+        qtbot.waitUntil(lambda: not win.exporting())
         back = read_layered(psd)
         assert [(la.name, la.visible) for la in back.layers] == [("Background", True),
                                                                  ("Ink", False)]
@@ -207,4 +210,101 @@ def test_window_opens_layered_files_and_exports_them(qtbot, tmp_path, monkeypatc
         win.flatten_layers()
         assert len(win.doc.layers) == 1
     finally:
+        win.close()
+
+
+def held_writer(monkeypatch) -> tuple[threading.Event, threading.Event]:
+    """Hold the export thread before it encodes the .psd until ``release`` is set, so that a
+    test sees the window while an export is under way; returns (started, release)."""
+    started, release = threading.Event(), threading.Event()
+    real = files.write_psd
+
+    def write_psd(stack):
+        started.set()
+        assert release.wait(20), "the test never let the export go on"
+        return real(stack)
+
+    monkeypatch.setattr(files, "write_psd", write_psd)
+    return started, release
+
+
+def window_with_layers(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("EASEL_HOME", str(tmp_path / "home"))
+    win = open_window(qtbot, tmp_path)
+    doc, _, _ = doc_with_result(qtbot)
+    win._replace_document(doc)
+    return win
+
+
+def test_export_is_written_off_the_gui_thread_whole(qtbot, tmp_path, monkeypatch):
+    started, release = held_writer(monkeypatch)
+    win = window_with_layers(qtbot, tmp_path, monkeypatch)
+    expected = win.doc.snapshot().stack
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(started.is_set()))
+    timer.start(5)
+    out = tmp_path / "out" / "layers.psd"
+    out.parent.mkdir()
+    try:
+        assert win.write_layered(str(out))
+        assert win.exporting() and win.export_progress.isVisible()
+        assert "layers.psd" in win.export_progress.message.text()
+        # The event loop keeps running while the export thread writes.
+        qtbot.waitUntil(lambda: ticks.count(True) >= 5, timeout=10_000)
+        assert win.exporting() and not out.exists()
+        win.doc.set_layer_visible(1, False)  # an edit meanwhile does not reach the file
+        release.set()
+        qtbot.waitUntil(lambda: not win.exporting(), timeout=20_000)
+        assert not win.export_progress.isVisible()
+        assert "Exported layers.psd (2 layers)" in win.statusBar().currentMessage()
+        assert [p.name for p in out.parent.iterdir()] == ["layers.psd"]  # no temp left
+        back = read_layered(out)
+        assert [(la.name, la.visible, la.x, la.y) for la in back.layers] == [
+            (la.name, la.visible, la.x, la.y) for la in expected.layers]
+        for got, want in zip(back.layers, expected.layers, strict=True):
+            np.testing.assert_array_equal(got.pixels, want.pixels)
+        assert not win.messages
+    finally:
+        timer.stop()
+        release.set()
+        win.close()
+
+
+def test_closing_during_an_export_finishes_it_first(qtbot, tmp_path, monkeypatch):
+    started, release = held_writer(monkeypatch)
+    win = window_with_layers(qtbot, tmp_path, monkeypatch)
+    asked = []
+    win.ask = lambda title, text, buttons: asked.append(title) or "Discard"
+    out = tmp_path / "layers.psd"
+    try:
+        assert win.write_layered(str(out))
+        qtbot.waitUntil(started.is_set)
+        assert not win.close()  # the export holds the close
+        assert win.isVisible() and "Finishing the export of layers.psd" in (
+            win.statusBar().currentMessage())
+        release.set()
+        qtbot.waitUntil(lambda: not win.isVisible(), timeout=20_000)
+        assert asked == ["Unsaved changes"]  # asked once, not again when the export ended
+        assert len(read_layered(out).layers) == 2
+    finally:
+        release.set()
+        win.close()
+
+
+def test_a_failed_export_is_shown_and_keeps_the_window_open(qtbot, tmp_path, monkeypatch):
+    started, release = held_writer(monkeypatch)
+    win = window_with_layers(qtbot, tmp_path, monkeypatch)
+    out = tmp_path / "gone" / "layers.psd"
+    try:
+        assert win.write_layered(str(out))
+        assert not win.close()
+        release.set()
+        qtbot.waitUntil(lambda: bool(win.messages), timeout=20_000)
+        assert "layers.psd was not written" in win.messages[0]
+        assert "stays open" in win.messages[0]
+        assert win.isVisible() and not win.exporting() and not out.parent.exists()
+        assert not win.export_progress.isVisible()
+    finally:
+        release.set()
         win.close()
