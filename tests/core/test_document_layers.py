@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
+import subprocess
 import zipfile
 from xml.etree import ElementTree as ET
 
@@ -237,6 +240,47 @@ def test_photoshop_out_reads_back_in_psd_tools_and_in_easel():
         assert (b.name, b.x, b.y, b.visible) == (a.name, a.x, a.y, a.visible)
         assert b.opacity == pytest.approx(a.opacity, abs=0.5 / 255)
         assert np.array_equal(a.pixels, b.pixels)
+
+
+def krita_command() -> list[str] | None:
+    """How to run Krita here, or None. Krita draws on X11 even for ``--export`` (it ignores
+    QT_QPA_PLATFORM=offscreen), so without a display it runs under xvfb-run."""
+    if shutil.which("krita") is None:
+        return None
+    if os.environ.get("DISPLAY"):
+        return ["krita"]
+    return ["xvfb-run", "-a", "krita"] if shutil.which("xvfb-run") else None
+
+
+@pytest.fixture(scope="module")
+def krita_home(tmp_path_factory):
+    """A home of its own for Krita (its first start there fills it, ~90 MB, ~15 s)."""
+    return tmp_path_factory.mktemp("krita-home")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(krita_command() is None,
+                    reason="needs a krita executable on PATH, and a display or xvfb-run")
+@pytest.mark.parametrize("suffix", [".ora", ".psd"])
+def test_krita_flattens_an_export_as_easel_composites_it(tmp_path, krita_home, suffix):
+    stack = sample_stack()
+    picture = stack.layers[0].pixels
+    picture[:, :12, 3] = 0  # transparent and half-transparent canvas under the layers
+    picture[:, 12:24, 3] = np.random.default_rng(9).integers(0, 256, (48, 12))
+    src, out = tmp_path / f"in{suffix}", tmp_path / "krita.png"
+    write_layered(src, stack)
+    env = {**os.environ, "HOME": str(krita_home), "XDG_CONFIG_HOME": str(krita_home / "config"),
+           "XDG_DATA_HOME": str(krita_home / "data"), "XDG_CACHE_HOME": str(krita_home / "cache")}
+    run = subprocess.run([*krita_command(), "--export", "--export-filename", str(out),
+                          str(src)], env=env, capture_output=True, timeout=300, check=False)
+    assert out.is_file(), run.stderr.decode(errors="replace")[-2000:]
+    theirs = np.asarray(Image.open(out).convert("RGBA")).astype(np.float64)
+    ours = stack.composite().astype(np.float64)
+    assert theirs.shape == ours.shape
+    # Compared premultiplied: a nearly transparent pixel's colour is not defined by its bytes.
+    diff = np.abs(theirs[..., :3] * theirs[..., 3:] - ours[..., :3] * ours[..., 3:]) / 255
+    assert np.abs(theirs[..., 3] - ours[..., 3]).max() <= 1  # hidden layer and mask not drawn
+    assert diff.max() <= 2 and diff.mean() < 0.1  # one 8-bit rounding step
 
 
 def test_photoshop_blend_modes_are_flattened_and_groups_come_in_as_layers():
