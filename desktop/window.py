@@ -46,7 +46,7 @@ from PySide6.QtWidgets import (
 
 from core import imageio
 from core.device import DeviceError, choose, device_name
-from core.document import LAYERED_SUFFIXES
+from core.document import LAYERED_SUFFIXES, LayerStack, write_layered
 from core.document.files import LAYERED_FILTER
 from core.jobs import JobError, JobSpec, Result, check_spec, spec_class
 from core.specs.scene import picture_spec
@@ -1151,10 +1151,8 @@ class MainWindow(QMainWindow):
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(paths.log_dir())))
 
 
-def _write_layered_file(path: str, stack: Any) -> str | None:
+def _write_layered_file(path: str, stack: LayerStack) -> str | None:
     """Write a layered export (on the export thread); None, or why it was not written."""
-    from core.document import write_layered
-
     try:
         write_layered(path, stack)
     except (OSError, DocumentError) as exc:
