@@ -57,6 +57,7 @@ from core.cards import (
     verify_bytes,
 )
 from core.paths import atomic_write
+from core.safezip import ZipLimits, ZipRefused, check_members, read_member
 
 if TYPE_CHECKING:
     from core.thirdparty.detected import Detected
@@ -69,6 +70,7 @@ ZIP_MAX_MEMBERS = 64
 FREE_SPACE_MARGIN = 64 << 20  # bytes left free on the disk after an import, at least
 ZIP_MAX_TOTAL = 2 * MAX_WEIGHTS_BYTES  # uncompressed, all members together
 ZIP_MAX_RATIO = 100  # uncompressed / compressed size of a member
+ZIP_LIMITS = ZipLimits(ZIP_MAX_MEMBERS, ZIP_MAX_TOTAL, ZIP_MAX_RATIO, "a model archive")
 # Characters Windows refuses in file names, and names it reserves: a model made on Linux may
 # be exported and imported on Windows.
 _BAD_CHARS = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
@@ -505,34 +507,18 @@ def _choose_name(family: str, name: str, wanted: str | None) -> str:
 
 def _member_names(z: zipfile.ZipFile, source: Path) -> list[str]:
     """The archive's member names, after refusing one that breaks the archive limits."""
-    infos = z.infolist()
-    if len(infos) > ZIP_MAX_MEMBERS:
-        raise ModelManagerError(f"{source.name} holds {len(infos)} files, more than the "
-                                f"{ZIP_MAX_MEMBERS} a model archive may; not imported.")
-    for info in infos:
-        parts = info.filename.replace("\\", "/").split("/")
-        if info.filename.startswith(("/", "\\")) or ":" in parts[0] or ".." in parts:
-            raise ModelManagerError(f"{source.name} holds {info.filename!r}, a path outside "
-                                    "the archive; not imported.")
-        if info.file_size > ZIP_MAX_RATIO * max(info.compress_size, 1):
-            raise ModelManagerError(f"{source.name}: {info.filename} would expand more than "
-                                    f"{ZIP_MAX_RATIO} times (a zip bomb?); not imported.")
-    if sum(i.file_size for i in infos) > ZIP_MAX_TOTAL:
-        raise ModelManagerError(f"{source.name} would expand to more than "
-                                f"{ZIP_MAX_TOTAL:,} bytes; not imported.")
-    return [i.filename for i in infos]
+    try:
+        return check_members(z, source.name, ZIP_LIMITS)
+    except ZipRefused as exc:
+        raise ModelManagerError(f"{exc}; not imported.") from None
 
 
 def _read_member(z: zipfile.ZipFile, name: str, limit: int, source: Path) -> bytes:
     """A member's bytes, read with a bound: the sizes an archive declares may be lies."""
-    info = z.getinfo(name)
-    limit = min(limit, ZIP_MAX_RATIO * max(info.compress_size, 1))
-    with z.open(info) as f:
-        data = f.read(limit + 1)
-    if len(data) > limit:
-        raise ModelManagerError(f"{source.name}: {name} expands to more than {limit:,} "
-                                "bytes; not imported.")
-    return data
+    try:
+        return read_member(z, name, limit, source.name, ZIP_LIMITS)
+    except ZipRefused as exc:
+        raise ModelManagerError(f"{exc}; not imported.") from None
 
 
 def _import_zip(source: Path, family: str | None, name: str | None) -> ModelInfo:

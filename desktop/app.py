@@ -40,7 +40,7 @@ def offer_recovery(window) -> bool:
 
 def autosaved_picture(file: Path) -> str:
     """What an autosave holds, in words: "photo.png, autosaved today at 14:02"."""
-    from desktop.canvas.easel_file import DocumentError, peek
+    from core.document import DocumentError, peek
 
     try:
         meta = peek(file.read_bytes(), file.name)
@@ -127,8 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         window.set_device(args.device, remember=False)
     window.show()
     # However the loop ends (last window closed, a quit from the desktop session), the running
-    # job is cancelled and its thread waited for before Python tears the objects down.
+    # job is cancelled, a layered export is finished, and their threads waited for before Python
+    # tears the objects down.
     app.aboutToQuit.connect(window.service.shutdown)
+    app.aboutToQuit.connect(window.finish_exports)  # a started export is never left unwritten
 
     def after_show() -> None:
         if not offer_recovery(window) and args.file:

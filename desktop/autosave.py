@@ -17,9 +17,9 @@ from pathlib import Path
 from PySide6.QtCore import QLockFile, QObject, QTimer
 
 from core import paths
+from core.document import encode
 from core.imageio import atomic_write
 from desktop.canvas import Document
-from desktop.canvas.easel_file import encode
 
 log = logging.getLogger("easel.autosave")
 

@@ -1,5 +1,5 @@
-"""File reads off the GUI thread: restoring a run's images or reading a folder's thumbnails
-must never freeze the window.
+"""File reads and writes off the GUI thread: restoring a run's images, reading a folder's
+thumbnails or writing a layered export must never freeze the window.
 
 Decoding and hashing a big picture takes long enough to stall the GUI (a dropped PNG may name
 several), and on a busy machine even a thumbnail decode can. :class:`BackgroundReader` runs such

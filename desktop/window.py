@@ -46,10 +46,13 @@ from PySide6.QtWidgets import (
 
 from core import imageio
 from core.device import DeviceError, choose, device_name
+from core.document import LAYERED_SUFFIXES, LayerStack, write_layered
+from core.document.files import LAYERED_FILTER
 from core.jobs import JobError, JobSpec, Result, check_spec, spec_class
 from core.specs.scene import picture_spec
 from core.specs.upscale import TILE
 from desktop.autosave import Autosave
+from desktop.background import BackgroundReader
 from desktop.canvas import (
     CanvasScene,
     CanvasView,
@@ -68,6 +71,8 @@ from desktop.panels.scene import ScenePanel
 from desktop.panels.style import StylePanel
 from desktop.panels.train import TrainPanel
 from desktop.settings import app_settings
+from desktop.widgets.batch_inpaint_dialog import BatchInpaintDialog
+from desktop.widgets.layers_dock import LayersDock
 from desktop.widgets.progress import JobProgress
 from desktop.widgets.result_strip import ResultStrip
 from desktop.widgets.upscale_dialog import ask_upscaler
@@ -75,6 +80,7 @@ from desktop.widgets.upscale_dialog import ask_upscaler
 log = logging.getLogger("easel.window")
 
 DOC_FILTER = "Easel documents (*.easel)"
+LAYERED_SAVE_FILTERS = {"OpenRaster (*.ora)": ".ora", "Photoshop (*.psd)": ".psd"}
 FIRST_SIZE = (1200, 800)  # the first window's size, on a screen with room for it
 CANVAS_SHARE = 0.6  # at least, of the first window's width; the docks share the rest
 # The Settings > Device menu: the device setting's values and their entries.
@@ -113,6 +119,13 @@ class MainWindow(QMainWindow):
         # The panels' own jobs (Panel.run_job) and whether each shows in the status bar.
         self._panel_jobs: dict[JobHandle, bool] = {}
         self._closing = False
+        # Layered exports are written off the GUI thread, one at a time (a 2048 px .psd takes
+        # seconds); the names of those started and not yet written, oldest first.
+        self._exports = BackgroundReader(self)
+        self._exporting: list[str] = []
+        # A close asked for while an export is written: the document and undo index its
+        # questions were answered for, so the close that follows the export does not ask again.
+        self._close_after_export: tuple[Document, int] | None = None
         # The devices (name: description, best first) the worker found, or, until it has (it
         # imports torch to, at the first job), the ones it found in an earlier session.
         self._devices = self._remembered_devices()
@@ -141,6 +154,8 @@ class MainWindow(QMainWindow):
             box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             box.setMinimumContentsLength(8)
         self.train_panel = next(p for p in self.panels if isinstance(p, TrainPanel))
+        self.inpaint_panel = next(p for p in self.panels if isinstance(p, InpaintPanel))
+        self.batch_dialog: BatchInpaintDialog | None = None  # File > Batch inpaint, once opened
         self.train_panel.modelsChanged.connect(self.refresh_models)
         self.train_panel.useModel.connect(self.use_model)
         self.train_panel.set_devices(list(self._devices) or ["cpu"])
@@ -165,11 +180,19 @@ class MainWindow(QMainWindow):
         self.results.removeRequested.connect(lambda i: self.doc.remove_result(i))
         self.results_dock = self._add_dock("Results", self.results,
                                            Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.layers = LayersDock()
+        self.layers.problem.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.layers_dock = self._add_dock("Layers", self.layers,
+                                          Qt.DockWidgetArea.RightDockWidgetArea)
+        self.splitDockWidget(self.panels_dock, self.layers_dock, Qt.Orientation.Vertical)
 
         self.job_progress = JobProgress()
         self.job_progress.cancelRequested.connect(self.cancel_job)
         self.device_label = QLabel()
+        self.export_progress = JobProgress()  # busy while a layered export is written
+        self.export_progress.cancel.hide()
         self.statusBar().addPermanentWidget(self.job_progress)
+        self.statusBar().addPermanentWidget(self.export_progress)
         self.statusBar().addPermanentWidget(self.device_label)
         self._build_menus()
 
@@ -262,7 +285,13 @@ class MainWindow(QMainWindow):
         action(m, "Save document &as…", self.save_document_as, "Ctrl+Shift+S")
         action(m, "&Export PNG…", self.export_png, "Ctrl+E",
                "Save the picture as a PNG with the settings that made it")
+        action(m, "Export &layered…", self.export_layered, "Ctrl+Shift+E",
+               "Save the layers as OpenRaster (.ora: Krita, GIMP) or Photoshop (.psd)")
         action(m, "&Copy image", self.copy_image, "Ctrl+Shift+C")
+        m.addSeparator()
+        action(m, "&Batch inpaint…", self.batch_inpaint, None,
+               "Fill every picture of a folder with its mask, with the Inpaint panel's "
+               "settings, into another folder")
         m.addSeparator()
         action(m, "Show &log folder", self.show_log_folder)
         action(m, "&Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -291,6 +320,19 @@ class MainWindow(QMainWindow):
         self.mask_action = action(m, "Show &mask", self.scene.set_mask_visible, "M")
         self.mask_action.setCheckable(True)
         self.mask_action.setChecked(True)
+        self.mask_action.toggled.connect(self.layers.set_mask_visible)
+        self.layers.maskVisibleChanged.connect(self._mask_row_toggled)
+        m.addSeparator()
+        m.addAction(self.layers_dock.toggleViewAction())
+
+        m = bar.addMenu("&Layer")
+        action(m, "&Flatten", self.flatten_layers, "Ctrl+Shift+F",
+               "Merge the visible layers into the picture (hidden layers are dropped)")
+        self.layers_setting = action(
+            m, "Apply results as &layers", self.set_results_as_layers, None,
+            "Applying a result adds it as a layer; off, it is painted into the picture")
+        self.layers_setting.setCheckable(True)
+        self.layers_setting.setChecked(self._results_as_layers())
 
         m = bar.addMenu("&Image")
         action(m, "&Upscale…", lambda: self.upscale_picture(), "Ctrl+Shift+U",
@@ -344,13 +386,15 @@ class MainWindow(QMainWindow):
     def open_dialog(self) -> None:
         folder = str(self.settings.value("last_folder", str(Path.home())))
         paths, _ = QFileDialog.getOpenFileNames(
-            self, "Open", folder, f"{imageio.IMAGE_FILE_FILTER};;{DOC_FILTER}")
+            self, "Open", folder,
+            f"{imageio.IMAGE_FILE_FILTER};;{DOC_FILTER};;{LAYERED_FILTER}")
         if paths:
             self.settings.setValue("last_folder", str(Path(paths[0]).parent))
             self.open_paths(paths)
 
     def open_paths(self, paths: list[str]) -> None:
-        """Open the first usable file: an image, an Easel PNG (restores its panel) or .easel."""
+        """Open the first usable file: an image, an Easel PNG (restores its panel), .easel,
+        or a layered .ora or .psd (its layers come in)."""
         if not paths:
             return
         path = paths[0]
@@ -361,7 +405,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Opened the first of the dropped files.", 5000)
         if not self._confirm_discard():
             return
-        if path.lower().endswith(".easel"):
+        if path.lower().endswith((".easel", *LAYERED_SUFFIXES)):
             self.open_document(path)
         else:
             self.open_image(path)
@@ -417,6 +461,12 @@ class MainWindow(QMainWindow):
             self.inform("Cannot open document", str(exc))
             return False
         self._replace_document(doc)
+        if doc.imported_from:
+            self.statusBar().showMessage(
+                f"Opened {Path(path).name} ({len(doc.layers)} layers); File > Save document "
+                "keeps them as an .easel document.", 8000)
+        if doc.notes:
+            self.inform("Opened with changes", "\n".join(doc.notes))
         return True
 
     def paste(self) -> None:
@@ -465,8 +515,10 @@ class MainWindow(QMainWindow):
 
     def _watch_document(self, doc: Document) -> None:
         self.doc = doc
+        doc.results_as_layers = self._results_as_layers()
         self.scene.set_document(doc)
         self.results.set_document(doc)
+        self.layers.set_document(doc)
         self.autosave.attach(doc)
         for panel in self.panels:
             panel.set_document(doc)
@@ -539,6 +591,65 @@ class MainWindow(QMainWindow):
         if path:
             self.write_png(path, self.doc.image_array(), self.doc.alpha_array(),
                            self.doc.applied_spec())
+
+    def export_layered(self) -> bool:
+        """File > Export layered: the layers (and the mask, as a hidden layer) as .ora/.psd."""
+        if self.doc.is_empty():
+            return False
+        stem = Path(self.doc.path or self.doc.imported_from or self.doc.source_path
+                    or "untitled").stem
+        folder = Path(str(self.settings.value("last_folder", Path.home())))
+        path, chosen = QFileDialog.getSaveFileName(
+            self, "Export layered", str(folder / f"{stem}-layers.ora"),
+            ";;".join(LAYERED_SAVE_FILTERS))
+        if not path:
+            return False
+        if Path(path).suffix.lower() not in LAYERED_SUFFIXES:
+            path += LAYERED_SAVE_FILTERS.get(chosen, ".ora")
+        return self.write_layered(path)
+
+    def write_layered(self, path: str) -> bool:
+        """Start writing the layers to ``path`` (.ora/.psd) off the GUI thread; False when
+        refused. The stack is copied now, so edits made meanwhile do not reach the file; the
+        status bar is busy until it is written, and a failure is shown in a dialog."""
+        if self.doc.imported_from and Path(path).resolve() == Path(
+                self.doc.imported_from).resolve():
+            self.inform("Not saved", "Easel never overwrites the file you opened; choose "
+                        "another name.")
+            return False
+        stack = self.doc.snapshot().stack
+        name = Path(path).name
+        self._exporting.append(name)
+        self.export_progress.begin(f"Exporting {self._exporting[0]}…")
+        self._exports.read(lambda: _write_layered_file(path, stack),
+                           lambda problem: self._exported(name, len(stack.layers), problem))
+        return True
+
+    def exporting(self) -> bool:
+        """Whether a layered export is still being written."""
+        return self._exports.busy()
+
+    def finish_exports(self) -> None:
+        """Block until every started export is written (the app quits without a close)."""
+        if self.exporting():
+            log.info("waiting for %d layered export(s) before quitting", len(self._exporting))
+            self._exports.wait()
+
+    def _exported(self, name: str, layers: int, problem: str | None) -> None:
+        self._exporting.remove(name)
+        if self._exporting:
+            self.export_progress.begin(f"Exporting {self._exporting[0]}…")
+        else:
+            self.export_progress.end()
+        if problem is not None:
+            closing, self._close_after_export = self._close_after_export, None
+            self.inform("Cannot export", f"{name} was not written: {problem}"
+                        + ("\n\nEasel stays open: export again under another name."
+                           if closing else ""))
+            return
+        self.statusBar().showMessage(f"Exported {name} ({layers} layers)", 5000)
+        if self._close_after_export is not None and not self.exporting():
+            self.close()
 
     def save_result(self, index: int) -> None:
         entry = self.doc.results[index]
@@ -751,6 +862,21 @@ class MainWindow(QMainWindow):
         self.settings.setValue("upscale/tile", tile)
         return self._submit_main(spec, f"Upscale x{card.config.get('scale', 4)} ({model})…")
 
+    def batch_inpaint(self) -> BatchInpaintDialog:
+        """File > Batch inpaint: the dialog (one, kept between openings) that fills a folder of
+        pictures with the Inpaint panel's settings, one job of the service per picture."""
+        if self.batch_dialog is None:
+            self.batch_dialog = BatchInpaintDialog(
+                self._submit_batch_job, self.inpaint_panel.fill_settings,
+                self.inpaint_panel.describe_settings, self.settings, self)
+        self.batch_dialog.show()
+        self.batch_dialog.raise_()
+        self.batch_dialog.activateWindow()
+        return self.batch_dialog
+
+    def _submit_batch_job(self, spec: JobSpec) -> JobHandle | None:
+        return None if self._closing else self.service.submit(spec)
+
     def _refuse_upscale(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)
         self.inform("Upscale", text)
@@ -767,7 +893,8 @@ class MainWindow(QMainWindow):
         if not 0 <= index < len(self.doc.results):
             return
         entry = self.doc.results[index]
-        self.doc.apply_result(entry.rgb, text=f"Apply {entry.label}", spec=entry.spec)
+        self.doc.apply_result(entry.rgb, text=f"Apply {entry.label}", spec=entry.spec,
+                              name=entry.label)
         self.scene.set_compare_image(None)
         self.statusBar().showMessage(f"Applied {entry.label} (Ctrl+Z undoes it).", 5000)
 
@@ -798,7 +925,7 @@ class MainWindow(QMainWindow):
                 box, fill = (int(xs.min()), int(ys.min()), int(xs.max()) + 1,
                              int(ys.max()) + 1), True
         self.doc.apply_result(paste_fitted(picture, rgb, box, fill), clear_mask=False,
-                              text=f"Send {label} to canvas", spec=spec)
+                              text=f"Send {label} to canvas", spec=spec, name=label)
         self.scene.set_compare_image(None)
         self.statusBar().showMessage(f"Put {label} on the canvas (Ctrl+Z undoes it).", 5000)
 
@@ -807,9 +934,28 @@ class MainWindow(QMainWindow):
         undoable edit (the selection stays, for another edit of the same region)."""
         self.doc.add_result(rgb, spec, label)
         self.results.select_last()
-        self.doc.apply_result(rgb, clear_mask=False, text=f"Apply {label}", spec=spec)
+        self.doc.apply_result(rgb, clear_mask=False, text=f"Apply {label}", spec=spec,
+                              name=label)
         self.scene.set_compare_image(None)
         self.statusBar().showMessage(f"Applied {label} (Ctrl+Z undoes it).", 5000)
+
+    def flatten_layers(self) -> None:
+        """Layer > Flatten: the visible layers merged into the picture (one undo step)."""
+        if not self.doc.is_empty() and self.doc.flatten():
+            self.statusBar().showMessage("Flattened the layers (Ctrl+Z undoes it).", 5000)
+
+    def _results_as_layers(self) -> bool:
+        return str(self.settings.value("results_as_layers", "true")).lower() != "false"
+
+    def set_results_as_layers(self, on: bool) -> None:
+        """Layer > Apply results as layers (remembered): off paints results into the
+        picture, as before layers."""
+        self.settings.setValue("results_as_layers", "true" if on else "false")
+        self.doc.results_as_layers = bool(on)
+
+    def _mask_row_toggled(self, visible: bool) -> None:
+        self.mask_action.setChecked(visible)
+        self.scene.set_mask_visible(visible)
 
     def show_original(self, held: bool) -> None:
         """While ``held``, the picture itself instead of the compared result (or a preview)."""
@@ -852,7 +998,8 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- state
 
     def _update_title(self, *_: object) -> None:
-        name = Path(self.doc.path or self.doc.source_path or "Untitled").name
+        name = Path(self.doc.path or self.doc.imported_from or self.doc.source_path
+                    or "Untitled").name
         dirty = "*" if self.doc.is_dirty() else ""
         self.setWindowTitle(f"{name}{dirty} — Easel")
 
@@ -985,10 +1132,22 @@ class MainWindow(QMainWindow):
         if self._closing:
             event.accept()
             return
-        if not self._confirm_discard() or not self._confirm_training():
+        answered = self._close_after_export == (self.doc, self.doc.undo_stack.index())
+        self._close_after_export = None
+        if not answered and (not self._confirm_discard() or not self._confirm_training()):
+            event.ignore()
+            return
+        if self.exporting():
+            # The export finishes first (the file is never left half-written or lost); the
+            # window closes when it is written, or stays open to show why it was not.
+            self._close_after_export = (self.doc, self.doc.undo_stack.index())
+            self.statusBar().showMessage(f"Finishing the export of {self._exporting[0]}; "
+                                         "Easel closes when it is written.")
             event.ignore()
             return
         self._closing = True
+        if self.batch_dialog is not None:
+            self.batch_dialog.close()  # stops a running batch; what it wrote stays
         self.save_settings()
         for panel in self.panels:
             panel.shutdown()
@@ -1014,6 +1173,18 @@ class MainWindow(QMainWindow):
         from core import paths
 
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(paths.log_dir())))
+
+
+def _write_layered_file(path: str, stack: LayerStack) -> str | None:
+    """Write a layered export (on the export thread); None, or why it was not written."""
+    try:
+        write_layered(path, stack)
+    except (OSError, DocumentError) as exc:
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001  (a writer's bug must not pass for a written file)
+        log.exception("exporting %s failed", path)
+        return f"an unexpected error ({exc}); the log has the details."
+    return None
 
 
 def paste_fitted(picture: np.ndarray, rgb: np.ndarray, box: tuple[int, int, int, int],

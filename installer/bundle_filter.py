@@ -177,6 +177,14 @@ SD_RUNTIME: tuple[str, ...] = (
     "tokenizers", "safetensors.torch",
 )
 
+# Modules that writing and reading layered files (.ora, .psd) load; psd-tools' requirement attrs
+# provides both ``attrs`` and ``attr``. Its RLE codec is an extension module (a binary).
+LAYERED_RUNTIME: tuple[str, ...] = (
+    "core.document.ora", "core.document.psd", "psd_tools", "psd_tools.api.psd_image",
+    "psd_tools.api.layers", "psd_tools.api.numpy_io", "psd_tools.compression",
+    "psd_tools.psd.parse_limits", "attrs", "attr",
+)
+
 
 def unused_subpackages(parent: str, names: Iterable[str]) -> list[str]:
     """The subpackages of ``parent`` (one of :data:`KEEP_SUBPACKAGES`), given the ``names`` of
@@ -300,6 +308,8 @@ def summary(modules: Iterable[str], scripts: Iterable[str],
         and not any(d.endswith(".cmake") for d in dests),
         "qt_translations_excluded": not any(d.endswith(".qm") for d in dests),
         "sd_missing": [m for m in SD_RUNTIME if m not in modules],
+        "layered_missing": [m for m in LAYERED_RUNTIME if m not in modules],
+        "psd_rle_extension": any(d.startswith("psd_tools/compression/_rle.") for d in dests),
         "transformers_models": sorted({m.split(".")[2] for m in modules
                                        if m.startswith("transformers.models.")}),
         "diffusers_pipelines": sorted({m.split(".")[2] for m in modules

@@ -137,16 +137,54 @@ def test_stable_diffusion_runs_without_the_modules_the_bundle_leaves_out(tmp_pat
     installer/bundle_filter.py excludes: a newer diffusers or transformers that imports more
     fails here, not in a user's installed app."""
     pytest.importorskip("diffusers")
+    out = pytest_without_excluded(tmp_path, "tests/core/test_thirdparty_sd.py", "-k",
+                                  "single_file_loads_the_same_model or every_sampler or "
+                                  "inpaint_job_changes")
+    assert re.search(r"\b6 passed\b", out), out[-2000:]  # none deselected
+
+
+@pytest.mark.slow
+def test_layered_files_work_without_the_modules_the_bundle_leaves_out(tmp_path: Path) -> None:
+    """psd-tools' optional helpers for vector shapes and effects (scipy, aggdraw) stay out of
+    the bundle: .ora and .psd out and in, and the checks of crafted layered files, pass
+    without them, and load every module the Analysis summary checks for."""
+    check = tmp_path / "test_layered_runtime.py"
+    check.write_text(
+        "import sys\n"
+        "from core.document.ora import read_ora, write_ora\n"
+        "from core.document.psd import read_psd, write_psd\n"
+        "from test_document_layers import sample_stack\n\n\n"
+        "def test_runtime_modules_load():\n"
+        "    stack = sample_stack()\n"
+        "    read_psd(write_psd(stack), 'x.psd')\n"
+        "    read_ora(write_ora(stack), 'x.ora')\n"
+        f"    assert not [m for m in {bf.LAYERED_RUNTIME!r} if m not in sys.modules]\n"
+        "    assert sys.modules['psd_tools.compression._rle'].__file__.endswith(('.so', '.pyd'))\n",
+        encoding="utf-8")
+    out = pytest_without_excluded(tmp_path, "--rootdir", str(ROOT), "-m", "not slow",
+                                  "tests/core/test_document_layers.py",
+                                  "tests/core/test_crafted_layered.py", str(check),
+                                  extra_path=ROOT / "tests" / "core")
+    assert re.search(r"\b\d+ passed\b", out) and "failed" not in out, out[-2000:]
+
+
+def pytest_without_excluded(tmp_path: Path, *args: str, extra_path: Path | None = None) -> str:
+    """Run pytest on ``args`` in a fresh process where every module the bundle leaves out is
+    missing (see REFUSING); its output, after asserting that it passed."""
     tools = ("tests", "bench", "conftest", "pytest", "_pytest", "pytestqt", "hypothesis",
              "PySide6.")  # the test run's own tools (pytest-qt imports QtTest)
     names = [m for m in bf.excluded_modules() if not m.startswith(tools)]
-    args = ["-q", "-x", "-p", "no:randomly", "-p", "no:cacheprovider",
-            "--basetemp", str(tmp_path / "t"), "tests/core/test_thirdparty_sd.py", "-k",
-            "single_file_loads_the_same_model or every_sampler or inpaint_job_changes"]
-    proc = subprocess.run([sys.executable, "-c", REFUSING % {"names": names, "args": args}],
-                          cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
+    argv = ["-q", "-x", "-p", "no:randomly", "-p", "no:cacheprovider",
+            "--basetemp", str(tmp_path / "t"), *args]
+    env = dict(os.environ)
+    if extra_path is not None:
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(extra_path), str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    proc = subprocess.run([sys.executable, "-c", REFUSING % {"names": names, "args": argv}],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
+                          check=False)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert re.search(r"\b6 passed\b", proc.stdout), proc.stdout[-2000:]  # none deselected
+    return proc.stdout
 
 
 def test_strip_list_never_names_an_auditwheel_library() -> None:
@@ -176,6 +214,10 @@ def test_summary_reports_contents(tmp_path: Path) -> None:
                     scripts=[], datas=[], binaries=[])
     assert sd["sd_missing"] == [] and sd["transformers_models"] == ["clip"]
     assert sd["diffusers_pipelines"] == ["stable_diffusion"]
+    assert s["layered_missing"] == list(bf.LAYERED_RUNTIME) and not s["psd_rle_extension"]
+    layered = bf.summary(modules=bf.LAYERED_RUNTIME, scripts=[], datas=[], binaries=[
+        ("psd_tools/compression/_rle.cpython-311-x86_64-linux-gnu.so", str(f))])
+    assert layered["layered_missing"] == [] and layered["psd_rle_extension"]
 
 
 def test_frozen_program_is_the_console_executable(tmp_path: Path,
@@ -243,6 +285,9 @@ def test_pyinstaller_analysis_bundles_the_app_and_nothing_else(tmp_path: Path) -
     assert set(s["transformers_models"]) <= set(bf.KEEP_SUBPACKAGES["transformers.models"])
     assert "stable_diffusion" in s["diffusers_pipelines"], s["diffusers_pipelines"]
     assert not {"stable_diffusion_xl", "flux", "controlnet"} & set(s["diffusers_pipelines"])
+    # Layered files: psd-tools with its RLE codec, and its requirement attrs.
+    assert s["layered_missing"] == [], s["layered_missing"]
+    assert s["psd_rle_extension"] is True, s
     assert s["modules"] < 6000, s["modules"]
     assert not (tmp_path / "dist" / "Easel").exists()  # analysis only: nothing collected
 

@@ -11,7 +11,19 @@ import sys
 import traceback
 from pathlib import Path
 
-from core.cli import info, inpaint, judge, latent, models, rerun, scene, style, train, upscale
+from core.cli import (
+    info,
+    inpaint,
+    judge,
+    latent,
+    layers,
+    models,
+    rerun,
+    scene,
+    style,
+    train,
+    upscale,
+)
 from core.cli.common import PROG, CliError, error
 from core.imageio import versions
 
@@ -40,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     scene.add_parser(sub)
     style.add_parser(sub)
     judge.add_parser(sub)
+    layers.add_parsers(sub)
     return parser
 
 
@@ -72,6 +85,7 @@ def _bad_input_types() -> tuple[type[BaseException], ...]:
                          ("core.weights", "WeightsError"), ("core.device", "DeviceError"),
                          ("core.judges", "JudgeError"),
                          ("core.tensors", "ImageShapeError"),
+                         ("core.document.stack", "DocumentError"),
                          ("core.data.folder", "FolderError"),
                          ("core.thirdparty.files", "ThirdPartyError")):
         mod = sys.modules.get(module)

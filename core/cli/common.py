@@ -37,8 +37,9 @@ def error(message: str) -> None:
 class ProgressBar:
     """A one-line ``\\r`` progress bar with percent, ETA and the step's message."""
 
-    def __init__(self, stream: TextIO, width: int = 24) -> None:
+    def __init__(self, stream: TextIO, width: int = 24, label: str = "") -> None:
         self.stream = stream
+        self.label = label
         self.width = width
         self.t0 = time.monotonic()
         self._last_draw = 0.0
@@ -54,8 +55,9 @@ class ProgressBar:
         elapsed = now - self.t0
         eta = _clock(elapsed * (1 - frac) / frac) if frac > 0 else "--:--"
         line = f"[{'#' * filled}{'.' * (self.width - filled)}] {frac * 100:3.0f}%  ETA {eta}"
-        if p.message:
-            line += f"  {p.message}"
+        message = " ".join(t for t in (self.label, p.message) if t)
+        if message:
+            line += f"  {message}"
         line = line[: max(20, shutil.get_terminal_size().columns - 1)]
         self.stream.write("\r" + line.ljust(self._last_len))
         self.stream.flush()
@@ -92,17 +94,22 @@ def _sigint_cancels(event: threading.Event) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def run_spec(spec: Any, device: str | None) -> Any:
-    """Run ``spec`` to its Result on ``device``, with a progress bar when stderr is a terminal."""
+def run_spec(spec: Any, device: str | None, models: Any = None, label: str = "") -> Any:
+    """Run ``spec`` to its Result on ``device``, with a progress bar when stderr is a terminal.
+
+    ``models``: a core.weights.ModelCache to share between runs (a batch's); ``label``: put
+    before each step's message on the bar.
+    """
     import core.pipelines  # noqa: F401  (registers every pipeline: `rerun` names none itself)
     from core.device import GIVEN_THREADS, pick_device, use_cpu_threads
     from core.jobs import Context, run_job
     from core.weights import ModelCache
 
-    ctx = Context.for_spec(spec, device=pick_device(device), models=ModelCache())
+    models = ModelCache() if models is None else models
+    ctx = Context.for_spec(spec, device=pick_device(device), models=models)
     use_cpu_threads(GIVEN_THREADS)
     ctx.preview_wanted = lambda: False  # a progress bar shows no pictures
-    bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
+    bar = ProgressBar(sys.stderr, label=label) if sys.stderr.isatty() else None
     with _sigint_cancels(ctx.cancel_event):
         try:
             return run_job(spec, ctx, bar)
@@ -190,9 +197,10 @@ def number_between(low: float, high: float) -> Callable[[str], float]:
     return parse
 
 
-def add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="the PNG to write")
+def add_run_options(p: argparse.ArgumentParser, output_help: str = "the PNG to write",
+                    json_help: str = "print one JSON object on stdout") -> None:
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help=output_help)
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--json", action="store_true", help=json_help)
     # SUPPRESS: without it the subcommand's default would hide a global --device.
     p.add_argument("--device", default=argparse.SUPPRESS, help="auto, cuda, mps or cpu")

@@ -24,12 +24,21 @@ FILL_OPTIONS = tuple(dict.fromkeys(("seed", "engine", "patch_size", "iterations"
 
 
 def add_parsers(sub: Any) -> None:
-    p = sub.add_parser("inpaint", help="fill the masked part of an image")
-    p.add_argument("image", metavar="IMAGE")
-    p.add_argument("--mask", required=True, metavar="MASK",
-                   help="an image of the same size; white (nonzero) = fill")
+    p = sub.add_parser(
+        "inpaint", help="fill the masked part of an image, or of every picture in a folder",
+        epilog="A FOLDER of pictures: each picture's mask is the file of MASKFOLDER with the "
+        "picture's name (any image suffix), or the one MASK file for all (resized to each "
+        "picture); the fills go to the folder OUT as NAME.png. A picture that is refused or "
+        "fails does not stop the others. Exit code 0 when every picture was written, 2 when "
+        "any was refused (bad input), 1 when any failed unexpectedly.")
+    p.add_argument("image", metavar="IMAGE|FOLDER")
+    p.add_argument("--mask", required=True, metavar="MASK|MASKFOLDER",
+                   help="an image of the same size; white = fill. For a FOLDER: a folder of "
+                   "masks named like the pictures, or one mask for all")
     p.add_argument("--grow", type=int_at_least(0), default=None, metavar="PX")
-    _add_fill_options(p)
+    _add_fill_options(p, output_help="the PNG to write; for a FOLDER, the folder to write to",
+                      json_help="print one JSON object on stdout (for a FOLDER: one line per "
+                      "picture)")
     p.set_defaults(func=run_inpaint)
 
     p = sub.add_parser("outpaint", help="extend an image's canvas and fill the new area")
@@ -41,7 +50,7 @@ def add_parsers(sub: Any) -> None:
     p.set_defaults(func=run_outpaint)
 
 
-def _add_fill_options(p: argparse.ArgumentParser) -> None:
+def _add_fill_options(p: argparse.ArgumentParser, **run_help: str) -> None:
     """The fill engine's settings, shared by inpaint and outpaint."""
     p.add_argument("--engine", default=None,
                    help="patchmatch (the default: copies from the picture), diffusion "
@@ -88,7 +97,7 @@ def _add_fill_options(p: argparse.ArgumentParser) -> None:
                    help="classifier-free guidance scale (default 7.5)")
     g.add_argument("--prediction", default=None, choices=("epsilon", "v"),
                    help="override what the model predicts (its card says)")
-    add_run_options(p)
+    add_run_options(p, **run_help)
 
 
 def run_inpaint(args: argparse.Namespace) -> int:
@@ -97,6 +106,14 @@ def run_inpaint(args: argparse.Namespace) -> int:
     from core.pipelines.inpaint import InpaintSpec
 
     image_path = Path(args.image).expanduser().resolve()
+    if image_path.is_dir():
+        from core.cli.inpaint_batch import run_batch
+
+        if args.source is not None:
+            raise CliError("--source is an area of one picture: it cannot be used when "
+                           "inpainting a folder.")
+
+        return run_batch(args, _fill_options(args, ("grow",)))
     mask_path = Path(args.mask).expanduser().resolve()
     out = check_output(args.output, [image_path, mask_path], args.overwrite)
     options = _fill_options(args, ("grow",))

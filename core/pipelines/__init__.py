@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 
 from core.jobs import JobSpec, Progress, Result, registered_pipeline
-from core.pipelines import inpaint, judge, latent, scene, sd, style, upscale  # noqa: F401
+from core.pipelines import inpaint, inpaint_batch, judge, latent, scene, sd, style, upscale  # noqa: F401
 
 
 def pipeline_for(spec: JobSpec) -> Callable[..., Generator[Progress, None, Result]]:

@@ -3,9 +3,9 @@
 See DESIGN.md "Canvas". Every edit of the document is a QUndoCommand on ``Document.undo_stack``.
 """
 
-from desktop.canvas.commands import MaskPatchCommand, Patch, PatchCommand, ReplaceLayersCommand
-from desktop.canvas.document import Document, ResultEntry
-from desktop.canvas.easel_file import DocumentError
+from core.document import DocumentError
+from desktop.canvas.commands import MaskPatchCommand, Patch, PatchCommand, StackCommand
+from desktop.canvas.document import CanvasLayer, Document, ResultEntry
 from desktop.canvas.qimage import array_from_qimage, dropped, qimage_from_array
 from desktop.canvas.scene import CanvasScene
 from desktop.canvas.stroke import Stroke
@@ -14,6 +14,7 @@ from desktop.canvas.view import CanvasView
 
 __all__ = [
     "BrushTool",
+    "CanvasLayer",
     "CanvasScene",
     "CanvasView",
     "Document",
@@ -24,8 +25,8 @@ __all__ = [
     "Patch",
     "PatchCommand",
     "RectTool",
-    "ReplaceLayersCommand",
     "ResultEntry",
+    "StackCommand",
     "Stroke",
     "Tool",
     "array_from_qimage",

@@ -4,7 +4,8 @@ Nearly every edit is "these pixels of this layer, inside this rect, were X and a
 brush stroke, a rectangle or lasso fill, clear/invert/set mask, and applying a same-size result
 (image and mask together, one undo step). ``PatchCommand`` stores only the changed rects, so
 undo stays cheap on big images. Only an edit that changes the picture's size (e.g. applying an
-upscaled result) needs the whole layers: ``ReplaceLayersCommand``.
+upscaled result) or the layer stack (adding, hiding, fading, reordering, flattening layers;
+applying a result as a layer) swaps whole stacks: ``StackCommand``.
 
 Commands call back into the document's private ``_write_patches``/``_replace_layers``, which
 write the pixels and emit the change signals; the scene only ever reacts to those signals.
@@ -22,7 +23,7 @@ from PySide6.QtGui import QImage, QUndoCommand
 from desktop.canvas.qimage import changed_bounds
 
 if TYPE_CHECKING:
-    from desktop.canvas.document import Document
+    from desktop.canvas.document import CanvasLayer, Document
 
 LAYERS = ("image", "mask")
 
@@ -82,20 +83,40 @@ class MaskPatchCommand(PatchCommand):
         super().__init__(doc, [Patch("mask", QRect(rect), before, after)], text, applied)
 
 
-class ReplaceLayersCommand(QUndoCommand):
-    """Swap the whole image and mask for others, possibly of another size."""
+class StackCommand(QUndoCommand):
+    """Swap the document's layer stack (and, when given, its mask) for another: adding,
+    removing, reordering, hiding, renaming, fading or flattening layers, applying a result as
+    a layer, and edits that change the picture's size.
 
-    def __init__(self, doc: Document, before: tuple[QImage, QImage],
-                 after: tuple[QImage, QImage], text: str,
-                 result_spec: dict | None = None) -> None:
+    Layers are immutable records sharing their pixels (QImage's copy-on-write), so keeping the
+    stack before and after costs little. ``merge_key``: consecutive commands with the same key
+    (an opacity slider dragged) merge into one undo step.
+    """
+
+    MERGE_ID = 0x1A7E
+
+    def __init__(self, doc: Document, before: list[CanvasLayer], after: list[CanvasLayer],
+                 text: str, masks: tuple[QImage, QImage] | None = None,
+                 result_spec: dict | None = None, merge_key: object = None) -> None:
         super().__init__(text)
         self._doc = doc
         self.result_spec = result_spec
-        self._before = (before[0].copy(), before[1].copy())
-        self._after = (after[0].copy(), after[1].copy())
+        self.merge_key = merge_key
+        self._before, self._after = list(before), list(after)
+        self._masks = None if masks is None else (QImage(masks[0]), QImage(masks[1]))
+
+    def id(self) -> int:
+        return self.MERGE_ID if self.merge_key is not None else -1
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not isinstance(other, StackCommand) or other.merge_key != self.merge_key \
+                or self._masks is not None or other._masks is not None:
+            return False
+        self._after = other._after
+        return True
 
     def redo(self) -> None:
-        self._doc._replace_layers(*self._after)
+        self._doc._set_stack(self._after, None if self._masks is None else self._masks[1])
 
     def undo(self) -> None:
-        self._doc._replace_layers(*self._before)
+        self._doc._set_stack(self._before, None if self._masks is None else self._masks[0])

@@ -1,9 +1,12 @@
-"""The scene that shows a Document: checkerboard, picture, mask tint, tool overlays.
+"""The scene that shows a Document: checkerboard, its layers, mask tint, tool overlays.
 
-The scene only observes the document. Its layers are pixmaps kept in step with the document's
-layers rect by rect: a brush dab re-tints only the dab's rect of the mask overlay, so painting
-stays instant on big pictures. A null rect (open, undo of a resize) rebuilds a layer whole.
-Scene coordinates are image pixel coordinates: the picture sits at (0, 0) at scale 1.
+The scene only observes the document. Each document layer is a pixmap item at the layer's
+offset, with its visibility and opacity, stacked in the document's order; a change of the stack
+re-lays the items, reusing the pixmaps of layers whose pixels did not change. The picture's and
+the mask's pixmaps are kept in step rect by rect: a brush dab re-tints only the dab's rect of
+the mask overlay, so painting stays instant on big pictures. A null rect (open, undo of a
+resize) rebuilds a layer whole. Scene coordinates are image pixel coordinates: the picture sits
+at (0, 0) at scale 1.
 """
 
 from __future__ import annotations
@@ -140,10 +143,12 @@ class CanvasScene(QGraphicsScene):
         super().__init__(parent)
         self._doc: Document | None = None
         self._checker = _Checkerboard()
-        self._image = _PixmapLayer()
+        self._layers: list[_PixmapLayer] = []  # the document's layers, bottom first
+        self._picture: _PixmapLayer | None = None
         self._compare = _PixmapLayer()
         self._mask = _PixmapLayer()
-        for z, item in enumerate((self._checker, self._image, self._compare, self._mask)):
+        # The layers sit between the checkerboard (0) and the compared result (2).
+        for z, item in ((0, self._checker), (2, self._compare), (3, self._mask)):
             item.setZValue(z)
             self.addItem(item)
         self._compare.setVisible(False)
@@ -162,11 +167,13 @@ class CanvasScene(QGraphicsScene):
             self._doc.imageRegionChanged.disconnect(self._on_image_region)
             self._doc.maskRegionChanged.disconnect(self._on_mask_region)
             self._doc.sizeChanged.disconnect(self._on_size)
+            self._doc.layersChanged.disconnect(self._on_layers)
         self._doc = doc
         if doc is not None:
             doc.imageRegionChanged.connect(self._on_image_region)
             doc.maskRegionChanged.connect(self._on_mask_region)
             doc.sizeChanged.connect(self._on_size)
+            doc.layersChanged.connect(self._on_layers)
         self.set_compare_image(None)
         self._on_size()
 
@@ -223,7 +230,7 @@ class CanvasScene(QGraphicsScene):
     def _on_size(self) -> None:
         rect = self.image_rect()
         self._checker.set_rect(rect)
-        self._on_image_region(QRect())
+        self._on_layers()
         self._on_mask_region(QRect())
         # Room around the picture, so its edges can be panned to the middle of the view.
         pad = max(rect.width(), rect.height()) * 0.5 + 64
@@ -231,14 +238,43 @@ class CanvasScene(QGraphicsScene):
                           else QRectF(0, 0, 1, 1))
         self.imageSizeChanged.emit()
 
+    def _on_layers(self) -> None:
+        """Lay out one item per document layer, reusing the pixmaps of unchanged pixels."""
+        doc = self._doc
+        layers = [] if doc is None or doc.is_empty() else doc.layers
+        old = {item.data(0): item for item in self._layers}
+        self._layers, self._picture = [], None
+        for i, layer in enumerate(layers):
+            key = layer.image.cacheKey()
+            item = old.pop(key, None)
+            if item is None:
+                item = _PixmapLayer()
+                item.setData(0, key)
+                item.set_image(layer.image)
+                self.addItem(item)
+            item.setPos(layer.x, layer.y)
+            item.setVisible(layer.visible)
+            item.setOpacity(layer.opacity)
+            item.setZValue(1 + i / (len(layers) + 1))
+            self._layers.append(item)
+            if layer.kind == "picture":
+                self._picture = item
+        for item in old.values():
+            self.removeItem(item)
+
+    def layer_items(self) -> list[QGraphicsItem]:
+        """The items showing the document's layers, bottom first."""
+        return list(self._layers)
+
     def _on_image_region(self, rect: QRect) -> None:
         doc = self._doc
-        if doc is None or doc.is_empty():
-            self._image.set_image(None)
-        elif rect.isNull() or self._image.pixmap.size() != doc.image.size():
-            self._image.set_image(doc.image)
-        else:
-            self._image.update_region(doc.image.copy(rect), rect)
+        if doc is None or doc.is_empty() or self._picture is None or rect.isNull() \
+                or self._picture.pixmap.size() != doc.image.size():
+            self._on_layers()
+            return
+        self._picture.update_region(doc.image.copy(rect), rect)
+        # Written in place, the picture's pixels now have a new cache key: follow it.
+        self._picture.setData(0, doc.image.cacheKey())
 
     def _on_mask_region(self, rect: QRect) -> None:
         doc = self._doc

@@ -5,7 +5,8 @@ the active tool (tools.py), which edits the Document through its undoable API.
 
 Drag and drop: the view does not open anything itself. When local files are dropped on it, it
 emits ``filesDropped(list[str])`` (their paths, in the order given) and the main window decides
-what they are (images, .easel documents, Easel PNGs). Drags that carry no local file are refused.
+what they are (images, .easel documents, .ora and .psd layers, Easel PNGs). Drags that carry no
+local file are refused.
 """
 
 from __future__ import annotations

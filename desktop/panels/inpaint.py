@@ -409,21 +409,10 @@ class InpaintPanel(Panel):
             raise JobError("Choose how many pixels to add on at least one side.")
         if not outpaint and doc.mask_is_empty():
             raise JobError("The mask is empty: paint the area to fill first.")
-        engine = self.engine.currentData()
-        diffusion = engine in SAMPLERS  # draws variations
-        if engine in NO_MODEL and self.model.currentData() is None:
-            raise JobError(NO_MODEL[engine])
-        if self.random_seed.isChecked():
-            self.seed.setValue(random.randint(0, MAX_SEED))
-        values = fields.spec_values(self, FIELDS, "outpaint" if outpaint else "inpaint")
-        values.update(
-            image=document_image_ref(doc),
-            patch_size=values["patch_size"] | 1,  # odd: a patch has a centre pixel
-            model=values["model"] or DEFAULT_MODEL,
-            variations=values["variations"] if diffusion else 1,
-            attribute=(values["attribute"] or "") if engine == "diffusion" else "")
-        source = None
-        if engine == "patchmatch" and self._source is not None:
+        values = self.fill_settings("outpaint" if outpaint else "inpaint")
+        values["image"] = document_image_ref(doc)
+        source = None  # the painted source area belongs to this picture, not to a batch
+        if values["engine"] == "patchmatch" and self._source is not None:
             h, w = doc.image_array().shape[:2]
             if self._source.shape != (h, w):
                 raise JobError("The source area was painted on a picture of another size: "
@@ -434,6 +423,42 @@ class InpaintPanel(Panel):
             return OutpaintSpec(**values, source=source)
         mask = (doc.mask_array() >= 128).astype("uint8") * 255
         return InpaintSpec(**values, mask=ImageRef.of(mask, embed=True), source=source)
+
+    def fill_settings(self, kind: str = "inpaint") -> dict[str, Any]:
+        """The engine and its settings as an ``kind`` spec's fields (no picture, no mask);
+        a new seed first when "New seed each run" is on. JobError when the engine's model is
+        not installed. File > Batch inpaint fills every picture with these."""
+        engine = self.engine.currentData()
+        if engine in NO_MODEL and self.model.currentData() is None:
+            raise JobError(NO_MODEL[engine])
+        if self.random_seed.isChecked():
+            self.seed.setValue(random.randint(0, MAX_SEED))
+        values = fields.spec_values(self, FIELDS, kind)
+        values.update(
+            patch_size=values["patch_size"] | 1,  # odd: a patch has a centre pixel
+            model=values["model"] or DEFAULT_MODEL,
+            variations=values["variations"] if engine in SAMPLERS else 1,
+            attribute=(values["attribute"] or "") if engine == "diffusion" else "")
+        return values
+
+    def describe_settings(self) -> str:
+        """The fill settings in a line, e.g. "PatchMatch (no model, any photo): patch 7 px,
+        4 iterations, grow 0 px, feather 0 px, seed 1"."""
+        engine = self.engine.currentData()
+        parts = []
+        if engine in NO_MODEL:
+            parts.append(f"model {self.model.currentData() or 'none installed'}")
+        if engine == "patchmatch":
+            parts += [f"patch {self.patch.value() | 1} px", f"{self.iterations.value()} iterations",
+                      f"context {self.context.text()}"]
+        else:
+            parts += [f"{self.sampler.currentText()} sampler" if engine in SAMPLERS else "",
+                      f"{self.steps.value()} steps" if engine in SAMPLERS else "",
+                      f"prompt \"{self.prompt.text()}\"" if engine == "sd" else ""]
+        parts += [f"grow {self.grow.value()} px", f"feather {self.feather.value()} px",
+                  "a new seed each run" if self.random_seed.isChecked()
+                  else f"seed {self.seed.value()}"]
+        return f"{self.engine.currentText()}: {', '.join(p for p in parts if p)}"
 
     def restore(self, spec: dict[str, Any]) -> list[str]:
         # A PatchMatch run names the default model, which need not be installed here.

@@ -517,3 +517,9 @@ def test_inpaint_context_and_source_flags(tmp_path, capsys):
                      "--source", str(src)]) == 2
     assert "source mask" in one_error_line(capsys.readouterr().err)
     assert not (tmp_path / "bad.png").exists() and not (tmp_path / "b.png").exists()
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    img.rename(folder / "in.png")
+    assert cli.main(["inpaint", str(folder), "--mask", str(msk), "-o", str(tmp_path / "outs"),
+                     "--source", str(src)]) == 2
+    assert "--source" in one_error_line(capsys.readouterr().err)

@@ -11,11 +11,12 @@ CORE = Path(__file__).resolve().parents[2] / "core"
 
 # Lowest first; each layer is a set of module prefixes.
 LAYERS: list[set[str]] = [
-    {"core.paths", "core.device", "core.registry", "core.pngcheck", "core.notices"},
+    {"core.paths", "core.device", "core.registry", "core.pngcheck", "core.notices",
+     "core.safezip"},
     {"core.tensors"},
     {"core.nets", "core.schedulers", "core.cards", "core.weights"},
     {"core.imageio"},
-    {"core.jobs", "core.spec_check", "core.specs"},
+    {"core.jobs", "core.spec_check", "core.specs", "core.document"},
     {"core.data", "core.algorithms", "core.thirdparty", "core.sampling", "core.judges"},
     {"core.training"},
     {"core.pipelines", "core.model_manager", "core.catalog"},

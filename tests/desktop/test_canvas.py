@@ -274,6 +274,7 @@ def test_scene_follows_the_document(qtbot):
 
 def test_apply_result_undo_restores_image_and_mask_exactly(qapp):
     doc = Document()
+    doc.results_as_layers = False  # the setting that paints results into the picture
     original = picture(30, 40, 4, seed=1)
     doc.set_image(original)
     soft = np.random.default_rng(2).integers(0, 256, (30, 40), dtype=np.uint8)
