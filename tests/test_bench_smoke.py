@@ -36,6 +36,7 @@ HEADERS = {
     "device_syncs.py": "syncs  wall s   CPU s  where",
     "gui_probe.py": "| job | job s | CPU s | longest GUI gap (ms) |",
     "inpaint.py": "## Quality and time per image",
+    "inpaint_photos.py": "## Photos: means over every mask",
     "judge.py": "| figure | value | peer / control |",
     "latent.py": "| figure | VAE | DCGAN | peer / floor |",
     "load.py": "style s/step",

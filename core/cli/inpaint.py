@@ -18,8 +18,9 @@ DIFFUSION_OPTIONS = ("model", "sampler", "steps", "strength", "variations", "jum
                      "attribute", "guidance")
 SD_OPTIONS = ("model", "sampler", "steps", "strength", "variations", "prompt", "negative_prompt",
               "cfg", "prediction")  # the sd engine's (a user's Stable Diffusion model)
-FILL_OPTIONS = tuple(dict.fromkeys(("seed", "engine", "patch_size", "iterations", "feather",
-                                    *DIFFUSION_OPTIONS, *SD_OPTIONS)))
+PATCHMATCH_OPTIONS = ("context", "source")  # those only PatchMatch uses
+FILL_OPTIONS = tuple(dict.fromkeys(("seed", "engine", "patch_size", "iterations", "context",
+                                    "feather", *DIFFUSION_OPTIONS, *SD_OPTIONS)))
 
 
 def add_parsers(sub: Any) -> None:
@@ -60,6 +61,12 @@ def _add_fill_options(p: argparse.ArgumentParser, **run_help: str) -> None:
     g = p.add_argument_group("patchmatch")
     g.add_argument("--patch-size", type=int_at_least(3), default=None, metavar="N")
     g.add_argument("--iterations", type=int_at_least(1), default=None, metavar="N")
+    g.add_argument("--context", type=int_at_least(0), default=None, metavar="PX",
+                   help="copy only from within PX pixels of the mask's bounding box (default "
+                   "0: chosen from the mask's size)")
+    g.add_argument("--source", default=None, metavar="MASK",
+                   help="an image of the same size; white (nonzero) = where the fill may copy "
+                   "from (default: anywhere outside the mask)")
     g = p.add_argument_group("diffusion")
     g.add_argument("--model", default=None, metavar="NAME",
                    help="an installed diffusion model or a .safetensors path "
@@ -102,15 +109,20 @@ def run_inpaint(args: argparse.Namespace) -> int:
     if image_path.is_dir():
         from core.cli.inpaint_batch import run_batch
 
+        if args.source is not None:
+            raise CliError("--source is an area of one picture: it cannot be used when "
+                           "inpainting a folder.")
+
         return run_batch(args, _fill_options(args, ("grow",)))
     mask_path = Path(args.mask).expanduser().resolve()
     out = check_output(args.output, [image_path, mask_path], args.overwrite)
+    options = _fill_options(args, ("grow",))
     loaded = imageio.load_image(image_path)
     h, w = loaded.rgb.shape[:2]
     mask = imageio.load_mask(mask_path, size=(w, h))
     spec = InpaintSpec(image=ImageRef.of(loaded.rgb, path=str(image_path)),
                        mask=ImageRef.of(mask, path=str(mask_path), embed=True),
-                       **_fill_options(args, ("grow",)))
+                       source=_source(args, (w, h)), **options)
     return _write_fills(args, spec, out, loaded.alpha)
 
 
@@ -121,9 +133,11 @@ def run_outpaint(args: argparse.Namespace) -> int:
 
     image_path = Path(args.image).expanduser().resolve()
     out = check_output(args.output, [image_path], args.overwrite)
+    options = _fill_options(args, ("left", "right", "top", "bottom"))
     loaded = imageio.load_image(image_path)
+    h, w = loaded.rgb.shape[:2]
     spec = OutpaintSpec(image=ImageRef.of(loaded.rgb, path=str(image_path)),
-                        **_fill_options(args, ("left", "right", "top", "bottom")))
+                        source=_source(args, (w, h)), **options)
     alpha = None
     if loaded.alpha is not None:
         import numpy as np
@@ -133,11 +147,30 @@ def run_outpaint(args: argparse.Namespace) -> int:
     return _write_fills(args, spec, out, alpha)
 
 
+def _source(args: argparse.Namespace, size: tuple[int, int]) -> Any:
+    """The --source mask (an ImageRef, embedded), read at the picture's ``size`` (w, h)."""
+    if args.source is None:
+        return None
+    from core import imageio
+    from core.jobs import ImageRef
+
+    path = Path(args.source).expanduser().resolve()
+    src = imageio.load_mask(path, size=size)
+    if not src.any():
+        raise CliError(f"the source mask {path.name} is empty: paint white where the fill may "
+                       "copy from.")
+    return ImageRef.of(src, path=str(path), embed=True)
+
+
 def _fill_options(args: argparse.Namespace, extra: tuple[str, ...]) -> dict[str, Any]:
     from core.pipelines.inpaint import ENGINES
 
     if args.engine is not None and args.engine not in ENGINES:
         raise CliError(f"unknown engine {args.engine!r}; choose one of {', '.join(ENGINES)}.")
+    for k in PATCHMATCH_OPTIONS:
+        if getattr(args, k) is not None and args.engine not in (None, "patchmatch"):
+            raise CliError(f"--{k} is a setting of the patchmatch engine: it copies from the "
+                           f"picture, --engine {args.engine} does not.")
     needs_model = {"lama": "a LaMa model", "sd": "a Stable Diffusion model"}
     if args.engine in needs_model and args.model is None:
         raise CliError(f"--engine {args.engine} needs --model NAME: {needs_model[args.engine]} "

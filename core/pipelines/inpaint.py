@@ -3,7 +3,8 @@
 Engines:
 
 - ``patchmatch`` (weight-free, core/algorithms/patchmatch.py): copies what the picture
-  already has, at any size.
+  already has, at any size; ``context`` bounds how far around the mask it copies from and
+  ``source`` (a mask the artist paints) where.
 - ``lama``: a LaMa model imported from the user's file (core/nets/lama.py): a box of context
   around the mask (at least 512 px, or the whole picture) is painted in one pass, scaled to
   about 512x512 pixels when larger, and pasted back inside the mask.
@@ -52,6 +53,7 @@ from core.specs.inpaint import (  # noqa: F401  (the panels' names, importable h
     DIFFUSION_FAMILY,
     ENGINES,
     LAMA_FAMILY,
+    MAX_CONTEXT,
     MAX_EXTEND,
     MAX_GUIDANCE,
     MAX_ITERATIONS,
@@ -142,7 +144,8 @@ def _patchmatch_fill(rgb: np.ndarray, hole: np.ndarray, spec: InpaintSpec, ctx: 
                      ) -> Generator[Progress, None, np.ndarray]:
     latest: list[np.ndarray] = []  # the newest preview from the engine, sent with the next step
     run = patchmatch.fill(rgb, hole, rng=ctx.rng, patch_size=int(spec.patch_size),
-                          iterations=int(spec.iterations), check=ctx.check,
+                          iterations=int(spec.iterations), context=int(spec.context),
+                          source=source_mask(spec, rgb.shape[:2], hole), check=ctx.check,
                           preview=latest.append)
     while True:
         try:
@@ -155,6 +158,24 @@ def _patchmatch_fill(rgb: np.ndarray, hole: np.ndarray, spec: InpaintSpec, ctx: 
         yield Progress(step, total, message, preview)
     ctx.check()
     return filled
+
+
+def source_mask(spec: InpaintSpec, shape: tuple[int, int], hole: np.ndarray
+                ) -> np.ndarray | None:
+    """Where the fill may copy from (HxW bool), or None for anywhere. An outpaint's source
+    mask covers the picture before it was extended; the new area is never a source."""
+    if spec.source is None:
+        return None
+    src = masks.as_bool(np.asarray(spec.source.array()))
+    if isinstance(spec, OutpaintSpec) and src.shape != shape:
+        src = np.pad(src, ((spec.top, spec.bottom), (spec.left, spec.right)))
+    if src.shape != shape:
+        raise JobError(f"The source mask is {src.shape[1]}x{src.shape[0]} but the image is "
+                       f"{shape[1]}x{shape[0]}: they must match.")
+    if not (src & ~hole).any():
+        raise JobError("The source area lies wholly inside the mask: paint where the fill "
+                       "may copy from outside the area to fill.")
+    return src
 
 
 # --------------------------------------------------------------------------- diffusion
@@ -582,20 +603,23 @@ def _check_settings(spec: InpaintSpec) -> None:
     if isinstance(size, bool) or not isinstance(size, int | np.integer) \
             or not lo <= size <= hi or size % 2 == 0:
         raise JobError(f"The patch size must be an odd number from {lo} to {hi}, got {size!r}.")
-    ranges = {"iterations": (1, MAX_ITERATIONS),
+    ranges = {"iterations": (1, MAX_ITERATIONS), "context": (0, MAX_CONTEXT),
               "grow": (0, MAX_RADIUS), "feather": (0, MAX_RADIUS), "steps": (1, MAX_STEPS),
               "variations": (1, MAX_VARIATIONS), "jump": (1, MAX_JUMP),
               "resample": (1, MAX_RESAMPLE)}
-    labels = {"grow": "Grow", "feather": "Feather",
+    labels = {"grow": "Grow", "feather": "Feather", "context": "The context",
               "iterations": "Iterations", "steps": "Steps", "variations": "Variations",
               "jump": "The jump length", "resample": "The resample count"}
     for name, (lo, hi) in ranges.items():
         value = getattr(spec, name)
         if isinstance(value, bool) or not isinstance(value, int | np.integer):
             raise JobError(f"{name} must be a whole number, got {value!r}.")
-        unit = " pixels" if name in ("grow", "feather") else ""
+        unit = " pixels" if name in ("grow", "feather", "context") else ""
         if not lo <= value <= hi:
             raise JobError(f"{labels[name]} must be from {lo} to {hi}{unit}, got {value}.")
+    if spec.source is not None and spec.engine != "patchmatch":
+        raise JobError("A source area is a PatchMatch setting: the other engines do not copy "
+                       "from the picture.")
     strength = spec.strength
     if isinstance(strength, bool) or not isinstance(strength, int | float) \
             or not 0 < strength <= 1:

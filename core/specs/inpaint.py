@@ -14,6 +14,7 @@ ENGINES = ("patchmatch", "diffusion", "lama", "sd")  # sd: a user's Stable Diffu
 DEFAULT_MODEL = "diffusion_faces"
 PATCH_SIZES = (3, 15)  # inclusive range of odd patch sizes
 MAX_ITERATIONS = 50
+MAX_CONTEXT = 16384  # PatchMatch: pixels around the mask it may copy from (0 = automatic)
 MAX_RADIUS = 512  # grow / feather, pixels
 MAX_STEPS = 250  # diffusion sampling steps
 MAX_VARIATIONS = 8
@@ -37,6 +38,12 @@ class InpaintSpec(JobSpec):
     engine: str = "patchmatch"
     patch_size: int = 7  # PatchMatch: odd, pixels
     iterations: int = 4  # PatchMatch: search/vote rounds per scale
+    # PatchMatch: how far around the mask's bounding box the fill may copy from, pixels; 0 lets
+    # it choose (twice the hole's size, or the whole picture when that holds too little)
+    context: int = 0
+    # PatchMatch: HxW uint8, nonzero = the fill may copy from here (None: anywhere outside the
+    # mask; embedded in metadata)
+    source: ImageRef | None = None
     grow: int = 0  # dilate the mask by this many pixels before filling
     feather: int = 0  # blend the fill into the surround over this many pixels (inside the mask)
     model: str = DEFAULT_MODEL  # diffusion, lama: an installed model's name or a .safetensors path

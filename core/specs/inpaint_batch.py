@@ -26,7 +26,7 @@ from core.specs.inpaint import InpaintSpec
 
 WRITTEN, REFUSED, FAILED = "written", "refused", "failed"
 # InpaintSpec fields a batch does not take from the settings: each picture brings its own.
-PER_PICTURE = ("image", "mask")
+PER_PICTURE = ("image", "mask", "source")  # source: a PatchMatch source area
 
 
 @dataclass(frozen=True)

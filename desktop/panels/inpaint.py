@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import QSettings, Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -35,6 +36,7 @@ from core.jobs import MAX_SEED, ImageRef, JobError, JobSpec
 from core.specs.inpaint import (
     DEFAULT_GUIDANCE,
     DEFAULT_MODEL,
+    MAX_CONTEXT,
     MAX_EXTEND,
     MAX_GUIDANCE,
     MAX_ITERATIONS,
@@ -100,6 +102,11 @@ FIELDS = (
           "detail."),
     Field("iterations", "iterations", range=(1, MAX_ITERATIONS), default=4,
           tip="Search-and-vote rounds per scale."),
+    Field("context", "context", range=(0, MAX_CONTEXT), default=0, step=16, suffix=" px",
+          special="Auto",
+          tip="How far around the mask the fill may copy from. Auto: twice the mask's size "
+          "(the whole picture when that holds too little). Smaller keeps the fill to what is "
+          "near the hole."),
     Field("steps", "steps", range=(1, MAX_STEPS), default=20,
           tip="Denoising steps: more is slower and usually cleaner."),
     Field("strength", "strength", range=(0.05, 1.0), default=1.0, step=0.05,
@@ -190,6 +197,23 @@ class InpaintPanel(Panel):
         pm = QFormLayout(self.patchmatch_box)
         pm.addRow("Patch size", self.patch)
         pm.addRow("Iterations", self.iterations)
+        pm.addRow("Context", self.context)
+        self._source: np.ndarray | None = None  # where the fill may copy from (None: anywhere)
+        self.source_label = QLabel()
+        self.source_label.setToolTip("Where the fill may copy from")
+        source_row = QHBoxLayout()
+        self.source_set = QPushButton("Use mask as source")
+        self.source_set.setToolTip("Paint where the fill may copy from, press this, then clear "
+                                   "the mask and paint what should go")
+        self.source_set.clicked.connect(self.use_mask_as_source)
+        self.source_clear = QPushButton("Anywhere")
+        self.source_clear.setToolTip("Let the fill copy from anywhere outside the mask again")
+        self.source_clear.clicked.connect(lambda: self.set_source(None))
+        source_row.addWidget(self.source_set, 1)
+        source_row.addWidget(self.source_clear)
+        pm.addRow(self.source_label)
+        pm.addRow(source_row)
+        self.set_source(None)
         self.diffusion_box = QGroupBox("Diffusion")
         df = self.diffusion_form = QFormLayout(self.diffusion_box)
         df.addRow("Prompt", self.prompt)
@@ -319,6 +343,29 @@ class InpaintPanel(Panel):
         fn = masks.grow if op == "grow" else masks.shrink
         doc.set_mask(fn(mask, px), f"{op.capitalize()} mask by {px} px")
 
+    def use_mask_as_source(self) -> None:
+        """The painted mask becomes the area the fill may copy from (the mask is cleared, as
+        one undoable step, so the next strokes paint what should go)."""
+        doc = self.doc
+        if doc is None or doc.is_empty():
+            self.show_message("Open an image first.")
+            return
+        mask = doc.mask_array() >= 128
+        if not mask.any():
+            self.show_message("Paint where the fill may copy from first, then press "
+                              "\"Use mask as source\".")
+            return
+        self.set_source(mask)
+        doc.clear_mask()
+        self.show_message("Source area set: now paint what should go.")
+
+    def set_source(self, source: np.ndarray | None) -> None:
+        self._source = source
+        self.source_clear.setEnabled(source is not None)
+        self.source_label.setText(
+            "Copy from: anywhere outside the mask" if source is None else
+            f"Copy from: the painted area ({100 * masks.coverage(source):.0f}% of it)")
+
     def request_outpaint(self) -> None:
         """Outpaint: the window runs the panel's next spec, which is then an OutpaintSpec."""
         self._outpaint_next = True
@@ -364,11 +411,18 @@ class InpaintPanel(Panel):
             raise JobError("The mask is empty: paint the area to fill first.")
         values = self.fill_settings("outpaint" if outpaint else "inpaint")
         values["image"] = document_image_ref(doc)
+        source = None  # the painted source area belongs to this picture, not to a batch
+        if values["engine"] == "patchmatch" and self._source is not None:
+            h, w = doc.image_array().shape[:2]
+            if self._source.shape != (h, w):
+                raise JobError("The source area was painted on a picture of another size: "
+                               "press \"Anywhere\" and paint it again.")
+            source = ImageRef.of(masks.to_uint8(self._source), embed=True)
         self.show_message("")
         if outpaint:
-            return OutpaintSpec(**values)
+            return OutpaintSpec(**values, source=source)
         mask = (doc.mask_array() >= 128).astype("uint8") * 255
-        return InpaintSpec(**values, mask=ImageRef.of(mask, embed=True))
+        return InpaintSpec(**values, mask=ImageRef.of(mask, embed=True), source=source)
 
     def fill_settings(self, kind: str = "inpaint") -> dict[str, Any]:
         """The engine and its settings as an ``kind`` spec's fields (no picture, no mask);
@@ -395,7 +449,8 @@ class InpaintPanel(Panel):
         if engine in NO_MODEL:
             parts.append(f"model {self.model.currentData() or 'none installed'}")
         if engine == "patchmatch":
-            parts += [f"patch {self.patch.value() | 1} px", f"{self.iterations.value()} iterations"]
+            parts += [f"patch {self.patch.value() | 1} px", f"{self.iterations.value()} iterations",
+                      f"context {self.context.text()}"]
         else:
             parts += [f"{self.sampler.currentText()} sampler" if engine in SAMPLERS else "",
                       f"{self.steps.value()} steps" if engine in SAMPLERS else "",
@@ -409,6 +464,14 @@ class InpaintPanel(Panel):
         # A PatchMatch run names the default model, which need not be installed here.
         skip = () if spec.get("engine") in NO_MODEL else ("model",)
         problems = fields.restore(self, FIELDS, spec, skip)
+        source = spec.get("source")
+        try:
+            self.set_source(None if not source else
+                            masks.as_bool(ImageRef.from_dict(source).array()))
+        except (JobError, ValueError) as exc:
+            self.set_source(None)
+            problems.append(f"The source area could not be read back ({exc}); the fill may "
+                            "copy from anywhere.")
         self.random_seed.setChecked(False)  # a restored run should reproduce as it was
         return problems
 

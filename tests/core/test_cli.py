@@ -493,3 +493,33 @@ def test_style_bad_input_exits_2_with_the_reason_and_a_huge_picture_says_its_siz
     assert "(512x640) was restyled at 51x64" in capsys.readouterr().err
     assert pixels(out).shape == (640, 512, 3)
     assert imageio.read_metadata(out)["spec"]["tile"] is True
+
+
+def test_inpaint_context_and_source_flags(tmp_path, capsys):
+    img, msk, rgb, mask = make_inputs(tmp_path)
+    src = tmp_path / "source.png"
+    source = np.zeros(mask.shape, np.uint8)
+    source[:, :16] = 255
+    Image.fromarray(source).save(src)
+    out = tmp_path / "out.png"
+    assert cli.main(["inpaint", str(img), "--mask", str(msk), "-o", str(out), "--context",
+                     "24", "--source", str(src)]) == 0
+    meta = imageio.read_metadata(out)["spec"]
+    assert meta["context"] == 24 and "png" in meta["source"]  # embedded, so reruns match
+    assert np.array_equal(pixels(out)[mask == 0], rgb[mask == 0])
+    for extra, words in ((["--source", str(src), "--engine", "diffusion"], "--source"),
+                         (["--context", "8", "--engine", "lama", "--model", "x"], "--context")):
+        assert cli.main(["inpaint", str(img), "--mask", str(msk), "-o",
+                         str(tmp_path / "bad.png"), *extra]) == 2
+        assert words in one_error_line(capsys.readouterr().err)
+    Image.fromarray(np.zeros(mask.shape, np.uint8)).save(src)
+    assert cli.main(["inpaint", str(img), "--mask", str(msk), "-o", str(tmp_path / "b.png"),
+                     "--source", str(src)]) == 2
+    assert "source mask" in one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "bad.png").exists() and not (tmp_path / "b.png").exists()
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    img.rename(folder / "in.png")
+    assert cli.main(["inpaint", str(folder), "--mask", str(msk), "-o", str(tmp_path / "outs"),
+                     "--source", str(src)]) == 2
+    assert "--source" in one_error_line(capsys.readouterr().err)

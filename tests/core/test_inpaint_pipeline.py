@@ -422,3 +422,41 @@ def test_diffusion_steps_check_for_cancel_in_proportion_to_the_picture(diffusion
     per_step = np.diff(checks_before_step[1:])  # checks between two denoising steps
     assert res.images[0].shape == img.shape
     assert per_step.min() >= side * side // (2 << 20), checks_before_step
+
+
+def test_context_and_source_reach_the_fill_and_round_trip():
+    from core.jobs import spec_from_dict
+
+    y, x = np.mgrid[:96, :96]
+    img = np.stack([np.where(y < 48, (y // 3) % 2, (x // 3) % 2) * 180 + 40] * 3,
+                   -1).astype(np.uint8)
+    mask = box(96, 96, 14, 34, 36, 56)  # among horizontal lines
+    source = box(96, 96, 52, 96, 0, 96)  # vertical lines only
+    spec = spec_for(img, mask, source=ImageRef.of(source, embed=True), context=64)
+    out = run(spec).images[0]
+    hole = mask > 0
+    lum = out.astype(float).mean(axis=2)
+    inner = np.zeros_like(hole)
+    inner[18:30, 40:52] = True
+    gx = np.abs(np.diff(lum, axis=1))[inner[:, 1:]].mean()
+    gy = np.abs(np.diff(lum, axis=0))[inner[1:]].mean()
+    assert gx > 3 * gy  # copied from the source area
+    np.testing.assert_array_equal(out[~hole], img[~hole])
+    again = spec_from_dict(spec.to_dict())
+    assert again.context == 64
+    np.testing.assert_array_equal(again.source.array(), source)
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"context": -1}, "The context must be from 0 to 16384 pixels"),
+    ({"context": 2.5}, "context must be a whole number"),
+    ({"source": np.zeros((10, 10), np.uint8)}, "source mask is 10x10.*32x32"),
+    ({"source": box(32, 32, 10, 20, 10, 20)}, "wholly inside the mask"),
+    ({"source": box(32, 32, 0, 5, 0, 5), "engine": "diffusion"}, "PatchMatch setting"),
+])
+def test_bad_context_or_source_are_job_errors(changes, message):
+    img = checker(32, 32)
+    if "source" in changes:
+        changes = {**changes, "source": ImageRef.of(changes["source"], embed=True)}
+    with pytest.raises(JobError, match=message):
+        run(spec_for(img, box(32, 32, 10, 20, 10, 20), **changes))

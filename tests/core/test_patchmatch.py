@@ -152,3 +152,94 @@ def test_preview_gets_full_size_images():
     for p in seen:
         assert p.shape == img.shape and p.dtype == np.uint8
         np.testing.assert_array_equal(p[~hole], img[~hole])
+
+
+def _structure(out: np.ndarray, hole: np.ndarray) -> tuple[float, float]:
+    """Mean |d/dx| and |d/dy| of the fill's luminance inside the hole (its edge left out)."""
+    lum = out.astype(np.float64).mean(axis=2)
+    inner = hole.copy()
+    for axis in (0, 1):
+        inner &= np.roll(hole, 3, axis) & np.roll(hole, -3, axis)
+    return (float(np.abs(np.diff(lum, axis=1))[inner[:, 1:]].mean()),
+            float(np.abs(np.diff(lum, axis=0))[inner[1:]].mean()))
+
+
+def test_the_source_mask_decides_what_is_copied():
+    y, x = np.mgrid[:96, :96]
+    lines = np.where(y < 48, (y // 3) % 2, (x // 3) % 2)  # horizontal above, vertical below
+    img = np.stack([lines * 180 + 40] * 3, -1).astype(np.uint8)
+    hole = np.zeros((96, 96), bool)
+    hole[14:34, 36:56] = True  # among the horizontal lines
+    source = np.zeros((96, 96), bool)
+    source[52:, :] = True  # the vertical lines only
+    free, _ = drive(fill(img, hole, rng=np.random.default_rng(0)))
+    told, _ = drive(fill(img, hole, rng=np.random.default_rng(0), source=source))
+    gx, gy = _structure(free, hole)
+    assert gy > 3 * gx  # copied from around: horizontal lines
+    gx, gy = _structure(told, hole)
+    assert gx > 3 * gy  # copied from the source area only: vertical lines
+    np.testing.assert_array_equal(told[~hole], img[~hole])
+
+
+def test_the_context_bounds_where_the_fill_copies_from():
+    rng = np.random.default_rng(2)
+    img = np.repeat(rng.integers(90, 140, (80, 120, 1)), 3, axis=2).astype(np.uint8)
+    img[:, 100:] = (250, 10, 10)  # red, more than 20 px from the hole
+    hole = np.zeros((80, 120), bool)
+    hole[30:50, 30:50] = True
+    out, _ = drive(fill(img, hole, rng=np.random.default_rng(0), context=20))
+    red = out[..., 0].astype(int) - out[..., 1] > 60
+    assert not red[hole].any()
+    source = np.zeros((80, 120), bool)
+    source[:, 100:] = True  # the only source lies outside the context
+    with pytest.raises(JobError, match="within 20 pixels.*context.*source"):
+        drive(fill(img, hole, rng=np.random.default_rng(0), context=20, source=source))
+    with pytest.raises(JobError, match="context"):
+        drive(fill(img, hole, rng=np.random.default_rng(0), context=-1))
+    with pytest.raises(JobError, match="source mask is 120x40"):
+        drive(fill(img, hole, rng=np.random.default_rng(0), source=source[:40]))
+
+
+def test_the_blend_matches_a_differently_lit_source_to_the_surround():
+    import core.algorithms.patchmatch as pm
+
+    y, x = np.mgrid[:80, :128]
+    texture = 40 * ((x // 4 + y // 4) % 2)
+    img = np.stack([texture + np.where(x < 64, 50, 150)] * 3, -1).astype(np.uint8)
+    hole = np.zeros((80, 128), bool)
+    hole[28:52, 20:44] = True  # in the dark half
+    source = np.zeros((80, 128), bool)
+    source[:, 72:] = True  # the light half only
+
+    def filled(blend: bool) -> np.ndarray:
+        pm.BLEND = blend
+        try:
+            out, _ = drive(fill(img, hole, rng=np.random.default_rng(0), source=source))
+        finally:
+            pm.BLEND = True
+        return out[hole].astype(float)
+
+    truth = img[hole].astype(float)
+    pasted, blended = filled(False), filled(True)
+    assert abs(pasted.mean() - truth.mean()) > 80  # copied with the light half's brightness
+    assert abs(blended.mean() - truth.mean()) < 4  # lit as its surround
+    assert blended.std() > 0.6 * truth.std()  # and still textured, not smoothed away
+
+
+def test_large_holes_are_filled_on_upsampled_scales(monkeypatch):
+    import core.algorithms.patchmatch as pm
+
+    monkeypatch.setattr(pm, "SEARCH_MAX", 150)  # the two finest scales are not searched
+    img = stripes(96, 112)
+    hole = np.zeros((96, 112), bool)
+    hole[30:62, 40:76] = True
+    calls = []
+    out, steps = drive(fill(img, hole, rng=np.random.default_rng(0),
+                            check=lambda: calls.append(1)))
+    again, _ = drive(fill(img, hole, rng=np.random.default_rng(0)))
+    np.testing.assert_array_equal(out, again)
+    np.testing.assert_array_equal(out[~hole], img[~hole])
+    assert any("full detail" in m for _, _, m in steps)
+    assert [s for s, _, _ in steps] == list(range(1, steps[0][1] + 1)) and len(calls) > 10
+    err = hole_error(out, img, hole)
+    assert err < 0.5 * hole_error(diffusion_fill(img, hole), img, hole)

@@ -340,3 +340,37 @@ def test_the_sd_engine_shows_its_prompt_fills_with_an_imported_checkpoint_and_ro
     assert (panel.engine.currentData(), panel.model.currentData(), panel.prompt.text(),
             panel.sampler.currentData()) == ("sd", models["inpainting"], "a red ball",
                                              "dpm++")
+
+
+def test_the_source_area_and_context_go_into_the_spec_run_and_round_trip(qtbot, win):
+    panel = win.panels[0]
+    panel.engine.setCurrentIndex(panel.engine.findData("patchmatch"))
+    assert panel.source_label.text() == "Copy from: anywhere outside the mask"
+    assert not panel.source_clear.isEnabled()
+    source = np.zeros((48, 48), bool)
+    source[:20] = True  # where the fill may copy from: the top of the face
+    win.doc.set_mask(source)
+    panel.use_mask_as_source()
+    assert not (win.doc.mask_array() >= 128).any()  # cleared for painting what should go
+    assert "42%" in panel.source_label.text() and panel.source_clear.isEnabled()
+    panel.context.setValue(32)
+    win.doc.set_mask(mouth_mask())
+    spec = panel.build_spec(win.doc)
+    assert spec.context == 32
+    np.testing.assert_array_equal(spec.source.array() > 0, source)
+    run_panel(qtbot, win)  # the service fills with them
+    d = spec.to_dict()
+    panel.source_clear.click()
+    panel.context.setValue(0)
+    assert panel.context.text() == "Auto"
+    assert panel.restore(d) == []
+    assert panel.context.value() == 32 and "42%" in panel.source_label.text()
+    panel.source_clear.click()
+    assert panel.build_spec(win.doc).source is None
+
+
+def test_using_an_empty_mask_as_source_explains_itself(win):
+    panel = win.panels[0]
+    panel.use_mask_as_source()
+    assert "Paint where the fill may copy from" in panel.message.text()
+    assert panel.source_label.text() == "Copy from: anywhere outside the mask"

@@ -35,7 +35,8 @@ PANELS = [InpaintPanel, ScenePanel, StylePanel, TrainPanel, LatentPanel]
 # What each panel's specs carry besides its form: pictures, masks, picks and the like.
 NOT_IN_FORMS = {
     # prediction: a Stable Diffusion model's card says it (the CLI may override it)
-    "inpaint": {"image", "mask", "prediction"},
+    # source: the area the artist painted and kept with "Use mask as source", not a form field
+    "inpaint": {"image", "mask", "prediction", "source"},
     "scene": {"layout"},  # a layout prior's layout: boxes on the canvas, not a form field
     # one_pass: chosen in the method list, the fast style's combo box (test_style_panel.py)
     "style": {"image", "mask", "styles", "style_weights", "one_pass"},
