@@ -119,7 +119,7 @@ def cases(pixels: int) -> list[tuple[str, str, Callable[[], JobSpec]]]:
         ("outpaint", f"PatchMatch, to {side}x{side}", outpaint),
         ("latent", "vae_faces, 64 samples", lambda: LatentSampleSpec(seed=0, model="vae_faces",
                                                                      count=64)),
-        ("scene", "prior_scenes, 8 candidates, upscaled",
+        ("scene", "layout_prior_scenes, 8 candidates, upscaled",
          lambda: SceneSpec(seed=0, prompt="a red circle above a blue square", n=8)),
         ("style", f"optimisation, {side}x{side} at {MAX_SIZE} px", lambda: style("")),
         ("style", f"fast (style_fast_brush), {side}x{side} at {MAX_SIZE} px",

@@ -21,7 +21,7 @@ import numpy as np
 
 SHIPPED_DIFFUSION = "diffusion_faces"
 SHIPPED_LATENT = ("vae_faces", "dcgan_faces")
-SHIPPED_PRIOR = "prior_scenes"
+SHIPPED_PRIOR = "layout_prior_scenes"
 SHIPPED_FAST_STYLE = "style_fast_brush"
 SHIPPED_UPSCALERS = ("upscale_faces", "upscale_scenes")
 

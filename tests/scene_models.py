@@ -1,9 +1,11 @@
 """Tiny random-weight scene models installed as user models, for pipeline and panel tests.
 
-``install(home)`` saves a 16 px VQ-VAE (4x4 codes), a one-layer prior over its codes with the
-words of 300 scene captions, and a 16 px reranker, under the default names the scene pipeline
-looks for, so the pipelines treat them exactly like the shipped ones. ``install_layout_prior``
-adds a one-layer layout prior (LAYOUT_NAME) over the same VQ-VAE's codes (or another's).
+``install(home)`` saves a 16 px VQ-VAE (4x4 codes), a one-layer layout prior over its codes
+(the default scene model, DEFAULT_PRIOR), a one-layer caption prior with the words of 300 scene
+captions (CAPTION_PRIOR), and a 16 px reranker, under the names the scene pipeline looks for,
+so the pipelines treat them exactly like the shipped ones. ``install_layout_prior`` saves
+another one-layer layout prior (LAYOUT_NAME by default) over the same VQ-VAE's codes (or
+another's).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from core.nets.reranker import Reranker, RerankerConfig
 from core.nets.text import build_vocab
 from core.nets.vqvae import VQVAE, VQVAEConfig
 from core.pipelines.scene import DEFAULT_PRIOR, DEFAULT_RERANKER
+from core.specs.scene import CAPTION_PRIOR
 from core.weights import ModelCard, save_model
 
 VQ_NAME = "tiny_vqvae_scenes"
@@ -41,17 +44,19 @@ def install(home: Path) -> dict[str, Path]:
     prior_cfg = PriorConfig(vocab=vocab, text_len=12, grid=4, codebook_size=16, width=16,
                             layers=1, heads=2, vqvae=VQ_NAME,
                             vqvae_sha256=read_card(out[VQ_NAME]).sha256)
-    out[DEFAULT_PRIOR] = save_model(models / "prior", DEFAULT_PRIOR, ScenePrior(prior_cfg).eval(),
-                                    _card(DEFAULT_PRIOR, "prior", prior_cfg))
+    out[CAPTION_PRIOR] = save_model(models / "prior", CAPTION_PRIOR, ScenePrior(prior_cfg).eval(),
+                                    _card(CAPTION_PRIOR, "prior", prior_cfg))
     rr_cfg = RerankerConfig(vocab=vocab, text_len=12, image_size=16, base=8, width=16, layers=1,
                             heads=2, embed_dim=8)
     out[DEFAULT_RERANKER] = save_model(models / "reranker", DEFAULT_RERANKER,
                                        Reranker(rr_cfg).eval(),
                                        _card(DEFAULT_RERANKER, "reranker", rr_cfg))
+    out[DEFAULT_PRIOR] = install_layout_prior(home, name=DEFAULT_PRIOR)
     return out
 
 
-def install_layout_prior(home: Path, vq_path: Path | None = None) -> Path:
+def install_layout_prior(home: Path, vq_path: Path | None = None, name: str = LAYOUT_NAME
+                         ) -> Path:
     """Save a tiny layout prior under ``home`` over the VQ-VAE that :func:`install` saved
     there, or over the one at ``vq_path`` (e.g. the shipped 64 px one, for the benchmark)."""
     from core.weights import read_card
@@ -62,8 +67,8 @@ def install_layout_prior(home: Path, vq_path: Path | None = None) -> Path:
     vq_cfg = VQVAEConfig(**vq_card.config)
     cfg = LayoutPriorConfig(grid=vq_cfg.grid, codebook_size=vq_cfg.codebook_size, width=16,
                             layers=1, heads=2, vqvae=vq_path.stem, vqvae_sha256=vq_card.sha256)
-    return save_model(home / "models" / "layout_prior", LAYOUT_NAME, LayoutPrior(cfg).eval(),
-                      _card(LAYOUT_NAME, "layout_prior", cfg))
+    return save_model(home / "models" / "layout_prior", name, LayoutPrior(cfg).eval(),
+                      _card(name, "layout_prior", cfg))
 
 
 def _card(name: str, family: str, cfg: object) -> ModelCard:

@@ -41,8 +41,9 @@ def add_parser(sub: Any) -> None:
                    help="candidates drawn and reranked (default 8)")
     p.add_argument("--seed", type=int_at_least(0, MAX_SEED), default=0)
     p.add_argument("--model", default=None, metavar="NAME",
-                   help="a scene prior's name or .safetensors path (default: prior_scenes), "
-                   "or an imported Stable Diffusion model's name")
+                   help="a scene prior's name or .safetensors path (default: layout_prior_scenes; "
+                   "with --edit, the model that drew the scene), or an imported Stable "
+                   "Diffusion model's name")
     # Sampling settings default to the scene job's own (core.pipelines.scene.SceneSpec).
     p.add_argument("--temperature", type=float, default=None)
     p.add_argument("--top-k", type=int_at_least(0), default=None, help="0 = off")
@@ -174,22 +175,28 @@ def run(args: argparse.Namespace) -> int:
                        f"one imported with easel models import), not of Easel's scene "
                        f"prior{hint}.")
     args.n = 8 if args.n is None else args.n
+    src, meta = None, {}
+    if args.edit is not None:
+        src = Path(args.edit).expanduser().resolve()
+        if not src.is_file():
+            raise CliError(f"{args.edit}: no such file.")
+        meta = imageio.read_metadata(src) or {}
+    # A region edit keeps the model that drew the picture unless --model names another.
+    drawn = meta.get("spec") if isinstance(meta, dict) else None
+    drawn_by = drawn.get("model") if isinstance(drawn, dict) and drawn.get("kind") in (
+        SceneSpec.kind, SceneEditSpec.kind) else None
+    model = args.model or (drawn_by if isinstance(drawn_by, str) and drawn_by else DEFAULT_PRIOR)
     options = {"prompt": args.prompt, "n": args.n, "seed": args.seed,
-               "model": args.model or DEFAULT_PRIOR, "rerank": not args.no_rerank,
+               "model": model, "rerank": not args.no_rerank,
                "upscale": not args.no_upscale}
     options.update({k: v for k in ("temperature", "top_k", "top_p", "guidance")
                     if (v := getattr(args, k)) is not None})
     if args.layout is not None:
         options["layout"] = _layout(args.layout)
     inputs: list[Path] = []
-    if args.edit is not None:
-        src = Path(args.edit).expanduser().resolve()
-        if not src.is_file():
-            raise CliError(f"{args.edit}: no such file.")
+    if src is not None:
         inputs.append(src)
-        meta = imageio.read_metadata(src) or {}
-        codes = meta.get("codes") if (meta.get("spec") or {}).get("model") == options[
-            "model"] else None
+        codes = meta.get("codes") if drawn_by == options["model"] else None
         spec: SceneSpec = SceneEditSpec(
             image=ImageRef.of(imageio.load_image(src).rgb, path=str(src)), box=_box(args.box),
             codes=tuple(codes) if isinstance(codes, list) else (), **options)

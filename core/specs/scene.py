@@ -12,7 +12,10 @@ from typing import Any
 
 from core.jobs import ImageRef, JobError, JobSpec
 
-DEFAULT_PRIOR = "prior_scenes"
+# The default draws a layout first (the layout prior); the caption prior draws image codes
+# straight from the words, as DALL-E v1 does, and stays selectable.
+DEFAULT_PRIOR = "layout_prior_scenes"
+CAPTION_PRIOR = "prior_scenes"
 DEFAULT_RERANKER = "rerank_scenes"
 DEFAULT_UPSCALER = "upscale_scenes"
 # Where scene models are installed: caption priors, and layout priors that draw a layout first.

@@ -400,6 +400,8 @@ class ScenePanel(Panel):
         self._priors = {}
         for prior in scene_priors():  # a shipped name comes first and wins, as in loading
             self._priors.setdefault(prior["name"], prior)
+        # The default model heads the list, then the others in the order they were found.
+        self._priors = dict(sorted(self._priors.items(), key=lambda kv: kv[0] != DEFAULT_PRIOR))
         # 9-channel inpainting models fill masks only: the Inpaint panel lists them
         self._sd = {m["name"]: m for m in sd_models() if not m["inpainting"]}
         self.model.blockSignals(True)
@@ -420,9 +422,9 @@ class ScenePanel(Panel):
         self._model_changed()
         if not self._priors and not self._sd:
             self.show_message("No scene model is installed. Train one (`easel train "
-                              "vqvae_scenes`, then `easel train prior_scenes`), or import a "
-                              "Stable Diffusion checkpoint (Models > Manage models); it then "
-                              "appears here.")
+                              "vqvae_scenes16`, then `easel train layout_prior_scenes`), or "
+                              "import a Stable Diffusion checkpoint (Models > Manage models); "
+                              "it then appears here.")
 
     def _add_model(self, name: str, family: str, text: str, tip: str) -> None:
         self.model.addItem(text, name)

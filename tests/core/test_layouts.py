@@ -37,6 +37,7 @@ from core.nets.prior import LayoutPrior, LayoutPriorConfig
 from core.nets.text import KVCache
 from core.pipelines.scene import SceneEditSpec, SceneSpec, draw_batch, load_models
 from core.sampling.prior import sample_codes
+from core.specs.scene import CAPTION_PRIOR
 from core.training.recipe import RecipeError, load_recipe
 from core.training.trainer import train
 from core.weights import load_model, read_card
@@ -354,7 +355,8 @@ def test_scene_job_with_a_layout_prior_refuses_what_it_cannot_draw(models):
     with pytest.raises(JobError, match="Type a prompt"):
         run(SceneSpec(prompt=" ", model=LAYOUT_NAME))
     with pytest.raises(JobError, match="draws from prompts only"):
-        run(SceneSpec(prompt="a star", layout=layout_json(plan_layout("a star", 0))))
+        run(SceneSpec(prompt="a star", layout=layout_json(plan_layout("a star", 0)),
+                      model=CAPTION_PRIOR))
     with pytest.raises(JobError, match="at most 8192"):
         SceneSpec(prompt="a star", layout="x" * 9000)
 

@@ -27,6 +27,7 @@ from core.pipelines.scene import (
     region_cells,
 )
 from core.sampling.prior import filter_logits, sample_codes
+from core.specs.scene import CAPTION_PRIOR
 from core.training.recipe import load_recipe
 from core.training.trainer import train
 from core.weights import load_model, read_card
@@ -166,11 +167,13 @@ def test_read_prompt_ignores_unknown_words_with_suggestions_and_cuts_long_prompt
 
 
 def test_contradictory_prompt_is_generated_with_the_checker_reading(models, tmp_path):
-    result = run(SceneSpec(prompt="a red blue star", n=2, seed=0))
+    # The caption prior draws what it can read; the layout stage refuses (test_layouts.py).
+    result = run(SceneSpec(prompt="a red blue star", n=2, seed=0, model=CAPTION_PRIOR))
     assert result.info["reading"] == "a blue star"
     assert len(result.images) == 2 and result.info["checks"] is None  # no judge installed
     copy_judges(tmp_path / "shipped")
-    checks = run(SceneSpec(prompt="a red blue star", n=2, seed=0)).info["checks"]
+    checks = run(SceneSpec(prompt="a red blue star", n=2, seed=0,
+                           model=CAPTION_PRIOR)).info["checks"]
     assert len(checks) == 2 and all(c.startswith(("satisfied", "not satisfied")) for c in checks)
 
 
@@ -224,7 +227,7 @@ def test_prior_refuses_another_vqvae_than_it_was_trained_on(models):
 
 
 def test_unknown_model_names_what_is_installed(models):
-    with pytest.raises(JobError, match="installed: prior_scenes"):
+    with pytest.raises(JobError, match="installed: layout_prior_scenes, prior_scenes"):
         run(SceneSpec(prompt="a star", model="nope"))
     with pytest.raises(JobError, match="is a vqvae model, not a scene prior"):
         run(SceneSpec(prompt="a star", model=str(models[VQ_NAME])))
@@ -320,7 +323,7 @@ def test_tiny_recipes_train_the_three_scene_families_and_evaluate(tmp_path, monk
 def test_cli_writes_ranked_pngs_with_codes_and_edits_them(models, tmp_path, capsys):
     out = tmp_path / "scene.png"
     assert cli.main(["scene", "a red strar", "-o", str(out), "--n", "3", "--all",
-                     "--seed", "4"]) == 0
+                     "--seed", "4", "--model", CAPTION_PRIOR]) == 0
     text = capsys.readouterr().out
     assert "did you mean star" in text and "Read as: " in text
     meta = imageio.read_metadata(out)

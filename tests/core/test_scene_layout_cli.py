@@ -12,7 +12,7 @@ from scene_models import LAYOUT_NAME, install, install_layout_prior
 from core import cli, imageio
 from core.data.layouts import BINS, MAX_JSON_BYTES, layout_json, parse_layout_json
 from core.jobs import Context, run_job
-from core.specs.scene import SceneSpec, picture_spec
+from core.specs.scene import CAPTION_PRIOR, SceneSpec, picture_spec
 
 README_PROMPT = "a red star to the left of two blue circles on a black background"
 JSON_KEYS = {"outputs", "spec", "read_as", "reading", "notices", "scores", "checks", "seconds"}
@@ -105,7 +105,8 @@ def test_each_png_carries_its_own_candidates_layout_and_reruns_exactly(models, t
 
 def test_caption_prior_reports_no_layout_and_refuses_a_layout_file(models, tmp_path, capsys):
     out = tmp_path / "scene.png"
-    code, stdout, err = scene(["a red star", "--n", "2", "--json", "-o", str(out)], capsys)
+    code, stdout, err = scene(["a red star", "--model", CAPTION_PRIOR, "--n", "2", "--json",
+                               "-o", str(out)], capsys)
     assert code == 0, err
     report = json.loads(stdout)
     assert set(report) == JSON_KEYS | {"layout"} and report["layout"] is None
@@ -113,7 +114,8 @@ def test_caption_prior_reports_no_layout_and_refuses_a_layout_file(models, tmp_p
     path = tmp_path / "layout.json"
     path.write_text(json.dumps(LAYOUT))
     refused = tmp_path / "refused.png"
-    code, stdout, err = scene(["a red star", "--layout", str(path), "-o", str(refused)], capsys)
+    code, stdout, err = scene(["a red star", "--model", CAPTION_PRIOR, "--layout", str(path),
+                               "-o", str(refused)], capsys)
     assert code == 2 and "draws from prompts only" in err and len(err.splitlines()) == 1
     assert not refused.exists() and stdout == ""
 

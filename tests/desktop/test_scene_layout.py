@@ -17,6 +17,7 @@ from window_helpers import count_submits, open_window
 
 from core import imageio
 from core.data.layouts import BINS, layout_from_dict, layout_json
+from core.specs.scene import CAPTION_PRIOR, DEFAULT_PRIOR
 from desktop.panels.scene import ScenePanel
 from desktop.widgets.layout_editor import LayoutEditor
 
@@ -139,6 +140,8 @@ def generate(qtbot, panel: ScenePanel, run) -> None:
 
 def test_layout_shows_only_for_a_layout_model(qtbot, win):
     panel = open_panel(win)
+    assert panel.current_model() == DEFAULT_PRIOR and panel.layout_box.isVisibleTo(panel)
+    assert panel.set_model(CAPTION_PRIOR)
     assert not panel.layout_box.isVisibleTo(panel)  # the caption prior draws no layout
     assert panel.set_model(scene_models.LAYOUT_NAME)
     assert panel.layout_box.isVisibleTo(panel) and not panel.redraw_button.isEnabled()

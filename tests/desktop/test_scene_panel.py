@@ -19,6 +19,7 @@ from window_helpers import count_submits, open_window
 from core.jobs import Context, run_job
 from core.nets.text import words
 from core.pipelines import scene
+from core.specs.scene import CAPTION_PRIOR
 from desktop.panels.scene import ScenePanel
 from desktop.widgets.prompt_box import WORD
 
@@ -100,6 +101,7 @@ def test_generate_fills_the_grid_best_first(qtbot, win):
 
 def test_unknown_words_are_underlined_with_suggestions(qtbot, win):
     panel = open_panel(win)
+    assert panel.set_model(CAPTION_PRIOR)  # it draws around unknown words; a layout refuses
     box = panel.prompt
     box.set_text("a red Stra left of a blue cirle")
     assert underlined(panel) == ["Stra", "cirle"]
@@ -184,7 +186,10 @@ def test_a_scene_sent_to_the_empty_canvas_exports_with_its_spec(qtbot, win, tmp_
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
     win.export_png()  # File > Export PNG
     spec = imageio.read_metadata(str(out))["spec"]
-    assert spec == json.loads(json.dumps(panel.candidates[1].spec.to_dict()))
+    # The candidate's spec with its own layout: the default layout prior redraws it exactly.
+    chosen = panel.candidates[1]
+    assert chosen.layout is not None and json.loads(spec["layout"]) == chosen.layout
+    assert spec == json.loads(json.dumps(chosen.sent_spec()))
     np.testing.assert_array_equal(imageio.load_image(str(out)).rgb, panel.candidates[1].image)
 
 
