@@ -544,7 +544,7 @@ class _Targets:
         if self.inside is not None:
             b *= take(self.inside)
         d = b.sub_(take(self.patches)).view(len(centres), -1)
-        sq = torch.einsum("ij,ij->i", d, d)
+        sq = torch.linalg.vector_norm(d, dim=1).square_()  # several times einsum's speed
         return (sq / d.shape[1] if self.scale is None else sq * take(self.scale)).numpy()
 
 
