@@ -511,9 +511,11 @@ def main(argv: list[str] | None = None) -> int:
                           "smooth fills, the gradient distances fills that keep the texture.")
         report.table("Photos: per photo", p_headers, p_rows, left=3)
     if "structure" in only:
+        seeds = 1 if args.smoke else photos.STRUCTURE_SEEDS
         report.table("Structure: edge continuation (1 = as many edge pixels on the line as the "
-                     "original)", *photos.structure(SMOKE_SIZE if args.smoke else 256, meths,
-                                                    angles=(30,) if args.smoke else None))
+                     f"original; PatchMatch: the mean over {seeds} seeds)",
+                     *photos.structure(SMOKE_SIZE if args.smoke else 256, meths,
+                                       angles=(30,) if args.smoke else None, seeds=seeds))
     if meths and (gallery_given or not args.smoke):
         png = photos.gallery(photos.gallery_cases(sets if "photos" in only else {}, size),
                              list(meths))
