@@ -587,6 +587,19 @@ def _search_band(sc: _Scale, field: _Field, offs: torch.Tensor, inside: torch.Te
             sel, cy, cx = sel[ok], cy[ok], cx[ok]
         if len(sel) == 0:
             return
+        if n > len(sel) > n // 2:
+            # Most of the band: compare every target (the others with a candidate that
+            # cannot win) rather than gather the chosen targets' patches again.
+            tried = np.zeros(n, bool)
+            tried[sel] = True
+            cy_all, cx_all = field.sy[start:stop].copy(), field.sx[start:stop].copy()
+            cy_all[sel], cx_all[sel] = cy, cx
+            d = targets.cost(None, cy_all * wd + cx_all)
+            better = tried & (d < field.cost[start:stop])
+            sel = start + np.flatnonzero(better)
+            field.sy[sel], field.sx[sel], field.cost[sel] = (cy_all[better], cx_all[better],
+                                                             d[better])
+            return
         d = targets.cost(None if len(sel) == n else sel, cy * wd + cx)
         better = d < field.cost[start + sel]
         sel = start + sel[better]
