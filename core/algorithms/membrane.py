@@ -19,7 +19,6 @@ the hole's bounding box.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import torch
@@ -115,26 +114,37 @@ def _relax(u: np.ndarray, unknown: np.ndarray, data: np.ndarray, sweeps: int,
     if big:
         # torch's gathers of whole rows are several times faster than numpy's fancy indexing
         # on a large hole (and take the int32 tables as they are); on a small one numpy's
-        # lower cost per call wins.
-        table = torch.from_numpy(flat)
-        parts = [(torch.from_numpy(idx), [torch.from_numpy(row) for row in n],
-                  torch.from_numpy(k)) for idx, n, k in parts]
-
-        def take(t: Any, i: Any) -> Any:
-            return t.index_select(0, i)
+        # lower cost per call wins. The sums go into buffers made once, so the sweeps
+        # allocate nothing (a large hole's temporaries would otherwise raise the peak).
+        _sweep_torch(torch.from_numpy(flat), parts, sweeps, check)
     else:
-        table = flat
+        for i in range(sweeps):
+            if i % 4 == 0:
+                check()  # a sweep of a large hole takes a while
+            for idx, n, k in parts:
+                total = flat[n[0]]
+                for j in n[1:]:
+                    total += flat[j]
+                total *= k
+                flat[idx] = total
+    return flat[:-1].reshape(h, w, c)
 
-        def take(t: Any, i: Any) -> Any:
-            return t[i]
+
+def _sweep_torch(table: torch.Tensor, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                 sweeps: int, check: Callable[[], None]) -> None:
+    """_relax's sweeps on torch, in place on ``table`` (the flat pixels)."""
+    work = []
+    for idx, n, k in parts:
+        total = torch.empty(len(idx), table.shape[1])
+        work.append((torch.from_numpy(idx.astype(np.int64)), [torch.from_numpy(r) for r in n],
+                     torch.from_numpy(k), total, torch.empty_like(total)))
     for i in range(sweeps):
         if i % 4 == 0:
             check()  # a sweep of a large hole takes a while
-        for idx, n, k in parts:
-            total = take(table, n[0])
+        for idx, n, k, total, part in work:
+            torch.index_select(table, 0, n[0], out=total)
             for j in n[1:]:
-                total += take(table, j)
+                torch.index_select(table, 0, j, out=part)
+                total += part
             total *= k
-            table[idx] = total
-    return flat[:-1].reshape(h, w, c)
-
+            table.index_copy_(0, idx, total)
