@@ -1,31 +1,41 @@
-"""Inpainting benchmark: Easel's PatchMatch fill against its peers, measured in one run.
+"""Inpainting benchmark: Easel's fills against their peers, measured in one run.
 
 Peers: OpenCV ``cv2.inpaint`` (Telea 2004 fast marching and the Navier-Stokes method of
 Bertalmio et al. 2001, radius 5) and scikit-image ``inpaint_biharmonic`` (Damelin & Hoang
-2018), all on the same 512x512 images and masks:
+2018); on photos also Easel's PatchMatch as it was (inpaint_photos.BEFORE, read from git).
+Sections (--only, all by default):
 
-- images: procedural periodic textures (brick, weave, stripes, dots; numpy, seeded) and photos
-  bundled inside the scikit-image wheel (astronaut, coffee, chelsea, rocket; centre-cropped to a
-  square and resized to 512 with Pillow's bicubic filter), so nothing is downloaded;
-- masks: a centred box of 6% of the pixels, and brush strokes covering 12% (thick random
-  polylines from a seeded generator). The same masks are used for every image.
+- worlds: WORLD_IMAGES held-out renders per world at 64 px, each with three masks (a centred
+  box of 25%, brush strokes of 15%, a random 50% of the pixels; the strokes and pixels seeded
+  by the image, the same for every method). Methods: the diffusion engine with the world's
+  shipped model (20 DDIM steps with RePaint resampling, jump 5 x 3, the app's default; through
+  the inpaint pipeline), PatchMatch (the pipeline) and the three classical peers. Scores: hole
+  PSNR of the squared error pooled over all images' holes, hole SSIM, and FJD (the Frechet
+  distance in the world judge's feature space) between the filled pictures and the originals.
+  A second table times one 64 px diffusion inpaint at 20 and 50 steps and with RePaint
+  resampling, on one torch thread as the app runs it (--smoke: 4 and 10 steps, jump 2 x 2).
+- textures: procedural periodic textures (brick, weave, stripes, dots; numpy, seeded) at
+  512x512 with a centred box of 6% and brush strokes of 12%. A texture has one right answer up
+  to a shift, so high scores are expected.
+- photos: object removal on the photos scikit-image and scikit-learn ship, 4 seeded masks each
+  (boxes and brush strokes, 5-15%), the tuning set (the only photos settings were chosen on)
+  and the report set in separate rows (--set): hole PSNR, SSIM and the gradient-magnitude and
+  -orientation histogram distances to the original, and whether the targets are met
+  (bench/inpaint_photos.py says how each is measured).
+- structure: edge continuation across a box hole of straight boundaries (two textures, a thin
+  line, two photo textures; 4 angles each).
+- speed: a 10% centred box at 512, 2048 and 4096 px, each fill in a fresh process at the
+  app's thread count (or --speed-threads): wall and CPU seconds, the child's own peak RSS, the
+  load average.
+- gui: the longest stall of the Qt event loop while the real InferenceService fills a hole.
+
+With photos or structure, a gallery of the fills side by side is written (--gallery, default
+bench/out/inpaint_gallery.png).
 
 Scores are measured against the original pixels, inside the hole only: PSNR over the hole's
 pixels and channels, and SSIM as the mean of skimage's SSIM map (7x7 window, per channel) over
-the hole's pixels. A texture has one right answer up to a shift, so high scores are expected
-there; a photo's hole has no single right answer, so its scores say little beyond "close in
-colour and smoothness" - which favours the smooth diffusion methods.
-
-World renders (the diffusion engine): WORLD_IMAGES held-out renders per world at 64 px, each
-with three masks (a centred box of 25%, brush strokes of 15%, a random 50% of the pixels; the
-strokes and pixels seeded by the image, the same for every method). Methods: the diffusion
-engine with the world's shipped model (20 DDIM steps with RePaint resampling, jump 5 x 3, the
-app's default; through the inpaint pipeline), PatchMatch (the pipeline) and the three
-classical peers. Scores: hole PSNR of the squared error pooled over all images' holes, hole
-SSIM as above, and FJD (the Frechet distance in the world judge's feature space) between the
-filled pictures and the originals. A second table times one 64 px diffusion inpaint at 20 and
-50 steps and with RePaint resampling, on one torch thread as the app runs it (--smoke: 4 and
-10 steps, jump 2 x 2).
+the hole's pixels. A photo's hole has no single right answer, so PSNR and SSIM favour smooth
+fills; the gradient statistics say whether the texture was kept.
 
 Asking for a smile (--smile): SMILE_FACES held-out faces rendered neutral, the mouth masked (the
 box the acceptance screenshot uses), SMILE_VARIATIONS fills each through the pipeline's default
@@ -35,21 +45,36 @@ also steers, so it can be fooled) and, with --reader, a second faces judge that 
 (train it with `easel train judge_faces --seed 1 --name judge_faces_seed1`). The true
 smiling render of each face gives a hole PSNR for scale.
 
-Run: python bench/inpaint.py [--smoke] [--quick] [--out FILE.md] [--worlds-only] [--write-card]
+Run: python bench/inpaint.py [--smoke] [--quick] [--out FILE.md] [--only SECTIONS]
+         [--set tuning|report|all] [--speed-threads 0,1,2] [--gallery FILE.png] [--write-card]
      python bench/inpaint.py --smile [--reader JUDGE.safetensors] [--write-card] [--out FILE.md]
-(needs the dev extras: opencv-python-headless and scikit-image).
+(needs the dev extras: opencv-python-headless, scikit-image and scikit-learn; git for the
+earlier PatchMatch).
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import inpaint_photos as photos
 import numpy as np
+from inpaint_photos import (
+    EASEL,
+    REPO,
+    SMOOTH_PEERS,
+    box_mask,
+    fill_with,
+    hole_psnr,
+    hole_ssim,
+    photo,
+    stroke_mask,
+)
 from report import (
     REPEATS,
     SHORT_S,
@@ -64,9 +89,8 @@ from report import (
     timed,
 )
 
-from core.algorithms import masks as mask_ops
-from core.algorithms.patchmatch import fill
-from core.device import cpu_threads, torch_threads
+from core.algorithms import patchmatch
+from core.device import cpu_threads
 from core.imageio import atomic_write
 
 SIZE = 512
@@ -132,57 +156,12 @@ def dots(n: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def photo(name: str, n: int) -> np.ndarray:
-    import skimage.data
-    from PIL import Image
-
-    img = getattr(skimage.data, name)()[..., :3]
-    h, w = img.shape[:2]
-    s = min(h, w)
-    y0, x0 = (h - s) // 2, (w - s) // 2
-    square = Image.fromarray(img[y0:y0 + s, x0:x0 + s])
-    return np.asarray(square.resize((n, n), Image.Resampling.BICUBIC))
-
-
 TEXTURES: dict[str, Callable[[int, np.random.Generator], np.ndarray]] = {
     "brick": brick, "weave": weave, "stripes": stripes, "dots": dots,
 }
-PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 
 
 # --------------------------------------------------------------------------- masks
-
-
-def box_mask(n: int, fraction: float = 0.06) -> np.ndarray:
-    side = round(n * fraction ** 0.5)
-    m = np.zeros((n, n), bool)
-    y0 = x0 = (n - side) // 2
-    m[y0:y0 + side, x0:x0 + side] = True
-    return m
-
-
-def stroke_mask(n: int, fraction: float = 0.12, seed: int = 1,
-                length: tuple[float, float] = (40, 120), width: tuple[int, int] = (5, 13),
-                segments: tuple[int, int] = (2, 6), unit: float | None = None) -> np.ndarray:
-    """Thick random polylines, added one at a time until they cover ``fraction``: 2-5
-    ``segments`` of ``length`` each, grown by a radius drawn from ``width``, all in units of
-    ``unit`` pixels (n / 512 by default, so a mask looks the same at every size)."""
-    rng = np.random.default_rng(seed)
-    m = np.zeros((n, n), bool)
-    scale = n / 512 if unit is None else unit
-    while m.mean() < fraction:
-        line = np.zeros((n, n), bool)
-        p = rng.uniform(0.1, 0.9, 2) * n
-        for _ in range(rng.integers(*segments)):
-            angle = rng.uniform(0, 2 * np.pi)
-            q = np.clip(p + rng.uniform(*length) * scale * np.array([np.sin(angle),
-                                                                      np.cos(angle)]), 0, n - 1)
-            t = np.linspace(0.0, 1.0, int(np.hypot(*(q - p))) + 2)[:, None]
-            pts = np.rint(p + t * (q - p)).astype(int)
-            line[pts[:, 0], pts[:, 1]] = True
-            p = q
-        m |= mask_ops.grow(line, int(rng.integers(*width) * scale)) > 0
-    return m
 
 
 def world_masks(n: int, index: int) -> dict[str, np.ndarray]:
@@ -194,39 +173,6 @@ def world_masks(n: int, index: int) -> dict[str, np.ndarray]:
 
 
 # --------------------------------------------------------------------------- methods
-
-
-def patchmatch(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """The fill as the inpaint pipeline runs it (threads by core.device.cpu_threads)."""
-    return run_fill(img, hole)[0]
-
-
-def run_fill(img: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, int]:
-    """(filled image, number of search/vote rounds)."""
-    with torch_threads(cpu_threads()):
-        gen = fill(img, hole, rng=np.random.default_rng(0))
-        total = 0
-        while True:
-            try:
-                _, total, _ = next(gen)
-            except StopIteration as done:
-                return done.value, total
-
-
-def cv2_method(flag_name: str, radius: int = 5) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    def run(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
-        import cv2
-
-        return cv2.inpaint(img, hole.astype(np.uint8) * 255, radius, getattr(cv2, flag_name))
-
-    return run
-
-
-def biharmonic(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    from skimage.restoration import inpaint_biharmonic
-
-    out = inpaint_biharmonic(img.astype(np.float64) / 255.0, hole, channel_axis=-1)
-    return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
 
 
 def pipeline_fill(**settings) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
@@ -247,48 +193,27 @@ def pipeline_fill(**settings) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
 
 
 METHODS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "patchmatch (easel)": patchmatch,
-    "cv2 telea r5": cv2_method("INPAINT_TELEA"),
-    "cv2 ns r5": cv2_method("INPAINT_NS"),
-    "skimage biharmonic": biharmonic,
-}
-
-
-# --------------------------------------------------------------------------- scores
-
-
-def hole_psnr(truth: np.ndarray, out: np.ndarray, hole: np.ndarray) -> float:
-    mse = float(((truth.astype(np.float64) - out)[hole] ** 2).mean())
-    return float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
-
-
-def hole_ssim(truth: np.ndarray, out: np.ndarray, hole: np.ndarray) -> float:
-    from skimage.metrics import structural_similarity
-
-    _, smap = structural_similarity(truth, out, channel_axis=-1, data_range=255, full=True)
-    return float(smap[hole].mean())
+    EASEL: fill_with(patchmatch), **SMOOTH_PEERS}
 
 
 # --------------------------------------------------------------------------- main
 
 
-def quality(quick: bool, smoke: bool = False) -> tuple[list[str], list[list[str]]]:
-    """Every method on every image and mask. The methods run interleaved; a method whose run
-    is short is repeated (report.interleaved) and its median wall and CPU seconds shown."""
+def textures(quick: bool, smoke: bool = False) -> tuple[list[str], list[list[str]]]:
+    """Every method on every texture with a centred box and brush strokes. The methods run
+    interleaved; a method whose run is short is repeated (report.interleaved) and its median
+    wall and CPU seconds shown."""
     size = SMOKE_SIZE if smoke else SIZE
     rng = np.random.default_rng(0)
     images = {name: make(size, rng) for name, make in TEXTURES.items()}
-    images.update({name: photo(name, size) for name in PHOTOS})
     if quick or smoke:
-        images = {k: images[k] for k in (("brick", "astronaut") if smoke
-                                         else ("brick", "stripes", "astronaut"))}
+        images = {k: images[k] for k in (("brick",) if smoke else ("brick", "stripes"))}
     holes = {"box 6%": box_mask(size), "strokes 12%": stroke_mask(size)}
     headers = ["image", "mask", "method", "seconds", "CPU s", "hole PSNR dB", "hole SSIM"]
     rows: list[list[str]] = []
-    scores: dict[tuple[str, str, str], list[tuple[float, float, float, float]]] = {}
+    scores: dict[tuple[str, str], list[tuple[float, float, float, float]]] = {}
     loads = []
     for name, img in images.items():
-        group = "textures" if name in TEXTURES else "photos"
         for mask_name, hole in holes.items():
             outs: dict[str, np.ndarray] = {}
 
@@ -301,16 +226,16 @@ def quality(quick: bool, smoke: bool = False) -> tuple[list[str], list[list[str]
             loads += [s for v in times.values() for s in v]
             for method, samples in times.items():
                 out = outs[method]
-                if method == "patchmatch (easel)" and not np.array_equal(out[~hole], img[~hole]):
+                if method == EASEL and not np.array_equal(out[~hole], img[~hole]):
                     raise RuntimeError(f"PatchMatch changed pixels outside the hole on {name}")
                 sec, cpu = median_wall(samples), median_cpu(samples)
                 psnr, ssim = hole_psnr(img, out, hole), hole_ssim(img, out, hole)
                 rows.append([name, mask_name, method, f"{sec:.3f}", f"{cpu:.3f}", f"{psnr:.2f}",
                              f"{ssim:.3f}"])
-                scores.setdefault((group, mask_name, method), []).append((sec, cpu, psnr, ssim))
-    for (group, mask_name, method), vals in scores.items():
+                scores.setdefault((mask_name, method), []).append((sec, cpu, psnr, ssim))
+    for (mask_name, method), vals in scores.items():
         sec, cpu, psnr, ssim = np.mean(vals, axis=0)
-        rows.append([f"MEAN {group}", mask_name, method, f"{sec:.3f}", f"{cpu:.3f}",
+        rows.append(["MEAN", mask_name, method, f"{sec:.3f}", f"{cpu:.3f}",
                      f"{psnr:.2f}", f"{ssim:.3f}"])
     rows.append(["load average", "", "over these runs", load_range(loads), "", "", ""])
     return headers, rows
@@ -483,21 +408,6 @@ def asking_for_a_smile(reader: str | None, n_faces: int = SMILE_FACES
     return headers, rows, figures
 
 
-def scaling(quick: bool, smoke: bool = False) -> tuple[list[str], list[list[str]]]:
-    headers = ["size", "hole px", "scales*rounds", "seconds", "CPU s", "image Mpx/s",
-               "hole kpx/s"]
-    rows = []
-    for n in (SMOKE_SIZE,) if smoke else (512, 1024) if quick else (512, 1024, 2048):
-        img = photo("astronaut", n)
-        hole = box_mask(n)
-        (_, total), sample = timed(lambda img=img, hole=hole: run_fill(img, hole))
-        sec = sample.wall
-        rows.append([f"{n}x{n}", str(int(hole.sum())), str(total), f"{sec:.2f}",
-                     f"{sample.cpu:.2f}",
-                     f"{n * n / 1e6 / sec:.2f}", f"{hole.sum() / 1e3 / sec:.1f}"])
-    return headers, rows
-
-
 def gui_responsiveness(smoke: bool = False) -> tuple[list[str], list[list[str]]]:
     """The longest stall of the Qt event loop while the real InferenceService fills a hole."""
     from gui_probe import longest_gui_gap  # bench/ is on sys.path when run as a script
@@ -513,13 +423,49 @@ def gui_responsiveness(smoke: bool = False) -> tuple[list[str], list[list[str]]]
     return headers, rows
 
 
+SECTIONS = ("worlds", "textures", "photos", "structure", "speed", "gui")
+
+
+class Report:
+    """Tables printed as they are made and kept as markdown for --out."""
+
+    def __init__(self, header: str) -> None:
+        self.md = [header]
+        print(header, flush=True)
+
+    def table(self, title: str, headers: list[str], rows: list[list[str]], left: int = 1,
+              note: str = "") -> None:
+        print(f"\n## {title}\n\n{text_table(headers, rows, left=left)}", flush=True)
+        self.md += [f"## {title}", markdown_table(headers, rows, left=left)]
+        if note:
+            print(f"\n{note}", flush=True)
+            self.md.append(note)
+
+    def write(self, out: Path | None) -> None:
+        if out:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(out, ("\n\n".join(self.md) + "\n").encode("utf-8"))
+            print(f"\nwrote {out}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="three images and two sizes only")
+    ap.add_argument("--quick", action="store_true",
+                    help="fewer world renders and textures; speed at 512 and 2048 px only")
     add_smoke(ap)
     ap.add_argument("--out", type=Path, help="also write the tables as markdown to this file")
-    ap.add_argument("--worlds-only", action="store_true",
-                    help="only the world renders (diffusion against its peers) and its timing")
+    ap.add_argument("--only", default=",".join(SECTIONS),
+                    help=f"comma-separated sections to run, of {', '.join(SECTIONS)} (all)")
+    ap.add_argument("--worlds-only", action="store_true", help="the same as --only worlds")
+    ap.add_argument("--set", choices=("tuning", "report", "all"), default="all",
+                    help="photos: the tuning set, the report set or both (all)")
+    ap.add_argument("--speed-threads", default="0",
+                    help="speed: comma-separated torch thread counts, 0 = the app's (0)")
+    ap.add_argument("--gallery", type=Path, default=REPO / "bench" / "out" /
+                    "inpaint_gallery.png", help="where the photo and structure fills' gallery "
+                    "is written (not with --smoke unless given)")
+    ap.add_argument("--cache", type=Path, default=REPO / "bench" / "out" / "inpaint_cache",
+                    help="where the smooth peers' photo fills are kept between runs")
     ap.add_argument("--write-card", action="store_true",
                     help="write the world figures into the diffusion models' cards")
     ap.add_argument("--smile", action="store_true",
@@ -527,30 +473,80 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reader", help="a second faces judge (.safetensors) that reads the smiles "
                     "without steering")
     args = ap.parse_args(argv)
+    only = {"worlds"} if args.worlds_only else set(args.only.split(","))
+    if only - set(SECTIONS):
+        ap.error(f"--only: unknown sections {', '.join(sorted(only - set(SECTIONS)))}")
+    gallery_given = "--gallery" in (argv if argv is not None else sys.argv)
 
     import torch
 
     size = SMOKE_SIZE if args.smoke else SIZE
-    what = f"{WORLD_SIZE} px world renders" if args.worlds_only or args.smile else f"{size}x{size}"
+    what = (f"{WORLD_SIZE} px world renders" if only == {"worlds"} or args.smile
+            else f"{size}x{size}")
     mode = ", smoke: figures mean nothing" if args.smoke else ", quick" if args.quick else ""
     header = (f"# Inpainting benchmark ({what}{mode})\n"
               f"{platform.platform()}, Python {platform.python_version()}, {machine_line()} "
               "at start; seconds are wall, CPU seconds this process's (all threads)")
-    print(header, flush=True)
     torch.set_num_threads(cpu_threads())  # as the app starts a job (core.device.cpu_threads)
     if args.smile:
+        print(header, flush=True)
         return smile_only(args, header)
-    print(f"\n## Diffusion and its peers on held-out world renders ({WORLD_SIZE} px)\n")
+    report = Report(header)
+    if "worlds" in only:
+        worlds(args, report)
+    if "textures" in only:
+        report.table("Textures: quality and time per image", *textures(args.quick, args.smoke),
+                     left=3, note=("PSNR over hole pixels; SSIM = mean of skimage's SSIM map "
+                                   "(7x7 window) over hole pixels. Wall-clock seconds on a "
+                                   "shared machine: compare rows of one run, not runs."))
+    meths = photos.methods() if only & {"photos", "structure"} else {}
+    sets = {"tuning": photos.TUNING, "report": photos.REPORT}
+    sets = {k: v[:1] if args.smoke else v for k, v in sets.items()
+            if args.set in (k, "all")}
+    if "photos" in only:
+        q_headers, q_rows, p_headers, p_rows = photos.photo_quality(
+            sets, size, meths, None if args.smoke else args.cache)
+        report.table("Photos: means over every mask", q_headers, q_rows, left=2,
+                     note="A photo's hole has no single right answer: PSNR and SSIM reward "
+                          "smooth fills, the gradient distances fills that keep the texture.")
+        report.table("Photos: per photo", p_headers, p_rows, left=3)
+    if "structure" in only:
+        seeds = 1 if args.smoke else photos.STRUCTURE_SEEDS
+        report.table("Structure: edge continuation (1 = as many edge pixels on the line as the "
+                     f"original; PatchMatch: the mean over {seeds} seeds)",
+                     *photos.structure(SMOKE_SIZE if args.smoke else 256, meths,
+                                       angles=(30,) if args.smoke else None, seeds=seeds))
+    if meths and (gallery_given or not args.smoke):
+        png = photos.gallery(photos.gallery_cases(sets if "photos" in only else {}, size),
+                             list(meths))
+        args.gallery.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(args.gallery, png)
+        print(f"\nwrote {args.gallery}")
+        report.md.append(f"Gallery: {args.gallery}")
+    if "speed" in only:
+        sizes = (SMOKE_SIZE,) if args.smoke else (512, 2048) if args.quick else (512, 2048, 4096)
+        threads = tuple(int(t) for t in args.speed_threads.split(","))
+        report.table("PatchMatch speed: 10% centred box on astronaut, fresh process",
+                     *photos.speed(sizes, threads),
+                     note="Wall seconds on a shared machine: read them with the CPU seconds "
+                          "and the load average.")
+    if "gui" in only:
+        report.table(f"GUI responsiveness while a {size}x{size} PatchMatch job runs (5 ms "
+                     "QTimer probe)", *gui_responsiveness(args.smoke), left=3)
+    report.write(args.out)
+    return 0
+
+
+def worlds(args: argparse.Namespace, report: Report) -> None:
+    """The diffusion engine against PatchMatch and its peers on world renders, and its time;
+    with --write-card, the figures go into the diffusion models' cards."""
     w_headers, w_rows, w_figures = world_inpainting(args.quick, args.smoke)
-    print(text_table(w_headers, w_rows, left=3))
+    report.table(f"Diffusion and its peers on held-out world renders ({WORLD_SIZE} px, "
+                 f"{SMOKE_WORLD_IMAGES if args.smoke else 20 if args.quick else WORLD_IMAGES} "
+                 "per world)", w_headers, w_rows, left=3)
     t_headers, t_rows, t_figures = diffusion_times(smoke=args.smoke)
-    print(f"\n## One {WORLD_SIZE} px diffusion inpaint (diffusion_faces, box 25%)\n")
-    print(text_table(t_headers, t_rows, left=3))
-    world_md = [(f"## Diffusion and its peers on held-out world renders ({WORLD_SIZE} px, "
-                f"{20 if args.quick else WORLD_IMAGES} per world)"),
-                markdown_table(w_headers, w_rows, left=3),
-                f"## One {WORLD_SIZE} px diffusion inpaint (diffusion_faces, box 25%)",
-                markdown_table(t_headers, t_rows, left=3)]
+    report.table(f"One {WORLD_SIZE} px diffusion inpaint (diffusion_faces, box 25%)",
+                 t_headers, t_rows, left=3)
     if args.write_card and not (args.quick or args.smoke):
         from core.evaluation.evaluate import write_metrics
         from core.weights import find_model
@@ -560,41 +556,6 @@ def main(argv: list[str] | None = None) -> int:
             extra = {"inpaint_seconds_64px": t_figures} if world == "faces" else {}
             write_metrics(info.path, {"inpaint_bench": figures, **extra})
             print(f"wrote the figures into {info.path.with_suffix('.json')}")
-    if args.worlds_only:
-        if args.out:
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(args.out, ("\n\n".join([header, *world_md]) + "\n").encode("utf-8"))
-            print(f"\nwrote {args.out}")
-        return 0
-    q_headers, q_rows = quality(args.quick, args.smoke)
-    s_headers, s_rows = scaling(args.quick, args.smoke)
-
-    notes = ("PSNR over hole pixels; SSIM = mean of skimage's SSIM map (7x7 window) over hole "
-             "pixels.\nA photo's hole has no single right answer: these scores reward smooth, "
-             "mean-colour fills (where\nthe diffusion methods win), while PatchMatch copies sharp "
-             "content that can be the wrong content.\nWall-clock seconds on a shared machine: "
-             "compare rows of one run, not runs.")
-    print("\n## Quality and time per image\n")
-    print(text_table(q_headers, q_rows, left=3))
-    print("\n" + notes)
-    print("\n## PatchMatch scaling (astronaut, centred box of 6% of the pixels)\n")
-    print(text_table(s_headers, s_rows, left=3))
-    g_headers, g_rows = gui_responsiveness(args.smoke)
-    print(f"\n## GUI responsiveness while a {size}x{size} PatchMatch job runs (5 ms QTimer "
-          "probe)\n")
-    print(text_table(g_headers, g_rows, left=3))
-    if args.out:
-        md = "\n\n".join([header, *world_md,
-                          "## Quality and time per image",
-                          markdown_table(q_headers, q_rows, left=3),
-                          notes, "## PatchMatch scaling (astronaut, centred box of 6%)",
-                          markdown_table(s_headers, s_rows, left=3),
-                          "## GUI responsiveness (5 ms QTimer probe)",
-                          markdown_table(g_headers, g_rows, left=3)]) + "\n"
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(args.out, md.encode("utf-8"))
-        print(f"\nwrote {args.out}")
-    return 0
 
 
 def smile_only(args: argparse.Namespace, header: str) -> int:

@@ -39,6 +39,22 @@ def load_average() -> float:
     return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory in MiB. On Linux VmHWM, the high-water mark of
+    its address space since exec: ru_maxrss also counts the memory of the process it was forked
+    from (exec keeps the old address space's high-water mark), so a child of a large process
+    would look as large. Elsewhere ru_maxrss (bytes on macOS, KiB on other systems)."""
+    import resource
+    import sys
+
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            return int(next(ln for ln in f if ln.startswith("VmHWM:")).split()[1]) / 1024
+    except (OSError, StopIteration):
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return rss / (2**20 if sys.platform == "darwin" else 2**10)
+
+
 def machine_line() -> str:
     """CPU count, torch version and threads, and the load average now: what makes timings of
     two runs comparable or not. Reads torch only when the benchmark has imported it."""

@@ -24,14 +24,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from report import add_smoke, emit, machine_line, markdown_table, text_table
+from report import add_smoke, emit, machine_line, markdown_table, peak_rss_mb, text_table
 
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = {"plain": (False, False), "attention slicing + VAE tiling": (True, True)}
@@ -100,8 +99,7 @@ def child(row: str, size: int, steps: int, smoke: bool, device: str) -> dict:
         vae.decode(latents[:1] / 0.18215)
         decode = time.perf_counter() - t0
     gpu = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    rss_gib = rss / (2**30 if sys.platform == "darwin" else 2**20)
+    rss_gib = peak_rss_mb() / 1024  # this child's own peak (report.peak_rss_mb)
     return {"row": row, "wall": statistics.median(walls), "cpu": statistics.median(cpus),
             "decode": decode, "rss_gib": rss_gib, "gpu_gib": gpu,
             "threads": torch.get_num_threads()}

@@ -155,6 +155,7 @@ class MainWindow(QMainWindow):
             box.setMinimumContentsLength(8)
         self.train_panel = next(p for p in self.panels if isinstance(p, TrainPanel))
         self.inpaint_panel = next(p for p in self.panels if isinstance(p, InpaintPanel))
+        self.inpaint_panel.sourceChanged.connect(self.scene.set_source_area)
         self.batch_dialog: BatchInpaintDialog | None = None  # File > Batch inpaint, once opened
         self.train_panel.modelsChanged.connect(self.refresh_models)
         self.train_panel.useModel.connect(self.use_model)

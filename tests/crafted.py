@@ -22,11 +22,30 @@ REPO = Path(__file__).resolve().parents[1]
 BUDGET_MB = 1024
 BUDGET_S = 20
 GUARD_BYTES = 3 * 2**30  # address-space ceiling so a regression fails fast, not the machine
-# `python -m core ARGS` under that ceiling (set in the child itself: no preexec_fn)
-GUARDED_CLI = (f"import resource, runpy, sys; "
-               f"resource.setrlimit(resource.RLIMIT_AS, ({GUARD_BYTES}, {GUARD_BYTES})); "
-               "sys.argv = ['easel', *sys.argv[1:]]; runpy.run_module('core', "
-               "run_name='__main__', alter_sys=True)")
+PEAK_FILE_ENV = "EASEL_TEST_PEAK_FILE"
+# `python -m core ARGS` under that ceiling (set in the child itself: no preexec_fn), writing its
+# own peak RSS in KiB to $EASEL_TEST_PEAK_FILE as it exits. The child must measure it: on Linux
+# the ru_maxrss that wait4 (or RUSAGE_CHILDREN) reports for a child includes the memory of the
+# process it was forked from (exec keeps the old address space's high-water mark, and the
+# subprocess module's vfork shares the parent's), so after a test that grew this process to
+# 1.4 GB every child looked that big. VmHWM is the high-water mark of the child's own address
+# space, fresh at exec.
+GUARDED_CLI = f"""
+import os, resource, runpy, sys
+resource.setrlimit(resource.RLIMIT_AS, ({GUARD_BYTES}, {GUARD_BYTES}))
+sys.argv = ['easel', *sys.argv[1:]]
+try:
+    runpy.run_module('core', run_name='__main__', alter_sys=True)
+finally:
+    try:
+        with open('/proc/self/status') as f:
+            kib = int(next(ln for ln in f if ln.startswith('VmHWM:')).split()[1])
+    except (OSError, StopIteration):  # no procfs: ru_maxrss is this process's own there
+        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // (
+            1024 if sys.platform == 'darwin' else 1)
+    with open(os.environ['{PEAK_FILE_ENV}'], 'w') as f:
+        f.write(str(kib))
+"""
 
 
 @dataclass
@@ -48,10 +67,13 @@ class Run:
 
 
 def run_cli(args: list[str], home: Path, **env: str) -> Run:
-    """``easel ARGS`` in its own process with EASEL_HOME=home; its own peak RSS (wait4)."""
+    """``easel ARGS`` in its own process with EASEL_HOME=home; the peak RSS is the child's own
+    (as it reports it; if it died before it could, wait4's figure, which can only be higher)."""
 
-    full_env = {**os.environ, "EASEL_HOME": str(home), "PYTHONPATH": str(REPO), **env}
-    err_path = home / f"stderr-{time.monotonic_ns()}.txt"
+    stamp = time.monotonic_ns()
+    err_path, peak_path = home / f"stderr-{stamp}.txt", home / f"peak-{stamp}.txt"
+    full_env = {**os.environ, "EASEL_HOME": str(home), "PYTHONPATH": str(REPO),
+                PEAK_FILE_ENV: str(peak_path), **env}
     home.mkdir(parents=True, exist_ok=True)
     with open(err_path, "w+b") as err:
         t0 = time.monotonic()
@@ -67,7 +89,11 @@ def run_cli(args: list[str], home: Path, **env: str) -> Run:
         seconds = time.monotonic() - t0
         err.seek(0)
         text = err.read().decode("utf-8", "replace")
-    return Run(proc.returncode, text, usage.ru_maxrss / 1024, seconds)
+    try:
+        peak_kib = float(peak_path.read_text())
+    except (OSError, ValueError):
+        peak_kib = usage.ru_maxrss
+    return Run(proc.returncode, text, peak_kib / 1024, seconds)
 
 
 def png_bytes(a: np.ndarray) -> bytes:

@@ -25,7 +25,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
-HELPERS = {"report.py", "scene_reader.py", "faces_reader.py"}  # shared code, not benchmarks
+HELPERS = {"report.py", "scene_reader.py", "faces_reader.py",  # shared code, not benchmarks
+           "inpaint_photos.py"}
 SMOKE_CPU_S = 30.0  # each --smoke
 TOTAL_CPU_S = 180.0  # all of them together
 HANG_S = 300  # wall seconds after which a --smoke run is taken for hung
@@ -35,8 +36,7 @@ HEADERS = {
     "cancel.py": "stop after cancel ms",
     "device_syncs.py": "syncs  wall s   CPU s  where",
     "gui_probe.py": "| job | job s | CPU s | longest GUI gap (ms) |",
-    "inpaint.py": "## Quality and time per image",
-    "inpaint_photos.py": "## Photos: means over every mask",
+    "inpaint.py": "## Photos: means over every mask",
     "judge.py": "| figure | value | peer / control |",
     "latent.py": "| figure | VAE | DCGAN | peer / floor |",
     "load.py": "style s/step",

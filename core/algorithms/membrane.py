@@ -1,4 +1,4 @@
-"""Harmonic (membrane) interpolation over a hole, for gradient-domain blending. numpy only.
+"""Harmonic (membrane) interpolation over a hole, for gradient-domain blending.
 
 Seamless cloning (Perez, Gangnet & Blake, "Poisson Image Editing", SIGGRAPH 2003) keeps a
 pasted region's gradients and makes it meet its surround: the result is the pasted values plus
@@ -21,10 +21,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import torch
 
-COARSEST = 24  # px: a level this small is solved outright
-COARSE_SWEEPS = 200
+COARSEST = 6  # px: a level this small is solved outright
+COARSE_SWEEPS = 50
 SWEEPS = 16  # red-black Gauss-Seidel sweeps per finer level
+TORCH_ABOVE = 4096  # unknown pixels: sweeps over more than this many run on torch
 
 
 def _no_check() -> None:
@@ -106,11 +108,43 @@ def _relax(u: np.ndarray, unknown: np.ndarray, data: np.ndarray, sweeps: int,
     black = (ys + xs) % 2 == 1
     cells = (ys * w + xs).astype(np.int32)
     del ys, xs
+    big = len(cells) > TORCH_ABOVE
     parts = [(cells[sel], nb[:, sel], inv[sel]) for sel in (~black, black)]
     del nb, cells, inv
+    if big:
+        # torch's gathers of whole rows are several times faster than numpy's fancy indexing
+        # on a large hole (and take the int32 tables as they are); on a small one numpy's
+        # lower cost per call wins. The sums go into buffers made once, so the sweeps
+        # allocate nothing (a large hole's temporaries would otherwise raise the peak).
+        _sweep_torch(torch.from_numpy(flat), parts, sweeps, check)
+    else:
+        for i in range(sweeps):
+            if i % 4 == 0:
+                check()  # a sweep of a large hole takes a while
+            for idx, n, k in parts:
+                total = flat[n[0]]
+                for j in n[1:]:
+                    total += flat[j]
+                total *= k
+                flat[idx] = total
+    return flat[:-1].reshape(h, w, c)
+
+
+def _sweep_torch(table: torch.Tensor, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                 sweeps: int, check: Callable[[], None]) -> None:
+    """_relax's sweeps on torch, in place on ``table`` (the flat pixels)."""
+    work = []
+    for idx, n, k in parts:
+        total = torch.empty(len(idx), table.shape[1])
+        work.append((torch.from_numpy(idx.astype(np.int64)), [torch.from_numpy(r) for r in n],
+                     torch.from_numpy(k), total, torch.empty_like(total)))
     for i in range(sweeps):
         if i % 4 == 0:
             check()  # a sweep of a large hole takes a while
-        for idx, n, k in parts:
-            flat[idx] = (flat[n[0]] + flat[n[1]] + flat[n[2]] + flat[n[3]]) * k
-    return flat[:-1].reshape(h, w, c)
+        for idx, n, k, total, part in work:
+            torch.index_select(table, 0, n[0], out=total)
+            for j in n[1:]:
+                torch.index_select(table, 0, j, out=part)
+                total += part
+            total *= k
+            table.index_copy_(0, idx, total)

@@ -38,6 +38,8 @@ from desktop.canvas.qimage import pixel_view, qimage_from_array
 
 MASK_TINT = (255, 48, 48)
 MASK_OPACITY = 0.5
+SOURCE_TINT = (40, 200, 110)  # the source area (where a fill may copy from): green, not red
+SOURCE_OPACITY = 0.3
 CHECKER_PX = 8  # checkerboard square, in screen pixels at any zoom
 
 
@@ -147,8 +149,12 @@ class CanvasScene(QGraphicsScene):
         self._picture: _PixmapLayer | None = None
         self._compare = _PixmapLayer()
         self._mask = _PixmapLayer()
-        # The layers sit between the checkerboard (0) and the compared result (2).
-        for z, item in ((0, self._checker), (2, self._compare), (3, self._mask)):
+        self._source = _PixmapLayer()
+        self._source_area: np.ndarray | None = None
+        # The layers sit between the checkerboard (0) and the compared result (2); the source
+        # area's tint lies under the mask's.
+        for z, item in ((0, self._checker), (2, self._compare), (2.5, self._source),
+                        (3, self._mask)):
             item.setZValue(z)
             self.addItem(item)
         self._compare.setVisible(False)
@@ -204,6 +210,26 @@ class CanvasScene(QGraphicsScene):
         self._compare.setTransform(QTransform.fromScale(rect.width() / w, rect.height() / h))
         self._compare.setVisible(True)
 
+    def set_source_area(self, area: np.ndarray | None) -> None:
+        """Tint the source area (HxW bool: where a fill may copy from) green; None, or an
+        area of another size than the picture (a new one was opened), shows nothing."""
+        self._source_area = area
+        rect = self.image_rect()
+        if area is None or area.shape != (round(rect.height()), round(rect.width())):
+            self._source.set_image(None)
+            self._source.setVisible(False)
+            return
+        alpha = round(255 * SOURCE_OPACITY)
+        rgba = np.zeros((*area.shape, 4), np.uint8)
+        rgba[area] = (*(round(c * alpha / 255) for c in SOURCE_TINT), alpha)  # premultiplied
+        part = QImage(rgba.data, area.shape[1], area.shape[0], area.shape[1] * 4,
+                      QImage.Format.Format_RGBA8888_Premultiplied)
+        self._source.set_image(part)  # QPixmap.fromImage copies, while rgba is still alive
+        self._source.setVisible(True)
+
+    def source_area_shown(self) -> bool:
+        return self._source.isVisible() and not self._source.pixmap.isNull()
+
     def set_brush_cursor(self, center: QPointF | None, diameter: float = 0.0) -> None:
         """The brush outline at ``center`` (image coordinates); None hides it."""
         for item in self._cursor:
@@ -232,6 +258,7 @@ class CanvasScene(QGraphicsScene):
         self._checker.set_rect(rect)
         self._on_layers()
         self._on_mask_region(QRect())
+        self.set_source_area(self._source_area)
         # Room around the picture, so its edges can be panned to the middle of the view.
         pad = max(rect.width(), rect.height()) * 0.5 + 64
         self.setSceneRect(rect.adjusted(-pad, -pad, pad, pad) if not rect.isEmpty()

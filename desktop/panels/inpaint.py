@@ -140,6 +140,7 @@ class InpaintPanel(Panel):
     title = "Inpaint"
     FIELDS = FIELDS
     showOriginal = Signal(bool)  # True while "Hold to see original" is held
+    sourceChanged = Signal(object)  # the source area (HxW bool) or None: the canvas shows it
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -361,6 +362,7 @@ class InpaintPanel(Panel):
 
     def set_source(self, source: np.ndarray | None) -> None:
         self._source = source
+        self.sourceChanged.emit(source)
         self.source_clear.setEnabled(source is not None)
         self.source_label.setText(
             "Copy from: anywhere outside the mask" if source is None else

@@ -353,6 +353,10 @@ def test_the_source_area_and_context_go_into_the_spec_run_and_round_trip(qtbot, 
     panel.use_mask_as_source()
     assert not (win.doc.mask_array() >= 128).any()  # cleared for painting what should go
     assert "42%" in panel.source_label.text() and panel.source_clear.isEnabled()
+    # The canvas shows the source area: a tint over its pixels and nowhere else.
+    assert win.scene.source_area_shown()
+    tint = win.scene._source.pixmap.toImage()
+    assert tint.pixelColor(10, 5).alpha() > 0 and tint.pixelColor(10, 30).alpha() == 0
     panel.context.setValue(32)
     win.doc.set_mask(mouth_mask())
     spec = panel.build_spec(win.doc)
@@ -361,10 +365,12 @@ def test_the_source_area_and_context_go_into_the_spec_run_and_round_trip(qtbot, 
     run_panel(qtbot, win)  # the service fills with them
     d = spec.to_dict()
     panel.source_clear.click()
+    assert not win.scene.source_area_shown()
     panel.context.setValue(0)
     assert panel.context.text() == "Auto"
     assert panel.restore(d) == []
     assert panel.context.value() == 32 and "42%" in panel.source_label.text()
+    assert win.scene.source_area_shown()  # a restored source area is shown too
     panel.source_clear.click()
     assert panel.build_spec(win.doc).source is None
 
