@@ -21,7 +21,8 @@ from core.cli.common import PROG, CliError, run_spec
 
 def run_batch(args: argparse.Namespace, settings: dict[str, Any]) -> int:
     from core.jobs import Cancelled
-    from core.pipelines.inpaint_batch import check_settings
+    from core.pipelines.inpaint import check_settings
+    from core.specs.inpaint import InpaintSpec
     from core.specs.inpaint_batch import (
         FileOutcome,
         batch_exit_code,
@@ -33,7 +34,8 @@ def run_batch(args: argparse.Namespace, settings: dict[str, Any]) -> int:
     if settings.get("variations", 1) > 1:
         raise CliError("--variations: a batch writes one fill per picture.")
     plan = plan_batch(args.image, args.mask, args.output)
-    check_settings(settings)
+    # Settings no picture could be filled with are said once, not for every picture.
+    check_settings(InpaintSpec(**settings))
     plan.make_output_folder()
     if plan.skipped and not args.json:
         print(f"note: {plan.skipped} file(s) in {plan.folder} are not pictures (by their "

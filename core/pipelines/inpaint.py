@@ -87,7 +87,7 @@ def run(spec: InpaintSpec, ctx: Context) -> Generator[Progress, None, Result]:
 @pipeline("outpaint")
 def run_outpaint(spec: OutpaintSpec, ctx: Context) -> Generator[Progress, None, Result]:
     image = input_image(spec.image, "No image to extend: open an image first.")
-    _check_settings(spec)
+    check_settings(spec)
     sides = {name: getattr(spec, name) for name in ("top", "bottom", "left", "right")}
     for name, value in sides.items():
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_EXTEND:
@@ -583,13 +583,13 @@ def _validate(spec: InpaintSpec) -> tuple[np.ndarray, np.ndarray | None, np.ndar
         raise JobError(f"The mask is {size}{kind} but the image is {w}x{h}: they must match.")
     if masks.is_empty(mask):
         raise JobError("The mask is empty: paint the area to fill first.")
-    _check_settings(spec)
+    check_settings(spec)
     rgb = np.ascontiguousarray(image[..., :3])
     alpha = np.ascontiguousarray(image[..., 3]) if image.shape[2] == 4 else None
     return rgb, alpha, mask
 
 
-def _check_settings(spec: InpaintSpec) -> None:
+def check_settings(spec: InpaintSpec) -> None:
     if spec.engine not in ENGINES:
         raise JobError(f"Unknown inpaint engine {spec.engine!r}; choose one of: "
                        f"{', '.join(ENGINES)}.")

@@ -13,14 +13,12 @@ from __future__ import annotations
 import errno
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from core.imageio import ImageError, load_image, load_mask, save_png
 from core.jobs import Context, ImageRef, JobError, Progress, Result, pipeline
-from core.pipelines.inpaint import _check_settings
 from core.pipelines.inpaint import run as run_inpaint
 from core.specs.inpaint import InpaintSpec
 from core.specs.inpaint_batch import REFUSED, WRITTEN, InpaintFileSpec, fill_settings
@@ -29,12 +27,6 @@ from core.weights import WeightsError
 # What a refused picture raises: unreadable or refused images, bad settings or masks, missing
 # models, and files that cannot be read or written (an existing output, a full disk).
 REFUSALS = (ImageError, JobError, WeightsError, OSError)
-
-
-def check_settings(settings: dict[str, Any]) -> None:
-    """JobError for fill settings no picture could be filled with (an engine, a range), so a
-    batch says so once rather than refusing every picture."""
-    _check_settings(InpaintSpec(**settings))
 
 
 @pipeline("inpaint_file")
